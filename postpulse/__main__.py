@@ -1,0 +1,3 @@
+from postpulse.cli import main
+
+main()

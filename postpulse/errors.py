@@ -1,0 +1,17 @@
+"""Errors meant for the user: one line saying what is wrong and how to fix it."""
+
+
+class PostpulseError(Exception):
+    """An error with a message fit for the user; the CLI prints it and exits non-zero."""
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        self.fix = fix
+        super().__init__(message if not fix else f"{message} — fix: {fix}")
+
+
+class StoreUnavailable(PostpulseError):
+    pass
+
+
+class AlreadyRunning(PostpulseError):
+    pass

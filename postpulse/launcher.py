@@ -1,0 +1,171 @@
+"""``postpulse up``: the store, the sandbox and Dagster (web UI + daemon), started and stopped
+together. Only one ``up`` may run per data directory (an OS file lock guards it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from filelock import FileLock, Timeout
+
+from postpulse import config
+from postpulse.errors import AlreadyRunning, PostpulseError
+from postpulse.store import migrate
+from postpulse.store.database import connect_store
+from postpulse.store.embedded import ensure_writable, stop_embedded
+
+DAGSTER_YAML = """\
+# Written by `postpulse up`. Dagster keeps runs, events, schedules and sensor cursors in
+# postpulse's PostgreSQL (schema `dagster`); the URL comes from the environment, never this file.
+storage:
+  postgres:
+    postgres_url:
+      env: POSTPULSE_DAGSTER_PG_URL
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 6
+    tag_concurrency_limits:
+      - key: postpulse/platform
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+      - key: postpulse/executor
+        limit: 4
+telemetry:
+  enabled: false
+"""
+
+
+def write_dagster_yaml(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    path.write_text(DAGSTER_YAML)
+    return path
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise PostpulseError(f"{what} exited with code {proc.returncode} while starting",
+                                 fix="see its output above")
+        try:
+            if httpx.get(url, timeout=2.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise PostpulseError(f"{what} did not answer on {url} within {timeout:.0f}s")
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Stop a child started in its own session, and everything it started."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Launcher:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    sandbox: bool = True
+    sandbox_port: int = 8765
+    say: Callable[[str], None] = print
+    children: list[subprocess.Popen] = field(default_factory=list)
+
+    def _lock(self, data: Path) -> FileLock:
+        lock = FileLock(str(data / "up.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            pid_file = data / "up.pid"
+            pid = pid_file.read_text().strip() if pid_file.exists() else "?"
+            raise AlreadyRunning(
+                f"postpulse up is already running on data directory {data} (pid {pid})",
+                fix="use the running one, stop it with Ctrl-C, or set POSTPULSE_HOME to another directory",
+            ) from None
+        (data / "up.pid").write_text(str(os.getpid()))
+        return lock
+
+    def _spawn(self, args: list[str], env: dict, name: str) -> subprocess.Popen:
+        proc = subprocess.Popen(args, env=env, cwd=config.repo_root(), start_new_session=True)
+        self.children.append(proc)
+        self.say(f"started {name} (pid {proc.pid})")
+        return proc
+
+    def run(self, *, stop_event: Callable[[], bool] | None = None) -> None:
+        data = config.data_dir()
+        ensure_writable(data)
+        lock = self._lock(data)
+        store = None
+        try:
+            store = connect_store(keep_running=True)
+            self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
+            migrate.upgrade(store.urls.app)
+            home = config.dagster_home()
+            write_dagster_yaml(home)
+            env = {
+                **os.environ,
+                "DATABASE_URL": store.urls.app,
+                "POSTPULSE_DAGSTER_PG_URL": store.urls.dagster,
+                "DAGSTER_HOME": str(home),
+                "POSTPULSE_HOME": str(data),
+                "PYTHONUNBUFFERED": "1",
+            }
+            if self.sandbox:
+                sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+                env["POSTPULSE_SANDBOX_URL"] = sandbox_url
+                proc = self._spawn([sys.executable, "-m", "postpulse.sandbox", "serve",
+                                    "--port", str(self.sandbox_port)], env, "sandbox platform")
+                wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
+                self.say(f"sandbox platform: {sandbox_url}")
+            dagster = self._spawn(
+                [sys.executable, "-m", "dagster", "dev", "-w", str(config.repo_root() / "workspace.yaml"),
+                 "-h", self.host, "-p", str(self.port)], env, "Dagster (web UI + daemon)")
+            ui = f"http://{self.host}:{self.port}"
+            wait_http(f"{ui}/server_info", 180, dagster, "the Dagster web UI")
+            self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")
+            self._wait(stop_event)
+        finally:
+            for proc in reversed(self.children):
+                _stop_group(proc)
+            if store is not None:
+                store.dispose()
+                if store.urls.embedded:
+                    stop_embedded(data)
+                    self.say("embedded PostgreSQL stopped")
+            lock.release()
+
+    def _wait(self, stop_event: Callable[[], bool] | None) -> None:
+        stopping = {"flag": False}
+
+        def _handler(signum, frame):  # noqa: ARG001
+            stopping["flag"] = True
+
+        old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stopping["flag"] and not (stop_event and stop_event()):
+                for proc in self.children:
+                    if proc.poll() is not None:
+                        raise PostpulseError(f"child process {proc.args[2]} exited with code {proc.returncode}")
+                time.sleep(0.5)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)

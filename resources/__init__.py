@@ -1,0 +1,1 @@
+"""Dagster ConfigurableResources: thin handles on postpulse's domain services."""
