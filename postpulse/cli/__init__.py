@@ -23,7 +23,7 @@ app.add_typer(db.app, name="db")
 
 
 # Sub-command groups of each area: (module under postpulse.cli, command name).
-AREA_COMMANDS: list[tuple[str, str]] = []  # filled as areas land
+AREA_COMMANDS: list[tuple[str, str | None]] = []  # filled as areas land
 
 
 def _register_areas() -> None:
@@ -31,7 +31,10 @@ def _register_areas() -> None:
 
     for module_name, command in AREA_COMMANDS:
         module = importlib.import_module(f"postpulse.cli.{module_name}")
-        app.add_typer(module.app, name=command)
+        if command is None:
+            module.register(app)
+        else:
+            app.add_typer(module.app, name=command)
 
 
 _register_areas()
