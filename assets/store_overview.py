@@ -18,7 +18,7 @@ COUNTED_TABLES = (
     kinds={"postgres"},
     description="Row counts of postpulse's main tables and the schema revision, refreshed hourly. "
     "A quick look at what the store holds.",
-    automation_condition=dg.AutomationCondition.on_cron("0 * * * *"),
+    automation_condition=dg.AutomationCondition.on_cron("0 * * * *") | dg.AutomationCondition.on_missing(),
 )
 def store_overview(context: dg.AssetExecutionContext, store: PostgresStore) -> dg.MaterializeResult:
     with store.engine().connect() as conn:

@@ -18,4 +18,4 @@ def up(
     from postpulse.launcher import Launcher
 
     Launcher(host=host, port=port, sandbox=sandbox, sandbox_port=sandbox_port,
-             say=lambda m: console.print(m, highlight=False)).run()
+             say=lambda m: console.print(m, highlight=False, soft_wrap=True)).run()

@@ -93,3 +93,14 @@ def test_non_postgres_url_is_refused(url, tmp_path):
     result = run_cli("db", "status", env={"DATABASE_URL": url, "POSTPULSE_HOME": str(tmp_path)})
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_plain_alembic_commands_work_from_the_checkout(store_env):
+    def alembic(*args):
+        return subprocess.run([sys.executable, "-m", "alembic", "-c", "alembic.ini", *args], capture_output=True,
+                              text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+
+    assert alembic("downgrade", "base").returncode == 0
+    assert migrate.status(store_env).current is None
+    assert alembic("upgrade", "head").returncode == 0
+    assert "0004_engagement (head)" in alembic("current").stdout

@@ -1,0 +1,80 @@
+"""`postpulse up` end to end: embedded store, Dagster on Postgres, the UI answering, one `up`
+per data directory, and a clean stop."""
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reader(stream, q: queue.Queue) -> None:
+    for line in iter(stream.readline, ""):
+        q.put(line)
+
+
+def _wait_for(q: queue.Queue, needle: str, timeout: float, log: list[str]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = q.get(timeout=1)
+        except queue.Empty:
+            continue
+        log.append(line)
+        if needle in line:
+            return True
+    return False
+
+
+def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME")}
+    env.update({"POSTPULSE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"})
+    port, sandbox_port = _free_port(), _free_port()
+    args = [sys.executable, "-m", "postpulse", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    log: list[str] = []
+    try:
+        assert _wait_for(lines, "READY", 240, log), "".join(log[-40:])
+        assert httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=10).status_code == 200
+        gql = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30,
+                         json={"query": "{ assetNodes { assetKey { path } } }"}).json()
+        keys = {"/".join(n["assetKey"]["path"]) for n in gql["data"]["assetNodes"]}
+        assert "store_overview" in keys
+
+        # Dagster keeps its runs in the store's `dagster` schema
+        with psycopg.connect(f"postgresql://postgres@/postpulse?host={home / 'pg'}") as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dagster'")}
+        assert {"runs", "event_logs"} <= tables
+
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    assert proc.returncode == 0, "".join(log[-40:])
+    assert not (home / "pg" / "postmaster.pid").exists(), "the embedded PostgreSQL must be stopped"
