@@ -23,7 +23,9 @@ app.add_typer(db.app, name="db")
 
 
 # Sub-command groups of each area: (module under postpulse.cli, command name).
-AREA_COMMANDS: list[tuple[str, str | None]] = []  # filled as areas land
+AREA_COMMANDS: list[tuple[str, str | None]] = [
+    ("sandbox", "sandbox"),
+]
 
 
 def _register_areas() -> None:
