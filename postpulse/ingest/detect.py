@@ -1,0 +1,117 @@
+"""Automatic format detection by content: the first records are matched against the
+``[detect]`` rules of every mapping (user mappings first, then built-ins by priority and
+specificity). The file name is never used on its own."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from postpulse.errors import PostpulseError
+
+from .mapping import Mapping, MappingSet, compile_path, load_mappings
+from .readers import (
+    CSV, JSON_ARRAY, JSON_OBJECT, JSONL, FileReadError, ijson_prefix, iter_container,
+    read_first_value, read_sample, sniff_container,
+)
+
+DETECT_RECORDS = 20
+
+
+class UnknownFormatError(PostpulseError):
+    """No mapping recognises the file's records."""
+
+    def __init__(self, path: object, known: list[str], keys: list[str] | None = None):
+        self.path = str(path)
+        self.known = known
+        seen = f" Its first record has the keys: {', '.join(keys[:25])}." if keys else ""
+        super().__init__(
+            f"{self.path}: unknown format: no mapping recognises its records.{seen} "
+            f"Known formats: {', '.join(known)}",
+            fix="force one with --format NAME (iter_file(..., format=NAME)), or describe the "
+                "format in a mapping file and pass it with --mapping FILE.toml "
+                "(see postpulse/ingest/mappings/README.md)",
+        )
+
+
+def _first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> list[dict]:
+    out: list[dict] = []
+    it = iter_container(source, kind)
+    try:
+        for raw in it:
+            if raw.obj is not None and type(raw.obj) is dict:
+                out.append(raw.obj)
+                if len(out) >= limit:
+                    break
+    except FileReadError:
+        if not isinstance(source, (bytes, bytearray)):
+            raise
+        # a sample may be cut anywhere: keep the records read before the cut
+    finally:
+        close = getattr(it, "close", None)
+        if close:
+            close()
+    return out
+
+
+def _match_obj(obj: dict, mappings: MappingSet) -> Mapping | None:
+    for m in mappings:
+        if m.items:
+            for path in m.items:
+                lst = compile_path(path)(obj)
+                if type(lst) is list:
+                    first = next((x for x in lst if type(x) is dict), None)
+                    if first is not None and m.matches(first):
+                        return m
+        elif m.matches(obj):
+            return m
+    return None
+
+
+def detect_mapping(path: str | os.PathLike, mappings: MappingSet, sample: bytes | None = None,
+                   kind: str | None = None) -> tuple[Mapping, str]:
+    """(mapping, container kind) for the file; raises UnknownFormatError."""
+    head = read_sample(path, sample)
+    if kind is None:
+        kind = sniff_container(path, head)
+    source: Any = sample if sample is not None else path
+    first_keys: list[str] | None = None
+    if kind == JSON_OBJECT:
+        item_paths: list[str] = []
+        for m in mappings:
+            for p in m.items:
+                if p not in item_paths:
+                    item_paths.append(p)
+        for p in item_paths:
+            first = read_first_value(source, ijson_prefix(p))
+            if type(first) is dict:
+                for m in mappings:
+                    if p in m.items and m.matches(first):
+                        return m, kind
+        objs = _first_objects(source, JSON_OBJECT, 1)
+        if objs:
+            first_keys = list(objs[0])
+            for m in mappings:
+                if not m.items and m.matches(objs[0]):
+                    return m, kind
+    else:
+        objs = _first_objects(source, kind)
+        for obj in objs:
+            m = _match_obj(obj, mappings)
+            if m is not None:
+                return m, kind
+        if objs:
+            first_keys = list(objs[0])
+    raise UnknownFormatError(path, mappings.names(), first_keys)
+
+
+def detect_format(path: str | os.PathLike, sample: bytes | None = None, *,
+                  mapping_paths=()) -> str:
+    """Name of the file's format (e.g. ``apify_x_tweets``, ``mapping:youtube_videos``).
+    ``sample`` (the first bytes of the file, gzip allowed) is used instead of reading ``path``."""
+    mappings = load_mappings(mapping_paths)
+    mapping, _ = detect_mapping(path, mappings, sample)
+    return mapping.format_name
+
+
+__all__ = ["UnknownFormatError", "detect_format", "detect_mapping", "CSV", "JSONL", "JSON_ARRAY"]

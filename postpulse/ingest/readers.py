@@ -1,0 +1,443 @@
+"""Container readers: JSON array, single JSON object with item lists, JSONL, CSV; gzip by magic
+bytes. Everything streams: ijson (yajl2_c backend when available) for JSON, line by line with
+orjson for JSONL, the csv module for CSV.
+
+File-level problems (missing, empty, binary, wrong encoding, truncated or invalid JSON document)
+raise :class:`FileReadError`. Per-record problems in line-based containers (one bad JSONL line,
+one CSV row with the wrong number of fields) are reported per record, so the rest of the file
+still loads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import ijson
+import orjson
+
+from postpulse.errors import PostpulseError
+
+from .parsers.flatten import needs_unflatten, unflatten
+
+try:
+    _IJSON = ijson.get_backend("yajl2_c")
+except Exception:  # pragma: no cover - depends on the wheel
+    _IJSON = ijson
+_IJSON_PY = ijson.get_backend("python")
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+"""A JSONL line or CSV row longer than this is rejected (and skipped without being held in
+memory as a whole)."""
+
+SNIFF_BYTES = 64 * 1024
+_READ_BUFFER = 1024 * 1024
+
+JSON_ARRAY, JSON_OBJECT, JSONL, CSV = "json_array", "json_object", "jsonl", "csv"
+
+
+class FileReadError(PostpulseError):
+    """The file cannot be read at all; nothing from it may be stored."""
+
+    def __init__(self, path: object, problem: str, *, fix: str | None = None):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}", fix=fix)
+
+
+@dataclass(slots=True)
+class RawItem:
+    """One raw record from a container: either ``obj`` or an ``error`` (with an excerpt)."""
+
+    obj: Any
+    error: str | None = None
+    excerpt: str = ""
+    line: int | None = None
+    sanitized: bool = False
+
+
+# ----------------------------------------------------------------------------- opening
+
+
+def _open_raw(path: str | os.PathLike) -> BinaryIO:
+    try:
+        f = open(path, "rb", buffering=_READ_BUFFER)
+    except FileNotFoundError:
+        raise FileReadError(path, "file not found", fix="check the path") from None
+    except IsADirectoryError:
+        raise FileReadError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise FileReadError(path, "permission denied", fix="make the file readable") from None
+    except OSError as exc:
+        raise FileReadError(path, f"cannot open: {exc.strerror or exc}") from None
+    return f
+
+
+class _GzipGuard(io.RawIOBase):
+    """Turns gzip errors (truncated/corrupt stream) into FileReadError."""
+
+    def __init__(self, path, gz: gzip.GzipFile):
+        self._path, self._gz = path, gz
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        try:
+            return self._gz.readinto(b)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise FileReadError(self._path, f"corrupt or truncated gzip data: {exc}",
+                                fix="re-download or re-compress the file") from None
+
+    def close(self) -> None:
+        try:
+            self._gz.close()
+        finally:
+            super().close()
+
+
+def open_binary(path: str | os.PathLike | bytes) -> BinaryIO:
+    """Open ``path`` for reading bytes; gzip is decompressed transparently (by magic bytes).
+    ``bytes`` (an in-memory sample) are read as they are."""
+    if isinstance(path, (bytes, bytearray)):
+        return io.BytesIO(_sample_from_bytes(bytes(path)))
+    f = _open_raw(path)
+    magic = f.read(2)
+    f.seek(0)
+    if magic == b"\x1f\x8b":
+        return io.BufferedReader(_GzipGuard(path, gzip.GzipFile(fileobj=f, mode="rb")), _READ_BUFFER)
+    return f
+
+
+def _sample_from_bytes(sample: bytes) -> bytes:
+    if sample[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            return d.decompress(sample, SNIFF_BYTES * 4)
+        except zlib.error:
+            return b""
+    return sample
+
+
+def read_sample(path, sample: bytes | None = None) -> bytes:
+    if sample is not None:
+        return _sample_from_bytes(sample)
+    with open_binary(path) as f:
+        return f.read(SNIFF_BYTES)
+
+
+# ----------------------------------------------------------------------------- sniffing
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def sniff_container(path, sample: bytes) -> str:
+    """Decide the container kind from the first bytes (already decompressed)."""
+    if not sample.strip():
+        raise FileReadError(path, "file is empty (no records)", fix="check that the export finished")
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            raise FileReadError(path, f"file is {name} encoded; postpulse reads UTF-8",
+                                fix="re-save the file as UTF-8")
+    if sample.startswith(codecs.BOM_UTF8):
+        sample = sample[3:]
+    if b"\x00" in sample:
+        pos = sample.index(b"\x00")
+        raise FileReadError(path, f"binary data (NUL byte at byte {pos}); not a JSON, JSONL or CSV file",
+                            fix="pass the exported .json/.jsonl/.csv (optionally .gz) file")
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:  # not just a multi-byte character cut by the sample
+            raise FileReadError(path, f"not UTF-8 text (invalid byte at byte {exc.start})",
+                                fix="re-save the file as UTF-8") from None
+    stripped = sample.lstrip()
+    first = stripped[:1]
+    if first == b"[":
+        return JSON_ARRAY
+    if first == b"{":
+        nl = stripped.find(b"\n")
+        if nl == -1:
+            if len(sample) < SNIFF_BYTES:
+                # whole file is one line: a single object; JSONL with one record is the same thing
+                return JSONL if _is_json_object(stripped) else JSON_OBJECT
+            line = _first_line(path)
+            return JSONL if line is not None and _is_json_object(line) else JSON_OBJECT
+        if _is_json_object(stripped[:nl]):
+            return JSONL
+        return JSON_OBJECT
+    if first in (b'"',) or first.isdigit() or first in (b"-", b"t", b"f", b"n"):
+        # "t"/"f"/"n" could start a CSV header too
+        try:
+            value = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            value = _NOT_JSON
+        if value is not _NOT_JSON:
+            raise FileReadError(path, f"JSON document is a {type(value).__name__}, not a list or object of records")
+    text = stripped.decode("utf-8", "replace")
+    header = text.split("\n", 1)[0]
+    if any(d in header for d in (",", ";", "\t")) and header.isprintable():
+        return CSV
+    raise FileReadError(path, "unrecognised content: not JSON, JSONL or CSV",
+                        fix="pass an exported .json/.jsonl/.csv file (optionally gzipped)")
+
+
+_NOT_JSON = object()
+
+
+def _is_json_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        try:
+            return isinstance(json.loads(line), dict)
+        except (ValueError, UnicodeDecodeError):
+            return False
+
+
+def _first_line(path) -> bytes | None:
+    with open_binary(path) as f:
+        line = f.readline(MAX_RECORD_BYTES)
+    return line if line.endswith(b"\n") or len(line) < MAX_RECORD_BYTES else None
+
+
+# ----------------------------------------------------------------------------- sanitizing
+
+
+def strip_nul(value: Any) -> Any:
+    """Remove NUL characters (PostgreSQL text/jsonb cannot store them) and replace lone UTF-16
+    surrogates with U+FFFD, recursively. Returns a new structure only where needed."""
+    t = type(value)
+    if t is str:
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+    if t is dict:
+        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+    if t is list:
+        return [strip_nul(v) for v in value]
+    return value
+
+
+class _EscapeWatch:
+    """File wrapper that notices JSON ``\\u0000`` escapes so records get sanitized."""
+
+    __slots__ = ("_f", "_tail", "seen")
+
+    def __init__(self, f):
+        self._f, self._tail, self.seen = f, b"", False
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._f.read(n)
+        if not self.seen and chunk:
+            probe = self._tail + chunk
+            if b"\\u0000" in probe:
+                self.seen = True
+            self._tail = chunk[-6:]
+        return chunk
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
+# ----------------------------------------------------------------------------- iteration
+
+
+def _excerpt(data: bytes | str, limit: int = 200) -> str:
+    if isinstance(data, bytes):
+        data = data[: limit * 4].decode("utf-8", "replace")
+    data = data.replace("\x00", "\\u0000")
+    return data[:limit]
+
+
+def _prepare(obj: Any, sanitize: bool) -> Any:
+    if sanitize:
+        obj = strip_nul(obj)
+    if type(obj) is dict and needs_unflatten(obj):
+        obj = unflatten(obj)
+    return obj
+
+
+def iter_json_array(path, prefix: str = "item") -> Iterator[RawItem]:
+    """Stream the elements of a top-level JSON array (or another ijson ``prefix``)."""
+    yield from _iter_ijson(path, prefix, _IJSON, skip=0)
+
+
+def _iter_ijson(path, prefix: str, backend, skip: int) -> Iterator[RawItem]:
+    n = 0
+    with open_binary(path) as raw:
+        f = _EscapeWatch(raw)
+        try:
+            for obj in backend.items(f, prefix, use_float=True):
+                n += 1
+                if n <= skip:
+                    continue
+                yield RawItem(_prepare(obj, f.seen), sanitized=f.seen)
+        except ijson.JSONError as exc:
+            msg = str(exc).split("\n", 1)[0]
+            if "integer overflow" in msg and backend is not _IJSON_PY:
+                # a number beyond 64 bits: the pure-Python backend reads it exactly
+                yield from _iter_ijson(path, prefix, _IJSON_PY, skip=n)
+                return
+            where = f"after record {n}" if n else "before the first record"
+            if "premature EOF" in msg or "Incomplete" in type(exc).__name__ and "EOF" in msg:
+                problem = f"truncated JSON: the file ends {where} (near byte {f.tell()})"
+                fix = "the export or download was cut off; download the file again"
+            else:
+                problem = f"invalid JSON {where} (near byte {f.tell()}): {msg}"
+                fix = "repair the file or re-export it"
+            raise FileReadError(path, problem, fix=fix) from None
+
+
+def iter_jsonl(path) -> Iterator[RawItem]:
+    """One record per non-blank line. A bad line gives a RawItem with ``error``."""
+    loads = orjson.loads
+    JSONDecodeError = orjson.JSONDecodeError
+    with open_binary(path) as f:
+        lineno = 0
+        first = True
+        while True:
+            line = f.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                break
+            lineno += 1
+            if first:
+                if line.startswith(codecs.BOM_UTF8):
+                    line = line[3:]
+                first = False
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                head = line[:200]
+                size = len(line)
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_RECORD_BYTES)
+                    size += len(line)
+                yield RawItem(None, f"line {lineno}: record is {size:,} bytes; the limit is "
+                                    f"{MAX_RECORD_BYTES:,} bytes", _excerpt(head), lineno)
+                continue
+            if line.isspace():
+                continue
+            try:
+                obj = loads(line)
+                sanitize = b"\\u0000" in line
+            except JSONDecodeError as exc:
+                try:  # the stdlib accepts lone surrogates and NaN; values get checked later
+                    obj = json.loads(line)
+                    sanitize = True
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    problem = "invalid JSON" if line.endswith(b"\n") else "truncated or invalid JSON (last line)"
+                    yield RawItem(None, f"line {lineno}: {problem}: {exc}", _excerpt(line.rstrip()), lineno)
+                    continue
+            if type(obj) is not dict:
+                yield RawItem(None, f"line {lineno}: expected a JSON object, got {_json_kind(obj)}",
+                              _excerpt(line.rstrip()), lineno)
+                continue
+            yield RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
+
+
+def _json_kind(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "an array"
+    if isinstance(obj, str):
+        return "a string"
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _csv_dialect(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=counts.get)
+
+
+def iter_csv(path) -> Iterator[RawItem]:
+    """CSV with a header row; flattened column names (``author/name``, ``comments/0/text``,
+    ``authorMeta.name``) are un-flattened into nested dicts/lists. Empty cells are absent."""
+    limit = csv.field_size_limit()
+    if limit < MAX_RECORD_BYTES:
+        csv.field_size_limit(MAX_RECORD_BYTES)
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+        try:
+            header_line = text.readline()
+            delimiter = _csv_dialect(header_line)
+            header = next(csv.reader([header_line], delimiter=delimiter))
+            header = [h.strip() for h in header]
+            if not any(header):
+                raise FileReadError(path, "CSV header row is empty")
+            reader = csv.reader(text, delimiter=delimiter)
+            rowno = 1
+            ncols = len(header)
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    rowno += 1
+                    yield RawItem(None, f"row {rowno}: {exc}", "", rowno)
+                    continue
+                rowno += 1
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != ncols:
+                    yield RawItem(None, f"row {rowno}: has {len(row)} fields, the header has {ncols}",
+                                  _excerpt(delimiter.join(row)), rowno)
+                    continue
+                sanitized = False
+                obj = {}
+                for k, v in zip(header, row):
+                    if v == "" or not k:
+                        continue
+                    if "\x00" in v:
+                        v = v.replace("\x00", "")
+                        sanitized = True
+                    obj[k] = v
+                yield RawItem(unflatten(obj), line=rowno, sanitized=sanitized)
+        except UnicodeDecodeError as exc:
+            raise FileReadError(path, f"not UTF-8 text (invalid byte near row {locals().get('rowno', 1)}): {exc.reason}",
+                                fix="re-save the CSV as UTF-8") from None
+
+
+def iter_container(path, kind: str) -> Iterator[RawItem]:
+    if kind == JSON_ARRAY:
+        return iter_json_array(path)
+    if kind == JSONL:
+        return iter_jsonl(path)
+    if kind == CSV:
+        return iter_csv(path)
+    if kind == JSON_OBJECT:
+        return iter_json_array(path, prefix="")
+    raise ValueError(f"unknown container kind {kind!r}")
+
+
+def ijson_prefix(path_str: str) -> str:
+    """``itemList`` -> ``itemList.item`` (the ijson prefix of the list's elements)."""
+    return (path_str + ".item") if path_str else "item"
+
+
+def read_first_value(path, path_str: str) -> Any:
+    """First value at dotted ``path_str`` in a top-level JSON object (streams; stops early)."""
+    with open_binary(path) as f:
+        try:
+            for value in _IJSON.items(f, path_str, use_float=True):
+                return strip_nul(value)
+        except ijson.JSONError:
+            return None
+    return None
