@@ -1,0 +1,1 @@
+"""Ingestion assets: the tables that imports, pulls and check-backs write."""

@@ -1,0 +1,52 @@
+"""Materialization metadata of an import / pull / check-back run (no secrets, ever)."""
+
+import dagster as dg
+
+from postpulse.ingest.loader import ImportResult
+
+INGEST_KEYS = ("download_runs", "data_downloads", "posts", "profiles", "comments")
+
+
+def run_metadata(res: ImportResult) -> dict:
+    md = {
+        "run_id": dg.MetadataValue.text(res.run_id or ""),
+        "status": dg.MetadataValue.text(res.status),
+        "source": dg.MetadataValue.path(res.source_path) if res.source_path else dg.MetadataValue.text("(stream)"),
+        "format": dg.MetadataValue.text(res.format or "unknown"),
+        "captured_at": dg.MetadataValue.text(res.captured_at.isoformat() if res.captured_at else ""),
+        "captured_at_source": dg.MetadataValue.text(res.captured_at_source or ""),
+        "rows_new": dg.MetadataValue.int(res.posts_new),
+        "rows_updated": dg.MetadataValue.int(res.posts_updated),
+        "rows_rejected": dg.MetadataValue.int(res.records_rejected),
+        "snapshots_new": dg.MetadataValue.int(res.snapshots_new),
+        "posts_fetched": dg.MetadataValue.int(res.posts_fetched),
+        "comments_upserted": dg.MetadataValue.int(res.comments_upserted),
+    }
+    if res.source_sha256:
+        md["source_sha256"] = dg.MetadataValue.text(res.source_sha256)
+    if res.rejected:
+        rows = "\n".join(f"| {r['record_index']} | {r.get('field') or ''} | {str(r['reason'])[:120].replace('|', '/')} |"
+                         for r in res.rejected)
+        md["rejected_records"] = dg.MetadataValue.md("| record | field | reason |\n|---:|---|---|\n" + rows)
+    return md
+
+
+def metadata_for(key: str, res: ImportResult) -> dict:
+    """Per-table metadata: the run's counts plus what matters for that table."""
+    md = run_metadata(res)
+    if key == "posts":
+        md["preview"] = dg.MetadataValue.md(res.preview_markdown())
+        md["dagster/row_count"] = dg.MetadataValue.int(res.posts_new + res.posts_updated)
+    elif key == "data_downloads":
+        md["dagster/row_count"] = dg.MetadataValue.int(res.snapshots_new)
+    elif key == "comments":
+        md["dagster/row_count"] = dg.MetadataValue.int(res.comments_upserted)
+    elif key == "profiles":
+        md["profiles_new"] = dg.MetadataValue.int(res.profiles_new)
+    return md
+
+
+def materializations(res: ImportResult, description: str = "") -> list:
+    """Runtime materializations of the ingest tables (for op jobs: pulls and check-backs)."""
+    return [dg.AssetMaterialization(asset_key=k, description=description or None, metadata=metadata_for(k, res))
+            for k in INGEST_KEYS]

@@ -1,0 +1,187 @@
+"""Import speed and memory.
+
+    .venv/bin/python benchmarks/bench_import.py [--posts 50000] [--gb 0.25] [--skip-rss]
+
+1. Snapshots per second end to end from JSON files (parse with the real parsers, upsert posts and
+   profiles, insert snapshots; two exports of the same posts at two capture times, so the second
+   one updates every post) against a raw ``COPY`` of the same rows (the posts and the snapshots,
+   prepared in memory beforehand) into the same tables of another fresh database, measured in the
+   same run. Goal: ratio >= 0.5.
+2. A JSONL export of ``--gb`` GB imported in a child process; its peak RSS is printed against
+   the 512 MB goal.
+
+Uses DATABASE_URL when set (the role needs CREATEDB), else an embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import orjson  # noqa: E402
+
+from _db import fresh_database, server  # noqa: E402
+from postpulse.ingest.loader import import_file  # noqa: E402
+from postpulse.store.database import make_engine  # noqa: E402
+
+T0 = datetime(2025, 9, 1, 12, tzinfo=timezone.utc)
+TEXTS = ["Consistency beats intensity, every single time. #running #marathon",
+         "Small win today ✨ thanks @demo for the tip #coffee #design",
+         "Shipping the new release 🚀 #buildinpublic", "Morning light in Porto 📸 #travel #photography"]
+
+
+def tweet(i: int, at: datetime, bump: int) -> dict:
+    """An item in the Apify tweet-scraper shape (apidojo~tweet-scraper)."""
+    uid = 1000 + i % 997
+    return {
+        "type": "tweet", "id": str(1800000000000000000 + i), "url": f"https://x.com/user{uid}/status/{1800000000000000000 + i}",
+        "twitterUrl": f"https://twitter.com/user{uid}/status/{1800000000000000000 + i}",
+        "text": TEXTS[i % len(TEXTS)] + f" #{i % 50}", "source": "Twitter for iPhone",
+        "retweetCount": i % 31 + bump, "replyCount": i % 17 + bump, "likeCount": i % 1009 + 3 * bump,
+        "quoteCount": i % 5, "viewCount": 1000 + i % 50000 + 40 * bump, "bookmarkCount": i % 11,
+        "createdAt": (at - timedelta(hours=1 + i % 500)).strftime("%a %b %d %H:%M:%S +0000 %Y"),
+        "lang": "en", "isReply": False, "isRetweet": False, "isQuote": False,
+        "author": {"type": "user", "userName": f"user{uid}", "name": f"User {uid}", "id": str(uid),
+                   "isVerified": False, "isBlueVerified": i % 3 == 0, "followers": 100 + uid, "following": 50},
+        "entities": {"hashtags": [{"text": "running"}], "user_mentions": []},
+    }
+
+
+def write_export(path: Path, n: int, at: datetime, bump: int) -> None:
+    with open(path, "wb") as f:
+        f.write(b"[")
+        for i in range(n):
+            if i:
+                f.write(b",")
+            f.write(orjson.dumps(tweet(i, at, bump)))
+        f.write(b"]")
+
+
+def copy_baseline(url: str, files: list[tuple[Path, datetime]]) -> tuple[float, int]:
+    """Raw COPY of the same rows (posts once, one snapshot per post per file) into the same tables."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    posts, snaps = [], []
+    ids: dict[str, str] = {}
+    for path, at in files:
+        for it in json.loads(path.read_text()):
+            raw = orjson.dumps(it).decode()
+            pid = ids.get(it["id"])
+            if pid is None:
+                pid = ids[it["id"]] = f"p-{len(ids):08x}"  # distinct by construction (no retry in a raw COPY)
+                posts.append((pid, "x", it["id"], it["url"], it["author"]["userName"], it["text"], it["likeCount"],
+                              it["replyCount"], it["retweetCount"], it["viewCount"], raw, at, at))
+            snaps.append((f"dl-{len(snaps):08x}", pid, at, it["likeCount"], it["replyCount"], it["retweetCount"],
+                          it["viewCount"], it["bookmarkCount"], it["quoteCount"], "{}", raw))
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as conn, conn.cursor() as cur:
+        t0 = time.perf_counter()
+        with cur.copy("COPY posts (id, platform, platform_post_id, url, author_username, text_content, like_count, "
+                      "comment_count, share_count, view_count, raw_json, first_seen_at, last_extracted_at) FROM STDIN") as cp:
+            for r in posts:
+                cp.write_row(r)
+        with cur.copy("COPY data_downloads (id, post_id, downloaded_at, like_count, comment_count, share_count, "
+                      "view_count, save_count, quote_count, stats_json, raw_json) FROM STDIN") as cp:
+            for r in snaps:
+                cp.write_row(r)
+        conn.commit()
+        return time.perf_counter() - t0, len(snaps)
+
+
+RSS_CHILD = """
+import resource, sys, time
+from postpulse.ingest.loader import import_file
+from postpulse.store.database import make_engine
+t0 = time.perf_counter()
+r = import_file(make_engine(sys.argv[1]), sys.argv[2])
+dt = time.perf_counter() - t0
+print(f"{r.snapshots_new} {dt:.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+"""
+
+
+def write_jsonl_gb(path: Path, gb: float) -> int:
+    target = int(gb * 1024 ** 3)
+    n = 0
+    size = 0
+    with open(path, "wb") as f:
+        while size < target:
+            line = orjson.dumps(tweet(n, T0, 0)) + b"\n"
+            f.write(line)
+            size += len(line)
+            n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--posts", type=int, default=50_000, help="posts per export (two exports)")
+    ap.add_argument("--gb", type=float, default=0.25, help="size of the JSONL for the memory test (GB)")
+    ap.add_argument("--skip-rss", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-import-"))
+    t1 = T0 + timedelta(days=1)
+    files = [(tmp / f"dataset_tweet-scraper_{at:%Y-%m-%d_%H-%M-%S}-000.json", at) for at in (T0, t1)]
+    for k, (path, at) in enumerate(files):
+        write_export(path, args.posts, at, bump=k)
+    total_bytes = sum(p.stat().st_size for p, _ in files)
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes skew both sides)")
+    with server() as (srv, kind):
+        print(f"store: {kind}; {args.posts:,} posts x 2 exports ({total_bytes / 1e6:.1f} MB JSON)")
+        with fresh_database(srv) as url:
+            engine = make_engine(url)
+            t0 = time.perf_counter()
+            snaps = 0
+            for path, _ in files:
+                snaps += import_file(engine, path).snapshots_new
+            e2e = time.perf_counter() - t0
+            engine.dispose()
+        with fresh_database(srv) as url:
+            copy_s, copy_rows = copy_baseline(url, files)
+        assert copy_rows == snaps, (copy_rows, snaps)
+        from postpulse.ingest import iter_file
+
+        t0 = time.perf_counter()
+        for path, _ in files:
+            for _rec in iter_file(path):
+                pass
+        parse_s = time.perf_counter() - t0
+        e2e_rate, copy_rate = snaps / e2e, snaps / copy_s
+        print(f"end to end (parse + upsert posts/profiles + snapshots): {snaps:,} snapshots in {e2e:.2f} s "
+              f"= {e2e_rate:,.0f} snapshots/s")
+        print(f"raw COPY of the same rows (posts + snapshots, prepared in memory): {copy_s:.2f} s "
+              f"= {copy_rate:,.0f} snapshots/s")
+        print(f"  of which parsing (postpulse.ingest parsers alone): {parse_s:.2f} s; loading (staging COPY + "
+              f"set-based merge): {max(e2e - parse_s, 1e-9):.2f} s = {snaps / max(e2e - parse_s, 1e-9):,.0f} snapshots/s, "
+              f"ratio loader-only / COPY = {snaps / max(e2e - parse_s, 1e-9) / copy_rate:.2f}")
+        print(f"ratio end-to-end / COPY = {e2e_rate / copy_rate:.2f} (goal >= 0.5: "
+              f"{'OK' if e2e_rate / copy_rate >= 0.5 else 'MISSED'})")
+        if not args.skip_rss:
+            big = tmp / f"dataset_tweet-scraper_{T0:%Y-%m-%d_%H-%M-%S}-000.jsonl"
+            n = write_jsonl_gb(big, args.gb)
+            with fresh_database(srv) as url:
+                out = subprocess.run([sys.executable, "-c", RSS_CHILD, url, str(big)], capture_output=True, text=True,
+                                     check=True, cwd=str(Path(__file__).resolve().parents[1]))
+            got, secs, rss_kb = out.stdout.split()
+            rss_mb = int(rss_kb) / 1024
+            print(f"{big.stat().st_size / 1024 ** 3:.2f} GB JSONL ({n:,} records): {int(got):,} snapshots in "
+                  f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: {'OK' if rss_mb < 512 else 'MISSED'})")
+            big.unlink()
+    for p, _ in files:
+        p.unlink()
+
+
+if __name__ == "__main__":
+    _ = (os, resource)
+    main()
