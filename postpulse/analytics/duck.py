@@ -1,0 +1,190 @@
+"""DuckDB over the PostgreSQL store, read-only, with the postgres extension loaded offline.
+
+``open_analytics(url)`` gives an in-memory DuckDB that
+
+* loads the postgres extension from the ``duckdb-ext-postgres`` wheel (``duckdb_ext.init``
+  points ``extension_directory`` at it and turns auto-install off: nothing is downloaded);
+* ``ATTACH``es the store as ``pg`` with ``READ_ONLY`` (DuckDB opens every PostgreSQL
+  transaction ``READ ONLY`` too, so even ``postgres_execute`` cannot write);
+* creates one view per table of ``pg.public`` in its own catalog, so queries name tables
+  unqualified (``SELECT * FROM posts``) while DuckDB's own temp objects stay local, plus the
+  helper views of ``sql/queries/_views.sql`` (``snapshots``, ``post_dim``);
+* runs in UTC (day boundaries of daily metrics are UTC days);
+* then disables external access (no local files, no new ATTACH) and locks its configuration,
+  so a user query can neither read the machine's files nor undo the lockdown.
+
+User SQL goes through :func:`check_read_only` first: only single ``SELECT`` statements run.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from sqlalchemy.engine import make_url
+
+from postpulse.analytics.errors import AnalyticsError, QueryRefused
+from postpulse.store.urls import redact
+
+QUERIES_DIR = Path(__file__).resolve().parents[2] / "sql" / "queries"
+HELPER_VIEWS = QUERIES_DIR / "_views.sql"
+
+
+def libpq_conninfo(url: str) -> str:
+    """A key/value libpq conninfo (``host=/sock dbname=x user=y``) from any PostgreSQL URL.
+
+    SQLAlchemy URLs (``postgresql+psycopg://...``, socket directory in ``?host=``) are
+    normalised first; the key/value form is what DuckDB's ATTACH accepts most reliably."""
+    try:
+        parsed = make_url(url)
+        if parsed.drivername.startswith("postgres"):
+            url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    except Exception:
+        pass  # already a key/value conninfo
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise AnalyticsError(
+            f"the store URL {redact(url)} is not a PostgreSQL connection string",
+            fix="set DATABASE_URL to postgresql://user:password@host:5432/database",
+        ) from None
+    return make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Analytics:
+    """An open DuckDB session over the store (``pg``)."""
+
+    con: duckdb.DuckDBPyConnection
+    display_url: str
+
+    def sql(self, query: str, params: dict[str, Any] | list | None = None):
+        """Run trusted SQL (the named-query library, postpulse's own code) -> pandas DataFrame."""
+        return self.con.execute(query, params or None).df()
+
+    def arrow(self, query: str, params: dict[str, Any] | list | None = None):
+        return self.con.execute(query, params or None).fetch_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Analytics":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | None = None,
+                   lockdown: bool = True) -> Analytics:
+    """Open an in-memory DuckDB with the store attached read-only as ``pg`` (see module doc)."""
+    import duckdb_ext
+
+    con = duckdb.connect(":memory:")
+    try:
+        duckdb_ext.init(con)  # extension_directory -> the wheel's folder, autoinstall off
+        con.execute("LOAD postgres")
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute("SET threads = ?", [int(threads)])
+        if memory_limit:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        # binary COPY is the fast read path; filters on scanned columns are pushed to PostgreSQL
+        con.execute("SET pg_use_binary_copy = true")
+        con.execute("SET pg_experimental_filter_pushdown = true")
+        # ATTACH takes no prepared parameters: the conninfo is our own config, quoted as a literal
+        con.execute(f"ATTACH {_sql_literal(libpq_conninfo(url))} AS pg (TYPE postgres, READ_ONLY)")
+        _create_views(con)
+        if lockdown:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        msg = _first_line(exc)
+        # never echo the conninfo (it may hold a password)
+        msg = re.sub(r"(password=)\S+", r"\1***", msg)
+        raise AnalyticsError(
+            f"DuckDB could not open the store {redact(url)}: {msg}",
+            fix="check that PostgreSQL runs and DATABASE_URL is right (`postpulse db status`), "
+            "and that the schema is migrated (`postpulse db upgrade`)",
+        ) from None
+    return Analytics(con=con, display_url=redact(url))
+
+
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    names = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'pg' AND schema_name = 'public' "
+        "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'pg' AND schema_name = 'public'"
+    ).fetchall()
+    if not any(n == "data_downloads" for (n,) in names):
+        raise duckdb.CatalogException("the store has no postpulse schema (table data_downloads is missing)")
+    for (name,) in names:
+        # catalog names, quoted as identifiers; not user input
+        con.execute(f"CREATE OR REPLACE VIEW memory.main.{_ident(name)} AS SELECT * FROM pg.public.{_ident(name)}")
+    con.execute(HELPER_VIEWS.read_text())
+
+
+@contextmanager
+def analytics_session(url: str, **kwargs) -> Iterator[Analytics]:
+    a = open_analytics(url, **kwargs)
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def check_read_only(query: str) -> str:
+    """Return the one SELECT statement in ``query`` or raise :class:`QueryRefused` (one line).
+
+    Parsed by DuckDB's own parser (``extract_statements``) BEFORE anything runs: writes, DDL,
+    ATTACH/COPY/SET/PRAGMA/LOAD and multiple statements are refused."""
+    text = (query or "").strip()
+    if not text:
+        raise QueryRefused("empty query", fix='pass one SELECT statement, e.g. postpulse query "SELECT count(*) FROM posts"')
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        raise QueryRefused(f"the query does not parse: {_first_line(exc)}",
+                           fix="check the SQL syntax (DuckDB dialect)") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"{len(statements)} statements given; only one SELECT is allowed",
+                           fix="run one SELECT at a time")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryRefused(
+            f"refused: {kind.name} statements are not allowed; postpulse query is read-only",
+            fix="use SELECT; the store changes only through postpulse's pipeline",
+        )
+    return text
+
+
+def run_user_query(a: Analytics, query: str, params: dict[str, Any] | None = None):
+    """Check ``query`` is read-only, then run it; errors become one-line AnalyticsErrors."""
+    text = check_read_only(query)
+    try:
+        return a.con.execute(text, params or None).df()
+    except duckdb.Error as exc:
+        msg = _first_line(exc)
+        if "read-only" in msg.lower() or "read only" in msg.lower():
+            raise QueryRefused(f"refused by the read-only store: {msg}") from None
+        raise AnalyticsError(f"query failed: {msg}", fix="check table and column names; list the tables with: postpulse query "
+                             "\"SELECT view_name FROM duckdb_views() WHERE NOT internal\"") from None

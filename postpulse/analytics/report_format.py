@@ -1,0 +1,53 @@
+"""Turning query results into markdown previews, rich tables and files."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("table", "csv", "parquet", "json")
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, (pd.Timestamp, datetime)):
+        return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1 else f"{v:,.2f}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame | None, max_rows: int = 20) -> str:
+    if df is None or df.empty:
+        return "_no rows_"
+    head = df.head(max_rows)
+    cols = [str(c) for c in head.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in head.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    if len(df) > max_rows:
+        lines.append(f"\n_{len(df) - max_rows} more row(s)_")
+    return "\n".join(lines)
+
+
+def write(df: pd.DataFrame, fmt: str, path: Path | None) -> str | None:
+    """Write ``df`` as csv/parquet/json to ``path`` (or return the text for stdout)."""
+    if fmt == "csv":
+        text = df.to_csv(index=False)
+    elif fmt == "json":
+        text = df.to_json(orient="records", date_format="iso", indent=1)
+    elif fmt == "parquet":
+        if path is None:
+            raise ValueError("parquet needs an output file (-o FILE)")
+        df.to_parquet(path, index=False)
+        return None
+    else:
+        raise ValueError(f"unknown format {fmt}")
+    if path is None:
+        return text
+    path.write_text(text)
+    return None
