@@ -13,7 +13,7 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = []
+AREAS: list[str] = ["analytics", "ingest", "engagement"]
 
 
 def _resources() -> dict:

@@ -25,6 +25,9 @@ app.add_typer(db.app, name="db")
 # Sub-command groups of each area: (module under postpulse.cli, command name).
 AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("sandbox", "sandbox"),
+    ("analytics", None),
+    ("ingest", None),
+    ("actions", "actions"), ("accounts", "accounts"), ("keys", "keys"),
 ]
 
 

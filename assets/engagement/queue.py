@@ -1,0 +1,40 @@
+"""The action queue at a glance: counts by status and the actions waiting for approval (with
+their ids, to paste into the ``approve_actions`` job's config)."""
+
+import dagster as dg
+from sqlalchemy import text
+
+from resources.store import PostgresStore
+
+
+@dg.asset(group_name="engagement", kinds={"postgres"},
+          description="Action queue overview: counts by status, actions waiting for approval, frozen or "
+                      "logged-out accounts. Materialize it, then approve with the approve_actions job.")
+def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStore) -> dg.MaterializeResult:
+    from postpulse.engagement import repository as repo
+
+    with store.engine().connect() as conn:
+        counts = repo.queue_counts(conn)
+        waiting = repo.list_actions(conn, status="queued", limit=50)
+        paused = repo.is_globally_paused(conn)
+        accounts = conn.execute(text(
+            "SELECT username, platform, is_authorized, needs_relogin, frozen_until, frozen_reason FROM accounts "
+            "ORDER BY platform, username")).mappings().all()
+    lines = ["| id | account | type | target | priority | notes |", "|---|---|---|---|---|---|"]
+    for a in waiting:
+        lines.append(f"| {a['id']} | @{a['username']} ({a['platform']}) | {a['action_type']} | {a['target_id']} | "
+                     f"{a['priority']} | {(a['user_notes'] or '').replace('|', '/')[:60]} |")
+    acc_lines = ["| account | authorized | needs re-login | frozen until |", "|---|---|---|---|"]
+    for a in accounts:
+        acc_lines.append(f"| @{a['username']} ({a['platform']}) | {a['is_authorized']} | {a['needs_relogin']} | "
+                         f"{a['frozen_until'] or ''} |")
+    return dg.MaterializeResult(metadata={
+        "global_pause": paused,
+        "by_status": dg.MetadataValue.json(counts),
+        "waiting_for_approval": len(waiting),
+        "queued_actions": dg.MetadataValue.md("\n".join(lines)),
+        "accounts": dg.MetadataValue.md("\n".join(acc_lines)),
+        "approve_with": dg.MetadataValue.md(
+            "Launchpad of job `approve_actions`: `ops: {apply_approval_decisions: {config: {action_ids: [act-...], "
+            "decision: approve}}}`"),
+    })

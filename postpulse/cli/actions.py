@@ -1,0 +1,234 @@
+"""``postpulse actions ...``: the engagement action queue, the global pause, a one-off run.
+
+    postpulse actions add --account demo_x --type like --target 2124746352620947455
+    postpulse actions add --account demo_x --type comment --target POST --template thanks --var name=Ana
+    postpulse actions add --account demo_x --type dm_send --to someone --text "hello"
+    postpulse actions list [--status queued] [--account demo_x]
+    postpulse actions approve act-1a2b3c4d [act-...] | --all-queued
+    postpulse actions reject act-... [--note why] ; postpulse actions cancel act-...
+    postpulse actions show act-...
+    postpulse actions pause | resume | status
+    postpulse actions run [--execute] [--max 20]       # dry run unless --execute
+    postpulse actions retention [--dry-run]
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from postpulse.cli.common import console, fail, open_store
+
+app = typer.Typer(help="Engagement actions: queue, approve, reject, cancel, pause, run.", no_args_is_help=True)
+
+
+def _engine():
+    return open_store().engine
+
+
+def _when(value: Optional[str], what: str) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{what}: {value!r} is not an ISO 8601 date-time (e.g. 2025-06-01T09:30:00+02:00)")
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _vars(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            fail(f"--var {item!r}: write name=value")
+        k, _, v = item.partition("=")
+        out[k.strip()] = v
+    return out
+
+
+@app.command("add")
+def add(account: str = typer.Option(..., "--account", "-a", help="username or account id"),
+        action_type: str = typer.Option(..., "--type", "-t", help="like, unlike, comment, reply, delete_comment, dm_send, follow, unfollow, publish"),
+        target: Optional[str] = typer.Option(None, "--target", help="platform post id / comment id / username / dmt-... thread"),
+        to: Optional[str] = typer.Option(None, "--to", help="username (follow, unfollow, dm_send)"),
+        thread: Optional[str] = typer.Option(None, "--thread", help="DM thread id (dmt-...) for dm_send"),
+        post: Optional[str] = typer.Option(None, "--post", help="platform post id the comment is on (reply, delete_comment)"),
+        text_value: Optional[str] = typer.Option(None, "--text", help="text of a comment, reply, DM or post"),
+        template: Optional[str] = typer.Option(None, "--template", help="message template name or id"),
+        var: list[str] = typer.Option([], "--var", help="template variable name=value (repeatable)"),
+        platform: Optional[str] = typer.Option(None, "--platform"),
+        priority: int = typer.Option(0, "--priority"),
+        at: Optional[str] = typer.Option(None, "--at", help="not before (ISO 8601)"),
+        expires: Optional[str] = typer.Option(None, "--expires", help="give up after (ISO 8601)"),
+        note: Optional[str] = typer.Option(None, "--note", help="your note"),
+        url: Optional[str] = typer.Option(None, "--url", help="target URL (checked against domain blocklist entries)")) -> None:
+    """Queue an action (auto-approved if the account's settings auto-approve its type)."""
+    from postpulse.engagement import repository as repo
+    from postpulse.engagement.secrets import load_vault
+
+    target_type = None
+    if thread:
+        target, target_type = thread, "dm_thread"
+    elif to:
+        target = to
+    vault = load_vault(create=True) if action_type == "dm_send" else None
+    with _engine().begin() as conn:
+        res = repo.add_action(conn, account=account, action_type=action_type, target_id=target, target_type=target_type,
+                              target_username=to, post_id=post, text_value=text_value, template=template,
+                              variables=_vars(var), priority=priority, scheduled_for=_when(at, "--at"),
+                              expires_at=_when(expires, "--expires"), user_notes=note, target_url=url, vault=vault,
+                              platform=platform)
+    a = res.action
+    if res.error:
+        fail(f"{a['id']} recorded as rejected: {res.error}")
+    console.print(f"[green]{a['id']}[/green] {a['action_type']} -> {a['target_id']}: {a['status']}")
+
+
+@app.command("list")
+def list_(status: Optional[str] = typer.Option(None, "--status"), account: Optional[str] = typer.Option(None, "--account"),
+          limit: int = typer.Option(50, "--limit")) -> None:
+    """List actions, highest priority and newest first."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().connect() as conn:
+        acc_id = repo.get_account(conn, account)["id"] if account else None
+        rows = repo.list_actions(conn, status=status, account_id=acc_id, limit=limit)
+    t = Table("id", "account", "type", "target", "status", "prio", "scheduled", "reason")
+    t.columns[0].no_wrap = t.columns[4].no_wrap = True
+    for r in rows:
+        t.add_row(r["id"], f"@{r['username']} ({r['platform']})", r["action_type"], str(r["target_id"])[:24], r["status"],
+                  str(r["priority"]), f"{r['scheduled_for']:%Y-%m-%d %H:%M}" if r["scheduled_for"] else "",
+                  r["last_reason_code"] or "")
+    console.print(t)
+
+
+def _decide(ids: list[str], decision: str, note: Optional[str], all_queued: bool = False) -> None:
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        if all_queued:
+            ids = list(ids) + [a["id"] for a in repo.list_actions(conn, status="queued", limit=100000)]
+        if not ids:
+            fail("give action ids (see `postpulse actions list --status queued`)")
+        out = repo.decide(conn, ids, decision, actor="cli", note=note)
+    bad = False
+    for k, v in out.items():
+        ok = not (v.startswith("skipped") or v == "not found")
+        bad |= not ok
+        console.print(f"{k}: {'[green]' if ok else '[yellow]'}{v}[/]")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def approve(ids: list[str] = typer.Argument(None), all_queued: bool = typer.Option(False, "--all-queued"),
+            note: Optional[str] = typer.Option(None, "--note")) -> None:
+    """Approve queued actions."""
+    _decide(ids or [], "approve", note, all_queued)
+
+
+@app.command()
+def reject(ids: list[str] = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note")) -> None:
+    """Reject queued or approved actions."""
+    _decide(ids, "reject", note)
+
+
+@app.command()
+def cancel(ids: list[str] = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note")) -> None:
+    """Cancel queued or approved actions."""
+    _decide(ids, "cancel", note)
+
+
+@app.command()
+def show(action_id: str) -> None:
+    """An action with its attempts, verifications and audit trail."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().connect() as conn:
+        a = repo.get_action(conn, action_id)
+        hist = repo.action_history(conn, action_id)
+    console.print_json(json.dumps({"action": a, **hist}, default=str))
+
+
+@app.command()
+def pause() -> None:
+    """Global pause: no action runs until `postpulse actions resume`."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        repo.set_global_pause(conn, True)
+    console.print("[yellow]all engagement actions paused[/yellow]")
+
+
+@app.command()
+def resume() -> None:
+    """Lift the global pause."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        repo.set_global_pause(conn, False)
+    console.print("[green]engagement actions resumed[/green]")
+
+
+@app.command()
+def status() -> None:
+    """Queue counts and the global pause switch."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().connect() as conn:
+        console.print(f"global pause: {repo.is_globally_paused(conn)}")
+        console.print_json(json.dumps(repo.queue_counts(conn)))
+
+
+@app.command()
+def run(execute: bool = typer.Option(False, "--execute", help="really act (default: dry run)"),
+        max_actions: int = typer.Option(20, "--max"),
+        sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url", envvar="POSTPULSE_SANDBOX_URL")) -> None:
+    """Run the executor once from the command line (dry run unless --execute)."""
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+    from postpulse.engagement.secrets import load_vault
+
+    engine = _engine()
+    cfg = ExecutorConfig(base_url=sandbox_url or "http://127.0.0.1:8765", batch_size=max_actions)
+    if not execute:
+        ex = Executor(engine, load_vault(create=False) if _has_key() else None, config=cfg)
+        for d in ex.preview(max_actions):
+            console.print(f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — {d['message']}")
+        console.print("[dim]dry run: nothing executed (use --execute)[/dim]")
+        return
+    from playwright.sync_api import sync_playwright
+
+    from postpulse.browser import launch_args
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(**launch_args())
+        try:
+            ex = Executor(engine, load_vault(create=False), browser=browser, config=cfg)
+            rep = ex.run_batch(max_actions)
+        finally:
+            browser.close()
+    console.print_json(json.dumps(rep, default=str))
+
+
+def _has_key() -> bool:
+    from postpulse.crypto import MissingKeyError
+    from postpulse.engagement.secrets import load_vault
+
+    try:
+        load_vault(create=False)
+        return True
+    except MissingKeyError:
+        return False
+
+
+@app.command()
+def retention(dry_run: bool = typer.Option(False, "--dry-run", help="only count")) -> None:
+    """Apply the retention policy now (the nightly schedule does the same)."""
+    from postpulse.engagement.retention import run_retention
+
+    counts = run_retention(_engine(), datetime.now(UTC), dry_run=dry_run, run_id="cli")
+    console.print_json(json.dumps(counts))

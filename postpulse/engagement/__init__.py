@@ -1,0 +1,16 @@
+"""Engagement: the action queue, the policy gate against the store, the executor and its
+Playwright drivers, browser sessions, DM sync, key rotation, retention and the audit trail.
+
+Plain Python (no Dagster). The Dagster jobs in ``orchestration/engagement.py`` and the
+``postpulse actions|accounts|keys`` commands are thin shells over these modules:
+
+- ``repository``  accounts, the action queue (add/approve/reject/cancel), app settings
+- ``policy_store`` ``UsageCounter`` / ``IdempotencyChecker`` / blocklist loading on PostgreSQL
+- ``audit``       audit entries (never secrets, never DM text)
+- ``executor``    claim (SKIP LOCKED + advisory lock + policy) -> execute -> verify -> record
+- ``drivers``     the sandbox Playwright driver; all its selectors in ``drivers/sandbox_selectors``
+- ``sessions``    log in once, keep the Playwright storage state encrypted in ``accounts``
+- ``dm_sync``     threads and messages into ``dm_threads``/``dm_messages`` (encrypted), opt-outs
+- ``keys``        key status and rotation (re-encrypt every envelope)
+- ``retention``   seed 000's retention table
+"""

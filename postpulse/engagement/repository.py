@@ -1,0 +1,418 @@
+"""Accounts, the action queue and the global switches, on the store (SQLAlchemy Core, no ORM).
+
+Action lifecycle (seed 001 + approval)::
+
+    queued --approve--> approved --claim--> in_progress --> completed | failed
+       |                   |  ^                   |
+       |                   |  +---- deferred -----+   (scheduled_for = retry_at, last_reason_code)
+       +--reject/cancel----+--> rejected | cancelled
+
+An action is approved by a person (CLI, Dagster job ``approve_actions``) or, when the account's
+settings auto-approve its type, at the moment it is queued (``approved_by = 'auto-approve'``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from postpulse.errors import PostpulseError
+from postpulse.ids import allocate_ids, insert_with_new_id, retry_on_id_collision
+from postpulse.policy import ACTION_TYPES, AccountSettings, SettingsError, TemplateError, text_hash
+from postpulse.policy.templates import render
+
+from . import audit
+from .secrets import queued_text_aad
+
+TARGET_TYPES = ("post", "user", "dm_thread", "comment", "publication")
+#: default target type per action type
+DEFAULT_TARGET = {"like": "post", "unlike": "post", "comment": "post", "reply": "comment",
+                  "delete_comment": "comment", "dm_send": "user", "follow": "user", "unfollow": "user",
+                  "publish": "publication"}
+#: actions whose params carry text we send
+TEXT_ACTIONS = ("comment", "reply", "dm_send", "publish")
+#: private text: never stored in plain (encrypted in action_params.text_encrypted)
+PRIVATE_TEXT_ACTIONS = ("dm_send",)
+PLATFORMS = ('linkedin', 'instagram', 'tiktok', 'x', 'threads', 'facebook', 'youtube', 'sandbox')
+
+
+class NotFound(PostpulseError):
+    pass
+
+
+class InvalidAction(PostpulseError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- accounts ----------------------------------------------------------------------------------
+
+
+def add_account(conn: Connection, *, platform: str, username: str, authorize: bool = False,
+                display_name: str | None = None, timezone: str = "UTC",
+                settings: dict[str, Any] | None = None, platform_user_id: str | None = None,
+                metadata: dict[str, Any] | None = None) -> dict:
+    platform = platform.strip().lower()
+    if platform not in PLATFORMS:
+        raise InvalidAction(f"unknown platform {platform!r}", fix=f"use one of {', '.join(PLATFORMS)}")
+    handle = username.strip().lstrip("@")
+    if not handle:
+        raise InvalidAction("the username is empty")
+    raw_settings = settings or {}
+    try:
+        AccountSettings.parse(raw_settings, source="account settings")
+    except SettingsError as exc:
+        raise InvalidAction(str(exc)) from None
+    existing = conn.execute(text("SELECT id FROM accounts WHERE platform = :p AND lower(username) = lower(:u)"),
+                            {"p": platform, "u": handle}).scalar()
+    if existing:
+        raise InvalidAction(f"account @{handle} on {platform} already exists ({existing})")
+    values = {"platform": platform, "puid": platform_user_id or handle.lower(), "username": handle,
+              "dn": display_name, "auth": authorize, "tz": timezone, "settings": json.dumps(raw_settings),
+              "meta": json.dumps(metadata or {})}
+
+    def attempt() -> dict:
+        (aid,) = allocate_ids(conn, "accounts", 1)
+        conn.execute(text(
+            "INSERT INTO accounts (id, platform, platform_user_id, username, display_name, is_authorized, timezone, "
+            "settings, metadata, lifecycle_state) VALUES (:id, :platform, :puid, :username, :dn, :auth, :tz, "
+            "CAST(:settings AS jsonb), CAST(:meta AS jsonb), 'active')"), {"id": aid, **values})
+        return {"id": aid}
+
+    row = retry_on_id_collision(conn, "accounts", attempt)
+    return get_account(conn, row["id"])
+
+
+_ACCOUNT_COLS = ("id, platform, username, display_name, is_authorized, is_active, needs_relogin, frozen_until, "
+                 "frozen_reason, settings, timezone, status, session_encrypted IS NOT NULL AS has_session, "
+                 "session_updated_at, metadata, last_used_at, created_at")
+
+
+def get_account(conn: Connection, ident: str, platform: str | None = None) -> dict:
+    """An account by id (``acc-...``) or username (with ``platform`` when ambiguous)."""
+    if ident.startswith("acc-"):
+        row = conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = :i"), {"i": ident}).mappings().first()
+        if row is None:
+            raise NotFound(f"no account {ident}", fix="see `postpulse accounts list`")
+        return dict(row)
+    handle = ident.strip().lstrip("@")
+    rows = conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE lower(username) = lower(:u) "
+                             "AND (CAST(:p AS text) IS NULL OR platform = :p) ORDER BY platform"),
+                        {"u": handle, "p": platform}).mappings().all()
+    if not rows:
+        raise NotFound(f"no account @{handle}" + (f" on {platform}" if platform else ""),
+                       fix="add it with `postpulse accounts add --platform ... --username ...`")
+    if len(rows) > 1:
+        raise InvalidAction(f"@{handle} exists on several platforms ({', '.join(r['platform'] for r in rows)})",
+                            fix="pass --platform")
+    return dict(rows[0])
+
+
+def list_accounts(conn: Connection) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY platform, username")).mappings()]
+
+
+def set_account_flags(conn: Connection, account_id: str, **flags: Any) -> None:
+    allowed = {"is_authorized", "is_active", "needs_relogin", "frozen_until", "frozen_reason", "timezone"}
+    bad = set(flags) - allowed
+    if bad:
+        raise ValueError(f"cannot set {bad}")
+    sets = ", ".join(f"{k} = :{k}" for k in flags)
+    conn.execute(text(f"UPDATE accounts SET {sets} WHERE id = :id"), {"id": account_id, **flags})
+
+
+def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) -> dict:
+    """Merge ``patch`` into the account's settings (top-level keys replaced), validated."""
+    current = conn.execute(text("SELECT settings FROM accounts WHERE id = :id"), {"id": account_id}).scalar_one()
+    merged = {**(current or {}), **patch}
+    try:
+        AccountSettings.parse(merged, source=f"settings of {account_id}")
+    except SettingsError as exc:
+        raise InvalidAction(str(exc)) from None
+    conn.execute(text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE id = :id"),
+                 {"s": json.dumps(merged), "id": account_id})
+    return merged
+
+
+# -- global pause ---------------------------------------------------------------------------------
+
+
+def set_global_pause(conn: Connection, paused: bool, *, actor: str = "cli", run_id: str = "manual") -> None:
+    conn.execute(text("INSERT INTO app_settings (key, value, updated_at) VALUES ('global_pause', CAST(:v AS jsonb), now()) "
+                      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"),
+                 {"v": json.dumps(bool(paused))})
+    audit.record(conn, run_id=run_id, step_id="global_pause", event_type="approval", outcome="success",
+                 details={"global_pause": bool(paused), "by": actor})
+
+
+def is_globally_paused(conn: Connection) -> bool:
+    v = conn.execute(text("SELECT value FROM app_settings WHERE key = 'global_pause'")).scalar()
+    return bool(v)
+
+
+# -- templates -------------------------------------------------------------------------------------
+
+
+def get_template(conn: Connection, ident: str) -> dict:
+    row = conn.execute(text("SELECT id, name, template_type, content, is_active FROM message_templates "
+                            "WHERE id = :i OR name = :i ORDER BY (id = :i) DESC LIMIT 1"), {"i": ident}).mappings().first()
+    if row is None:
+        raise NotFound(f"no message template {ident!r}", fix="create it in message_templates (id tpl-...)")
+    return dict(row)
+
+
+def add_template(conn: Connection, *, name: str, template_type: str, content: str) -> str:
+    return insert_with_new_id(conn, "message_templates", {"name": name, "template_type": template_type,
+                                                          "content": content})["id"]
+
+
+# -- the queue -------------------------------------------------------------------------------------
+
+
+@dataclass
+class AddResult:
+    action: dict
+    error: str | None = None  # set when the action was recorded as rejected (e.g. template error)
+
+
+def add_action(conn: Connection, *, account: str, action_type: str, target_id: str | None = None,
+               target_type: str | None = None, target_url: str | None = None,
+               target_username: str | None = None, post_id: str | None = None,
+               params: dict[str, Any] | None = None, text_value: str | None = None,
+               template: str | None = None, variables: dict[str, Any] | None = None, priority: int = 0,
+               scheduled_for: datetime | None = None, expires_at: datetime | None = None,
+               user_notes: str | None = None, vault=None, platform: str | None = None,
+               actor: str = "cli", run_id: str = "manual", now: datetime | None = None) -> AddResult:
+    """Queue one action. Auto-approved when the account's settings say so.
+
+    ``text_value`` or ``template`` (+ ``variables``) give the text of comment/reply/DM/publish.
+    A template that cannot be rendered (missing variable) records the action as ``rejected`` with
+    ``last_reason_code = 'template_error'`` and the message naming the variable; the result's
+    ``error`` carries it. DM text is encrypted (needs ``vault``); other text is public anyway.
+    """
+    now = now or utcnow()
+    if action_type not in ACTION_TYPES:
+        raise InvalidAction(f"unknown action type {action_type!r}", fix=f"use one of {', '.join(ACTION_TYPES)}")
+    acc = get_account(conn, account, platform)
+    params = dict(params or {})
+    target_type = target_type or DEFAULT_TARGET[action_type]
+    if target_type not in TARGET_TYPES:
+        raise InvalidAction(f"unknown target type {target_type!r}", fix=f"use one of {', '.join(TARGET_TYPES)}")
+    if action_type in ("follow", "unfollow", "dm_send") and target_type == "user":
+        target_username = (target_username or target_id or "").lstrip("@") or None
+        target_id = target_id.lstrip("@") if target_id else target_username
+    if action_type == "dm_send" and target_type == "dm_thread":
+        if not target_id:
+            raise InvalidAction("a DM to a thread needs the thread id (dmt-...)")
+        th = conn.execute(text("SELECT participant_username FROM dm_threads WHERE id = :t AND account_id = :a"),
+                          {"t": target_id, "a": acc["id"]}).first()
+        if th is None:
+            raise NotFound(f"unknown DM thread {target_id} for account {acc['id']}",
+                           fix="sync DMs first (`postpulse accounts sync-dms`) or send to a user (--to USERNAME)")
+        target_username = th[0]
+    if action_type in ("reply", "delete_comment") and not (params.get("post_id") or post_id):
+        raise InvalidAction(f"{action_type} needs the post the comment is on", fix="pass --post PLATFORM_POST_ID")
+    if not target_id and action_type != "publish":
+        raise InvalidAction(f"{action_type} needs a target", fix="pass --target (post id, comment id or username)")
+    if post_id and not params.get("post_id"):
+        params.setdefault("post_id", post_id)
+    db_post_id = None
+    if post_id or (target_type == "post" and target_id):
+        db_post_id = conn.execute(text("SELECT id FROM posts WHERE id = :i OR (platform = :p AND platform_post_id = :i) LIMIT 1"),
+                                  {"i": post_id or target_id, "p": acc["platform"]}).scalar()
+
+    rendered: str | None = text_value
+    template_error: str | None = None
+    if template:
+        tpl = get_template(conn, template)
+        params["template_id"] = tpl["id"]
+        try:
+            rendered = render(tpl["content"], variables or {}, name=tpl["name"])
+        except TemplateError as exc:
+            template_error = str(exc)
+            rendered = None
+        if action_type not in PRIVATE_TEXT_ACTIONS:
+            params["variables"] = variables or {}
+    if action_type in TEXT_ACTIONS and rendered is None and template_error is None:
+        raise InvalidAction(f"{action_type} needs a text", fix="pass --text or --template with --var name=value")
+    if action_type == "publish" and not target_id:
+        target_id = f"new:{text_hash(rendered or '')[:16]}"
+
+    settings = AccountSettings.parse(acc["settings"] or {}, source=f"settings of {acc['id']}")
+    auto = settings.auto_approves(action_type) and template_error is None
+    status = "rejected" if template_error else ("approved" if auto else "queued")
+    th_value = text_hash(rendered) if rendered is not None else None
+
+    def attempt() -> dict:
+        (aid,) = allocate_ids(conn, "action_queue", 1)
+        p = dict(params)
+        if rendered is not None:
+            if action_type in PRIVATE_TEXT_ACTIONS:
+                if vault is None:
+                    raise InvalidAction("DM text is encrypted at rest; no vault was given")
+                from postpulse.crypto import envelope_to_text
+                p["text_encrypted"] = envelope_to_text(vault.encrypt(rendered, queued_text_aad(aid)))
+            else:
+                p["text"] = rendered
+        row = conn.execute(text(
+            "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, target_url, "
+            "target_username, action_params, text_hash, status, priority, scheduled_for, expires_at, approved_at, "
+            "approved_by, last_reason_code, last_error, user_notes, system_notes, created_at) VALUES (:id, :acc, :post, :type, "
+            ":tt, :tid, :url, :tu, CAST(:params AS jsonb), :th, :status, :prio, :sched, :exp, :appr_at, :appr_by, "
+            ":reason, :err, :notes, :sys, :now) RETURNING *"),
+            {"id": aid, "acc": acc["id"], "post": db_post_id, "type": action_type, "tt": target_type,
+             "tid": target_id, "url": target_url, "tu": target_username, "params": json.dumps(p), "th": th_value,
+             "status": status, "prio": priority, "sched": scheduled_for, "exp": expires_at,
+             "appr_at": now if auto else None, "appr_by": "auto-approve" if auto else None,
+             "reason": "template_error" if template_error else None, "err": template_error,
+             "notes": user_notes, "sys": ("rejected when queued: " + template_error) if template_error else
+             ("auto-approved by the account's settings" if auto else None), "now": now}).mappings().one()
+        return dict(row)
+
+    row = retry_on_id_collision(conn, "action_queue", attempt)
+    if template_error:
+        audit.record(conn, run_id=run_id, step_id="queue", event_type="policy_block", outcome="failure",
+                     platform=acc["platform"], account_id=acc["id"], action_id=row["id"], target_type=target_type,
+                     target_id=target_id, details={"reason_code": "template_error", "error_message": template_error,
+                                                   "by": actor})
+    elif auto:
+        audit.record(conn, run_id=run_id, step_id="queue", event_type="approval", outcome="success",
+                     platform=acc["platform"], account_id=acc["id"], action_id=row["id"],
+                     details={"decision": "approve", "by": "auto-approve", "action_type": action_type})
+    return AddResult(row, template_error)
+
+
+_LIST_COLS = ("q.id, q.account_id, a.username, a.platform, q.action_type, q.target_type, q.target_id, q.target_username, "
+              "q.status, q.priority, q.scheduled_for, q.expires_at, q.attempts, q.last_reason_code, q.last_error, "
+              "q.user_notes, q.system_notes, q.created_at, q.updated_at, q.approved_by, q.completed_at")
+
+
+def list_actions(conn: Connection, *, status: str | None = None, account_id: str | None = None,
+                 limit: int = 100) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(
+        f"SELECT {_LIST_COLS} FROM action_queue q JOIN accounts a ON a.id = q.account_id "
+        "WHERE (CAST(:s AS text) IS NULL OR q.status = :s) AND (CAST(:a AS text) IS NULL OR q.account_id = :a) "
+        "ORDER BY q.priority DESC, q.created_at DESC LIMIT :l"), {"s": status, "a": account_id, "l": limit}).mappings()]
+
+
+def get_action(conn: Connection, action_id: str) -> dict:
+    row = conn.execute(text(f"SELECT {_LIST_COLS}, q.action_params, q.text_hash, q.post_id, q.approved_at "
+                            "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i"),
+                       {"i": action_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no action {action_id}", fix="see `postpulse actions list`")
+    out = dict(row)
+    params = dict(out.get("action_params") or {})
+    if "text_encrypted" in params:
+        params["text_encrypted"] = "(encrypted)"
+    out["action_params"] = params
+    return out
+
+
+def action_history(conn: Connection, action_id: str) -> dict[str, list[dict]]:
+    attempts = [dict(r) for r in conn.execute(text(
+        "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, duration_ms, "
+        "verification_id, screenshot_path, superseded_at FROM action_attempts WHERE action_id = :i ORDER BY attempted_at"),
+        {"i": action_id}).mappings()]
+    verifs = [dict(r) for r in conn.execute(text(
+        "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, v.verified_at "
+        "FROM verification_results v JOIN action_attempts t ON t.id = v.action_attempt_id WHERE t.action_id = :i "
+        "ORDER BY v.verified_at"), {"i": action_id}).mappings()]
+    audits = [dict(r) for r in conn.execute(text(
+        "SELECT id, run_id, step_id, event_type, outcome, details, \"timestamp\" FROM audit_entries "
+        "WHERE action_id = :i ORDER BY \"timestamp\", id"), {"i": action_id}).mappings()]
+    return {"attempts": attempts, "verifications": verifs, "audit": audits}
+
+
+_TRANSITIONS = {
+    "approve": ({"queued"}, "approved"),
+    "reject": ({"queued", "approved"}, "rejected"),
+    "cancel": ({"queued", "approved"}, "cancelled"),
+}
+
+
+def decide(conn: Connection, action_ids: list[str], decision: str, *, actor: str = "cli", note: str | None = None,
+           run_id: str = "manual", now: datetime | None = None) -> dict[str, str]:
+    """Approve, reject or cancel actions. Returns ``{id: outcome}``; an action in another state is
+    left alone and reported (e.g. ``"skipped: is completed"``)."""
+    if decision not in _TRANSITIONS:
+        raise InvalidAction(f"unknown decision {decision!r}", fix="use approve, reject or cancel")
+    now = now or utcnow()
+    allowed_from, to = _TRANSITIONS[decision]
+    out: dict[str, str] = {}
+    for aid in action_ids:
+        row = conn.execute(text("SELECT q.status, q.account_id, q.action_type, q.target_type, q.target_id, a.platform "
+                                "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i FOR UPDATE OF q"),
+                           {"i": aid}).mappings().first()
+        if row is None:
+            out[aid] = "not found"
+            continue
+        if row["status"] not in allowed_from:
+            out[aid] = f"skipped: is {row['status']}"
+            continue
+        conn.execute(text(
+            "UPDATE action_queue SET status = :to, approved_at = CASE WHEN :to = 'approved' THEN :now ELSE approved_at END, "
+            "approved_by = CASE WHEN :to = 'approved' THEN :actor ELSE approved_by END, "
+            "last_reason_code = CASE WHEN :to = 'approved' THEN last_reason_code ELSE :to END, "
+            "system_notes = concat_ws(E'\\n', system_notes, CAST(:sys AS text)), "
+            "user_notes = CASE WHEN CAST(:note AS text) IS NULL THEN user_notes ELSE concat_ws(E'\\n', user_notes, CAST(:note AS text)) END, "
+            "completed_at = CASE WHEN :to IN ('rejected', 'cancelled') THEN :now ELSE completed_at END "
+            "WHERE id = :i"),
+            {"to": to, "now": now, "actor": actor, "note": note, "i": aid,
+             "sys": f"{now:%Y-%m-%d %H:%M} UTC: {to} by {actor}"})
+        audit.record(conn, run_id=run_id, step_id=decision, event_type="approval",
+                     outcome="success" if decision == "approve" else "skipped",
+                     platform=row["platform"], account_id=row["account_id"], action_id=aid,
+                     target_type=row["target_type"], target_id=row["target_id"],
+                     details={"decision": decision, "by": actor, "note": note, "action_type": row["action_type"]})
+        out[aid] = to
+    return out
+
+
+def auto_approve_queued(conn: Connection, *, now: datetime | None = None, run_id: str = "auto-approve") -> list[str]:
+    """Approve queued actions whose account settings auto-approve their type (settings may have
+    changed after they were queued)."""
+    now = now or utcnow()
+    ids = []
+    rows = conn.execute(text("SELECT q.id, q.action_type, a.settings, a.id AS account_id FROM action_queue q "
+                             "JOIN accounts a ON a.id = q.account_id WHERE q.status = 'queued'")).mappings().all()
+    cache: dict[str, AccountSettings | None] = {}
+    for r in rows:
+        if r["account_id"] not in cache:
+            try:
+                cache[r["account_id"]] = AccountSettings.parse(r["settings"] or {})
+            except SettingsError:
+                cache[r["account_id"]] = None
+        s = cache[r["account_id"]]
+        if s is not None and s.auto_approves(r["action_type"]):
+            ids.append(r["id"])
+    if ids:
+        decide(conn, ids, "approve", actor="auto-approve", run_id=run_id, now=now)
+    return ids
+
+
+_DUE = ("q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now) "
+        "AND (q.expires_at IS NULL OR q.expires_at > :now - interval '1 day')")
+
+
+def due_actions(conn: Connection, now: datetime, limit: int = 1000) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(
+        f"SELECT q.id, q.updated_at FROM action_queue q WHERE {_DUE} "
+        "ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at LIMIT :l"),
+        {"now": now, "l": limit}).mappings()]
+
+
+def queue_counts(conn: Connection) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(text("SELECT status, count(*) FROM action_queue GROUP BY status"))}
+
+
+def engine_transaction(engine: Engine):
+    return engine.begin()

@@ -1,0 +1,57 @@
+"""Where the engagement area gets its vault, and the associated data of every envelope.
+
+Every ciphertext is bound to its row and column (AES-GCM associated data), so a ciphertext
+copied into another row or column does not decrypt:
+
+================================== ==============================================
+column                             associated data
+================================== ==============================================
+dm_messages.content_encrypted      ``dm_messages:<id>:content``
+dm_threads.last_message_preview_.. ``dm_threads:<id>:last_message_preview``
+accounts.session_encrypted         ``accounts:<id>:session``
+accounts.access_token_encrypted    ``accounts:<id>:access_token``
+accounts.refresh_token_encrypted   ``accounts:<id>:refresh_token``
+action_queue.action_params.text_.. ``action_queue:<id>:text`` (outbound DM text, base64 text form)
+================================== ==============================================
+
+Keys: ``POSTPULSE_SECRET_KEY`` if set, else the key file ``<data dir>/keys/keyring.json`` (data
+dir: ``POSTPULSE_HOME``, else the per-user data directory).
+"""
+
+from __future__ import annotations
+
+import os
+
+from postpulse import config
+from postpulse.crypto import Keyring, Vault
+
+
+def dm_content_aad(message_id: str) -> bytes:
+    return f"dm_messages:{message_id}:content".encode()
+
+
+def dm_preview_aad(thread_id: str) -> bytes:
+    return f"dm_threads:{thread_id}:last_message_preview".encode()
+
+
+def session_aad(account_id: str) -> bytes:
+    return f"accounts:{account_id}:session".encode()
+
+
+def token_aad(account_id: str, which: str) -> bytes:
+    if which not in ("access_token", "refresh_token"):
+        raise ValueError(f"unknown token column {which!r}")
+    return f"accounts:{account_id}:{which}".encode()
+
+
+def queued_text_aad(action_id: str) -> bytes:
+    return f"action_queue:{action_id}:text".encode()
+
+
+def load_vault(*, create: bool = True, data_dir: str | os.PathLike[str] | None = None) -> Vault:
+    """The vault: ``POSTPULSE_SECRET_KEY`` or the key file (created when missing and ``create``).
+
+    Readers pass ``create=False`` so that a missing key is a clear ``MissingKeyError`` instead
+    of a fresh key that cannot decrypt anything.
+    """
+    return Vault(Keyring.load(data_dir=data_dir or config.data_dir(), create=create))

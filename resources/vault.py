@@ -1,0 +1,20 @@
+"""The secret vault as a Dagster resource (AES-256-GCM envelopes, ``postpulse.crypto``)."""
+
+from typing import Optional
+
+import dagster as dg
+
+from postpulse.crypto import Vault
+from postpulse.engagement.secrets import load_vault
+
+
+class VaultResource(dg.ConfigurableResource):
+    """Keys from ``POSTPULSE_SECRET_KEY`` or the key file ``<data dir>/keys/keyring.json``
+    (data dir: ``data_dir`` here, else ``POSTPULSE_HOME``, else the per-user data directory).
+    The key is read when a run needs it, never at import; it never appears in metadata."""
+
+    data_dir: Optional[str] = None
+    create_key_file: bool = True
+
+    def vault(self) -> Vault:
+        return load_vault(create=self.create_key_file, data_dir=self.data_dir or None)
