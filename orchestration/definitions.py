@@ -6,8 +6,13 @@ binds the shared store resource once.
 """
 
 import importlib
+import warnings
 
 import dagster as dg
+
+# postpulse uses beta parameters knowingly (single-run backfills of daily_metrics, sensors'
+# owners); without this the same warnings repeat in every run's and every tick's log.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from assets import store_overview
 from resources.store import PostgresStore
@@ -20,8 +25,19 @@ def _resources() -> dict:
     return {"store": PostgresStore(database_url=dg.EnvVar("DATABASE_URL"))}
 
 
+# Dagster's own automation sensor starts stopped; assets with an automation condition (the store
+# overview, post metrics, reports) would then never refresh on a fresh `postpulse up`.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "postpulse_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluates the assets' automation conditions (hourly refreshes, first materialization).",
+)
+
+
 def build_defs() -> dg.Definitions:
-    core = dg.Definitions(assets=dg.load_assets_from_modules([store_overview]), resources=_resources())
+    core = dg.Definitions(assets=dg.load_assets_from_modules([store_overview]), resources=_resources(),
+                          sensors=[automation_sensor])
     areas = [importlib.import_module(f"orchestration.{name}").defs for name in AREAS]
     return dg.Definitions.merge(core, *areas)
 

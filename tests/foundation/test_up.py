@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 import httpx
 import psycopg
@@ -66,6 +67,21 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dagster'")}
         assert {"runs", "event_logs"} <= tables
 
+        # The live sandbox runs on the wall clock (check-backs are scheduled in real time).
+        clock = httpx.get(f"http://127.0.0.1:{sandbox_port}/_admin/clock", timeout=10).json()
+        lag = abs(time.time() - datetime.fromisoformat(clock["now"]).timestamp())
+        assert lag < 60, f"sandbox clock is {lag:.0f} s off the wall clock"
+
+        # Data flows without anyone clicking: the sandbox sensor's first tick pulls every platform.
+        store = f"postgresql://postgres@/postpulse?host={home / 'pg'}"
+        deadline, landed = time.monotonic() + 240, []
+        while time.monotonic() < deadline and len(landed) < 2:
+            with psycopg.connect(store) as conn:
+                landed = conn.execute("SELECT platform, posts_new FROM download_runs "
+                                      "WHERE source_kind = 'sandbox' AND status = 'completed'").fetchall()
+            time.sleep(3)
+        assert len(landed) >= 2 and all(n > 0 for _, n in landed), landed
+
         second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
         assert "already running" in second.stderr
@@ -77,4 +93,7 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     assert proc.returncode == 0, "".join(log[-40:])
-    assert not (home / "pg" / "postmaster.pid").exists(), "the embedded PostgreSQL must be stopped"
+    while not lines.empty():
+        log.append(lines.get())
+    assert not (home / "pg" / "postmaster.pid").exists(), "the embedded PostgreSQL must be stopped:\n" + "".join(
+        line for line in log[-60:] if " DEBUG " not in line)
