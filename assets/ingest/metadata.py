@@ -1,10 +1,16 @@
 """Materialization metadata of an import / pull / check-back run (no secrets, ever)."""
 
+import os
+
 import dagster as dg
 
 from postpulse.ingest.loader import ImportResult
 
 INGEST_KEYS = ("download_runs", "data_downloads", "posts", "profiles", "comments")
+
+
+def _cell(value) -> str:
+    return str(value)[:120].replace("|", "/").replace("\n", " ")
 
 
 def run_metadata(res: ImportResult) -> dict:
@@ -25,9 +31,13 @@ def run_metadata(res: ImportResult) -> dict:
     if res.source_sha256:
         md["source_sha256"] = dg.MetadataValue.text(res.source_sha256)
     if res.rejected:
-        rows = "\n".join(f"| {r['record_index']} | {r.get('field') or ''} | {str(r['reason'])[:120].replace('|', '/')} |"
+        name = _cell(os.path.basename(res.source_path or "") or "(stream)")
+        rows = "\n".join(f"| {name} | {r['record_index']} | {_cell(r.get('field') or '')} | {_cell(r['reason'])} |"
                          for r in res.rejected)
-        md["rejected_records"] = dg.MetadataValue.md("| record | field | reason |\n|---:|---|---|\n" + rows)
+        more = (f"\n\n{res.records_rejected - len(res.rejected)} more in the table rejected_records "
+                f"(run_id = {res.run_id})") if res.records_rejected > len(res.rejected) else ""
+        md["rejected_records"] = dg.MetadataValue.md("| file | record | field | reason |\n|---|---:|---|---|\n"
+                                                     + rows + more)
     return md
 
 

@@ -60,6 +60,28 @@ def from_unix(number: float, *, field: str = "time", value: object = None) -> da
 
 
 _X_FORMAT = "%a %b %d %H:%M:%S %z %Y"
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                       "Nov", "Dec"), start=1)}
+_X_RE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) "
+                   r"([+-])(\d{2})(\d{2}) (\d{4})")
+
+
+def _parse_x(s: str) -> datetime | None:
+    """The X/Twitter form ``Wed Oct 10 20:19:24 +0000 2018`` without ``strptime`` (which costs
+    ~20 µs a call, a third of an X record's parse); None when ``s`` is not exactly that form."""
+    m = _X_RE.fullmatch(s)
+    if m is None:
+        return None
+    mon, d, h, mi, sec, sign, oh, om, y = m.groups()
+    month = _MONTHS.get(mon)
+    if month is None:
+        return None
+    offset = (int(oh) * 60 + int(om)) * (-1 if sign == "-" else 1)
+    try:
+        dt = datetime(int(y), month, int(d), int(h), int(mi), int(sec), tzinfo=UTC)
+    except ValueError:
+        return None
+    return dt - timedelta(minutes=offset) if offset else dt
 
 
 def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | None:
@@ -95,7 +117,7 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
-        dt = None
+        dt = _parse_x(s) if len(s) == 30 else None
     if dt is None:
         try:
             dt = datetime.strptime(s, _X_FORMAT)

@@ -152,3 +152,33 @@ def test_posts_outside_the_sandbox_fail_softly(engine, real_fixtures, sandbox):
     fetcher.close()
     assert res.failed == len(ids) and res.deleted == 0
     assert "no client" in res.errors[0]
+
+
+def test_account_and_post_schedules_override_the_platform_default(tracked, sandbox):
+    """Account settings.check_schedule beats the platform default; a post's own schedule beats both."""
+    engine = tracked
+    with engine.begin() as c:
+        posts = c.execute(text("SELECT id, posted_at FROM posts WHERE platform = 'x' AND NOT tracking_complete "
+                               "ORDER BY id LIMIT 3")).all()
+        c.execute(text("INSERT INTO accounts (id, platform, platform_user_id, username, settings) "
+                       "VALUES ('acc-0000cafe', 'x', '1', 'demo_x', CAST(:s AS jsonb))"),
+                  {"s": '{"check_schedule": "2h,3d,60d"}'})
+        c.execute(text("UPDATE posts SET account_id = 'acc-0000cafe' WHERE id = ANY(:i)"), {"i": [p.id for p in posts]})
+        c.execute(text("UPDATE posts SET check_schedule = '[\"90d\"]' WHERE id = :i"), {"i": posts[2].id})
+    anchor = max(p.posted_at for p in posts)
+    now = anchor + timedelta(days=40)  # past every default x slot (the last is 7d): only overrides keep tracking
+    fetcher = SandboxFetcher(sandbox.base_url)
+    try:
+        res = run_checkbacks(engine, [p.id for p in posts], fetcher, now=now)
+    finally:
+        fetcher.close()
+    assert res.checked == 3 and res.completed_tracking == 0
+    with engine.connect() as c:
+        got = {r.id: r for r in c.execute(text("SELECT id, posted_at, next_check_at, checks_completed, "
+                                                "tracking_complete FROM posts WHERE id = ANY(:i)"),
+                                           {"i": [p.id for p in posts]})}
+    for p in posts[:2]:  # the account's 2h, 3d, 60d: two slots done, the next at 60 days
+        r = got[p.id]
+        assert (r.checks_completed, r.next_check_at, r.tracking_complete) == (2, r.posted_at + timedelta(days=60), False)
+    r = got[posts[2].id]  # its own 90d
+    assert (r.checks_completed, r.next_check_at, r.tracking_complete) == (0, r.posted_at + timedelta(days=90), False)

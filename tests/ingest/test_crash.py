@@ -16,9 +16,9 @@ from tests.ingest.helpers import T0, apify_name, natural_snapshot, scraper_items
 
 CHILD = textwrap.dedent("""
     import sys, time, pathlib
-    from postpulse.ingest import loader
+    from postpulse.ingest import loader, staging
     from postpulse.store.database import make_engine
-    loader.CHUNK_RECORDS = 50
+    staging.CHUNK_RECORDS = 50
     marker = pathlib.Path(sys.argv[3])
     def progress(records, read):
         if records >= 100 and not marker.exists():

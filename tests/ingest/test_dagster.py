@@ -50,6 +50,24 @@ def test_file_import_materializes_with_metadata(db_url, engine, tmp_path):
     assert mats["data_downloads"].metadata["dagster/row_count"].value == 12
 
 
+def test_rejected_records_are_shown_in_the_run_metadata(db_url, engine, tmp_path):
+    items = scraper_items("x")
+    items[1] = {**items[1], "likeCount": -5}
+    items[3] = {k: v for k, v in items[3].items() if k != "id"}
+    f = write_json(tmp_path / apify_name("tweet-scraper", T0), items)
+    result = dg.materialize([file_import], resources={"store": PostgresStore(database_url=db_url)},
+                            run_config={"ops": {"file_import": {"config": {"path": str(f)}}}})
+    assert result.success
+    md = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+          for e in result.get_asset_materialization_events()}["download_runs"]
+    assert md["rows_rejected"].value == 2 and md["rows_new"].value == len(items) - 2
+    table = md["rejected_records"].value
+    lines = [ln for ln in table.splitlines() if ln.startswith(f"| {f.name} |")]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"| {f.name} | 1 |") and "negative" in lines[0]
+    assert lines[1].startswith(f"| {f.name} | 3 |") and "id" in lines[1]
+
+
 def test_import_job_in_process_and_bad_file_fails_cleanly(store_env, engine, tmp_path):
     job = defs.resolve_job_def("import_file")
     f = write_json(tmp_path / apify_name("instagram-scraper", T0), scraper_items("instagram"))

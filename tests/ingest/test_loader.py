@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from postpulse import ids
-from postpulse.ingest import loader
+from postpulse.ingest import merge
 from postpulse.ingest.loader import import_file
 from tests.ingest.helpers import (
     T0, T1, apify_name, count, natural_snapshot, scraper_items, store_snapshot, write_json, write_jsonl,
@@ -154,7 +154,7 @@ def test_media_and_nested_comments(engine, tmp_path):
 def test_id_collisions_are_retried_and_nothing_is_lost(engine, tmp_path, monkeypatch):
     """A tiny id space plus a forced collision on every first attempt: every row lands, none merges."""
     monkeypatch.setattr(ids, "HEX_DIGITS", 3)
-    real_allocate = loader.allocate_ids
+    real_allocate = merge.allocate_ids
     calls = {"n": 0}
 
     def colliding(conn, table, n, **kw):
@@ -166,7 +166,7 @@ def test_id_collisions_are_retried_and_nothing_is_lost(engine, tmp_path, monkeyp
                 got[0] = taken  # another writer "took" this id meanwhile
         return got
 
-    monkeypatch.setattr(loader, "allocate_ids", colliding)
+    monkeypatch.setattr(merge, "allocate_ids", colliding)
     total = 0
     for k, at in enumerate([T0, T1, T1 + timedelta(days=1)]):
         items = scraper_items("tiktok", n_profiles=4, posts_per_profile=5, seed=20 + k, at=at)
@@ -202,7 +202,7 @@ def test_every_sandbox_shape_imports(engine, tmp_path, platform):
 
 def test_bulk_id_pool_path(engine, tmp_path, monkeypatch):
     """Large imports allocate ids in a server-side pool (bounded memory); tiny id space too."""
-    monkeypatch.setattr(loader, "BULK_IDS", 5)
+    monkeypatch.setattr(merge, "BULK_IDS", 5)
     monkeypatch.setattr(ids, "HEX_DIGITS", 3)
     items = scraper_items("tiktok", n_profiles=4, posts_per_profile=5)
     r = import_file(engine, write_jsonl(tmp_path / apify_name("tiktok-scraper", T0, "jsonl"), items))

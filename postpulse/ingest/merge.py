@@ -1,0 +1,362 @@
+"""The set-based merge of one run's staging tables into the store (never row by row).
+
+Profiles, posts, snapshots, media, comments (replies' parents resolved after all comments are
+in), hashtag stats and rejected records: ``UPDATE ... FROM`` staging for existing rows and
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` for new ones, whose ids are allocated in bulk
+(:func:`postpulse.ids.allocate_ids`, or a server-side pool above ``BULK_IDS`` rows) and retried
+with fresh ids on a primary-key collision (:func:`postpulse.ids.retry_on_id_collision`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from postpulse.ids import allocate_ids, retry_on_id_collision
+from postpulse.ingest.runs import ImportResult, RunSource
+from postpulse.ingest.staging import _Stager
+from postpulse.ingest.store_values import _x
+
+
+def _load_ids(raw_conn, ids: list[str]) -> None:
+    with raw_conn.cursor() as cur:
+        cur.execute("DELETE FROM _ids")
+        with cur.copy("COPY _ids (rn, id) FROM STDIN") as cp:
+            for i, v in enumerate(ids, start=1):
+                cp.write_row((i, v))
+
+
+BULK_IDS = 50_000
+"""Above this many new rows, ids are allocated in a server-side pool, chunk by chunk, so that
+memory stays bounded (a 1 GB file has millions of snapshots)."""
+
+
+def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
+    """Fill ``_ids`` with ``n`` distinct ids not present in ``table`` (same guarantee as
+    :func:`postpulse.ids.allocate_ids`, checked in the database, chunk by chunk)."""
+    from postpulse import ids as ids_mod
+
+    prefix = ids_mod.PREFIXES[table]
+    with raw_conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS _idpool, _idcand")
+        cur.execute("CREATE TEMP TABLE _idpool (id text PRIMARY KEY) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE _idcand (id text) ON COMMIT DROP")
+        have = 0
+        for _ in range(ids_mod.MAX_ROUNDS * 4):
+            need = n - have
+            if need <= 0:
+                break
+            k = min(BULK_IDS * 2, need + need // 10 + 16)
+            cur.execute("TRUNCATE _idcand")
+            with cur.copy("COPY _idcand (id) FROM STDIN") as cp:
+                for _ in range(k):
+                    cp.write_row((ids_mod.new_id(prefix),))
+            # table names come from code (PREFIXES), never from input
+            cur.execute(f"INSERT INTO _idpool SELECT DISTINCT c.id FROM _idcand c "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = c.id) ON CONFLICT DO NOTHING")
+            have += cur.rowcount
+        if have < n:
+            raise ids_mod.IdSpaceExhausted(f"could not allocate {n} free ids for {table}")
+        cur.execute("DELETE FROM _ids")
+        cur.execute("INSERT INTO _ids (rn, id) SELECT row_number() OVER (ORDER BY id), id FROM _idpool")
+
+
+def _insert_with_ids(conn: Connection, raw_conn, table: str, new_table: str, insert_sql: str,
+                     params: dict | None = None) -> int:
+    """Insert the rows listed in ``new_table`` (numbered ``rn`` 1..n) under fresh ids from
+    ``_ids``; retried with new ids when one collides with a concurrent writer's."""
+    n = _x(conn, f"SELECT count(*) FROM {new_table}").scalar()
+    if not n:
+        return 0
+
+    def attempt() -> int:
+        if n > BULK_IDS:
+            _pool_ids(conn, raw_conn, table, n)
+        else:
+            _load_ids(raw_conn, allocate_ids(conn, table, n))
+        return _x(conn, insert_sql, params).rowcount
+
+    return retry_on_id_collision(conn, table, attempt)
+
+
+_MERGE_PROFILES = [
+    """CREATE TEMP TABLE _prof ON COMMIT DROP AS
+       SELECT DISTINCT ON (platform, pkey) *
+       FROM (SELECT s.*, coalesce(s.uid, 'u:' || lower(s.username)) AS pkey FROM stg_profile s) x
+       ORDER BY platform, pkey, seen_at DESC, idx DESC""",
+    """UPDATE profiles p SET
+         username = coalesce(s.username, p.username),
+         display_name = coalesce(s.display_name, p.display_name),
+         profile_url = coalesce(s.profile_url, p.profile_url),
+         bio = coalesce(s.bio, p.bio),
+         follower_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.follower_count, p.follower_count) ELSE coalesce(p.follower_count, s.follower_count) END,
+         following_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.following_count, p.following_count) ELSE coalesce(p.following_count, s.following_count) END,
+         post_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.post_count, p.post_count) ELSE coalesce(p.post_count, s.post_count) END,
+         is_verified = coalesce(s.is_verified, p.is_verified),
+         raw_json = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.raw, p.raw_json) ELSE coalesce(p.raw_json, s.raw) END,
+         first_seen_at = least(p.first_seen_at, s.seen_at),
+         last_seen_at = greatest(p.last_seen_at, s.seen_at)
+       FROM _prof s
+       WHERE p.platform = s.platform AND p.profile_key = s.pkey
+         AND (p.last_seen_at IS DISTINCT FROM greatest(p.last_seen_at, s.seen_at)
+              OR p.first_seen_at IS DISTINCT FROM least(p.first_seen_at, s.seen_at)
+              OR (s.display_name IS NOT NULL AND p.display_name IS NULL)
+              OR (s.follower_count IS NOT NULL AND p.follower_count IS NULL))""",
+    """CREATE TEMP TABLE _new_prof ON COMMIT DROP AS
+       SELECT row_number() OVER (ORDER BY s.platform, s.pkey) AS rn, s.platform, s.pkey
+       FROM _prof s
+       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
+]
+_INSERT_PROFILES = """
+INSERT INTO profiles (id, platform, platform_user_id, username, display_name, profile_url, bio,
+                      follower_count, following_count, post_count, is_verified, raw_json,
+                      first_seen_at, last_seen_at)
+SELECT i.id, s.platform, s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
+       s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at
+FROM _new_prof n JOIN _ids i USING (rn) JOIN _prof s ON s.platform = n.platform AND s.pkey = n.pkey
+ON CONFLICT (platform, profile_key) DO NOTHING
+"""
+
+# one snapshot per (post, capture time): the first record in file order wins
+_MERGE_POSTS = [
+    """CREATE TEMP TABLE _snap ON COMMIT DROP AS
+       SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id, captured_at
+       FROM stg_post ORDER BY platform, platform_post_id, captured_at, idx""",
+    """INSERT INTO stg_reject (record_index, field, reason, excerpt, kind)
+       SELECT s.idx, 'platform_post_id',
+              'duplicate of record ' || k.idx || ' (post ' || s.platform_post_id || ', same capture time; the first one is kept)',
+              left(s.raw::text, 200), 'duplicate'
+       FROM stg_post s JOIN _snap k USING (platform, platform_post_id, captured_at)
+       WHERE s.idx <> k.idx""",
+    """CREATE TEMP TABLE _post ON COMMIT DROP AS
+       SELECT DISTINCT ON (platform, platform_post_id) idx, platform, platform_post_id, captured_at,
+              min(captured_at) OVER (PARTITION BY platform, platform_post_id) AS first_seen
+       FROM _snap ORDER BY platform, platform_post_id, captured_at DESC, idx""",
+]
+
+_UPDATE_POSTS = """
+UPDATE posts p SET
+  full_urn = coalesce(p.full_urn, s.full_urn),
+  url = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.url, p.url) ELSE coalesce(p.url, s.url) END,
+  author_profile_id = coalesce(p.author_profile_id, a.id),
+  author_username = coalesce(p.author_username, s.a_username, a.username),
+  post_type = coalesce(p.post_type, s.post_type),
+  content_type = CASE WHEN p.content_type = 'unknown' THEN s.content_type ELSE p.content_type END,
+  text_content = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.text_content, p.text_content) ELSE coalesce(p.text_content, s.text_content) END,
+  media_urls = CASE WHEN jsonb_array_length(p.media_urls) = 0 THEN s.media_urls ELSE p.media_urls END,
+  hashtags = CASE WHEN jsonb_array_length(p.hashtags) = 0 THEN s.hashtags ELSE p.hashtags END,
+  mentions = CASE WHEN jsonb_array_length(p.mentions) = 0 THEN s.mentions ELSE p.mentions END,
+  is_sponsored = coalesce(p.is_sponsored, s.is_sponsored),
+  posted_at = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx AND s.posted_at IS NOT NULL) THEN s.posted_at ELSE p.posted_at END,
+  posted_at_approximate = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx AND s.posted_at IS NOT NULL) THEN s.posted_approx ELSE p.posted_at_approximate END,
+  reaction_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.reactions, p.reaction_count) ELSE coalesce(p.reaction_count, s.reactions) END,
+  like_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.likes, p.like_count) ELSE coalesce(p.like_count, s.likes) END,
+  comment_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.comments, p.comment_count) ELSE coalesce(p.comment_count, s.comments) END,
+  share_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.shares, p.share_count) ELSE coalesce(p.share_count, s.shares) END,
+  view_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.views, p.view_count) ELSE coalesce(p.view_count, s.views) END,
+  raw_json = CASE WHEN n.captured_at >= p.last_extracted_at OR p.raw_json IS NULL THEN s.raw ELSE p.raw_json END,
+  first_seen_at = least(p.first_seen_at, n.first_seen),
+  last_extracted_at = greatest(p.last_extracted_at, n.captured_at),
+  tracking_started_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN %(now)s ELSE p.tracking_started_at END,
+  next_check_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN s.next_check_at ELSE p.next_check_at END,
+  checks_completed = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.checks_completed, 0) ELSE p.checks_completed END,
+  tracking_complete = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.track_complete, false) ELSE p.tracking_complete END
+FROM _post n JOIN stg_post s ON s.idx = n.idx
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id
+"""
+_NEW_POSTS = """
+CREATE TEMP TABLE _new_post ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id) AS rn, n.idx, n.first_seen, n.captured_at
+FROM _post n
+WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id)
+"""
+_INSERT_POSTS = """
+INSERT INTO posts (id, platform, platform_post_id, full_urn, url, author_profile_id, author_username,
+                   post_type, content_type, text_content, media_urls, hashtags, mentions, is_sponsored,
+                   posted_at, posted_at_approximate, reaction_count, like_count, comment_count, share_count,
+                   view_count, raw_json, first_seen_at, last_extracted_at,
+                   tracking_started_at, next_check_at, checks_completed, tracking_complete)
+SELECT i.id, s.platform, s.platform_post_id, s.full_urn, s.url, a.id, coalesce(s.a_username, a.username),
+       s.post_type, s.content_type, s.text_content, s.media_urls, s.hashtags, s.mentions, s.is_sponsored,
+       s.posted_at, s.posted_approx, s.reactions, s.likes, s.comments, s.shares,
+       s.views, s.raw, n.first_seen, n.captured_at,
+       CASE WHEN %(track)s THEN %(now)s END, CASE WHEN %(track)s THEN s.next_check_at END,
+       CASE WHEN %(track)s THEN coalesce(s.checks_completed, 0) ELSE 0 END,
+       CASE WHEN %(track)s THEN coalesce(s.track_complete, false) ELSE false END
+FROM _new_post n JOIN _ids i USING (rn) JOIN stg_post s ON s.idx = n.idx
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+ON CONFLICT (platform, platform_post_id) DO NOTHING
+"""
+# posts that only comments point at (e.g. a comments export): stub rows, no snapshot
+_NEW_STUBS = """
+CREATE TEMP TABLE _new_stub ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY platform, platform_post_id) AS rn, platform, platform_post_id, seen
+FROM (SELECT platform, platform_post_id, min(seen_at) AS seen FROM stg_comment GROUP BY 1, 2) c
+WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = c.platform AND p.platform_post_id = c.platform_post_id)
+"""
+_INSERT_STUBS = """
+INSERT INTO posts (id, platform, platform_post_id, first_seen_at, last_extracted_at)
+SELECT i.id, n.platform, n.platform_post_id, n.seen, n.seen FROM _new_stub n JOIN _ids i USING (rn)
+ON CONFLICT (platform, platform_post_id) DO NOTHING
+"""
+_NEW_SNAPS = """
+CREATE TEMP TABLE _new_snap ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY p.id, k.captured_at) AS rn, p.id AS post_id, k.idx
+FROM _snap k JOIN posts p ON p.platform = k.platform AND p.platform_post_id = k.platform_post_id
+WHERE NOT EXISTS (SELECT 1 FROM data_downloads d WHERE d.post_id = p.id AND d.downloaded_at = k.captured_at)
+"""
+_INSERT_SNAPS = """
+INSERT INTO data_downloads (id, post_id, run_id, downloaded_at, total_reactions, like_count, comment_count,
+                            share_count, view_count, save_count, impression_count, reach_count, click_count,
+                            quote_count, stats_json, raw_json, source_file_path)
+SELECT i.id, n.post_id, %(run_id)s, s.captured_at, s.reactions, s.likes, s.comments, s.shares, s.views,
+       s.saves, s.impressions, s.reach, s.clicks, s.quotes, s.stats, s.raw, %(source_path)s
+FROM _new_snap n JOIN _ids i USING (rn) JOIN stg_post s ON s.idx = n.idx
+ON CONFLICT (post_id, downloaded_at) DO NOTHING
+"""
+_MERGE_MEDIA = [
+    """CREATE TEMP TABLE _media ON COMMIT DROP AS
+       SELECT DISTINCT ON (p.id, m.url) p.id AS post_id, m.*
+       FROM stg_media m JOIN _snap k ON k.idx = m.idx
+       JOIN posts p ON p.platform = m.platform AND p.platform_post_id = m.platform_post_id
+       ORDER BY p.id, m.url, k.captured_at DESC, m.idx""",
+    """UPDATE post_media pm SET
+         thumbnail_url = coalesce(m.thumbnail_url, pm.thumbnail_url), width = coalesce(m.width, pm.width),
+         height = coalesce(m.height, pm.height), duration_s = coalesce(m.duration_s, pm.duration_s)
+       FROM _media m
+       WHERE pm.post_id = m.post_id AND pm.media_url = m.url
+         AND (pm.thumbnail_url IS DISTINCT FROM coalesce(m.thumbnail_url, pm.thumbnail_url)
+              OR pm.width IS DISTINCT FROM coalesce(m.width, pm.width)
+              OR pm.height IS DISTINCT FROM coalesce(m.height, pm.height))""",
+    """CREATE TEMP TABLE _new_media ON COMMIT DROP AS
+       SELECT row_number() OVER (ORDER BY m.post_id, m.url) AS rn, m.post_id, m.url
+       FROM _media m
+       WHERE NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = m.post_id AND pm.media_url = m.url)""",
+]
+_INSERT_MEDIA = """
+INSERT INTO post_media (id, post_id, media_type, media_url, thumbnail_url, width, height, duration_s, position)
+SELECT i.id, m.post_id, m.media_type, m.url, m.thumbnail_url, m.width, m.height, m.duration_s, m.position
+FROM _new_media n JOIN _ids i USING (rn) JOIN _media m ON m.post_id = n.post_id AND m.url = n.url
+ON CONFLICT (post_id, media_url) WHERE post_id IS NOT NULL DO NOTHING
+"""
+_MERGE_COMMENTS = [
+    """CREATE TEMP TABLE _cmt ON COMMIT DROP AS
+       SELECT DISTINCT ON (c.platform, c.pcid) c.*, p.id AS post_id, a.id AS author_id
+       FROM stg_comment c
+       JOIN posts p ON p.platform = c.platform AND p.platform_post_id = c.platform_post_id
+       LEFT JOIN profiles a ON a.platform = c.platform AND a.profile_key = coalesce(c.a_uid, 'u:' || lower(c.a_username))
+       ORDER BY c.platform, c.pcid, c.seen_at DESC, c.idx, c.sub""",
+    """UPDATE comments m SET
+         text = CASE WHEN c.seen_at >= m.last_seen_at AND c.text_content <> '' THEN c.text_content ELSE m.text END,
+         like_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.like_count, m.like_count) ELSE coalesce(m.like_count, c.like_count) END,
+         reply_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.reply_count, m.reply_count) ELSE coalesce(m.reply_count, c.reply_count) END,
+         author_profile_id = coalesce(m.author_profile_id, c.author_id),
+         author_username = coalesce(m.author_username, c.a_username),
+         posted_at = coalesce(m.posted_at, c.posted_at),
+         raw_json = CASE WHEN c.seen_at >= m.last_seen_at THEN c.raw ELSE m.raw_json END,
+         first_seen_at = least(m.first_seen_at, c.seen_at),
+         last_seen_at = greatest(m.last_seen_at, c.seen_at)
+       FROM _cmt c
+       WHERE m.platform = c.platform AND m.platform_comment_id = c.pcid
+         AND (c.seen_at > m.last_seen_at OR c.seen_at < m.first_seen_at
+              OR (m.like_count IS NULL AND c.like_count IS NOT NULL))""",
+    """CREATE TEMP TABLE _new_cmt ON COMMIT DROP AS
+       SELECT row_number() OVER (ORDER BY c.platform, c.pcid) AS rn, c.platform, c.pcid
+       FROM _cmt c
+       WHERE NOT EXISTS (SELECT 1 FROM comments m WHERE m.platform = c.platform AND m.platform_comment_id = c.pcid)""",
+]
+_INSERT_COMMENTS = """
+INSERT INTO comments (id, platform, platform_comment_id, post_id, is_reply, author_profile_id, author_username,
+                      text, posted_at, like_count, reply_count, raw_json, first_seen_at, last_seen_at)
+SELECT i.id, c.platform, c.pcid, c.post_id, c.parent_pcid IS NOT NULL, c.author_id, c.a_username,
+       c.text_content, c.posted_at, c.like_count, c.reply_count, c.raw, c.seen_at, c.seen_at
+FROM _new_cmt n JOIN _ids i USING (rn) JOIN _cmt c ON c.platform = n.platform AND c.pcid = n.pcid
+ON CONFLICT (platform, platform_comment_id) DO NOTHING
+"""
+_LINK_REPLIES = """
+UPDATE comments m SET parent_comment_id = par.id, is_reply = true
+FROM _cmt c JOIN comments par ON par.platform = c.platform AND par.platform_comment_id = c.parent_pcid
+WHERE c.parent_pcid IS NOT NULL AND c.parent_pcid <> c.pcid
+  AND m.platform = c.platform AND m.platform_comment_id = c.pcid
+  AND m.parent_comment_id IS DISTINCT FROM par.id
+"""
+_NEW_REJECTS = """
+CREATE TEMP TABLE _new_rej ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY record_index) AS rn, *
+FROM (SELECT DISTINCT ON (record_index) * FROM stg_reject ORDER BY record_index, kind DESC) r
+"""
+_INSERT_REJECTS = """
+INSERT INTO rejected_records (id, run_id, source_path, record_index, field, reason, excerpt)
+SELECT i.id, %(run_id)s, %(source_path)s, r.record_index, r.field, left(r.reason, 2000), r.excerpt
+FROM _new_rej r JOIN _ids i USING (rn)
+ON CONFLICT (run_id, record_index) DO NOTHING
+"""
+_MERGE_HASHTAGS = [
+    """CREATE TEMP TABLE _tag ON COMMIT DROP AS
+       SELECT DISTINCT ON (platform, name) * FROM stg_hashtag ORDER BY platform, name, seen_at DESC, idx""",
+    """UPDATE hashtags h SET post_count = CASE WHEN t.seen_at >= h.last_seen_at THEN coalesce(t.post_count, h.post_count) ELSE h.post_count END,
+         raw_json = CASE WHEN t.seen_at >= h.last_seen_at THEN t.raw ELSE h.raw_json END,
+         last_seen_at = greatest(h.last_seen_at, t.seen_at), first_seen_at = least(h.first_seen_at, t.seen_at)
+       FROM _tag t WHERE h.platform = t.platform AND h.name = t.name
+         AND (t.seen_at > h.last_seen_at OR t.seen_at < h.first_seen_at)""",
+    """CREATE TEMP TABLE _new_tag ON COMMIT DROP AS
+       SELECT row_number() OVER (ORDER BY platform, name) AS rn, platform, name FROM _tag t
+       WHERE NOT EXISTS (SELECT 1 FROM hashtags h WHERE h.platform = t.platform AND h.name = t.name)""",
+]
+_INSERT_HASHTAGS = """
+INSERT INTO hashtags (id, platform, name, post_count, raw_json, first_seen_at, last_seen_at)
+SELECT i.id, t.platform, t.name, t.post_count, t.raw, t.seen_at, t.seen_at
+FROM _new_tag n JOIN _ids i USING (rn) JOIN _tag t ON t.platform = n.platform AND t.name = n.name
+ON CONFLICT (platform, name) DO NOTHING
+"""
+_PREVIEW = """
+SELECT p.id AS post_id, p.platform, p.author_username AS author, p.posted_at, p.like_count AS likes,
+       p.comment_count AS comments, p.view_count AS views, left(p.text_content, 80) AS text
+FROM data_downloads d JOIN posts p ON p.id = d.post_id
+WHERE d.run_id = %(run_id)s
+ORDER BY coalesce(p.like_count, 0) + coalesce(p.reaction_count, 0) DESC, p.id
+LIMIT %(n)s
+"""
+
+
+def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _Stager,
+           now: datetime) -> ImportResult:
+    track = bool(source.track)
+    p = {"run_id": run_id, "source_path": source.source_path, "track": track, "now": now}
+    res = ImportResult(run_id=run_id, status="completed")
+    for sql in _MERGE_PROFILES:
+        _x(conn, sql)
+    res.profiles_new = _insert_with_ids(conn, raw_conn, "profiles", "_new_prof", _INSERT_PROFILES)
+    snap_rows = _x(conn, _MERGE_POSTS[0]).rowcount
+    if snap_rows != stager.posts:  # some (post, capture time) came twice: keep the later ones aside
+        _x(conn, _MERGE_POSTS[1])
+    _x(conn, _MERGE_POSTS[2])
+    res.posts_updated = _x(conn, _UPDATE_POSTS, p).rowcount
+    _x(conn, _NEW_POSTS)
+    res.posts_new = _insert_with_ids(conn, raw_conn, "posts", "_new_post", _INSERT_POSTS, p)
+    _x(conn, _NEW_STUBS)
+    res.posts_new += _insert_with_ids(conn, raw_conn, "posts", "_new_stub", _INSERT_STUBS, p)
+    _x(conn, _NEW_SNAPS)
+    res.snapshots_new = _insert_with_ids(conn, raw_conn, "data_downloads", "_new_snap", _INSERT_SNAPS, p)
+    for sql in _MERGE_MEDIA:
+        _x(conn, sql)
+    res.media_upserted = _insert_with_ids(conn, raw_conn, "post_media", "_new_media", _INSERT_MEDIA)
+    updated_comments = 0
+    for i, sql in enumerate(_MERGE_COMMENTS):
+        r = _x(conn, sql)
+        if i == 1:
+            updated_comments = r.rowcount
+    new_comments = _insert_with_ids(conn, raw_conn, "comments", "_new_cmt", _INSERT_COMMENTS)
+    _x(conn, _LINK_REPLIES)
+    res.comments_upserted = updated_comments + new_comments
+    for sql in _MERGE_HASHTAGS:
+        _x(conn, sql)
+    _insert_with_ids(conn, raw_conn, "hashtags", "_new_tag", _INSERT_HASHTAGS)
+    _x(conn, _NEW_REJECTS)
+    res.records_rejected = _insert_with_ids(conn, raw_conn, "rejected_records", "_new_rej", _INSERT_REJECTS, p)
+    res.duplicates = _x(conn, "SELECT count(*) FROM _new_rej WHERE kind = 'duplicate'").scalar()
+    res.rejected = [dict(r) for r in _x(conn, "SELECT record_index, field, reason FROM _new_rej ORDER BY rn LIMIT 20").mappings()]
+    res.posts_fetched = stager.posts
+    return res

@@ -1,0 +1,352 @@
+"""Staging: parser records -> rows of temporary tables, COPYed in bounded chunks.
+
+:class:`_Stager` validates and converts each record (counts must be whole, non-negative and
+not absurd; text PostgreSQL can store) and buffers rows per staging table; every
+``CHUNK_RECORDS`` records or ``CHUNK_BYTES`` of rows it hands them to :class:`_CopyWriter`,
+which COPYs them on a background thread while parsing goes on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
+from postpulse.ingest.runs import RunSource
+from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t, _utc
+
+CHUNK_RECORDS = 5000
+CHUNK_BYTES = 32 * 1024 * 1024
+MAX_COUNT = 10 ** 15  # a count above this is not a real metric ("absurd"): rejected
+
+CONTENT_TYPES = {"text", "image", "video", "carousel", "story", "reel", "mixed", "document",
+                 "article", "poll", "unknown"}
+MEDIA_TYPES = {"image", "video", "gif", "document", "audio", "carousel", "unknown"}
+COUNT_FIELDS = ("reactions", "likes", "comments", "shares", "views", "saves", "impressions",
+                "reach", "clicks", "quotes")
+SNAPSHOT_COLUMNS = ("total_reactions", "like_count", "comment_count", "share_count", "view_count",
+                    "save_count", "impression_count", "reach_count", "click_count", "quote_count")
+
+
+class _BadRecord(ValueError):
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        super().__init__(reason)
+
+
+def _count(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadRecord(name, f"count {name} is not an integer: {str(value)[:40]!r}")
+    if value < 0:
+        raise _BadRecord(name, f"count {name} is negative ({value})")
+    if value > MAX_COUNT:
+        raise _BadRecord(name, f"count {name} is absurdly large ({value})")
+    return value
+
+
+def _excerpt(raw: Any) -> str:
+    try:
+        s = _j(raw)
+    except Exception:
+        s = repr(raw)
+    return s[:200]
+
+
+_STAGING_DDL = """
+DROP TABLE IF EXISTS stg_post, stg_profile, stg_comment, stg_media, stg_reject, stg_hashtag, _ids;
+CREATE TEMP TABLE stg_post (
+  idx integer, platform text, platform_post_id text, full_urn text, url text,
+  a_uid text, a_username text, text_content text, post_type text, content_type text,
+  posted_at timestamptz, posted_approx boolean, hashtags jsonb, mentions jsonb, is_sponsored boolean,
+  reactions bigint, likes bigint, comments bigint, shares bigint, views bigint, saves bigint,
+  impressions bigint, reach bigint, clicks bigint, quotes bigint,
+  stats jsonb, raw jsonb, captured_at timestamptz, media_urls jsonb,
+  next_check_at timestamptz, checks_completed integer, track_complete boolean
+) ON COMMIT DROP;
+CREATE TEMP TABLE stg_profile (
+  idx integer, platform text, uid text, username text, display_name text, profile_url text,
+  follower_count bigint, following_count bigint, post_count bigint, is_verified boolean, bio text,
+  raw jsonb, seen_at timestamptz
+) ON COMMIT DROP;
+CREATE TEMP TABLE stg_comment (
+  idx integer, sub integer, platform text, pcid text, platform_post_id text, parent_pcid text,
+  a_uid text, a_username text, text_content text, posted_at timestamptz, like_count bigint,
+  reply_count bigint, raw jsonb, seen_at timestamptz
+) ON COMMIT DROP;
+CREATE TEMP TABLE stg_media (
+  idx integer, platform text, platform_post_id text, media_type text, url text, thumbnail_url text,
+  width integer, height integer, duration_s real, position integer
+) ON COMMIT DROP;
+CREATE TEMP TABLE stg_reject (record_index integer, field text, reason text, excerpt text, kind text) ON COMMIT DROP;
+CREATE TEMP TABLE stg_hashtag (
+  idx integer, platform text, name text, post_count bigint, raw jsonb, seen_at timestamptz
+) ON COMMIT DROP;
+CREATE TEMP TABLE _ids (rn bigint PRIMARY KEY, id text NOT NULL) ON COMMIT DROP;
+"""
+
+_COPY_COLUMNS = {
+    "stg_post": ("idx", "platform", "platform_post_id", "full_urn", "url", "a_uid", "a_username",
+                 "text_content", "post_type", "content_type", "posted_at", "posted_approx", "hashtags",
+                 "mentions", "is_sponsored", "reactions", "likes", "comments", "shares", "views", "saves",
+                 "impressions", "reach", "clicks", "quotes", "stats", "raw", "captured_at", "media_urls",
+                 "next_check_at", "checks_completed", "track_complete"),
+    "stg_profile": ("idx", "platform", "uid", "username", "display_name", "profile_url", "follower_count",
+                    "following_count", "post_count", "is_verified", "bio", "raw", "seen_at"),
+    "stg_comment": ("idx", "sub", "platform", "pcid", "platform_post_id", "parent_pcid", "a_uid",
+                    "a_username", "text_content", "posted_at", "like_count", "reply_count", "raw", "seen_at"),
+    "stg_media": ("idx", "platform", "platform_post_id", "media_type", "url", "thumbnail_url", "width",
+                  "height", "duration_s", "position"),
+    "stg_reject": ("record_index", "field", "reason", "excerpt", "kind"),
+    "stg_hashtag": ("idx", "platform", "name", "post_count", "raw", "seen_at"),
+}
+
+
+class _Stager:
+    """Turns records into staging rows and COPYs them in chunks."""
+
+    def __init__(self, raw_conn, source: RunSource, now: datetime, writer: "_CopyWriter | None" = None):
+        self.raw = raw_conn
+        self.writer = writer
+        self.source = source
+        self.now = now
+        self.fallback = _utc(source.captured_at) or now
+        self.buffers: dict[str, list[tuple]] = {k: [] for k in _COPY_COLUMNS}
+        self.buffered_bytes = 0
+        self.buffered_records = 0
+        self.records = 0
+        self.posts = 0
+        self.rejected = 0
+        self.with_own_time = 0
+        self.without_own_time = 0
+        self.record_times: list[datetime] = []
+        self.platforms: dict[str, int] = {}
+        self.formats: dict[str, int] = {}
+        self._offsets: dict[str, list[int]] = {}
+
+    # -- records ------------------------------------------------------------------------------
+    def add(self, rec: Any) -> None:
+        from postpulse.ingest.records import CommentRecord, HashtagStatsRecord, PostRecord, Rejected
+
+        self.records += 1
+        self.buffered_records += 1
+        kind = type(rec)
+        if kind is PostRecord:
+            try:
+                self._post(rec)
+            except _BadRecord as exc:
+                self._reject(rec.record_index, exc.field, str(exc), _excerpt(rec.raw), "invalid")
+        elif kind is CommentRecord:
+            try:
+                self._standalone_comment(rec)
+            except _BadRecord as exc:
+                self._reject(rec.record_index, exc.field, str(exc), _excerpt(rec.raw), "invalid")
+        elif kind is Rejected:
+            self._reject(rec.record_index, rec.field, rec.reason, rec.excerpt, getattr(rec, "kind", "invalid"))
+        elif kind is HashtagStatsRecord:
+            seen = _utc(rec.captured_at) or self.fallback
+            name = _t(rec.name or "").lstrip("#").strip().lower()
+            if name:
+                pc = rec.posts_count
+                pc = pc if isinstance(pc, int) and not isinstance(pc, bool) and 0 <= pc <= MAX_COUNT else None
+                self._buf("stg_hashtag", (rec.record_index, rec.platform, name[:200], pc, _j(rec.raw), seen))
+        if self.buffered_records >= CHUNK_RECORDS or self.buffered_bytes >= CHUNK_BYTES:
+            self.flush()
+
+    def _buf(self, table: str, row: tuple) -> None:
+        self.buffers[table].append(row)
+
+    def _reject(self, index: int, fld: str | None, reason: str, excerpt: str, kind: str) -> None:
+        self.rejected += 1
+        self._buf("stg_reject", (index, _t(fld), _t(reason) or "rejected", _fix_text(_t(excerpt) or "")[:200], kind))
+
+    def _schedule_state(self, platform: str, posted_at: datetime | None, captured: datetime):
+        if not self.source.track:
+            return None, None, None
+        offs = self._offsets.get(platform)
+        if offs is None:
+            offs = self._offsets[platform] = offsets_seconds(DEFAULT_SCHEDULES.get(platform, STANDARD))
+        anchor = posted_at or captured
+        st = start_state(offs, anchor, max(captured, self.now))
+        return st.next_check_at, st.checks_completed, st.complete
+
+    def _profile(self, prof: Any, seen: datetime, index: int) -> tuple[str | None, str | None]:
+        if prof is None:
+            return None, None
+        uid = _t(prof.platform_user_id) or None
+        username = _t(prof.username) or None
+        if uid is None and username is None:
+            return None, None
+        if uid and len(uid) > 400 or username and len(username) > 400:
+            return None, None
+        cnt = {}
+        for name in ("follower_count", "following_count", "post_count"):
+            v = getattr(prof, name)
+            cnt[name] = v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else None
+        raw = prof.raw or {}
+        self._buf("stg_profile", (index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url),
+                                  cnt["follower_count"], cnt["following_count"], cnt["post_count"],
+                                  prof.is_verified if isinstance(prof.is_verified, bool) else None,
+                                  _t(prof.bio), _j(raw) if raw else None, seen))
+        return uid, username
+
+    def _post(self, rec: Any) -> None:
+        pid = _t(rec.platform_post_id)
+        if not pid or not pid.strip():
+            raise _BadRecord("platform_post_id", "missing post id")
+        if len(pid) > 400:
+            raise _BadRecord("platform_post_id", f"post id longer than 400 characters ({len(pid)})")
+        c = rec.counts
+        counts = [_count(getattr(c, n), n) for n in COUNT_FIELDS]
+        own = _utc(rec.captured_at)
+        if own is not None:
+            self.with_own_time += 1
+            captured = own
+            if len(self.record_times) < 2:
+                self.record_times.append(own)
+            else:
+                self.record_times[0] = min(self.record_times[0], own)
+                self.record_times[1] = max(self.record_times[1], own)
+        else:
+            self.without_own_time += 1
+            captured = self.fallback
+        raw = rec.raw if isinstance(rec.raw, dict) else {"value": rec.raw}
+        try:
+            raw_json = orjson.dumps(raw, option=_J_OPTS)
+            if b"\\u0000" in raw_json:
+                raise TypeError
+            raw_text = raw_json.decode()
+            fix = lambda v: v  # noqa: E731
+        except (TypeError, orjson.JSONEncodeError):
+            raw_text = _j(raw)
+            fix = _fix_text  # odd Unicode somewhere in the record: clean every string
+        posted_at = _utc(rec.posted_at)
+        a_uid, a_username = self._profile(rec.author, captured, rec.record_index)
+        content_type = (rec.content_type or "unknown").lower()
+        if content_type not in CONTENT_TYPES:
+            content_type = "unknown"
+        media_urls = [fix(_t(m.url)) for m in rec.media if m.url]
+        nca, done, complete = self._schedule_state(rec.platform, posted_at, captured)
+        row = (rec.record_index, rec.platform, fix(pid), fix(_t(rec.full_urn)), fix(_t(rec.url)),
+               fix(a_uid), fix(a_username), fix(_t(rec.text)), fix(_t(rec.post_type)), content_type,
+               posted_at, bool(rec.posted_at_approximate), _j(fix(list(rec.hashtags or []))),
+               _j(fix(list(rec.mentions or []))), rec.is_sponsored if isinstance(rec.is_sponsored, bool) else None,
+               *counts, _j(rec.platform_stats or {}), raw_text, captured, _j(media_urls), nca, done, complete)
+        self._buf("stg_post", row)
+        self.buffered_bytes += len(raw_text) + len(row[7] or "")
+        self.posts += 1
+        self.platforms[rec.platform] = self.platforms.get(rec.platform, 0) + 1
+        if getattr(rec, "format", None):
+            self.formats[rec.format] = self.formats.get(rec.format, 0) + 1
+        for pos, m in enumerate(rec.media):
+            url = _t(m.url)
+            if not url:
+                continue
+            mt = (m.media_type or "unknown").lower()
+            if mt not in MEDIA_TYPES:
+                mt = "unknown"
+            w = m.width if isinstance(m.width, int) and 0 < m.width < 2 ** 31 else None
+            h = m.height if isinstance(m.height, int) and 0 < m.height < 2 ** 31 else None
+            d = float(m.duration_s) if isinstance(m.duration_s, (int, float)) and 0 <= m.duration_s < 1e9 else None
+            self._buf("stg_media", (rec.record_index, rec.platform, fix(pid), mt, fix(url), fix(_t(m.thumbnail_url)),
+                                    w, h, d, m.position if isinstance(m.position, int) else pos))
+        for sub, cm in enumerate(rec.comments, start=1):
+            try:
+                self._comment(cm, rec.record_index, sub, pid, captured)
+            except _BadRecord:
+                continue  # a broken nested comment does not cost the post
+
+    def _standalone_comment(self, rec: Any) -> None:
+        captured = _utc(rec.captured_at) or self.fallback
+        if not _t(rec.platform_post_id):
+            raise _BadRecord("platform_post_id", "comment without the id of its post")
+        self._comment(rec, rec.record_index, 0, None, captured)
+        self.platforms[rec.platform] = self.platforms.get(rec.platform, 0) + 1
+
+    def _comment(self, cm: Any, index: int, sub: int, post_pid: str | None, captured: datetime) -> None:
+        pcid = _t(cm.platform_comment_id)
+        if not pcid or len(pcid) > 400:
+            raise _BadRecord("platform_comment_id", "missing comment id")
+        ppid = _t(cm.platform_post_id) or post_pid
+        if not ppid or len(ppid) > 400:
+            raise _BadRecord("platform_post_id", "comment without the id of its post")
+        like = cm.like_count if isinstance(cm.like_count, int) and 0 <= cm.like_count <= MAX_COUNT else None
+        reply = cm.reply_count if isinstance(cm.reply_count, int) and 0 <= cm.reply_count <= MAX_COUNT else None
+        a_uid, a_username = self._profile(cm.author, captured, index)
+        raw = cm.raw if isinstance(cm.raw, dict) else {}
+        self._buf("stg_comment", (index, sub, cm.platform, _fix_text(pcid), _fix_text(ppid),
+                                  _fix_text(_t(cm.parent_platform_comment_id)), _fix_text(a_uid),
+                                  _fix_text(a_username), _fix_text(_t(cm.text)) or "", _utc(cm.posted_at),
+                                  like, reply, _j(raw), captured))
+
+    def flush(self) -> None:
+        """Hand the buffered rows to the COPY writer (a background thread when one runs, so
+        that the server stores chunk *k* while this thread parses chunk *k+1*)."""
+        full = {table: rows for table, rows in self.buffers.items() if rows}
+        if full:
+            self.buffers = {k: [] for k in _COPY_COLUMNS}
+            if self.writer is not None:
+                self.writer.submit(full)
+            else:
+                _copy_rows(self.raw, full)
+        self.buffered_bytes = 0
+        self.buffered_records = 0
+
+
+def _copy_rows(raw_conn, tables: dict[str, list[tuple]]) -> None:
+    with raw_conn.cursor() as cur:
+        for table, rows in tables.items():
+            cols = ", ".join(_COPY_COLUMNS[table])  # names from code, never from input
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+                write = cp.write_row
+                for row in rows:
+                    write(row)
+
+
+class _CopyWriter:
+    """COPYs staging chunks on a background thread, one chunk queued at a time (bounded
+    memory). The connection is used by this thread only between :meth:`start` and
+    :meth:`close`; psycopg releases the GIL while it waits for the server, so parsing and the
+    server's work overlap. An error is raised in the caller at the next submit or at close."""
+
+    def __init__(self, raw_conn):
+        self.raw = raw_conn
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="postpulse-copy", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # drain until close(): the producer must never block on a dead writer
+            try:
+                _copy_rows(self.raw, item)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    def submit(self, tables: dict[str, list[tuple]]) -> None:
+        self._raise()
+        self.queue.put(tables)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Wait until every chunk is stored (or, with ``abort``, just stop the thread)."""
+        if not self.thread.is_alive():
+            return
+        self.queue.put(None)
+        self.thread.join()
+        if not abort:
+            self._raise()
