@@ -23,3 +23,17 @@ def test_store_overview_materializes(db_url):
     assert mat.metadata["schema_revision"].value == migrate.head_revision()
     assert mat.metadata["rows/posts"].value == 0
     assert "***" in mat.metadata["database"].value or "@" not in mat.metadata["database"].value
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "All code locations passed validation" in result.stdout + result.stderr
