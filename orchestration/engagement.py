@@ -10,6 +10,11 @@ Safe defaults:
 - ``engagement_dm_sync_schedule`` is STOPPED (it logs in to the platform with stored sessions).
 - ``engagement_retention_schedule`` is RUNNING (nightly, 03:15 UTC): it only deletes/redacts old data.
 
+Block signals are visible: a run in which an account got frozen (action-blocked notice, a like
+gone after reload, repeated 429s) or lost its session records everything, then fails with a
+message naming the account, until when and the fix; the asset check ``engagement_accounts_ok``
+(on ``action_queue_overview``) warns while any account is frozen, logged out or paused.
+
 Approve from the UI: materialize ``action_queue_overview`` to see queued ids, then launch
 ``approve_actions`` with ``ops: {apply_approval_decisions: {config: {action_ids: [act-...],
 decision: approve}}}`` (``reject`` / ``cancel`` likewise, ``all_queued: true`` for all).
@@ -96,12 +101,29 @@ def record_results(context: dg.OpExecutionContext, results: list, store: Postgre
                    engagement_vault: VaultResource, engagement_browser: BrowserResource) -> dict:
     from postpulse.engagement.executor import result_summary
 
+    from postpulse.engagement import repository as repo
+
     if not results:
         return {}
     ex = _executor(context, store, engagement_vault, engagement_browser)
+    accounts = sorted({r.task.account_id for r in results})
+    with store.engine().connect() as conn:
+        before = {(a["account_id"], a["kind"]) for a in repo.account_alerts(conn, account_ids=accounts)}
     counts = ex.record(results)
+    with store.engine().connect() as conn:
+        new_alerts = [a for a in repo.account_alerts(conn, account_ids=accounts)
+                      if (a["account_id"], a["kind"]) not in before]
     context.add_output_metadata({"outcomes": dg.MetadataValue.json(counts),
-                                 "actions": dg.MetadataValue.json([result_summary(r) for r in results])})
+                                 "actions": dg.MetadataValue.json([result_summary(r) for r in results]),
+                                 "account_alerts": dg.MetadataValue.json(
+                                     [{k: str(v) if k == "until" and v else v for k, v in a.items()} for a in new_alerts])})
+    if new_alerts:
+        # the results are recorded; the run is marked failed so that the user sees it in the UI
+        lines = [f"{a['message']}. Fix: {a['fix']}" for a in new_alerts]
+        for line in lines:
+            context.log.warning(line)
+        raise dg.Failure(description="Engagement stopped for an account: " + " | ".join(lines),
+                         metadata={"outcomes": dg.MetadataValue.json(counts)})
     return counts
 
 
@@ -249,6 +271,7 @@ engagement_retention_schedule = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([queue_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([queue_assets]),
     jobs=[engagement_execute_actions, approve_actions, set_global_pause, engagement_dm_sync, engagement_retention],
     sensors=[engagement_due_actions_sensor],
     schedules=[engagement_dm_sync_schedule, engagement_retention_schedule],

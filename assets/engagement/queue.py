@@ -38,3 +38,23 @@ def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStor
             "Launchpad of job `approve_actions`: `ops: {apply_approval_decisions: {config: {action_ids: [act-...], "
             "decision: approve}}}`"),
     })
+
+
+@dg.asset_check(asset=action_queue_overview, name="engagement_accounts_ok",
+                description="Warns while an account's actions are held back: frozen after a block signal from the "
+                            "platform (until when, why), needing a new login, or paused; each with the fix.")
+def engagement_accounts_ok(store: PostgresStore) -> dg.AssetCheckResult:
+    from postpulse.engagement import repository as repo
+
+    with store.engine().connect() as conn:
+        alerts = repo.account_alerts(conn)
+    return dg.AssetCheckResult(
+        passed=not alerts, severity=dg.AssetCheckSeverity.WARN,
+        description=("; ".join(f"{a['message']} (fix: {a['fix']})" for a in alerts) or "no account is held back")[:2000],
+        metadata={"frozen": sum(a["kind"] == "frozen" for a in alerts),
+                  "needs_relogin": sum(a["kind"] == "needs_relogin" for a in alerts),
+                  "paused": sum(a["kind"] == "paused" for a in alerts),
+                  "accounts": dg.MetadataValue.md("\n".join(
+                      ["| account | state | why | until | fix |", "|---|---|---|---|---|"]
+                      + [f"| {a['account']} | {a['kind']} | {str(a['reason']).replace('|', '/')[:120]} | "
+                         f"{a['until'] or ''} | {a['fix']} |" for a in alerts]))})

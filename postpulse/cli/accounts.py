@@ -17,6 +17,7 @@ import os
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from postpulse.cli.common import console, fail, open_store
@@ -57,17 +58,27 @@ def add(platform: str = typer.Option(..., "--platform"), username: str = typer.O
 
 @app.command("list")
 def list_() -> None:
+    """Your accounts with their state: frozen after a block signal, needing a new login, paused."""
     from postpulse.engagement import repository as repo
 
     with _engine().connect() as conn:
         rows = repo.list_accounts(conn)
-    t = Table("id", "account", "authorized", "active", "session", "needs re-login", "frozen until")
+        alerts = repo.account_alerts(conn)
+    t = Table("id", "account", "authorized", "active", "session", "needs re-login", "frozen until", "status")
     t.columns[0].no_wrap = t.columns[1].no_wrap = True
+    by_acc: dict[str, list[dict]] = {}
+    for a in alerts:
+        by_acc.setdefault(a["account_id"], []).append(a)
     for r in rows:
+        mine = by_acc.get(r["id"], [])
+        state = "; ".join(f"{a['kind']}: {a['reason']}" for a in mine) or "ok"
+        frozen = next((a["until"] for a in mine if a["kind"] == "frozen"), None)
         t.add_row(r["id"], f"@{r['username']} ({r['platform']})", str(r["is_authorized"]), str(r["is_active"]),
                   "stored" if r["has_session"] else "-", str(r["needs_relogin"]),
-                  f"{r['frozen_until']:%Y-%m-%d %H:%M} UTC" if r["frozen_until"] else "")
+                  f"{frozen:%Y-%m-%d %H:%M} UTC" if frozen else "", state)
     console.print(t)
+    for a in alerts:
+        console.print(f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}", soft_wrap=True, highlight=False)
 
 
 def _set(username: str, platform: Optional[str], **flags) -> dict:
@@ -116,7 +127,7 @@ def login(username: str, platform: Optional[str] = typer.Option(None, "--platfor
           sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url")) -> None:
     """Log in once in Chromium; the browser session is stored encrypted, the password never."""
     from postpulse.engagement import repository as repo
-    from postpulse.engagement.secrets import load_vault
+    from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement.sessions import login_account
 
     with _engine().connect() as conn:
@@ -127,7 +138,12 @@ def login(username: str, platform: Optional[str] = typer.Option(None, "--platfor
             fail(f"environment variable {password_env} is not set or empty")
     else:
         password = typer.prompt(f"password for @{acc['username']} on {acc['platform']}", hide_input=True)
-    info = login_account(_engine(), load_vault(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url))
+    from postpulse.engagement.drivers.base import DriverError
+
+    try:
+        info = login_account(_engine(), vault_or_fail(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url))
+    except DriverError as exc:
+        fail(f"logging in @{acc['username']} on {acc['platform']} failed: {exc.message}")
     console.print(f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)")
 
 
@@ -180,7 +196,7 @@ def sync_dms(username: str, platform: Optional[str] = typer.Option(None, "--plat
     from postpulse.browser import launch_args
     from postpulse.engagement import repository as repo
     from postpulse.engagement.dm_sync import sync_account
-    from postpulse.engagement.secrets import load_vault
+    from postpulse.cli.keys import vault_or_fail
 
     engine = _engine()
     with engine.connect() as conn:
@@ -188,7 +204,7 @@ def sync_dms(username: str, platform: Optional[str] = typer.Option(None, "--plat
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch_args())
         try:
-            counts = sync_account(engine, load_vault(create=False), acc["id"], browser=browser,
+            counts = sync_account(engine, vault_or_fail(), acc["id"], browser=browser,
                                   base_url=_sandbox_url(sandbox_url), run_id="cli")
         finally:
             browser.close()

@@ -10,6 +10,9 @@
     postpulse actions pause | resume | status
     postpulse actions run [--execute] [--max 20]       # dry run unless --execute
     postpulse actions retention [--dry-run]
+    postpulse actions blocklist add --type user --value spammer [--match exact] [--platform x] [--reason ...]
+    postpulse actions blocklist list ; postpulse actions blocklist remove blk-...
+    postpulse actions template add --name thanks --type comment --content "Thanks {{ name }}!" ; ... template list
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from postpulse.cli.common import console, fail, open_store
@@ -67,15 +71,15 @@ def add(account: str = typer.Option(..., "--account", "-a", help="username or ac
         note: Optional[str] = typer.Option(None, "--note", help="your note"),
         url: Optional[str] = typer.Option(None, "--url", help="target URL (checked against domain blocklist entries)")) -> None:
     """Queue an action (auto-approved if the account's settings auto-approve its type)."""
+    from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement import repository as repo
-    from postpulse.engagement.secrets import load_vault
 
     target_type = None
     if thread:
         target, target_type = thread, "dm_thread"
     elif to:
         target = to
-    vault = load_vault(create=True) if action_type == "dm_send" else None
+    vault = vault_or_fail(create=True) if action_type == "dm_send" else None
     with _engine().begin() as conn:
         res = repo.add_action(conn, account=account, action_type=action_type, target_id=target, target_type=target_type,
                               target_username=to, post_id=post, text_value=text_value, template=template,
@@ -176,12 +180,15 @@ def resume() -> None:
 
 @app.command()
 def status() -> None:
-    """Queue counts and the global pause switch."""
+    """Queue counts, the global pause switch, and accounts whose actions are held back (frozen
+    after a block signal, needing a new login, paused)."""
     from postpulse.engagement import repository as repo
 
     with _engine().connect() as conn:
         console.print(f"global pause: {repo.is_globally_paused(conn)}")
         console.print_json(json.dumps(repo.queue_counts(conn)))
+        for a in repo.account_alerts(conn):
+            console.print(f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -189,6 +196,7 @@ def run(execute: bool = typer.Option(False, "--execute", help="really act (defau
         max_actions: int = typer.Option(20, "--max"),
         sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url", envvar="POSTPULSE_SANDBOX_URL")) -> None:
     """Run the executor once from the command line (dry run unless --execute)."""
+    from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement.executor import Executor, ExecutorConfig
     from postpulse.engagement.secrets import load_vault
 
@@ -207,7 +215,7 @@ def run(execute: bool = typer.Option(False, "--execute", help="really act (defau
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch_args())
         try:
-            ex = Executor(engine, load_vault(create=False), browser=browser, config=cfg)
+            ex = Executor(engine, vault_or_fail(), browser=browser, config=cfg)
             rep = ex.run_batch(max_actions)
         finally:
             browser.close()
@@ -232,3 +240,87 @@ def retention(dry_run: bool = typer.Option(False, "--dry-run", help="only count"
 
     counts = run_retention(_engine(), datetime.now(UTC), dry_run=dry_run, run_id="cli")
     console.print_json(json.dumps(counts))
+
+
+blocklist_app = typer.Typer(help="Users, posts, keywords and domains never to engage with.", no_args_is_help=True)
+app.add_typer(blocklist_app, name="blocklist")
+
+
+@blocklist_app.command("add")
+def blocklist_add(entry_type: str = typer.Option(..., "--type", help="user, post, keyword or domain"),
+                  value: str = typer.Option(..., "--value", help="username, platform post id, word/phrase, domain, or a pattern"),
+                  match: str = typer.Option("exact", "--match", help="exact, contains or regex (RE2: linear time, "
+                                                                      "no backreferences or lookaround)"),
+                  platform: Optional[str] = typer.Option(None, "--platform", help="only on this platform (default: all)"),
+                  account: Optional[str] = typer.Option(None, "--account", help="only for this account (default: all)"),
+                  reason: str = typer.Option("", "--reason"),
+                  expires: Optional[str] = typer.Option(None, "--expires", help="until (ISO 8601; default: permanent)")) -> None:
+    """Add a blocklist entry (checked before every action; matching actions are rejected)."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        row = repo.add_blocklist_entry(conn, entry_type=entry_type, value=value, match_type=match, platform=platform,
+                                       account=account, reason=reason, expires_at=_when(expires, "--expires"))
+    console.print(f"[green]{row['id']}[/green] {row['entry_type']} {row['match_type']} {escape(row['value'])!r} "
+                  f"({row['platform'] or 'all platforms'})", highlight=False)
+
+
+@blocklist_app.command("list")
+def blocklist_list(limit: int = typer.Option(1000, "--limit")) -> None:
+    """Blocklist entries, newest first (opt-outs from DMs show added_by opt_out)."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().connect() as conn:
+        rows = repo.list_blocklist(conn, limit=limit)
+    t = Table("id", "entry", "value", "where", "added by / expires", "reason")
+    t.columns[0].no_wrap = t.columns[2].no_wrap = True
+    for r in rows:
+        t.add_row(r["id"], f"{r['entry_type']} {r['match_type']}", escape(r["value"]),
+                  f"{r['platform'] or 'all'} / {'@' + r['account'] if r['account'] else 'all'}",
+                  r["added_by"] + (f" until {r['expires_at']:%Y-%m-%d %H:%M}" if r["expires_at"] else ""),
+                  escape(r["reason"] or ""))
+    console.print(t)
+
+
+@blocklist_app.command("remove")
+def blocklist_remove(entry_id: str) -> None:
+    """Remove a blocklist entry (an opt-out too: only if the person asked to hear from you again)."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        repo.remove_blocklist_entry(conn, entry_id)
+    console.print(f"{entry_id} removed")
+
+
+template_app = typer.Typer(help="Message templates with {{ variables }} for comments, replies, DMs and posts.",
+                           no_args_is_help=True)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("add")
+def template_add(name: str = typer.Option(..., "--name"),
+                 template_type: str = typer.Option(..., "--type", help="comment, reply, dm, bio, post, story, highlight"),
+                 content: str = typer.Option(..., "--content", help='Jinja2 text, e.g. "Thanks {{ name }}!" '
+                                             '(use it with `actions add --template NAME --var name=Ana`)')) -> None:
+    """Store a message template (syntax checked; a variable missing at use rejects the action, naming it)."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        tid = repo.add_template(conn, name=name, template_type=template_type, content=content, created_by="cli")
+        row = next(t for t in repo.list_templates(conn) if t["id"] == tid)
+    console.print(f"[green]{tid}[/green] {escape(name)} ({template_type}); variables: "
+                  f"{', '.join(row['variables']) or 'none'}", highlight=False)
+
+
+@template_app.command("list")
+def template_list() -> None:
+    """Message templates and their variables."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().connect() as conn:
+        rows = repo.list_templates(conn)
+    t = Table("id", "name", "type", "variables", "content")
+    t.columns[0].no_wrap = t.columns[1].no_wrap = True
+    for r in rows:
+        t.add_row(r["id"], escape(r["name"]), r["template_type"], ", ".join(r["variables"]), escape(r["content"][:80]))
+    console.print(t)

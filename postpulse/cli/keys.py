@@ -11,9 +11,20 @@ import json
 
 import typer
 
-from postpulse.cli.common import console, open_store
+from postpulse.cli.common import console, fail, open_store
 
 app = typer.Typer(help="Encryption keys: status, rotation, re-encryption.", no_args_is_help=True)
+
+
+def vault_or_fail(*, create: bool = False):
+    """The vault for a CLI command; a missing, wrong or unusable key is one line and exit 1."""
+    from postpulse.crypto import VaultError
+    from postpulse.engagement.secrets import load_vault
+
+    try:
+        return load_vault(create=create)
+    except VaultError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -34,19 +45,25 @@ def status() -> None:
 @app.command()
 def rotate(batch_size: int = typer.Option(500, "--batch-size")) -> None:
     """Add a new primary key (old ones kept to decrypt) and re-encrypt every envelope with it."""
+    from postpulse.crypto import VaultError
     from postpulse.engagement import keys
-    from postpulse.engagement.secrets import load_vault
 
-    vault = load_vault(create=False)
-    kid, counts = keys.rotate(open_store().engine, vault, batch_size=batch_size, run_id="cli")
+    vault = vault_or_fail()
+    try:
+        kid, counts = keys.rotate(open_store().engine, vault, batch_size=batch_size, run_id="cli")
+    except VaultError as exc:
+        fail(str(exc))
     console.print(f"[green]new primary key {kid}[/green]; re-encrypted: {json.dumps(counts)}")
 
 
 @app.command()
 def reencrypt(batch_size: int = typer.Option(500, "--batch-size")) -> None:
     """Re-encrypt every envelope not under the primary key (resumable)."""
+    from postpulse.crypto import VaultError
     from postpulse.engagement import keys
-    from postpulse.engagement.secrets import load_vault
 
-    counts = keys.reencrypt(open_store().engine, load_vault(create=False), batch_size=batch_size, run_id="cli")
+    try:
+        counts = keys.reencrypt(open_store().engine, vault_or_fail(), batch_size=batch_size, run_id="cli")
+    except VaultError as exc:
+        fail(str(exc))
     console.print(f"re-encrypted: {json.dumps(counts)}")

@@ -128,7 +128,7 @@ def store_outbound_dm(conn: Connection, vault: Vault, task: Any, result: dict, c
 def sync_account(engine: Engine, vault: Vault, account_id: str, *, browser: Any, base_url: str,
                  run_id: str = "dm-sync", now: datetime | None = None) -> dict[str, int]:
     """Read every thread of the account from the platform; store new messages; honour opt-outs."""
-    from .drivers.sandbox import SandboxDriver, site_for
+    from .drivers.registry import open_driver, resolve
     from .sessions import load_session, mark_needs_relogin
     from .drivers.base import SessionExpired
 
@@ -143,7 +143,9 @@ def sync_account(engine: Engine, vault: Vault, account_id: str, *, browser: Any,
         with engine.begin() as conn:
             mark_needs_relogin(conn, account_id, run_id=run_id, reason="no stored session", platform=acc["platform"])
         return counts
-    driver = SandboxDriver(browser, base_url, site_for(acc["platform"], acc["metadata"]), acc["username"], state)
+    driver_name, site = resolve(acc["platform"], acc["metadata"])
+    driver = open_driver(driver_name, browser, base_url=base_url, site=site, username=acc["username"],
+                         storage_state=state)
     me = acc["username"].lower()
     try:
         try:

@@ -3,8 +3,8 @@
 **Claim + policy (one transaction).** ``SELECT ... FROM action_queue ... FOR UPDATE OF q SKIP
 LOCKED`` picks due approved actions no other executor holds. For each account in the batch
 (in account-id order, so executors never deadlock) the executor takes
-``pg_advisory_xact_lock`` on the account, asks the ``PolicyEngine`` with counts read on the same
-connection, and for an allowed action inserts its ``action_attempts`` row ``in_progress`` and
+``pg_advisory_xact_lock`` on the account, reads its last 24 h of counted attempts on the same
+connection (one query, after the lock), asks the ``PolicyEngine``, and for an allowed action inserts its ``action_attempts`` row ``in_progress`` and
 marks the action ``in_progress`` -- all before the commit that releases the lock. So "count +
 insert in-progress attempt" is atomic per account across processes and machines (two
 executors cannot both take the last slot), and the unique index ``idx_attempt_action_running``
@@ -22,7 +22,9 @@ would put message text on disk).
 
 **Verify + record.** ``reload_verify`` (fresh page load) and ``dom_state_check`` rows in
 ``verification_results``; the attempt becomes ``success`` (the unique indexes allow one live
-success per target) or ``failed``; unlike/unfollow supersede the earlier like/follow.
+success per target) or ``failed``; unlike/unfollow supersede the earlier like/follow; a
+comment or reply becomes our row in ``comments`` (``comments.py``). Drivers are opened through
+``drivers/registry.py`` (which driver acts for an account's platform).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from postpulse.policy import (AccountSettings, AccountState, ActionRequest, Poli
 
 from . import audit
 from .drivers.base import ActionTask, DriverError, ExecResult, TransientError, Verification
-from .policy_store import DbIdempotency, DbUsageCounter, PreloadedIdempotency, PreloadedUsage, blocklist_cache
+from .policy_store import DbIdempotency, PreloadedIdempotency, PreloadedUsage, blocklist_cache
 from .repository import utcnow
 from .secrets import queued_text_aad
 
@@ -112,6 +114,17 @@ _INSERT_VERIFICATION = text(
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('postpulse:account:' || :a, 0))")
 
+_SUPERSEDE = text(
+    "UPDATE action_attempts SET superseded_at = :now WHERE account_id = :a AND platform = :p AND target_id = :t "
+    "AND action_type = ANY(CAST(:types AS text[])) AND status = 'success' AND superseded_at IS NULL")
+_COMPLETE_ACTION = text(
+    "UPDATE action_queue SET status = 'completed', completed_at = :now, executed_at = :now, last_error = NULL, "
+    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :act")
+_SUCCEED = text(
+    "WITH sup AS (" + _SUPERSEDE.text + "), q AS (" + _COMPLETE_ACTION.text + ") "
+    "UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, result = CAST(:r AS jsonb), "
+    "verification_id = :v WHERE id = :id")
+
 
 class Executor:
     """One executor (one worker). Thread-confined: give each thread its own Executor and browser."""
@@ -125,7 +138,7 @@ class Executor:
         self.config = config or ExecutorConfig()
         self.now = now_fn
         self.run_id = run_id or f"exec-{secrets.token_hex(4)}"
-        self.driver_factory = driver_factory or self._sandbox_driver
+        self.driver_factory = driver_factory or self._open_driver
         self.blocklists = blocklist_cache(engine)
 
     # ------------------------------------------------------------------------------- claim
@@ -164,9 +177,14 @@ class Executor:
                 conn.execute(_LOCK, {"a": account_id})
                 blocklist = self.blocklists.get(conn, account_id, check=first)
                 first = False
-                engine = PolicyEngine(blocklist, usage=DbUsageCounter(conn), idempotency=DbIdempotency(conn))
+                # Counts read once per account, AFTER its advisory lock: only a lock holder inserts
+                # in-progress attempts, so the preloaded times stay exact for this transaction (a
+                # concurrent record can only turn in-progress into failed: an upper bound); each
+                # allowed action is added by ``_gate`` (usage.record).
+                usage = PreloadedUsage(conn, [(account_id, r["action_type"]) for r in by_account[account_id]], now)
+                engine = PolicyEngine(blocklist, usage=usage, idempotency=DbIdempotency(conn))
                 for r in by_account[account_id]:
-                    self._gate(conn, engine, r, now, report)
+                    self._gate(conn, engine, r, now, report, usage=usage)
         return report
 
     def _text_of(self, r: dict) -> str | None:
@@ -177,7 +195,8 @@ class Executor:
             return self.vault.decrypt_text(envelope_from_text(params["text_encrypted"]), queued_text_aad(r["id"]))
         return params.get("text")
 
-    def _gate(self, conn: Connection, engine: PolicyEngine, r: dict, now: datetime, report: ClaimReport) -> None:
+    def _gate(self, conn: Connection, engine: PolicyEngine, r: dict, now: datetime, report: ClaimReport,
+              usage: PreloadedUsage | None = None) -> None:
         params = dict(r["action_params"] or {})
         # request problems the policy engine does not know about
         if r["target_type"] == "dm_thread" and r["thread_row"] is None:
@@ -217,10 +236,10 @@ class Executor:
             self._deny(conn, r, now, report, d.outcome, str(d.reason_code), d.message, d.retry_at,
                        event=d.audit_event, details=d.details)
             return
-        from .drivers.sandbox import site_for
+        from .drivers.registry import resolve
 
         try:
-            site = site_for(r["platform"], r["metadata"])
+            driver_name, site = resolve(r["platform"], r["metadata"])
         except DriverError as exc:
             self._deny(conn, r, now, report, "fail", "unsupported_platform", str(exc), None)
             return
@@ -232,6 +251,8 @@ class Executor:
             "run": self.run_id, "act": r["id"], "pf": r["platform"], "type": r["action_type"],
              "acc": r["account_id"], "tt": r["target_type"], "tid": r["target_id"], "input": json.dumps(input_doc),
              "th": r["text_hash"], "now": now, "w": self.config.worker_id})
+        if usage is not None:
+            usage.record(r["account_id"], r["action_type"], now)
         audit.record(conn, run_id=self.run_id, step_id="claim", event_type="action_attempt", outcome="pending",
                      platform=r["platform"], account_id=r["account_id"], action_id=r["id"],
                      target_type=r["target_type"], target_id=r["target_id"], at=now,
@@ -246,7 +267,7 @@ class Executor:
             text_encrypted=params.get("text_encrypted"), text_hash=r["text_hash"],
             params={**{k: v for k, v in params.items() if k in ("media", "post_id", "template_id")},
                     **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {})},
-            attempts=r["attempts"] + 1, max_attempts=r["max_attempts"], db_post_id=r["db_post_id"]))
+            attempts=r["attempts"] + 1, max_attempts=r["max_attempts"], db_post_id=r["db_post_id"], driver=driver_name))
 
     def _deny(self, conn: Connection, r: dict, now: datetime, report: ClaimReport, outcome: str, code: str,
               message: str, retry_at: datetime | None, *, event: str | None = None,
@@ -323,14 +344,14 @@ class Executor:
         return out
 
     # ------------------------------------------------------------------------------- execute
-    def _sandbox_driver(self, task: ActionTask, storage_state: dict | None):
-        from .drivers.sandbox import SandboxDriver
+    def _open_driver(self, task: ActionTask, storage_state: dict | None):
+        from .drivers.registry import open_driver
 
         if self.browser is None:
             raise DriverError("no browser: the executor needs a Playwright browser for real runs")
         base = self.config.base_url or "http://127.0.0.1:8765"
-        return SandboxDriver(self.browser, base, task.site, task.username, storage_state,
-                             timeout_ms=self.config.timeout_ms)
+        return open_driver(task.driver, self.browser, base_url=base, site=task.site, username=task.username,
+                           storage_state=storage_state, timeout_ms=self.config.timeout_ms)
 
     def _session(self, account_id: str) -> dict | None:
         from .sessions import load_session
@@ -392,6 +413,7 @@ class Executor:
                 t0 = time.perf_counter()
                 codes: list[int] = []
                 res = ExecResult(task, False)
+                text_value: str | None = None
                 try:
                     text_value = self.task_text(task)
 
@@ -420,6 +442,9 @@ class Executor:
                         res.result["selector"] = exc.details["selector"]
                 except Exception as exc:  # a bug or an unexpected browser failure: recorded, not raised
                     res.error_code, res.error_message = "driver_error", f"{type(exc).__name__}: {str(exc)[:300]}"
+                if res.error_message and text_value and len(text_value) >= 3 and text_value in res.error_message:
+                    # a browser error may echo what was typed: DM text never reaches attempts or audit
+                    res.error_message = res.error_message.replace(text_value, "[text withheld]")
                 res.status_codes = codes
                 res.tries = len(codes) + (1 if res.ok or res.error_code not in TRANSIENT_CODES else 0)
                 res.duration_ms = int((time.perf_counter() - t0) * 1000)
@@ -489,7 +514,10 @@ class Executor:
     # ------------------------------------------------------------------------------- record
     def record(self, results: list[ExecResult]) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
+        from .comments import lock_posts
+
         with self.engine.begin() as conn:  # one transaction per batch (results are independent rows)
+            lock_posts(conn, results)  # posts rows in id order first: no deadlock between two recorders
             # account order, like the claim: two executors recording at once never deadlock on accounts rows
             for res in sorted(results, key=lambda r: (r.task.account_id, r.skipped, r.task.action_id)):
                 counts[self._record_one(conn, res, self.now())] += 1
@@ -503,15 +531,38 @@ class Executor:
             "att": attempt_id, "v": bool(v.verified), "c": float(max(0.0, min(1.0, v.confidence))), "m": v.method,
             "d": json.dumps(v.details, default=str), "now": now, "ms": max(0, int(v.duration_ms))})
 
+    def _insert_verifications(self, conn: Connection, attempt_id: str, vs: list[Verification], now: datetime) -> str | None:
+        """All verification rows of an attempt in one statement (fresh ids; a rare id collision is
+        retried row by row). Returns the id of the last one (the attempt's verification_id)."""
+        if not vs:
+            return None
+        if len(vs) == 1:
+            return self._insert_verification(conn, attempt_id, vs[0], now)
+        from postpulse.ids import PREFIXES, new_id
+
+        ids = [new_id(PREFIXES["verification_results"]) for _ in vs]
+        params: dict[str, Any] = {"att": attempt_id, "now": now}
+        rows = []
+        for i, (vid, v) in enumerate(zip(ids, vs)):
+            rows.append(f"(:id{i}, :att, :v{i}, :c{i}, :m{i}, CAST(:d{i} AS jsonb), :now, :ms{i})")
+            params.update({f"id{i}": vid, f"v{i}": bool(v.verified), f"c{i}": float(max(0.0, min(1.0, v.confidence))),
+                           f"m{i}": v.method, f"d{i}": json.dumps(v.details, default=str),
+                           f"ms{i}": max(0, int(v.duration_ms))})
+        done = set(conn.execute(text(
+            "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
+            "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT (id) DO NOTHING RETURNING id"), params).scalars())
+        for i, (vid, v) in enumerate(zip(ids, vs)):
+            if vid not in done:  # id collision with an existing row: insert this one under another id
+                ids[i] = self._insert_verification(conn, attempt_id, v, now)
+        return ids[-1]
+
     def _record_one(self, conn: Connection, res: ExecResult, now: datetime) -> str:
         t = res.task
         base = dict(run_id=self.run_id, platform=t.platform, account_id=t.account_id, action_id=t.action_id,
                     target_type=t.target_type, target_id=t.target_id, at=now)
-        ver_id = None
-        for v in res.checks:
-            ver_id = self._insert_verification(conn, t.attempt_id, v, now)
-        if res.verification is not None:
-            ver_id = self._insert_verification(conn, t.attempt_id, res.verification, now)
+        # dom_state_check(s) right after acting, then reload_verify: one statement
+        ver_id = self._insert_verifications(
+            conn, t.attempt_id, list(res.checks) + ([res.verification] if res.verification is not None else []), now)
         if res.ok and self._not_persisted(res):
             sig = classify_failure(action_type=t.action_type, verified_after_reload=False)
             return self._fail(conn, res, now, "not_persisted", sig.reason if sig else "not visible after reload",
@@ -529,30 +580,24 @@ class Executor:
     def _succeed(self, conn: Connection, res: ExecResult, now: datetime, ver_id: str | None, base: dict) -> str:
         t = res.task
         opposite = {"unlike": ["like"], "like": ["unlike"], "unfollow": ["follow"], "follow": ["unfollow"]}.get(t.action_type)
-        if opposite:
-            conn.execute(text("UPDATE action_attempts SET superseded_at = :now WHERE account_id = :a AND platform = :p "
-                              "AND target_id = :t AND action_type = ANY(:types) AND status = 'success' AND superseded_at IS NULL"),
-                         {"now": now, "a": t.account_id, "p": t.platform, "t": t.target_id, "types": opposite})
         verified = res.verification.verified if res.verification else (res.checks[-1].verified if res.checks else False)
+        note = "done" + ("" if verified else " (verification inconclusive)") + (" (was already in place)" if res.result.get("already") else "")
+        p = {"now": now, "ms": res.duration_ms, "r": json.dumps(res.result, default=str), "v": ver_id, "id": t.attempt_id,
+             "a": t.account_id, "p": t.platform, "t": t.target_id, "types": opposite or [], "act": t.action_id,
+             "note": f"{now:%Y-%m-%d %H:%M} UTC {note}"}
+        # one round trip on the usual path: supersede the opposite action, mark the attempt a success
+        # (the unique indexes allow one live success per target) and complete the queued action
         sp = conn.begin_nested()
         try:
-            conn.execute(text("UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, "
-                              "result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"),
-                         {"now": now, "ms": res.duration_ms, "r": json.dumps(res.result, default=str), "v": ver_id,
-                          "id": t.attempt_id})
+            conn.execute(_SUCCEED, p)
             sp.commit()
-            status = "completed"
-        except IntegrityError:
+        except IntegrityError:  # another attempt already succeeded on this target: ours is a no-op
             sp.rollback()
+            if opposite:
+                conn.execute(_SUPERSEDE, p)
             conn.execute(text("UPDATE action_attempts SET status = 'skipped', error_code = 'already_done', completed_at = :now, "
-                              "duration_ms = :ms, result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"),
-                         {"now": now, "ms": res.duration_ms, "r": json.dumps(res.result, default=str), "v": ver_id,
-                          "id": t.attempt_id})
-            status = "completed"
-        note = "done" + ("" if verified else " (verification inconclusive)") + (" (was already in place)" if res.result.get("already") else "")
-        conn.execute(text("UPDATE action_queue SET status = :s, completed_at = :now, executed_at = :now, last_error = NULL, "
-                          "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"),
-                     {"s": status, "now": now, "id": t.action_id, "note": f"{now:%Y-%m-%d %H:%M} UTC {note}"})
+                              "duration_ms = :ms, result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"), p)
+            conn.execute(_COMPLETE_ACTION, p)
         self._side_effects(conn, res, now)
         audit.record(conn, step_id="record", event_type="action_complete", outcome="success", duration_ms=res.duration_ms,
                      details={"attempt_id": t.attempt_id, "action_type": t.action_type, "verified": verified,
@@ -562,6 +607,14 @@ class Executor:
 
     def _side_effects(self, conn: Connection, res: ExecResult, now: datetime) -> None:
         t = res.task
+        if t.action_type in ("comment", "reply") and res.result.get("platform_comment_id"):
+            from .comments import record_our_comment
+
+            record_our_comment(conn, t, str(res.result["platform_comment_id"]), t.text, now)
+        elif t.action_type == "delete_comment":
+            from .comments import forget_our_comment
+
+            forget_our_comment(conn, t)
         if t.action_type in ("like", "unlike", "comment"):
             conn.execute(text(
                 "UPDATE posts SET engagement_status = CASE "

@@ -5,7 +5,8 @@
   across processes and machines. The executor calls it on the connection of its claim
   transaction, after ``pg_advisory_xact_lock`` on the account: "count + insert in-progress
   attempt" is atomic per account, two executors cannot both take the last slot.
-- ``DbIdempotency``: a success (not superseded) or an in-progress attempt on the same key.
+- ``DbIdempotency``: a success (not superseded) or an in-progress attempt on the same key; for
+  comments and replies also our own rows in ``comments`` with the same text (``comments.py``).
 - ``BlocklistCache``: the indexed ``Blocklist`` per account (global entries + the account's
   own), rebuilt only when the table's fingerprint changes (one aggregate query).
 - ``PreloadedUsage`` / ``PreloadedIdempotency``: a whole batch of decisions answered from two
@@ -72,6 +73,13 @@ class DbIdempotency:
         else:
             row = self.conn.execute(_DONE_TEXT, {"a": account_id, "t": action_type, "tid": target_id,
                                                  "h": text_hash}).first()
+            if row is None and action_type in ("comment", "reply"):
+                # our comments in ``comments`` count too (attempts past retention, imported ones)
+                from postpulse.policy import text_hash as hash_of
+
+                from .comments import our_comment_texts
+
+                return any(hash_of(t) == text_hash for t in our_comment_texts(self.conn, account_id, action_type, target_id))
         return row is not None
 
 
@@ -113,7 +121,7 @@ class PreloadedUsage:
 
 
 class PreloadedIdempotency:
-    """Done keys for the targets of a batch: one query."""
+    """Done keys for the targets of a batch: one query (plus one over our ``comments``)."""
 
     def __init__(self, conn: Connection, keys: Iterable[tuple[str, str, str]]) -> None:
         keys = sorted(set(keys))  # (account, type, target)
@@ -132,6 +140,12 @@ class PreloadedIdempotency:
             self._done.add((acc, typ, tid, None))
             if h:
                 self._done.add((acc, typ, tid, h))
+        from postpulse.policy import text_hash as hash_of
+
+        from .comments import our_comment_texts_batch
+
+        for acc, typ, tid, body in our_comment_texts_batch(conn, keys):
+            self._done.add((acc, typ, tid, hash_of(body)))
 
     def already_succeeded(self, account_id: str, action_type: str, target_id: str, text_hash: str | None) -> bool:
         return (account_id, action_type, target_id, text_hash) in self._done

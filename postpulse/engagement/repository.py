@@ -142,6 +142,40 @@ def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) ->
     return merged
 
 
+def account_alerts(conn: Connection, now: datetime | None = None, account_ids: list[str] | None = None) -> list[dict]:
+    """Accounts whose actions are held back, each with what to do: ``frozen`` (a block signal
+    from the platform froze it until ``until``), ``needs_relogin`` (the stored session expired or
+    is missing), ``paused`` (``postpulse accounts pause``). Shown by ``postpulse accounts list``,
+    ``postpulse actions status``, the Dagster asset check ``engagement_accounts_ok`` and the
+    executor run that saw the signal."""
+    now = now or utcnow()
+    rows = conn.execute(text(
+        "SELECT id, username, platform, frozen_until, frozen_reason, needs_relogin, is_active, is_authorized, "
+        "last_error_message FROM accounts WHERE (frozen_until > :now OR needs_relogin OR NOT is_active) "
+        "AND (CAST(:ids AS text[]) IS NULL OR id = ANY(CAST(:ids AS text[]))) ORDER BY platform, username"),
+        {"now": now, "ids": account_ids}).mappings().all()
+    out = []
+    for r in rows:
+        who = f"@{r['username']} ({r['platform']})"
+        if r["frozen_until"] is not None and r["frozen_until"] > now:
+            out.append({"account_id": r["id"], "account": who, "kind": "frozen", "until": r["frozen_until"],
+                        "reason": r["frozen_reason"] or "block signal",
+                        "message": f"{who} is frozen until {r['frozen_until']:%Y-%m-%d %H:%M} UTC after a block signal "
+                                   f"from the platform ({r['frozen_reason'] or 'block signal'}); its actions wait until then",
+                        "fix": f"wait; or, if you are sure the block is over, `postpulse accounts resume {r['username']}`"})
+        if r["needs_relogin"]:
+            out.append({"account_id": r["id"], "account": who, "kind": "needs_relogin", "until": None,
+                        "reason": r["last_error_message"] or "session expired",
+                        "message": f"{who} needs a new login ({r['last_error_message'] or 'session expired'}); "
+                                   "its actions wait",
+                        "fix": f"`postpulse accounts login {r['username']}`"})
+        if not r["is_active"]:
+            out.append({"account_id": r["id"], "account": who, "kind": "paused", "until": None, "reason": "paused",
+                        "message": f"{who} is paused; its actions wait",
+                        "fix": f"`postpulse accounts resume {r['username']}`"})
+    return out
+
+
 # -- global pause ---------------------------------------------------------------------------------
 
 
@@ -158,6 +192,62 @@ def is_globally_paused(conn: Connection) -> bool:
     return bool(v)
 
 
+# -- blocklist ------------------------------------------------------------------------------------
+
+
+def add_blocklist_entry(conn: Connection, *, entry_type: str, value: str, match_type: str = "exact",
+                        platform: str | None = None, reason: str = "", account: str | None = None,
+                        expires_at: datetime | None = None, added_by: str = "user", actor: str = "cli",
+                        run_id: str = "manual") -> dict:
+    """Validate (RE2 for regexes) and insert one entry; ``account`` limits it to one of our
+    accounts (else it applies to all). An identical entry is refused, naming the existing id."""
+    from postpulse.policy import BlocklistEntry, BlocklistError, validate_entry
+
+    try:
+        entry = validate_entry(BlocklistEntry(entry_type=entry_type, value=value, match_type=match_type,
+                                              platform=platform, reason=reason or "added by hand",
+                                              added_by=added_by, expires_at=expires_at))
+    except BlocklistError as exc:
+        raise InvalidAction(str(exc)) from None
+    acc_id = get_account(conn, account)["id"] if account else None
+    dup = conn.execute(text(
+        "SELECT id FROM blocklist_entries WHERE entry_type = :t AND coalesce(platform, '') = coalesce(CAST(:p AS text), '') "
+        "AND match_type = :m AND lower(value) = lower(:v) AND coalesce(account_id, '') = coalesce(CAST(:a AS text), '')"),
+        {"t": entry.entry_type, "p": entry.platform, "m": entry.match_type, "v": entry.value, "a": acc_id}).scalar()
+    if dup:
+        raise InvalidAction(f"the same blocklist entry exists already ({dup})",
+                            fix=f"remove it first with `postpulse actions blocklist remove {dup}` to change it")
+    row = insert_with_new_id(conn, "blocklist_entries", {
+        "entry_type": entry.entry_type, "platform": entry.platform, "value": entry.value,
+        "match_type": entry.match_type, "reason": entry.reason, "added_by": entry.added_by, "account_id": acc_id,
+        "expires_at": entry.expires_at}, returning=("id", "entry_type", "platform", "value", "match_type", "reason",
+                                                    "added_by", "account_id", "expires_at", "created_at"))
+    audit.record(conn, run_id=run_id, step_id="blocklist", event_type="approval", outcome="success",
+                 platform=entry.platform, account_id=acc_id, target_type=entry.entry_type,
+                 details={"blocklist_entry_id": row["id"], "change": "added", "match_type": entry.match_type,
+                          "by": actor})
+    return row
+
+
+def list_blocklist(conn: Connection, *, limit: int = 1000) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(
+        "SELECT b.id, b.entry_type, b.platform, b.value, b.match_type, b.reason, b.added_by, a.username AS account, "
+        "b.expires_at, b.created_at FROM blocklist_entries b LEFT JOIN accounts a ON a.id = b.account_id "
+        "ORDER BY b.created_at DESC, b.id LIMIT :l"), {"l": limit}).mappings()]
+
+
+def remove_blocklist_entry(conn: Connection, entry_id: str, *, actor: str = "cli", run_id: str = "manual") -> dict:
+    row = conn.execute(text("DELETE FROM blocklist_entries WHERE id = :i RETURNING id, entry_type, platform, added_by"),
+                       {"i": entry_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no blocklist entry {entry_id}", fix="see `postpulse actions blocklist list`")
+    audit.record(conn, run_id=run_id, step_id="blocklist", event_type="approval", outcome="success",
+                 platform=row["platform"], target_type=row["entry_type"],
+                 details={"blocklist_entry_id": entry_id, "change": "removed", "was_added_by": row["added_by"],
+                          "by": actor})
+    return dict(row)
+
+
 # -- templates -------------------------------------------------------------------------------------
 
 
@@ -169,9 +259,33 @@ def get_template(conn: Connection, ident: str) -> dict:
     return dict(row)
 
 
-def add_template(conn: Connection, *, name: str, template_type: str, content: str) -> str:
+TEMPLATE_TYPES = ("comment", "reply", "dm", "bio", "post", "story", "highlight")
+
+
+def add_template(conn: Connection, *, name: str, template_type: str, content: str, created_by: str | None = None) -> str:
+    """Store a message template (Jinja2 ``{{ variable }}`` syntax, checked now; its variables are
+    listed in ``message_templates.variables``). Names are unique."""
+    from postpulse.policy.templates import variables as template_variables
+
+    if template_type not in TEMPLATE_TYPES:
+        raise InvalidAction(f"unknown template type {template_type!r}", fix=f"use one of {', '.join(TEMPLATE_TYPES)}")
+    if not name.strip() or not content.strip():
+        raise InvalidAction("a template needs a name and a content")
+    try:
+        names = sorted(template_variables(content, name=name))
+    except TemplateError as exc:
+        raise InvalidAction(str(exc)) from None
+    if conn.execute(text("SELECT 1 FROM message_templates WHERE name = :n"), {"n": name}).first():
+        raise InvalidAction(f"a message template named {name!r} exists already", fix="choose another name")
     return insert_with_new_id(conn, "message_templates", {"name": name, "template_type": template_type,
-                                                          "content": content})["id"]
+                                                          "content": content, "variables": json.dumps(names),
+                                                          "created_by": created_by})["id"]
+
+
+def list_templates(conn: Connection) -> list[dict]:
+    return [dict(r) for r in conn.execute(text(
+        "SELECT id, name, template_type, content, variables, is_active, usage_count FROM message_templates "
+        "ORDER BY name")).mappings()]
 
 
 # -- the queue -------------------------------------------------------------------------------------

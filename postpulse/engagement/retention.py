@@ -7,7 +7,8 @@ audit entries    1 year     deleted when ``timestamp`` is older
 action attempts  1 year     deleted when ``attempted_at`` is older (their verifications go too)
 posts            90 days    deleted when first seen more than 90 days ago, unless engaged:
                             ``engagement_status <> 'not_engaged'``, referenced by a queued
-                            action or an attempt, or one of our own accounts' posts
+                            action or an attempt, carrying one of our comments or replies
+                            (``comments.is_ours``), or one of our own accounts' posts
 DM content       30 days    ``content_encrypted`` set to NULL, ``content_redacted_at`` set
                             (the row, sender and time stay); thread previews likewise
 screenshots      7 days     files under ``<POSTPULSE_HOME>/screenshots`` deleted, their
@@ -61,7 +62,8 @@ def run_retention(engine: Engine, now: datetime, *, screenshots: Path | None = N
                    "AND NOT EXISTS (SELECT 1 FROM action_queue q WHERE q.post_id = p.id "
                    "  OR (q.target_type = 'post' AND q.target_id IN (p.id, p.platform_post_id))) "
                    "AND NOT EXISTS (SELECT 1 FROM action_attempts a WHERE a.target_type = 'post' "
-                   "  AND a.target_id IN (p.id, p.platform_post_id))")
+                   "  AND a.target_id IN (p.id, p.platform_post_id)) "
+                   "AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND c.is_ours)")
         q_dm = ("UPDATE dm_messages SET content_encrypted = NULL, key_id = NULL, content_redacted_at = :now "
                 "WHERE content_encrypted IS NOT NULL AND coalesce(sent_at, discovered_at) < :dm")
         q_prev = ("UPDATE dm_threads SET last_message_preview_encrypted = NULL "

@@ -61,12 +61,12 @@ def mark_needs_relogin(conn: Connection, account_id: str, *, run_id: str, reason
 def login_account(engine: Engine, vault: Vault, account_id: str, password: str, *, base_url: str,
                   browser=None, run_id: str = "manual") -> dict:
     """Log in with Chromium and store the encrypted session. Returns a summary (no secrets)."""
-    from .drivers.sandbox import SandboxDriver, site_for
+    from .drivers.registry import open_driver, resolve
 
     with engine.connect() as conn:
         acc = conn.execute(text("SELECT id, platform, username, metadata FROM accounts WHERE id = :id"),
                            {"id": account_id}).mappings().one()
-    site = site_for(acc["platform"], acc["metadata"])
+    driver_name, site = resolve(acc["platform"], acc["metadata"])
     own = None
     if browser is None:
         from playwright.sync_api import sync_playwright
@@ -76,7 +76,8 @@ def login_account(engine: Engine, vault: Vault, account_id: str, password: str, 
         own = sync_playwright().start()
         browser = own.chromium.launch(**launch_args())
     try:
-        driver = SandboxDriver(browser, base_url, site, acc["username"], None)
+        driver = open_driver(driver_name, browser, base_url=base_url, site=site, username=acc["username"],
+                             storage_state=None)
         try:
             state = driver.login(password)
         finally:

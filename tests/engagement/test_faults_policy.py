@@ -219,3 +219,89 @@ def test_auto_approve_by_type(engine, vault, sandbox, browser):
         follow = repo.add_action(conn, account=acc, action_type="follow", target_id="someone").action
     assert like["status"] == "approved" and like["approved_by"] == "auto-approve"
     assert follow["status"] == "queued"
+
+
+def test_like_that_does_not_stick_freezes(engine, vault, sandbox, browser):
+    """The platform silently undoes a like (as the job's separate execute and verify ops would see
+    it): verification after reload fails, the account is frozen, the action waits, nothing retries."""
+    acc = make_account(engine, vault, sandbox, browser)
+    pid, other = posts_of(sandbox, n=40)[33:35]
+    a1, a2 = queue(engine, vault, acc, "like", pid), queue(engine, vault, acc, "like", other)
+    ex = executor(engine, vault, sandbox, browser)
+    claim = ex.claim()
+    first = [t for t in claim.tasks if t.action_id == a1]
+    results = ex.execute(first, verify=False)
+    assert results[0].ok and sandbox.world.has_liked("x", "demo_x", pid)
+    sandbox.world.unlike("x", "demo_x", pid, sandbox.clock.now())  # the platform took it back
+    ex.verify(results)
+    assert results[0].verification.verified is False and results[0].verification.confidence == 1.0
+    ex.record(results + ex.execute([t for t in claim.tasks if t.action_id == a2], verify=True))
+    att = _attempt(engine, a1)
+    assert att["status"] == "failed" and att["error_code"] == "not_persisted"
+    (sig,) = _audit(engine, "block_signal")
+    assert sig["details"]["signal"] == "not_persisted" and sig["account_id"] == acc
+    with engine.connect() as conn:
+        frozen = conn.execute(text("SELECT frozen_until FROM accounts WHERE id = :a"), {"a": acc}).scalar()
+    assert frozen > datetime.now(UTC) + timedelta(hours=12)
+    row = action_row(engine, a1)
+    assert row["status"] == "approved" and row["scheduled_for"] >= frozen - timedelta(seconds=1)
+    # the account's next action is held back by the policy until the cool-down ends
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE action_queue SET scheduled_for = NULL WHERE id = :i"), {"i": a1})
+    rep = executor(engine, vault, sandbox, browser).run_batch()
+    assert rep["claimed"] == 0 and {d["reason_code"] for d in rep["decisions"]} == {"account_frozen"}
+
+
+def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, browser):
+    """The record step's safety net: if a success on the same target landed meanwhile (the unique
+    index refuses a second), our attempt becomes skipped/already_done, the action completes, and an
+    earlier opposite action (unlike) is still superseded."""
+    from postpulse.engagement.drivers.base import ExecResult, Verification
+
+    acc = make_account(engine, vault, sandbox, browser, login=False)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                          "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', 'T1', "
+                          "'success', now())"), {"a": acc})
+    aid = queue(engine, vault, acc, "like", "T1")
+    ex = Executor(engine, vault, config=ExecutorConfig())
+    (task,) = ex.claim().tasks
+    with engine.begin() as conn:  # another executor's like on the same target succeeded meanwhile
+        conn.execute(text("INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                          "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', 'T1', "
+                          "'success', now())"), {"a": acc})
+    ok = Verification("reload_verify", True, 1.0, {})
+    assert ex.record([ExecResult(task, True, verification=ok)]) == {"completed": 1}
+    att = _attempt(engine, aid)
+    assert att["status"] == "skipped" and att["error_code"] == "already_done" and att["verification_id"]
+    assert action_row(engine, aid)["status"] == "completed"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT superseded_at FROM action_attempts WHERE id = 'att-0000aaa1'")).scalar() is not None
+
+
+def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, browser, monkeypatch):
+    """dom_state_check and reload_verify are written in one statement; an id that is already taken
+    is retried under a fresh id: no verification is lost, the attempt points at reload_verify."""
+    import postpulse.ids as ids
+    from postpulse.engagement.drivers.base import ExecResult, Verification
+
+    acc = make_account(engine, vault, sandbox, browser, login=False)
+    aid = queue(engine, vault, acc, "like", "T2")
+    ex = Executor(engine, vault, config=ExecutorConfig())
+    (task,) = ex.claim().tasks
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, duration_ms) "
+                          "VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"), {"att": task.attempt_id})
+    real_new_id, taken = ids.new_id, iter(["ver-0000beef"])
+    monkeypatch.setattr(ids, "new_id", lambda prefix, digits=None: next(taken, None) or real_new_id(prefix, digits))
+    res = ExecResult(task, True, checks=[Verification("dom_state_check", True, 0.8, {"k": 1})],
+                     verification=Verification("reload_verify", True, 1.0, {"k": 2}))
+    assert ex.record([res]) == {"completed": 1}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, method, confidence FROM verification_results WHERE action_attempt_id = :a "
+                                 "AND method <> 'manual' ORDER BY method"), {"a": task.attempt_id}).all()
+        ver_id = conn.execute(text("SELECT verification_id FROM action_attempts WHERE id = :a"), {"a": task.attempt_id}).scalar()
+    assert [(r[1], r[2]) for r in rows] == [("dom_state_check", 0.8), ("reload_verify", 1.0)]
+    assert "ver-0000beef" not in {r[0] for r in rows}
+    assert ver_id == next(r[0] for r in rows if r[1] == "reload_verify")
+    assert action_row(engine, aid)["status"] == "completed"

@@ -76,7 +76,7 @@ class ActionTask:
     run_id: str
     account_id: str
     platform: str
-    site: str  # the sandbox site (x, instagram, ...)
+    site: str  # the driver's site key (sandbox: which sandbox site, x, instagram, ...)
     username: str
     action_type: str
     target_type: str
@@ -91,6 +91,7 @@ class ActionTask:
     attempts: int = 0
     max_attempts: int = 3
     db_post_id: str | None = None
+    driver: str = "sandbox"  # the driver's name in ``registry.DRIVERS``
 
 
 @dataclass
@@ -121,6 +122,10 @@ class ExecResult:
 
 
 class Driver(Protocol):
+    """What a platform driver provides (see ``registry.py`` for how to add one). Constructed as
+    ``Driver(browser, base_url=..., site=..., username=..., storage_state=..., timeout_ms=...)``,
+    one browser context per instance."""
+
     def perform(self, task: ActionTask, text: str | None) -> tuple[dict[str, Any], Verification | None]: ...
 
     def verify(self, task: ActionTask, result: dict[str, Any], text: str | None) -> Verification: ...
@@ -128,3 +133,10 @@ class Driver(Protocol):
     def screenshot(self, path: str) -> bool: ...
 
     def close(self) -> None: ...
+
+    # sessions (``sessions.login_account``) and DM sync (``dm_sync.sync_account``)
+    def login(self, password: str) -> dict: ...
+
+    def list_threads(self) -> list[dict[str, str]]: ...
+
+    def read_thread(self, thread_id: str) -> list[dict[str, str]]: ...

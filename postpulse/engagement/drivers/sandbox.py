@@ -20,7 +20,7 @@ from postpulse.policy import classify_failure, normalize_text
 
 from .base import (ActionBlocked, ActionTask, DriverError, MarkupChanged, SessionExpired, TargetNotFound,
                    TransientError, Verification)
-from .sandbox_selectors import (ATTR_AUTHOR, ATTR_COMMENT_ID, ATTR_MESSAGE_ID, ATTR_POST_ID, ATTR_PRESSED,
+from .sandbox_selectors import (ATTR_AUTHOR, ATTR_COMMENT_ID, ATTR_DATETIME, ATTR_MESSAGE_ID, ATTR_POST_ID, ATTR_PRESSED,
                                 ATTR_SENDER, ATTR_THREAD_ID, ATTR_WITH, SELECTORS, compose_path, is_login_url,
                                 login_path, messages_path, post_path, profile_path, thread_path)
 
@@ -36,6 +36,10 @@ def site_for(platform: str, metadata: dict | None = None) -> str:
     if site not in SANDBOX_SITES:
         raise DriverError(f"accounts.metadata.sandbox_site {site!r} is not a sandbox site ({', '.join(SANDBOX_SITES)})")
     return site
+
+
+def _attr(el: Any, name: str) -> str | None:
+    return el.get_attribute(name) if el is not None else None
 
 
 def _ms(t0: float) -> int:
@@ -190,7 +194,7 @@ class SandboxDriver:
             out.append({"message_id": el.get_attribute(ATTR_MESSAGE_ID) or "",
                         "sender": (el.get_attribute(ATTR_SENDER) or "").lower(),
                         "text": t.inner_text() if t else "",
-                        "sent_at": (el.query_selector("time").get_attribute("datetime") if el.query_selector("time") else None)})
+                        "sent_at": _attr(el.query_selector(SELECTORS["message_time"]), ATTR_DATETIME)})
         return out
 
     # -- actions ----------------------------------------------------------------------------------

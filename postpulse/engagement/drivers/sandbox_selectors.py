@@ -44,6 +44,7 @@ SELECTORS: dict[str, str] = {
     "thread_view": '[data-testid="thread-view"]',
     "message": '[data-testid="message"]',
     "message_text": '[data-testid="message-text"]',
+    "message_time": "time",
     "dm_input": '[data-testid="dm-form"] [data-testid="dm-input"]',
     "dm_send": '[data-testid="dm-form"] [data-testid="dm-send"]',
     # compose
@@ -61,6 +62,7 @@ ATTR_THREAD_ID = "data-thread-id"
 ATTR_WITH = "data-with"
 ATTR_MESSAGE_ID = "data-message-id"
 ATTR_SENDER = "data-sender"
+ATTR_DATETIME = "datetime"
 
 
 def login_path(site: str) -> str:
