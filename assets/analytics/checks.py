@@ -38,7 +38,7 @@ analytics_checks = [
     _check("implausible_drops", "WARN: a cumulative count (reactions, comments, shares, views) falling by "
            "more than 20% (and at least 5) between consecutive snapshots."),
     _check("scraper_rejected_share", "WARN: share of rejected records per source/format over the last 20 "
-           "runs above 5%."),
+           "runs above 5%; ERROR above 50% (the source's output no longer parses)."),
     _check("scraper_lost_fields", "WARN: the latest run of a platform/source/format leaves a count NULL "
            "(<= 20% filled) that its previous 5 runs filled for >= 80% of posts: a changed platform or scraper."),
 ]

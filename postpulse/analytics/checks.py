@@ -3,7 +3,7 @@
 Each returns a :class:`CheckOutcome`; ``assets/analytics/checks.py`` turns them into Dagster
 asset check results. Severity: broken invariants (negative counts, duplicate snapshots) are
 ERROR; things a person should look at (overdue check-backs, implausible drops, scraper health)
-are WARN.
+are WARN, except a source that rejects more than half of its records (ERROR).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def no_duplicate_snapshots(a: Analytics, window_seconds: int = 60) -> CheckOutco
                  count(*) OVER (PARTITION BY post_id, run_id) AS in_run
           FROM data_downloads)
         SELECT post_id, run_id, prev_at, downloaded_at,
-               epoch(downloaded_at - prev_at) AS seconds_apart, in_run AS snapshots_in_same_run
+               (epoch(downloaded_at) - epoch(prev_at)) AS seconds_apart, in_run AS snapshots_in_same_run
         FROM s
-        WHERE (prev_at IS NOT NULL AND epoch(downloaded_at - prev_at) < $w) OR (run_id IS NOT NULL AND in_run > 1)
+        WHERE (prev_at IS NOT NULL AND (epoch(downloaded_at) - epoch(prev_at)) < $w) OR (run_id IS NOT NULL AND in_run > 1)
         ORDER BY post_id, downloaded_at""", {"w": window_seconds})
     n = len(df)
     posts = int(df["post_id"].nunique()) if n else 0
@@ -113,8 +113,11 @@ def implausible_drops(a: Analytics, max_drop_share: float = 0.2, min_drop: int =
         df.head(20) if n else None)
 
 
-def scraper_rejected_share(a: Analytics, recent_runs: int = 20, warn_share: float = 0.05) -> CheckOutcome:
-    """Share of rejected records per (source, format) over each group's most recent runs."""
+def scraper_rejected_share(a: Analytics, recent_runs: int = 20, warn_share: float = 0.05,
+                           error_share: float = 0.5) -> CheckOutcome:
+    """Share of rejected records per (source, format) over each group's most recent runs: WARN
+    above ``warn_share``; ERROR above ``error_share`` (most of a source's output no longer parses:
+    its data is effectively missing)."""
     df = a.sql("""
         WITH r AS (
           SELECT source_kind, coalesce(format, '?') AS format, posts_fetched, records_rejected,
@@ -124,13 +127,17 @@ def scraper_rejected_share(a: Analytics, recent_runs: int = 20, warn_share: floa
                sum(records_rejected) AS records_rejected,
                round(sum(records_rejected) / nullif(sum(posts_fetched) + sum(records_rejected), 0), 4) AS rejected_share
         FROM r WHERE k <= $n GROUP BY ALL ORDER BY rejected_share DESC NULLS LAST""", {"n": recent_runs})
-    bad = df[df["rejected_share"].fillna(0) > warn_share]
+    share = df["rejected_share"].astype(float).fillna(0)
+    bad = df[share > warn_share]
+    severe = int((share > error_share).sum())
     return CheckOutcome(
-        "scraper_rejected_share", bad.empty, "WARN",
-        (f"{len(bad)} source/format group(s) reject more than {warn_share:.0%} of records: "
+        "scraper_rejected_share", bad.empty, "ERROR" if severe else "WARN",
+        (f"{len(bad)} source/format group(s) reject more than {warn_share:.0%} of records"
+         + (f" ({severe} more than {error_share:.0%})" if severe else "") + ": "
          + ", ".join(f"{r.source_kind}/{r.format} {r.rejected_share:.0%}" for r in bad.itertuples()))
         if not bad.empty else f"rejected records at most {warn_share:.0%} for every source/format",
-        {"groups": len(df), "groups_over_threshold": len(bad), "warn_share": warn_share, "recent_runs": recent_runs},
+        {"groups": len(df), "groups_over_threshold": len(bad), "groups_over_error_threshold": severe,
+         "warn_share": warn_share, "error_share": error_share, "recent_runs": recent_runs},
         df if not df.empty else None)
 
 

@@ -27,10 +27,14 @@ Definitions (the README repeats them):
 * **Posts published** counts posts whose ``posted_at`` falls on D (UTC); **actions** come from
   ``action_attempts`` (``success`` -> completed, ``failed`` -> failed) by ``attempted_at``.
 
-Computation: one DuckDB pass over ``data_downloads`` rows in [start - gap, end + gap), the
-date filter pushed into the PostgreSQL scan, reading only the needed columns. A 30-day range is
-computed in one pass (the backfill is one run). Results go back with psycopg ``COPY`` in one
-transaction that first deletes the range's rows: re-materializing a day is idempotent.
+Computation: one DuckDB scan of the ``data_downloads`` rows in [start - gap, end + gap) (the
+date filter pushed into the PostgreSQL scan, only the needed columns), sorted once per post by
+time (``lead``): each snapshot becomes a segment to the post's next snapshot. Segments are cut
+into the UTC days they overlap, which gives the spread differences, the snapshots per day and
+the end-of-day totals (the last snapshot before the day's end) in one aggregation; ``settled``
+is one more window over the pair rates. A 30-day range is computed in one pass (the backfill is
+one run). Results go back with psycopg ``COPY`` in one transaction that first deletes the
+range's rows: re-materializing a day is idempotent.
 """
 
 from __future__ import annotations
@@ -69,72 +73,73 @@ _ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_c
 
 # Each statement below is constant SQL; values are bound as $parameters.
 STEPS: list[tuple[str, str]] = [
-    ("snapshots", f"""
-CREATE OR REPLACE TEMP TABLE dm_snaps AS
-SELECT post_id, epoch(downloaded_at) AS ts,
-       coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
-       comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
-       {_ENG} AS engagement
-FROM pg.public.data_downloads
-WHERE downloaded_at >= $lo AND downloaded_at < $hi
-"""),
-    ("pairs", """
-CREATE OR REPLACE TEMP TABLE dm_pairs AS
-SELECT *, d_engagement / ((ts1 - ts0) / 3600.0) AS rate
+    # One scan of data_downloads (the date filter is pushed into the PostgreSQL scan), sorted once
+    # per post by time: every snapshot becomes a *segment* from it to the post's next snapshot.
+    ("segments", f"""
+CREATE OR REPLACE TEMP TABLE dm_segs AS
+SELECT post_id, ts, reactions, likes, comments, shares, views, saves, engagement, nxt,
+       coalesce(nxt > ts AND nxt - ts <= $gap_s, false) AS valid,
+       d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement,
+       CASE WHEN nxt > ts AND nxt - ts <= $gap_s THEN d_engagement / ((nxt - ts) / 3600.0) END AS rate
 FROM (
-  SELECT post_id, ts AS ts0, lead(ts) OVER w AS ts1,
+  SELECT post_id, ts, reactions, likes, comments, shares, views, saves, engagement,
+         lead(ts) OVER w AS nxt,
          lead(reactions) OVER w - reactions AS d_reactions, lead(likes) OVER w - likes AS d_likes,
          lead(comments) OVER w - comments AS d_comments, lead(shares) OVER w - shares AS d_shares,
          lead(views) OVER w - views AS d_views, lead(saves) OVER w - saves AS d_saves,
          lead(engagement) OVER w - engagement AS d_engagement
-  FROM dm_snaps
+  FROM (
+    SELECT post_id, epoch(downloaded_at) AS ts,
+           coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
+           comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
+           {_ENG} AS engagement
+    FROM pg.public.data_downloads
+    WHERE downloaded_at >= $lo AND downloaded_at < $hi
+  )
   WINDOW w AS (PARTITION BY post_id ORDER BY ts)
 )
-WHERE ts1 IS NOT NULL AND ts1 > ts0 AND ts1 - ts0 <= $gap_s
 """),
-    ("attribution", """
-CREATE OR REPLACE TEMP TABLE dm_new AS
-WITH spans AS (
-  SELECT p.*, unnest(range(CAST(floor(ts0 / 86400) AS BIGINT), CAST(ceil(ts1 / 86400) AS BIGINT))) AS dn
-  FROM dm_pairs p
-  WHERE ts0 < $end_s AND ts1 > $start_s
-), parts AS (
-  SELECT post_id, dn,
-         (least(ts1, (dn + 1) * 86400.0) - greatest(ts0, dn * 86400.0)) / (ts1 - ts0) AS frac,
-         (ts0 < dn * 86400.0 OR ts1 > (dn + 1) * 86400.0) AS spread,
-         d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement
-  FROM spans
+    # Each segment is cut into the UTC days it overlaps (a valid pair: every day of [ts, nxt];
+    # a last snapshot or one followed by a too-long gap: its own day only). Per (post, day):
+    # the spread differences, whether spread, the snapshots taken that day, and the totals of
+    # the day's *provider*, the post's last snapshot before the day's end (nxt >= day end).
+    ("days", """
+CREATE OR REPLACE TEMP TABLE dm_days AS
+WITH parts AS (
+  SELECT post_id, ts, nxt, valid, reactions, likes, comments, shares, views, saves,
+         d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement,
+         unnest(range(CAST(floor(ts / 86400) AS BIGINT),
+                      CASE WHEN valid THEN CAST(ceil(nxt / 86400) AS BIGINT)
+                           ELSE CAST(floor(ts / 86400) AS BIGINT) + 1 END)) AS dn
+  FROM dm_segs
+  WHERE ts < $end_s AND (CASE WHEN valid THEN nxt ELSE ts END) >= $start_s
+), cut AS (
+  SELECT *,
+         CASE WHEN valid THEN (least(nxt, (dn + 1) * 86400.0) - greatest(ts, dn * 86400.0)) / (nxt - ts) END AS frac,
+         valid AND (ts < dn * 86400.0 OR nxt > (dn + 1) * 86400.0) AS spread,
+         ts >= dn * 86400.0 AS snap_here,
+         nxt IS NULL OR nxt >= (dn + 1) * 86400.0 AS provider
+  FROM parts
   WHERE dn >= $start_dn AND dn < $end_dn
 )
-SELECT post_id, dn,
+SELECT post_id, dn, (dn + 1) * 86400.0 AS day_end,
+       CAST(count(*) FILTER (WHERE snap_here) AS INTEGER) AS snapshots,
        sum(d_reactions * frac) AS reactions_new, sum(d_likes * frac) AS likes_new,
        sum(d_comments * frac) AS comments_new, sum(d_shares * frac) AS shares_new,
        sum(d_views * frac) AS views_new, sum(d_saves * frac) AS saves_new,
-       sum(d_engagement * frac) AS engagement_new, bool_or(spread) AS is_estimated
-FROM parts GROUP BY post_id, dn
-"""),
-    ("tracked", """
-CREATE OR REPLACE TEMP TABLE dm_days AS
-WITH snapdays AS (
-  SELECT post_id, CAST(floor(ts / 86400) AS BIGINT) AS dn, count(*) AS snapshots
-  FROM dm_snaps WHERE ts >= $start_s AND ts < $end_s GROUP BY ALL
-)
-SELECT coalesce(s.post_id, n.post_id) AS post_id, coalesce(s.dn, n.dn) AS dn,
-       (coalesce(s.dn, n.dn) + 1) * 86400.0 AS day_end,
-       coalesce(s.snapshots, 0) AS snapshots,
-       n.reactions_new, n.likes_new, n.comments_new, n.shares_new, n.views_new, n.saves_new,
-       n.engagement_new, coalesce(n.is_estimated, false) AS is_estimated
-FROM snapdays s FULL OUTER JOIN dm_new n ON s.post_id = n.post_id AND s.dn = n.dn
-"""),
-    ("totals", """
-CREATE OR REPLACE TEMP TABLE dm_totals AS
-SELECT d.post_id, d.dn, s.reactions, s.likes, s.comments, s.shares, s.views, s.saves
-FROM dm_days d ASOF JOIN dm_snaps s ON d.post_id = s.post_id AND d.day_end > s.ts
+       sum(d_engagement * frac) AS engagement_new, coalesce(bool_or(spread), false) AS is_estimated,
+       any_value(reactions) FILTER (WHERE provider) AS reactions, any_value(likes) FILTER (WHERE provider) AS likes,
+       any_value(comments) FILTER (WHERE provider) AS comments, any_value(shares) FILTER (WHERE provider) AS shares,
+       any_value(views) FILTER (WHERE provider) AS views, any_value(saves) FILTER (WHERE provider) AS saves
+FROM cut
+GROUP BY post_id, dn
 """),
     ("settled", """
 CREATE OR REPLACE TEMP TABLE dm_settled AS
 WITH seq AS (
-  SELECT post_id, ts0 AS ts, rate, NULL::BIGINT AS dn FROM dm_pairs
+  SELECT post_id, ts, rate, NULL::BIGINT AS dn FROM dm_segs
+  WHERE valid AND ts >= $start_s - $gap_s AND ts < $end_s
+    AND post_id IN (SELECT DISTINCT post_id FROM dm_days)
   UNION ALL
   SELECT post_id, day_end - 0.001 AS ts, NULL::DOUBLE AS rate, dn FROM dm_days
 ), w AS (
@@ -170,9 +175,9 @@ WITH published AS (
   SELECT post_id, dn FROM dm_days UNION SELECT post_id, dn FROM published
 )
 SELECT k.post_id, k.dn, m.platform, m.author_profile_id, m.account_id, m.workspace_id, m.followers,
-       CAST(t.reactions AS BIGINT) AS reactions_total, CAST(t.likes AS BIGINT) AS likes_total,
-       CAST(t.comments AS BIGINT) AS comments_total, CAST(t.shares AS BIGINT) AS shares_total,
-       CAST(t.views AS BIGINT) AS views_total, CAST(t.saves AS BIGINT) AS saves_total,
+       CAST(d.reactions AS BIGINT) AS reactions_total, CAST(d.likes AS BIGINT) AS likes_total,
+       CAST(d.comments AS BIGINT) AS comments_total, CAST(d.shares AS BIGINT) AS shares_total,
+       CAST(d.views AS BIGINT) AS views_total, CAST(d.saves AS BIGINT) AS saves_total,
        d.reactions_new, d.likes_new, d.comments_new, d.shares_new, d.views_new, d.saves_new,
        d.engagement_new,
        CAST(coalesce(m.posted_dn = k.dn, false) AS INTEGER) AS posts_published,
@@ -183,7 +188,6 @@ SELECT k.post_id, k.dn, m.platform, m.author_profile_id, m.account_id, m.workspa
 FROM keys k
 JOIN dm_dim m ON m.post_id = k.post_id
 LEFT JOIN dm_days d ON d.post_id = k.post_id AND d.dn = k.dn
-LEFT JOIN dm_totals t ON t.post_id = k.post_id AND t.dn = k.dn
 LEFT JOIN dm_settled s ON s.post_id = k.post_id AND s.dn = k.dn
 """),
     ("actions", """
@@ -361,5 +365,5 @@ def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
     res.timings["write"] = time.perf_counter() - t0
     counts = a.con.execute("SELECT grain, count(*) FROM dm_final GROUP BY grain ORDER BY grain").fetchall()
     res.rows_by_grain = {g: int(n) for g, n in counts}
-    res.snapshots_scanned = int(a.con.execute("SELECT count(*) FROM dm_snaps").fetchone()[0])
+    res.snapshots_scanned = int(a.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0])
     return res

@@ -18,6 +18,7 @@ User SQL goes through :func:`check_read_only` first: only single ``SELECT`` stat
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from postpulse.analytics.errors import AnalyticsError, QueryRefused
 from postpulse.store.urls import redact
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "sql" / "queries"
+THREADS_ENV = "POSTPULSE_DUCKDB_THREADS"
+MEMORY_LIMIT_ENV = "POSTPULSE_DUCKDB_MEMORY_LIMIT"
 HELPER_VIEWS = QUERIES_DIR / "_views.sql"
 
 
@@ -94,11 +97,26 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _env_settings(threads: int | None, memory_limit: str | None) -> tuple[int | None, str | None]:
+    """Explicit values win; else ``POSTPULSE_DUCKDB_THREADS`` / ``POSTPULSE_DUCKDB_MEMORY_LIMIT``
+    (read when a session opens, not at import); unset means DuckDB's defaults (all cores, 80% RAM)."""
+    if threads is None and os.environ.get(THREADS_ENV, "").strip():
+        raw = os.environ[THREADS_ENV].strip()
+        if not raw.isdigit() or int(raw) < 1:
+            raise AnalyticsError(f"{THREADS_ENV}={raw!r} is not a positive whole number",
+                                 fix=f"set {THREADS_ENV} to e.g. 2, or unset it to use every core")
+        threads = int(raw)
+    if memory_limit is None and os.environ.get(MEMORY_LIMIT_ENV, "").strip():
+        memory_limit = os.environ[MEMORY_LIMIT_ENV].strip()
+    return threads, memory_limit
+
+
 def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | None = None,
                    lockdown: bool = True) -> Analytics:
     """Open an in-memory DuckDB with the store attached read-only as ``pg`` (see module doc)."""
     import duckdb_ext
 
+    threads, memory_limit = _env_settings(threads, memory_limit)
     con = duckdb.connect(":memory:")
     try:
         duckdb_ext.init(con)  # extension_directory -> the wheel's folder, autoinstall off
@@ -107,7 +125,12 @@ def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | 
         if threads:
             con.execute("SET threads = ?", [int(threads)])
         if memory_limit:
-            con.execute("SET memory_limit = ?", [memory_limit])
+            try:
+                con.execute("SET memory_limit = ?", [memory_limit])
+            except duckdb.Error:
+                con.close()
+                raise AnalyticsError(f"memory limit {memory_limit!r} is not understood by DuckDB",
+                                     fix=f"set {MEMORY_LIMIT_ENV} to a size such as 2GB or 512MB") from None
         # binary COPY is the fast read path; filters on scanned columns are pushed to PostgreSQL
         con.execute("SET pg_use_binary_copy = true")
         con.execute("SET pg_experimental_filter_pushdown = true")

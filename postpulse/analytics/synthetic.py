@@ -115,9 +115,15 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
 
 
 def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, span_days: int = 60,
-             n_accounts: int = 24, seed: int = 7, chunk_posts: int = 50_000, log=print) -> Generated:
+             n_accounts: int = 24, seed: int = 7, chunk_posts: int = 50_000, log=print,
+             defer_indexes: bool = False) -> Generated:
     """Load about ``snapshots`` synthetic snapshots (posts published over ``span_days`` before
-    ``end``, observed until ``end``). Returns counts and the time it took."""
+    ``end``, observed until ``end``). Returns counts and the time it took.
+
+    ``defer_indexes`` (for a bulk load into a fresh store, e.g. the benchmark): the plain
+    (non-constraint) indexes of ``data_downloads`` are dropped before the COPY and re-created
+    with their exact definitions afterwards, which is several times faster than maintaining
+    them row by row; the schema ends up identical."""
     t_start = time.perf_counter()
     end = end or datetime.now(timezone.utc).date()
     end_ts = datetime(end.year, end.month, end.day, tzinfo=timezone.utc).timestamp()
@@ -131,74 +137,92 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
     with psycopg.connect(_libpq(url)) as conn:
         dims = _dimensions(conn, rng, n_accounts)
         conn.commit()
-        post_start = _free_block(conn, "posts", "p", n_posts)
-        snap_start = None
-        done = 0
-        while done < n_posts:
-            n = min(chunk_posts, n_posts - done)
-            acc_idx = rng.integers(0, n_accounts, n)
-            posted = end_ts - rng.uniform(0, span_days * 86400, n)
-            post_ids = _ids("p", post_start + done, n)
-            platforms = pa.array([dims["platform"][i] for i in acc_idx])
-            posts = pa.table({
-                "id": post_ids,
-                "platform": platforms,
-                "platform_post_id": pa.array([f"syn{post_start + done + i:08x}" for i in range(n)]),
-                "author_profile_id": pa.array([dims["profiles"][i] for i in acc_idx]),
-                "author_username": pa.array([dims["usernames"][i] for i in acc_idx]),
-                "account_id": pa.array([dims["accounts"][i] for i in acc_idx]),
-                "posted_at": pa.array((posted * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
-                "content_type": pa.array(["image"] * n),
-            })
-            _copy_table(conn, "posts", posts)
-            # tags: each post gets 0-2 tags
-            n_tags = rng.integers(0, 3, n)
-            tag_rows = [(i, t) for i in range(n) for t in rng.choice(len(dims["tags"]), n_tags[i], replace=False)]
-            if tag_rows:
-                tstart = _free_block(conn, "post_tags", "ptg", len(tag_rows))
-                _copy_table(conn, "post_tags", pa.table({
-                    "id": _ids("ptg", tstart, len(tag_rows)),
-                    "post_id": pa.array([post_ids[i].as_py() for i, _ in tag_rows]),
-                    "tag_id": pa.array([dims["tags"][t] for _, t in tag_rows]),
-                    "applied_by": pa.array(["rule"] * len(tag_rows)),
-                }))
-            # snapshots
-            final = rng.lognormal(5.0, 1.3, n)
-            tau_h = rng.uniform(4, 48, n)
-            t = posted[:, None] + ages_s[None, :] + rng.uniform(-600, 600, (n, len(ages_s)))
-            mask = t <= end_ts
-            rows_post = np.repeat(np.arange(n), mask.sum(axis=1))
-            ts = t[mask]
-            age_h = (ts - posted[rows_post]) / 3600.0
-            eng = final[rows_post] * (1 - np.exp(-age_h / tau_h[rows_post]))
-            likes = np.floor(eng * 0.80).astype("int64")
-            comments = np.floor(eng * 0.12).astype("int64")
-            shares = np.floor(eng * 0.06).astype("int64")
-            saves = np.floor(eng * 0.02).astype("int64")
-            views = np.floor(eng * 30).astype("int64")
-            plat = np.array([dims["platform"][i] for i in acc_idx])[rows_post]
-            linkedin = plat == "linkedin"
-            xpl = plat == "x"
-            m = len(ts)
-            if snap_start is None:
-                snap_start = _free_block(conn, "data_downloads", "dl", max(snapshots * 2, m))
-            snaps = pa.table({
-                "id": _ids("dl", snap_start + total_snaps, m),
-                "post_id": pa.array(np.array(post_ids.to_pylist(), dtype=object)[rows_post]),
-                "downloaded_at": pa.array((ts * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
-                "total_reactions": pa.array(likes, mask=~linkedin),
-                "like_count": pa.array(likes, mask=linkedin),
-                "comment_count": pa.array(comments),
-                "share_count": pa.array(shares),
-                "view_count": pa.array(views, mask=linkedin),
-                "save_count": pa.array(saves, mask=linkedin | xpl),
-            })
-            _copy_table(conn, "data_downloads", snaps)
+        deferred: list[tuple[str, str]] = []
+        if defer_indexes:
+            deferred = conn.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = 'data_downloads'::regclass "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)").fetchall()
+            for name, _ in deferred:
+                conn.execute(f"DROP INDEX {name}")  # catalog names, not input
             conn.commit()
-            total_snaps += m
-            done += n
-            if log:
-                log(f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots ({time.perf_counter() - t_start:.0f} s)")
+        try:
+            post_start = _free_block(conn, "posts", "p", n_posts)
+            snap_start = None
+            done = 0
+            while done < n_posts:
+                n = min(chunk_posts, n_posts - done)
+                acc_idx = rng.integers(0, n_accounts, n)
+                posted = end_ts - rng.uniform(0, span_days * 86400, n)
+                post_ids = _ids("p", post_start + done, n)
+                platforms = pa.array([dims["platform"][i] for i in acc_idx])
+                posts = pa.table({
+                    "id": post_ids,
+                    "platform": platforms,
+                    "platform_post_id": pa.array([f"syn{post_start + done + i:08x}" for i in range(n)]),
+                    "author_profile_id": pa.array([dims["profiles"][i] for i in acc_idx]),
+                    "author_username": pa.array([dims["usernames"][i] for i in acc_idx]),
+                    "account_id": pa.array([dims["accounts"][i] for i in acc_idx]),
+                    "posted_at": pa.array((posted * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
+                    "content_type": pa.array(["image"] * n),
+                })
+                _copy_table(conn, "posts", posts)
+                # tags: each post gets 0-2 tags
+                n_tags = rng.integers(0, 3, n)
+                tag_rows = [(i, t) for i in range(n) for t in rng.choice(len(dims["tags"]), n_tags[i], replace=False)]
+                if tag_rows:
+                    tstart = _free_block(conn, "post_tags", "ptg", len(tag_rows))
+                    _copy_table(conn, "post_tags", pa.table({
+                        "id": _ids("ptg", tstart, len(tag_rows)),
+                        "post_id": pa.array([post_ids[i].as_py() for i, _ in tag_rows]),
+                        "tag_id": pa.array([dims["tags"][t] for _, t in tag_rows]),
+                        "applied_by": pa.array(["rule"] * len(tag_rows)),
+                    }))
+                # snapshots
+                final = rng.lognormal(5.0, 1.3, n)
+                tau_h = rng.uniform(4, 48, n)
+                t = posted[:, None] + ages_s[None, :] + rng.uniform(-600, 600, (n, len(ages_s)))
+                mask = t <= end_ts
+                rows_post = np.repeat(np.arange(n), mask.sum(axis=1))
+                ts = t[mask]
+                age_h = (ts - posted[rows_post]) / 3600.0
+                eng = final[rows_post] * (1 - np.exp(-age_h / tau_h[rows_post]))
+                likes = np.floor(eng * 0.80).astype("int64")
+                comments = np.floor(eng * 0.12).astype("int64")
+                shares = np.floor(eng * 0.06).astype("int64")
+                saves = np.floor(eng * 0.02).astype("int64")
+                views = np.floor(eng * 30).astype("int64")
+                plat = np.array([dims["platform"][i] for i in acc_idx])[rows_post]
+                linkedin = plat == "linkedin"
+                xpl = plat == "x"
+                m = len(ts)
+                if snap_start is None:
+                    snap_start = _free_block(conn, "data_downloads", "dl", max(snapshots * 2, m))
+                snaps = pa.table({
+                    "id": _ids("dl", snap_start + total_snaps, m),
+                    "post_id": pa.array(np.array(post_ids.to_pylist(), dtype=object)[rows_post]),
+                    "downloaded_at": pa.array((ts * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
+                    "total_reactions": pa.array(likes, mask=~linkedin),
+                    "like_count": pa.array(likes, mask=linkedin),
+                    "comment_count": pa.array(comments),
+                    "share_count": pa.array(shares),
+                    "view_count": pa.array(views, mask=linkedin),
+                    "save_count": pa.array(saves, mask=linkedin | xpl),
+                })
+                _copy_table(conn, "data_downloads", snaps)
+                conn.commit()
+                total_snaps += m
+                done += n
+                if log:
+                    log(f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots ({time.perf_counter() - t_start:.0f} s)")
+        finally:
+            if deferred:
+                conn.rollback()  # a failed load leaves an aborted transaction; the indexes come back regardless
+                for _, definition in deferred:
+                    if log:
+                        log(f"  re-creating {definition}")
+                    conn.execute(definition)
+                conn.commit()
         conn.execute("ANALYZE posts")
         conn.execute("ANALYZE data_downloads")
         conn.commit()

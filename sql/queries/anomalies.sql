@@ -4,7 +4,7 @@
 -- param: grain text = 'profile'     | post, profile, account, workspace, tag or platform
 -- param: days int = 30              | look at the last N days
 -- param: z float = 3.5              | robust z-score threshold
--- param: min_days int = 5           | posts with fewer days are skipped
+-- param: min_days int = 5           | entities with fewer days of data are skipped
 WITH d AS (
   SELECT metric_date, entity_id, platform, engagement_new
   FROM daily_metrics

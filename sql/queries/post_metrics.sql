@@ -20,7 +20,7 @@ brackets AS (
   SELECT x.*, n.downloaded_at AS t1, n.engagement AS e1, n.reactions AS r1, n.comments AS c1, n.shares AS s1, n.views AS v1,
          CASE WHEN x.t0 IS NULL OR n.downloaded_at IS NULL THEN NULL
               WHEN n.downloaded_at = x.t0 THEN 0.0
-              ELSE epoch(x.at_ts - x.t0) / epoch(n.downloaded_at - x.t0) END AS f
+              ELSE (epoch(x.at_ts) - epoch(x.t0)) / (epoch(n.downloaded_at) - epoch(x.t0)) END AS f
   FROM bracket x ASOF LEFT JOIN s n ON x.post_id = n.post_id AND x.at_ts <= n.downloaded_at
 )
 SELECT post_id, platform, posted_at, age_label, age_hours,

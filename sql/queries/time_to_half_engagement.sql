@@ -23,7 +23,7 @@ WITH s AS (
   GROUP BY ALL
 )
 SELECT post_id, platform, posted_at, final_engagement,
-       round(epoch(half_at - posted_at) / 3600.0, 2) AS hours_to_half, upper_bound
+       round((epoch(half_at) - epoch(posted_at)) / 3600.0, 2) AS hours_to_half, upper_bound
 FROM crossing
 ORDER BY final_engagement DESC, post_id
 LIMIT $limit

@@ -76,6 +76,10 @@ def test_scraper_rejected_share_warns(duck, db_url):
         _run(conn, 9, rejected=5, fetched=10)
     out = checks.scraper_rejected_share(duck)
     assert not out.passed and out.severity == "WARN" and "apify/apify_json" in out.description
+    with _conn(db_url) as conn:  # now most records of the source are rejected: an error
+        _run(conn, 10, rejected=40, fetched=0)
+    out = checks.scraper_rejected_share(duck)
+    assert not out.passed and out.severity == "ERROR" and out.metadata["groups_over_error_threshold"] == 1
 
 
 def test_scraper_lost_fields_warns(duck, db_url):

@@ -141,3 +141,26 @@ def test_dagster_cli_backfill_command(db_url, scenario, tmp_path):
             "SELECT min(metric_date), max(metric_date), count(DISTINCT metric_date) FROM daily_metrics").fetchone()
     # the data spans Jan 10..16; Jan 9 and 17 have none (and no rows)
     assert (first, last, days) == (date(2025, 1, 10), date(2025, 1, 16), 7)
+
+
+def test_assets_on_an_empty_store_materialize_with_empty_results(db_url):
+    import dagster as dg
+
+    from assets.analytics import checks as check_assets, daily_metrics, post_metrics, reports
+    from resources.duckdb import DuckDBAnalytics
+
+    growth = next(a for a in reports.report_assets if a.key.to_user_string() == "report_growth_curves")
+    res = dg.materialize([post_metrics.post_metrics, growth, *check_assets.analytics_checks],
+                         resources={"duckdb": DuckDBAnalytics(database_url=db_url)})
+    assert res.success
+    md = res.asset_materializations_for_node("post_metrics")[0].metadata
+    assert md["snapshots"].value == 0 and md["growth_curves"].value.startswith("![growth curves](data:image/png;base64,")
+    md = res.asset_materializations_for_node("report_growth_curves")[0].metadata
+    assert md["row_count"].value == 0 and md["preview"].value == "_no rows_"
+    assert all(e.passed for e in res.get_asset_check_evaluations())
+    res = dg.materialize([post_metrics.post_metrics, daily_metrics.daily_metrics],
+                         resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+                         selection=[daily_metrics.daily_metrics], partition_key="2025-01-05")
+    assert res.success
+    md = res.asset_materializations_for_node("daily_metrics")[0].metadata
+    assert md["rows"].value == 0 and md["days"].value == 1

@@ -222,3 +222,18 @@ def test_settled_and_actions(duck, db_url):
     assert (acc["actions_completed"], acc["actions_failed"]) == (2, 1)
     ws = _rows(db_url, "workspace")[(ids["workspace"], date(2025, 2, 2))]
     assert (ws["actions_completed"], ws["actions_failed"]) == (2, 1)
+
+
+def test_synthetic_bulk_load_restores_indexes_and_daily_runs(duck, db_url):
+    """The benchmark's generator (COPY, deferred indexes) leaves the schema as it was, and its
+    data goes through daily_metrics with every grain present."""
+    sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'data_downloads' ORDER BY 1"
+    with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
+        before = conn.execute(sql).fetchall()
+    g = synthetic.generate(db_url, snapshots=3000, end=date(2025, 3, 1), log=None, defer_indexes=True)
+    with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
+        assert conn.execute(sql).fetchall() == before
+        assert conn.execute("SELECT count(*) FROM data_downloads").fetchone()[0] == g.snapshots
+    res = materialize_daily(duck, db_url, date(2025, 2, 20), date(2025, 3, 1))
+    assert set(res.rows_by_grain) == {"post", "profile", "account", "workspace", "tag", "platform"}
+    assert res.snapshots_scanned > 0

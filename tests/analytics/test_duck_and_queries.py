@@ -105,3 +105,18 @@ def test_post_series_deltas_and_velocity(duck, scenario):
     assert df["engagement_per_hour"].iloc[1] == pytest.approx(24 / 4)
     single = queries.get("post_series").run(duck, {"post_id": scenario["posts"]["C"]})
     assert len(single) == 1 and single["engagement_delta"].isna().all()
+
+
+def test_duckdb_settings_from_env(db_url, monkeypatch):
+    monkeypatch.setenv("POSTPULSE_DUCKDB_THREADS", "1")
+    monkeypatch.setenv("POSTPULSE_DUCKDB_MEMORY_LIMIT", "512MB")
+    with open_analytics(db_url) as a:
+        row = a.con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone()
+    assert row[0] == 1 and row[1].replace(" ", "").upper() in ("512.0MIB", "488.2MIB", "512MB", "488.2MB")
+    monkeypatch.setenv("POSTPULSE_DUCKDB_THREADS", "many")
+    with pytest.raises(AnalyticsError, match="POSTPULSE_DUCKDB_THREADS"):
+        open_analytics(db_url)
+    monkeypatch.setenv("POSTPULSE_DUCKDB_THREADS", "2")
+    monkeypatch.setenv("POSTPULSE_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(AnalyticsError, match="POSTPULSE_DUCKDB_MEMORY_LIMIT"):
+        open_analytics(db_url)
