@@ -4,6 +4,7 @@
 import dagster as dg
 from sqlalchemy import text
 
+from assets.automation import on_cron_and_first
 from resources.store import PostgresStore
 
 COUNTED_TABLES = (
@@ -18,7 +19,7 @@ COUNTED_TABLES = (
     kinds={"postgres"},
     description="Row counts of postpulse's main tables and the schema revision, refreshed hourly. "
     "A quick look at what the store holds.",
-    automation_condition=dg.AutomationCondition.on_cron("0 * * * *") | dg.AutomationCondition.on_missing(),
+    automation_condition=on_cron_and_first("0 * * * *"),
 )
 def store_overview(context: dg.AssetExecutionContext, store: PostgresStore) -> dg.MaterializeResult:
     with store.engine().connect() as conn:

@@ -227,6 +227,7 @@ def main() -> None:
             big.unlink()
     for p, _ in files:
         p.unlink()
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

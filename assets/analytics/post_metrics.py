@@ -10,6 +10,7 @@ anchor of the snapshot data-quality checks.
 
 import dagster as dg
 
+from assets.automation import on_cron_and_first
 from postpulse.analytics import plots, queries
 from postpulse.analytics.report_format import markdown_table
 from resources.duckdb import DuckDBAnalytics
@@ -22,7 +23,8 @@ from resources.duckdb import DuckDBAnalytics
     "1 h / 24 h / 7 d after posting, linearly interpolated between snapshots and flagged; NULL outside "
     "the observed range. Computed on demand with DuckDB over data_downloads "
     "(`postpulse report post_series` / `postpulse report post_metrics`).",
-    automation_condition=dg.AutomationCondition.on_cron("10 * * * *"),
+    deps=[dg.AssetKey("data_downloads")],
+    automation_condition=on_cron_and_first("10 * * * *"),
 )
 def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> dg.MaterializeResult:
     lib = queries.load_library()

@@ -4,6 +4,7 @@ Parameters can be set per run in the launchpad: ``ops: {report_NAME: {config: {p
 
 import dagster as dg
 
+from assets.automation import on_cron_and_first
 from assets.analytics.daily_metrics import daily_metrics
 from assets.analytics.post_metrics import post_metrics
 from postpulse.analytics import plots, queries
@@ -27,7 +28,7 @@ def _build(q: queries.NamedQuery) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         deps=[upstream],
         description=f"{q.title}. {q.description} Parameters: {param_doc}. SQL: sql/queries/{q.path.name}.",
-        automation_condition=dg.AutomationCondition.on_cron("30 * * * *"),
+        automation_condition=on_cron_and_first("30 * * * *"),
     )
     def _report(context: dg.AssetExecutionContext, config: ReportConfig, duckdb: DuckDBAnalytics) -> dg.MaterializeResult:
         bound = q.bind(config.params)

@@ -4,12 +4,15 @@ their ids, to paste into the ``approve_actions`` job's config)."""
 import dagster as dg
 from sqlalchemy import text
 
+from assets.automation import on_cron_and_first
 from resources.store import PostgresStore
 
 
 @dg.asset(group_name="engagement", kinds={"postgres"},
           description="Action queue overview: counts by status, actions waiting for approval, frozen or "
-                      "logged-out accounts. Materialize it, then approve with the approve_actions job.")
+                      "logged-out accounts. Refreshed every 15 minutes (and on demand); approve with the "
+                      "approve_actions job.",
+          automation_condition=on_cron_and_first("*/15 * * * *"))
 def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStore) -> dg.MaterializeResult:
     from postpulse.engagement import repository as repo
 

@@ -1,5 +1,6 @@
 """``postpulse sandbox``: serve the local sandbox social network, or print its world.
 
+    postpulse sandbox --seed 7 --profiles 8 --posts-per-profile 6    # = serve with these options
     postpulse sandbox serve --seed 7 --profiles 8 --posts-per-profile 6 --port 8765 --time-scale 1.0
     postpulse sandbox world --seed 7 --json
 
@@ -15,8 +16,9 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(name="sandbox", help="The local sandbox social network (demo data source and test peer).",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(name="sandbox", help="The local sandbox social network (demo data source and test peer). "
+                  "Without a sub-command: serve the world given by --seed/--profiles/--posts-per-profile.",
+                  invoke_without_command=True, add_completion=False)
 
 
 def _parse_now(now: Optional[str]) -> Optional[datetime]:
@@ -98,3 +100,17 @@ def main(argv: Optional[list[str]] = None) -> None:
     if not args or args[0] not in ("serve", "world", "--help", "-h"):
         args.insert(0, "serve")
     app(args=args, prog_name="python -m postpulse.sandbox")
+
+
+@app.callback()
+def serve_by_default(
+    ctx: typer.Context,
+    seed: int = typer.Option(7, help="World seed (for serving without a sub-command)."),
+    profiles: int = typer.Option(8, min=0, max=500, help="Profiles per platform."),
+    posts_per_profile: int = typer.Option(6, min=0, max=500, help="Posts per profile before 'now'."),
+    port: int = typer.Option(8765, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
+    time_scale: float = typer.Option(1.0, min=0.0, help="Sandbox seconds per real second."),
+) -> None:
+    if ctx.invoked_subcommand is None:
+        serve(seed=seed, profiles=profiles, posts_per_profile=posts_per_profile, port=port, host="127.0.0.1",
+              time_scale=time_scale, now=None, future_days=14, session_ttl_hours=168.0)

@@ -14,15 +14,19 @@ How an import works (``import_file`` / ``load_records``):
    makes this safe between concurrent importers too).
 2. One transaction: the run row is inserted (status ``running``), the parser's record stream is
    COPYed in chunks into temporary staging tables (bounded memory: at most ``CHUNK_RECORDS``
-   records or ``CHUNK_BYTES`` of rows are held in Python at a time). The whole file is parsed
-   before anything is merged; a file that turns out unreadable half-way raises and the
-   transaction rolls back, so nothing from it is stored (not even the run).
+   records or ``CHUNK_BYTES`` of rows are held in Python at a time). A background thread
+   COPYs chunk *k* and inserts what is new in it (profiles, posts, snapshots:
+   :func:`postpulse.ingest.merge.merge_chunk`) while this thread parses chunk *k+1*; rows that
+   existed before the run are only touched by the whole-file merge (3), which also gives the
+   posts/profiles created per chunk the values a whole-file insert would have given, so the
+   result does not depend on the chunking. A file that turns out unreadable half-way raises and
+   the transaction rolls back, so nothing from it is stored (not even the run).
 3. Set-based merge, never row by row: profiles (natural key ``platform`` + ``profile_key``),
    posts (``platform`` + ``platform_post_id``), snapshots in ``data_downloads`` (``post_id`` +
    ``downloaded_at``), media (``post_id`` + ``media_url``), comments (``platform`` +
    ``platform_comment_id``, replies' parents resolved after all comments are in), rejected
    records; ``UPDATE ... FROM staging`` for existing rows and ``INSERT ... SELECT ... ON CONFLICT``
-   for new ones, whose ids are allocated in bulk (:func:`postpulse.ids.allocate_ids`) and
+   for new ones, whose ids are allocated in bulk (:func:`postpulse.ingest.merge.allocate_ids`) and
    retried with fresh ids on a primary-key collision (:func:`postpulse.ids.retry_on_id_collision`).
 4. The run is completed with its counts; commit. A crash (even ``kill -9``) before the commit
    leaves the store as if the import never started.
@@ -49,6 +53,7 @@ Decisions:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,7 +64,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from postpulse.ingest.merge import _PREVIEW, _merge
+from postpulse.ingest.merge import _PREVIEW, ChunkCounts, _merge, merge_chunk
 from postpulse.ingest.runs import (
     _COMPLETE_RUN, PREVIEW_ROWS, ImportFailed, ImportResult, RunSource, _already, _AlreadyImported, _create_run,
     existing_run_for_hash, preview_markdown, sha256_file, system_info,
@@ -103,7 +108,9 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                 _x(conn, "SET LOCAL work_mem = '64MB'")
                 with raw_conn.cursor() as cur:
                     cur.execute(_STAGING_DDL)
-                writer = _CopyWriter(raw_conn)
+                chunks = ChunkCounts()
+                writer = _CopyWriter(raw_conn, on_chunk=functools.partial(
+                    merge_chunk, conn, raw_conn, run_id, source, now, chunks))
                 stager = _Stager(raw_conn, source, now, writer)
                 try:
                     for rec in records:
@@ -115,9 +122,10 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                     writer.close(abort=True)
                     raise
                 writer.close()
+                chunks.complete = True  # every chunk was COPYed and merged by the writer thread
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
-                res = _merge(conn, raw_conn, run_id, source, stager, now)
+                res = _merge(conn, raw_conn, run_id, source, stager, now, chunks)
                 run_error = after_merge(conn, run_id) if after_merge is not None else None
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]

@@ -4,7 +4,9 @@ their own with ``mapping_paths=`` / ``--mapping``. The file format is documented
 ``postpulse/ingest/mappings/README.md``.
 
 A mapping is compiled once into plain closures (path getters with their fallbacks and
-transforms), so applying it to a record is cheap.
+transforms), so applying it to a record is cheap; for posts, ``Mapping.build`` runs a Python
+function generated from those (``_compile_fast_post``: plain paths inlined, loops unrolled, the
+same converters, checks and messages as ``Mapping.build_post``).
 """
 
 from __future__ import annotations
@@ -308,7 +310,25 @@ def compile_spec(source: str, key: str, spec: Any) -> Any:
     if uses_root:
         items = [_strip_root(item) for item in items]
     compiled = [_compile_candidate(source, key, item) for item in items]
-    return _Spec([c for c, _ in compiled], none_if, " or ".join(d for _, d in compiled), uses_root)
+    fn = _Spec([c for c, _ in compiled], none_if, " or ".join(d for _, d in compiled), uses_root)
+    fn.plain_paths = _plain_paths(items) if not none_if else None  # type: ignore[attr-defined]
+    return fn
+
+
+def _plain_paths(items: list) -> tuple[tuple[str, ...], ...] | None:
+    """The key chains of a spec made only of plain 1- or 2-key paths (inlined by
+    :func:`_compile_fast_post`), else None."""
+    out = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"path"}:
+            item = item["path"]
+        if not isinstance(item, str) or item in (".", "$"):
+            return None
+        parts = tuple(item.split("."))
+        if len(parts) > 2 or any(p.isdigit() for p in parts):
+            return None
+        out.append(parts)
+    return tuple(out)
 
 
 def _is_root(item: Any) -> bool:
@@ -541,7 +561,10 @@ class Mapping:
             return list(self.expand(obj, self, ctx))
         if self.kind == "comment":
             return [self.build_comment(obj, ctx)]
-        return [self.build_post(obj, ctx)]
+        fast = self.__dict__.get("_fast_post")
+        if fast is None:
+            fast = self.__dict__["_fast_post"] = _compile_fast_post(self)
+        return [fast(obj, ctx)]
 
     def _captured_at(self, obj: dict, ctx: BuildContext) -> datetime | None:
         spec = self.fields.get("captured_at")
@@ -710,6 +733,112 @@ class Mapping:
 
 def _ident_conv(value: Any, field: str) -> Any:
     return value
+
+
+_EMPTY_CHECK = "(v.__class__ is str or v.__class__ is list or v.__class__ is dict) and not v"
+
+
+def _spec_lines(spec: Any, ns: dict, indent: str) -> list[str]:
+    """Python lines setting ``v`` to ``spec(obj)``: plain paths inlined (same rules as the
+    compiled closures: the first candidate that is not None, "", [] or {}), else a call."""
+    paths = getattr(spec, "plain_paths", None)
+    if not paths:
+        name = f"S{len(ns)}"
+        ns[name] = spec
+        return [f"{indent}v = {name}(obj)"]
+    lines: list[str] = []
+    ind = indent
+    for k, parts in enumerate(paths):
+        if len(parts) == 1:
+            lines.append(f"{ind}v = obj.get({parts[0]!r})")
+        else:
+            lines.append(f"{ind}v = obj.get({parts[0]!r})")
+            lines.append(f"{ind}v = v.get({parts[1]!r}) if v.__class__ is dict else None")
+        lines.append(f"{ind}if v is None or {_EMPTY_CHECK}:")
+        ind += "    "
+        if k == len(paths) - 1:
+            lines.append(f"{ind}v = None")
+    return lines
+
+
+def _compile_fast_post(m: "Mapping") -> Callable[[dict, BuildContext], PostRecord]:
+    """``Mapping.build_post`` specialized for one mapping: generated Python with the plain paths
+    inlined and the per-field loops unrolled (the same converters, checks, messages and order of
+    evaluation as ``build_post``, so the same records and the same rejections)."""
+    post_plan, count_plan, stats_plan, author_plan = m._plans()
+    ns: dict[str, Any] = {
+        "to_id": to_id, "to_count": to_count, "BadValue": BadValue, "BadCount": BadCount,
+        "MAX_COUNT": MAX_COUNT, "MetricCounts": MetricCounts, "PostRecord": PostRecord,
+        "ProfileRecord": ProfileRecord, "parse_relative": parse_relative, "_kind": _kind, "M": m,
+        "PLATFORM": m.platform,
+    }
+    L = ["def build_post(obj, ctx):"]
+    L += _spec_lines(m.fields["platform_post_id"], ns, "    ")
+    ns["PID_MSG"] = f"missing post id (looked at: {m.fields['platform_post_id'].describe})"
+    L += ["    pid = to_id(v, 'platform_post_id')",
+          "    if pid is None:",
+          "        raise BadValue('platform_post_id', None, PID_MSG)",
+          "    values = {}"]
+    for name, spec, conv in post_plan:
+        cname = f"C{len(ns)}"
+        ns[cname] = conv
+        L += _spec_lines(spec, ns, "    ")
+        L += ["    if v is not None:", f"        values[{name!r}] = {cname}(v, {name!r})"]
+    L += ["    captured_at = values.pop('captured_at', None) or ctx.file_captured_at",
+          "    ago = values.pop('posted_ago', None)",
+          "    approximate = False",
+          "    if ago is not None and values.get('posted_at') is None:",
+          "        resolved = parse_relative(ago, captured_at or ctx.reference_time)",
+          "        if resolved is not None:",
+          "            values['posted_at'] = resolved",
+          "            approximate = True",
+          "    counts = MetricCounts()"]
+    for name, spec in count_plan:
+        dname = f"D{len(ns)}"
+        ns[dname] = spec.describe
+        L += _spec_lines(spec, ns, "    ")
+        L += ["    if v is not None:",
+              "        if v.__class__ is not int or not 0 <= v <= MAX_COUNT:",
+              "            try:",
+              f"                v = to_count(v, {name!r})",
+              "            except BadCount as exc:",
+              f"                raise BadCount({name!r}, exc.value, f'{{exc.reason}} (source: {{{dname}}})') from None",
+              f"        counts.{name} = v"]
+    L += ["    stats = {}",
+          "    whole = values.pop('platform_stats', None)",
+          "    if whole is not None:",
+          "        if whole.__class__ is not dict:",
+          "            raise BadValue('platform_stats', whole, f'expected an object, got {_kind(whole)}')",
+          "        stats.update(whole)"]
+    for name, spec in stats_plan:
+        L += _spec_lines(spec, ns, "    ")
+        L += ["    if v is not None:", f"        stats[{name!r}] = v"]
+    if author_plan:
+        L += ["    av = {}"]
+        for name, spec, conv, fname in author_plan:
+            cname = f"C{len(ns)}"
+            ns[cname] = conv
+            L += _spec_lines(spec, ns, "    ")
+            L += ["    if v is not None:",
+                  f"        v = {cname}(v, {fname!r})",
+                  "        if v is not None:",
+                  f"            av[{name!r}] = v"]
+        L += ["    author = ProfileRecord(PLATFORM, **av) if av else None"]
+    else:
+        L += ["    author = None"]
+    L += ["    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, counts=counts,",
+          "                      platform_stats=stats, captured_at=captured_at,",
+          "                      media=M._media(obj) if M.media else [], raw=obj, format=ctx.format, **values)",
+          "    if M.comments is not None:",
+          "        post.comments = M._comments(obj, pid, ctx)",
+          "    for hook in M.hooks:",
+          "        hook(obj, post)",
+          "    return post"]
+    code = "\n".join(L)
+    exec(compile(code, f"<mapping {m.name}: build_post>", "exec"), ns)  # code from the mapping's own compiled specs
+    fn = ns["build_post"]
+    fn.source = code  # type: ignore[attr-defined]
+    return fn
 
 
 _POST_CONVERTERS = (

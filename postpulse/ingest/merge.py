@@ -13,15 +13,50 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from postpulse.ids import allocate_ids, retry_on_id_collision
+import os
+
+from postpulse import ids as _ids_mod
+from postpulse.ids import retry_on_id_collision
 from postpulse.ingest.runs import ImportResult, RunSource
 from postpulse.ingest.staging import _Stager
 from postpulse.ingest.store_values import _x
 
 
+def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = None) -> list[str]:
+    """``n`` distinct ids not present in ``table`` (the guarantee of
+    :func:`postpulse.ids.allocate_ids`, which callers still wrap in ``retry_on_id_collision``),
+    drawn in bulk: one ``os.urandom`` call (the CSPRNG behind ``secrets``) per round and a few
+    spare candidates instead of twice as many; the check against the table is one query."""
+    if table not in _ids_mod.PREFIXES:
+        raise ValueError(f"unknown table {table!r} for id allocation")
+    prefix = prefix or _ids_mod.PREFIXES[table]
+    digits = _ids_mod.HEX_DIGITS
+    chosen: set[str] = set()
+    for _ in range(_ids_mod.MAX_ROUNDS):
+        need = n - len(chosen)
+        if need <= 0:
+            break
+        k = need + need // 8 + 4
+        if digits == 8:
+            h = os.urandom(4 * k).hex()
+            cands = {f"{prefix}-{h[i:i + 8]}" for i in range(0, 8 * k, 8)}
+        else:  # tests shrink the id space
+            cands = {_ids_mod.new_id(prefix) for _ in range(k)}
+        cands -= chosen
+        # table names come from PREFIXES (code), never from input
+        taken = set(_x(conn, f"SELECT id FROM {table} WHERE id = ANY(%(ids)s)", {"ids": list(cands)}).scalars())
+        for cand in cands - taken:
+            if len(chosen) >= n:
+                break
+            chosen.add(cand)
+    if len(chosen) < n:
+        raise _ids_mod.IdSpaceExhausted(f"could not allocate {n} free ids for {table} with {digits} hex digits")
+    return list(chosen)
+
+
 def _load_ids(raw_conn, ids: list[str]) -> None:
     with raw_conn.cursor() as cur:
-        cur.execute("DELETE FROM _ids")
+        cur.execute("TRUNCATE _ids")  # not DELETE: per-chunk merges would pile up dead rows
         with cur.copy("COPY _ids (rn, id) FROM STDIN") as cp:
             for i, v in enumerate(ids, start=1):
                 cp.write_row((i, v))
@@ -35,8 +70,7 @@ memory stays bounded (a 1 GB file has millions of snapshots)."""
 def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
     """Fill ``_ids`` with ``n`` distinct ids not present in ``table`` (same guarantee as
     :func:`postpulse.ids.allocate_ids`, checked in the database, chunk by chunk)."""
-    from postpulse import ids as ids_mod
-
+    ids_mod = _ids_mod
     prefix = ids_mod.PREFIXES[table]
     with raw_conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS _idpool, _idcand")
@@ -58,7 +92,7 @@ def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
             have += cur.rowcount
         if have < n:
             raise ids_mod.IdSpaceExhausted(f"could not allocate {n} free ids for {table}")
-        cur.execute("DELETE FROM _ids")
+        cur.execute("TRUNCATE _ids")
         cur.execute("INSERT INTO _ids (rn, id) SELECT row_number() OVER (ORDER BY id), id FROM _idpool")
 
 
@@ -99,10 +133,22 @@ _MERGE_PROFILES = [
          last_seen_at = greatest(p.last_seen_at, s.seen_at)
        FROM _prof s
        WHERE p.platform = s.platform AND p.profile_key = s.pkey
+         AND NOT EXISTS (SELECT 1 FROM _created_prof c WHERE c.id = p.id)
          AND (p.last_seen_at IS DISTINCT FROM greatest(p.last_seen_at, s.seen_at)
               OR p.first_seen_at IS DISTINCT FROM least(p.first_seen_at, s.seen_at)
               OR (s.display_name IS NOT NULL AND p.display_name IS NULL)
               OR (s.follower_count IS NOT NULL AND p.follower_count IS NULL))""",
+    # profiles created by this run's chunk merges: the values the whole-file insert would give
+    """UPDATE profiles p SET (platform_user_id, username, display_name, profile_url, bio, follower_count,
+                             following_count, post_count, is_verified, raw_json, first_seen_at, last_seen_at)
+         = (s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count, s.following_count,
+            s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at)
+       FROM _created_prof c, _prof s
+       WHERE c.id = p.id AND p.platform = s.platform AND p.profile_key = s.pkey
+         AND (p.platform_user_id, p.username, p.display_name, p.profile_url, p.bio, p.follower_count,
+              p.following_count, p.post_count, p.is_verified, p.raw_json, p.first_seen_at, p.last_seen_at)
+             IS DISTINCT FROM (s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
+              s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at)""",
     """CREATE TEMP TABLE _new_prof ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY s.platform, s.pkey) AS rn, s.platform, s.pkey
        FROM _prof s
@@ -131,7 +177,8 @@ _MERGE_POSTS = [
        WHERE s.idx <> k.idx""",
     """CREATE TEMP TABLE _post ON COMMIT DROP AS
        SELECT DISTINCT ON (platform, platform_post_id) idx, platform, platform_post_id, captured_at,
-              min(captured_at) OVER (PARTITION BY platform, platform_post_id) AS first_seen
+              min(captured_at) OVER (PARTITION BY platform, platform_post_id) AS first_seen,
+              count(*) OVER (PARTITION BY platform, platform_post_id) AS n_caps
        FROM _snap ORDER BY platform, platform_post_id, captured_at DESC, idx""",
 ]
 
@@ -165,7 +212,32 @@ UPDATE posts p SET
 FROM _post n JOIN stg_post s ON s.idx = n.idx
 LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
 WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id
+  AND NOT EXISTS (SELECT 1 FROM _created_post c WHERE c.id = p.id)
 """
+# posts created by this run's chunk merges from their chunk's record: where the whole file says
+# otherwise (the post was captured at several times across chunks, or its author's username comes
+# from the profile), the values the whole-file insert would give
+_POST_VALUES = """
+  s.full_urn, s.url, a.id, coalesce(s.a_username, a.username),
+  s.post_type, s.content_type, s.text_content, s.media_urls, s.hashtags, s.mentions, s.is_sponsored,
+  s.posted_at, s.posted_approx, s.reactions, s.likes, s.comments, s.shares,
+  s.views, s.raw, n.first_seen, n.captured_at,
+  CASE WHEN %(track)s THEN %(now)s END, CASE WHEN %(track)s THEN s.next_check_at END,
+  CASE WHEN %(track)s THEN coalesce(s.checks_completed, 0) ELSE 0 END,
+  CASE WHEN %(track)s THEN coalesce(s.track_complete, false) ELSE false END
+"""
+_POST_COLUMNS = """full_urn, url, author_profile_id, author_username,
+  post_type, content_type, text_content, media_urls, hashtags, mentions, is_sponsored,
+  posted_at, posted_at_approximate, reaction_count, like_count, comment_count, share_count,
+  view_count, raw_json, first_seen_at, last_extracted_at,
+  tracking_started_at, next_check_at, checks_completed, tracking_complete"""
+_FIX_CREATED_POSTS = (
+    "UPDATE posts p SET (" + _POST_COLUMNS + ") = (" + _POST_VALUES + """)
+FROM _created_post c, _post n JOIN stg_post s ON s.idx = n.idx
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+WHERE c.id = p.id AND p.platform = n.platform AND p.platform_post_id = n.platform_post_id
+  AND (n.n_caps > 1 OR s.a_username IS NULL)
+  AND (""" + ", ".join("p." + c.strip() for c in _POST_COLUMNS.split(",")) + ") IS DISTINCT FROM (" + _POST_VALUES + ")")
 _NEW_POSTS = """
 CREATE TEMP TABLE _new_post ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id) AS rn, n.idx, n.first_seen, n.captured_at
@@ -321,25 +393,139 @@ LIMIT %(n)s
 """
 
 
+# ----------------------------------------------------------------------------- per chunk
+# While the parser reads chunk k+1, the COPY thread stores chunk k (stg_post_c / stg_profile_c)
+# and inserts what is new in it: profiles, posts (from the chunk's own records) and snapshots
+# (first record in file order wins: a later chunk finds the snapshot already there). Rows of the
+# store that existed before the run are not touched here; the whole-file merge (``_merge``)
+# updates them afterwards, and sets the posts/profiles created here to what the whole-file insert
+# would have given where the file says otherwise (``_FIX_CREATED_POSTS``), so the result is the
+# same as merging the whole file at once. Everything stays in the import's one transaction.
+
+_CHUNK_PREPARE = [
+    """INSERT INTO _c_prof
+       SELECT DISTINCT ON (platform, pkey) *
+       FROM (SELECT s.*, coalesce(s.uid, 'u:' || lower(s.username)) AS pkey FROM stg_profile_c s) x
+       ORDER BY platform, pkey, seen_at DESC, idx DESC""",
+    """INSERT INTO _c_new_prof (rn, platform, pkey)
+       SELECT row_number() OVER (ORDER BY s.platform, s.pkey), s.platform, s.pkey
+       FROM _c_prof s
+       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
+]
+_CHUNK_INSERT_PROFILES = """
+WITH ins AS (
+  INSERT INTO profiles (id, platform, platform_user_id, username, display_name, profile_url, bio,
+                        follower_count, following_count, post_count, is_verified, raw_json,
+                        first_seen_at, last_seen_at)
+  SELECT i.id, s.platform, s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
+         s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at
+  FROM _c_new_prof n JOIN _ids i USING (rn) JOIN _c_prof s ON s.platform = n.platform AND s.pkey = n.pkey
+  ON CONFLICT (platform, profile_key) DO NOTHING
+  RETURNING id)
+INSERT INTO _created_prof (id) SELECT id FROM ins
+"""
+_CHUNK_POSTS = [
+    """INSERT INTO _c_snap
+       SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id, captured_at
+       FROM stg_post_c ORDER BY platform, platform_post_id, captured_at, idx""",
+    """INSERT INTO _c_post
+       SELECT DISTINCT ON (platform, platform_post_id) idx, platform, platform_post_id, captured_at,
+              min(captured_at) OVER (PARTITION BY platform, platform_post_id)
+       FROM _c_snap ORDER BY platform, platform_post_id, captured_at DESC, idx""",
+    """INSERT INTO _c_new_post (rn, idx, first_seen, captured_at)
+       SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id), n.idx, n.first_seen, n.captured_at
+       FROM _c_post n
+       WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id)""",
+]
+_CHUNK_INSERT_POSTS = """
+WITH ins AS (
+  INSERT INTO posts (id, platform, platform_post_id, """ + _POST_COLUMNS + """)
+  SELECT i.id, s.platform, s.platform_post_id, """ + _POST_VALUES + """
+  FROM _c_new_post n JOIN _ids i USING (rn) JOIN stg_post_c s ON s.idx = n.idx
+  LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+  ON CONFLICT (platform, platform_post_id) DO NOTHING
+  RETURNING id)
+INSERT INTO _created_post (id) SELECT id FROM ins
+"""
+_CHUNK_NEW_SNAPS = """
+INSERT INTO _c_new_snap (rn, post_id, idx)
+SELECT row_number() OVER (ORDER BY p.id, k.captured_at), p.id, k.idx
+FROM _c_snap k JOIN posts p ON p.platform = k.platform AND p.platform_post_id = k.platform_post_id
+WHERE NOT EXISTS (SELECT 1 FROM data_downloads d WHERE d.post_id = p.id AND d.downloaded_at = k.captured_at)
+"""
+_CHUNK_INSERT_SNAPS = _INSERT_SNAPS.replace("FROM _new_snap n", "FROM _c_new_snap n").replace(
+    "JOIN stg_post s ON", "JOIN stg_post_c s ON")
+_CHUNK_DONE = [
+    "INSERT INTO stg_post SELECT * FROM stg_post_c",
+    "INSERT INTO stg_profile SELECT * FROM stg_profile_c",
+    # one statement: each TRUNCATE costs a round of buffer and catalog work
+    "TRUNCATE stg_post_c, stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post, _c_new_snap",
+]
+
+
+class ChunkCounts:
+    """Rows inserted by the per-chunk merges of one run."""
+
+    __slots__ = ("profiles", "posts", "snapshots", "complete")
+
+    def __init__(self) -> None:
+        self.profiles = self.posts = self.snapshots = 0
+        self.complete = False
+        """True once every chunk of the run went through :func:`merge_chunk` (set by the loader)."""
+
+
+def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now: datetime,
+                counts: ChunkCounts) -> None:
+    """Insert the new profiles, posts and snapshots of the chunk in ``stg_post_c`` /
+    ``stg_profile_c``, then append the chunk to ``stg_post`` / ``stg_profile`` (runs on the COPY
+    thread; see the comment above)."""
+    p = {"run_id": run_id, "source_path": source.source_path, "track": bool(source.track), "now": now}
+    for sql in _CHUNK_PREPARE:
+        _x(conn, sql)
+    counts.profiles += _insert_with_ids(conn, raw_conn, "profiles", "_c_new_prof", _CHUNK_INSERT_PROFILES)
+    for sql in _CHUNK_POSTS:
+        _x(conn, sql)
+    counts.posts += _insert_with_ids(conn, raw_conn, "posts", "_c_new_post", _CHUNK_INSERT_POSTS, p)
+    _x(conn, _CHUNK_NEW_SNAPS)
+    counts.snapshots += _insert_with_ids(conn, raw_conn, "data_downloads", "_c_new_snap", _CHUNK_INSERT_SNAPS, p)
+    for sql in _CHUNK_DONE:
+        _x(conn, sql)
+
+
 def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _Stager,
-           now: datetime) -> ImportResult:
+           now: datetime, chunks: ChunkCounts | None = None) -> ImportResult:
     track = bool(source.track)
     p = {"run_id": run_id, "source_path": source.source_path, "track": track, "now": now}
     res = ImportResult(run_id=run_id, status="completed")
     for sql in _MERGE_PROFILES:
         _x(conn, sql)
     res.profiles_new = _insert_with_ids(conn, raw_conn, "profiles", "_new_prof", _INSERT_PROFILES)
+    chunks = chunks or ChunkCounts()
+    res.profiles_new += chunks.profiles
     snap_rows = _x(conn, _MERGE_POSTS[0]).rowcount
     if snap_rows != stager.posts:  # some (post, capture time) came twice: keep the later ones aside
         _x(conn, _MERGE_POSTS[1])
-    _x(conn, _MERGE_POSTS[2])
-    res.posts_updated = _x(conn, _UPDATE_POSTS, p).rowcount
-    _x(conn, _NEW_POSTS)
-    res.posts_new = _insert_with_ids(conn, raw_conn, "posts", "_new_post", _INSERT_POSTS, p)
+    n_posts = _x(conn, _MERGE_POSTS[2]).rowcount
+    if chunks.complete and chunks.posts == n_posts:
+        res.posts_updated = 0  # every post of the file was created by this run: none existed before
+    else:
+        res.posts_updated = _x(conn, _UPDATE_POSTS, p).rowcount
+    if chunks.posts and (stager.posts_without_username
+                         or _x(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()):
+        _x(conn, _FIX_CREATED_POSTS, p)
+    # after per-chunk merges of every chunk, each post of the file exists and each first
+    # (post, capture time) has its snapshot: the whole-file inserts below would find nothing
+    complete = chunks.complete
+    res.posts_new = chunks.posts
+    if not complete:
+        _x(conn, _NEW_POSTS)
+        res.posts_new += _insert_with_ids(conn, raw_conn, "posts", "_new_post", _INSERT_POSTS, p)
     _x(conn, _NEW_STUBS)
     res.posts_new += _insert_with_ids(conn, raw_conn, "posts", "_new_stub", _INSERT_STUBS, p)
-    _x(conn, _NEW_SNAPS)
-    res.snapshots_new = _insert_with_ids(conn, raw_conn, "data_downloads", "_new_snap", _INSERT_SNAPS, p)
+    res.snapshots_new = chunks.snapshots
+    if not complete:
+        _x(conn, _NEW_SNAPS)
+        res.snapshots_new += _insert_with_ids(conn, raw_conn, "data_downloads", "_new_snap", _INSERT_SNAPS, p)
     for sql in _MERGE_MEDIA:
         _x(conn, sql)
     res.media_upserted = _insert_with_ids(conn, raw_conn, "post_media", "_new_media", _INSERT_MEDIA)

@@ -1,6 +1,7 @@
 """Container readers: JSON array, single JSON object with item lists, JSONL, CSV; gzip by magic
-bytes. Everything streams: ijson (yajl2_c backend when available) for JSON, line by line with
-orjson for JSONL, the csv module for CSV.
+bytes. Everything streams: a top-level JSON array of objects element by element with orjson
+(``iter_json_array``'s fast path), other JSON with ijson (yajl2_c backend when available), line
+by line with orjson for JSONL, the csv module for CSV.
 
 File-level problems (missing, empty, binary, wrong encoding, truncated or invalid JSON document)
 raise :class:`FileReadError`. Per-record problems in line-based containers (one bad JSONL line,
@@ -16,6 +17,7 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -274,8 +276,94 @@ def _prepare(obj: Any, sanitize: bool) -> Any:
 
 
 def iter_json_array(path, prefix: str = "item") -> Iterator[RawItem]:
-    """Stream the elements of a top-level JSON array (or another ijson ``prefix``)."""
-    yield from _iter_ijson(path, prefix, _IJSON, skip=0)
+    """Stream the elements of a top-level JSON array (or another ijson ``prefix``).
+
+    A top-level array of objects takes a fast path (:func:`_iter_array_fast`: each element cut
+    out of the byte stream and parsed by orjson, several times faster than building it from
+    ijson events); anything it is not sure about (not an array of objects, invalid or truncated
+    JSON, NaN, lone surrogates, ...) hands over to ijson from the first record it has not
+    yielded, so errors and edge cases behave exactly as with ijson alone."""
+    skip = 0
+    if prefix == "item":
+        fast = _iter_array_fast(path)
+        try:
+            for item in fast:
+                skip += 1
+                yield item
+            return
+        except _NotFast:
+            pass
+    yield from _iter_ijson(path, prefix, _IJSON, skip=skip)
+
+
+class _NotFast(Exception):
+    """The fast JSON-array path gives up; ijson takes over."""
+
+
+# an element of a top-level array of objects ends at a "}" followed by "," and the next "{", or
+# by the closing "]" at the end of the file; nested objects inside a list ("},{" in a record)
+# match too, and are told apart by orjson refusing the cut (at most _MAX_CUTS tries per element)
+_ELEMENT_END = re.compile(rb"\}[ \t\r\n]*(?:,[ \t\r\n]*(?=\{)|(\])[ \t\r\n]*\Z)")
+_MAX_CUTS = 64
+_BIG_NUMBER = re.compile(rb"[:,\[][ \t\r\n]*-?[0-9]{19}")
+_WS = b" \t\r\n"
+
+
+def _iter_array_fast(path) -> Iterator[RawItem]:
+    loads = orjson.loads
+    JSONDecodeError = orjson.JSONDecodeError
+    find_end = _ELEMENT_END.search
+    find_big = _BIG_NUMBER.search
+    with open_binary(path) as f:
+        buf = f.read(_READ_BUFFER)
+        eof = not buf
+        head = buf[:SNIFF_BYTES].lstrip(_WS)
+        if not head.startswith(b"[") or not head[1:].lstrip(_WS).startswith(b"{"):
+            raise _NotFast  # not an array of objects (or [] / a BOM / ...): ijson's case
+        pos = buf.index(b"{")
+        big = find_big(buf, pos)
+        nul = buf.find(b"\\u0000", pos)
+        while True:  # pos: the "{" of the next element
+            search = pos
+            cuts = 0
+            while True:
+                m = find_end(buf, search)
+                if m is None or (not eof and m.group(1)):
+                    # no end in the buffer yet, or "}]" at the buffer's end: more bytes decide
+                    if eof:
+                        raise _NotFast
+                    more = f.read(max(_READ_BUFFER, len(buf) - pos))
+                    eof = not more
+                    rescan = max(search, len(buf) - 4096) - pos
+                    buf = buf[pos:] + more
+                    pos, search = 0, max(0, rescan)
+                    big = find_big(buf)
+                    nul = buf.find(b"\\u0000")
+                    continue
+                end = m.start() + 1
+                try:
+                    obj = loads(buf[pos:end])
+                except JSONDecodeError:
+                    cuts += 1  # a "}," inside the element (or invalid JSON: ijson will say so)
+                    if cuts > _MAX_CUTS:
+                        raise _NotFast from None
+                    search = end
+                    continue
+                if type(obj) is not dict:
+                    raise _NotFast
+                if big is not None and big.start() < end:
+                    raise _NotFast  # orjson reads integers beyond 64 bits as floats; ijson exactly
+                if nul != -1 and nul < end:
+                    yield RawItem(_prepare(obj, True), sanitized=True)
+                    nul = buf.find(b"\\u0000", end)
+                elif type(obj) is dict and needs_unflatten(obj):
+                    yield RawItem(unflatten(obj))
+                else:
+                    yield RawItem(obj)
+                if m.group(1):
+                    return  # "]" then only whitespace to the end of the file
+                pos = m.end()
+                break
 
 
 def _iter_ijson(path, prefix: str, backend, skip: int) -> Iterator[RawItem]:

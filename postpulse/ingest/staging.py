@@ -3,14 +3,16 @@
 :class:`_Stager` validates and converts each record (counts must be whole, non-negative and
 not absurd; text PostgreSQL can store) and buffers rows per staging table; every
 ``CHUNK_RECORDS`` records or ``CHUNK_BYTES`` of rows it hands them to :class:`_CopyWriter`,
-which COPYs them on a background thread while parsing goes on.
+which COPYs them on a background thread while parsing goes on (and there runs the per-chunk
+merge, :func:`postpulse.ingest.merge.merge_chunk`).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -50,6 +52,14 @@ def _count(value: Any, name: str) -> int | None:
     return value
 
 
+def _same(v: Any) -> Any:
+    return v
+
+
+def _profile_count(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else None
+
+
 def _excerpt(raw: Any) -> str:
     try:
         s = _j(raw)
@@ -59,7 +69,8 @@ def _excerpt(raw: Any) -> str:
 
 
 _STAGING_DDL = """
-DROP TABLE IF EXISTS stg_post, stg_profile, stg_comment, stg_media, stg_reject, stg_hashtag, _ids;
+DROP TABLE IF EXISTS stg_post, stg_profile, stg_comment, stg_media, stg_reject, stg_hashtag, _ids, stg_post_c,
+  stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post, _c_new_snap, _created_prof, _created_post;
 CREATE TEMP TABLE stg_post (
   idx integer, platform text, platform_post_id text, full_urn text, url text,
   a_uid text, a_username text, text_content text, post_type text, content_type text,
@@ -88,7 +99,23 @@ CREATE TEMP TABLE stg_hashtag (
   idx integer, platform text, name text, post_count bigint, raw jsonb, seen_at timestamptz
 ) ON COMMIT DROP;
 CREATE TEMP TABLE _ids (rn bigint PRIMARY KEY, id text NOT NULL) ON COMMIT DROP;
+-- per-chunk merge (postpulse.ingest.merge.merge_chunk): each chunk's posts and profiles are
+-- COPYed here, their new rows merged, then appended to stg_post / stg_profile
+CREATE TEMP TABLE stg_post_c (LIKE stg_post) ON COMMIT DROP;
+CREATE TEMP TABLE stg_profile_c (LIKE stg_profile) ON COMMIT DROP;
+CREATE TEMP TABLE _c_prof ON COMMIT DROP AS SELECT s.*, ''::text AS pkey FROM stg_profile s WITH NO DATA;
+CREATE TEMP TABLE _c_new_prof (rn bigint, platform text, pkey text) ON COMMIT DROP;
+CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE _c_post (idx integer, platform text, platform_post_id text, captured_at timestamptz,
+                           first_seen timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE _c_new_post (rn bigint, idx integer, first_seen timestamptz, captured_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE _c_new_snap (rn bigint, post_id text, idx integer) ON COMMIT DROP;
+CREATE TEMP TABLE _created_prof (id text) ON COMMIT DROP;
+CREATE TEMP TABLE _created_post (id text) ON COMMIT DROP;
 """
+
+CHUNK_TABLES = {"stg_post": "stg_post_c", "stg_profile": "stg_profile_c"}
+"""With a per-chunk merge, these staging tables receive each chunk in their ``_c`` twin first."""
 
 _COPY_COLUMNS = {
     "stg_post": ("idx", "platform", "platform_post_id", "full_urn", "url", "a_uid", "a_username",
@@ -121,6 +148,7 @@ class _Stager:
         self.buffered_records = 0
         self.records = 0
         self.posts = 0
+        self.posts_without_username = 0  # their author_username may come from the profile (merge)
         self.rejected = 0
         self.with_own_time = 0
         self.without_own_time = 0
@@ -178,33 +206,51 @@ class _Stager:
     def _profile(self, prof: Any, seen: datetime, index: int) -> tuple[str | None, str | None]:
         if prof is None:
             return None, None
-        uid = _t(prof.platform_user_id) or None
-        username = _t(prof.username) or None
+        uid = prof.platform_user_id
+        if uid is not None and (uid.__class__ is not str or "\x00" in uid):
+            uid = _t(uid)
+        uid = uid or None
+        username = prof.username
+        if username is not None and (username.__class__ is not str or "\x00" in username):
+            username = _t(username)
+        username = username or None
         if uid is None and username is None:
             return None, None
         if uid and len(uid) > 400 or username and len(username) > 400:
             return None, None
-        cnt = {}
-        for name in ("follower_count", "following_count", "post_count"):
-            v = getattr(prof, name)
-            cnt[name] = v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else None
+        fc, gc, pc = prof.follower_count, prof.following_count, prof.post_count
+        if fc is not None and not (fc.__class__ is int and 0 <= fc <= MAX_COUNT):
+            fc = _profile_count(fc)
+        if gc is not None and not (gc.__class__ is int and 0 <= gc <= MAX_COUNT):
+            gc = _profile_count(gc)
+        if pc is not None and not (pc.__class__ is int and 0 <= pc <= MAX_COUNT):
+            pc = _profile_count(pc)
         raw = prof.raw or {}
-        self._buf("stg_profile", (index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url),
-                                  cnt["follower_count"], cnt["following_count"], cnt["post_count"],
-                                  prof.is_verified if isinstance(prof.is_verified, bool) else None,
-                                  _t(prof.bio), _j(raw) if raw else None, seen))
+        iv = prof.is_verified
+        self.buffers["stg_profile"].append((
+            index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url), fc, gc, pc,
+            iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen))
         return uid, username
 
     def _post(self, rec: Any) -> None:
-        pid = _t(rec.platform_post_id)
+        pid = rec.platform_post_id
+        if pid is None or pid.__class__ is not str or "\x00" in pid:
+            pid = _t(pid)
         if not pid or not pid.strip():
             raise _BadRecord("platform_post_id", "missing post id")
         if len(pid) > 400:
             raise _BadRecord("platform_post_id", f"post id longer than 400 characters ({len(pid)})")
         c = rec.counts
-        counts = [_count(getattr(c, n), n) for n in COUNT_FIELDS]
-        own = _utc(rec.captured_at)
+        counts = (c.reactions, c.likes, c.comments, c.shares, c.views, c.saves, c.impressions, c.reach,
+                  c.clicks, c.quotes)  # the order of COUNT_FIELDS
+        for v in counts:
+            if v is not None and not (v.__class__ is int and 0 <= v <= MAX_COUNT):
+                counts = [_count(getattr(c, n), n) for n in COUNT_FIELDS]  # raises naming the field
+                break
+        own = rec.captured_at
         if own is not None:
+            if own.tzinfo is not timezone.utc:
+                own = _utc(own)
             self.with_own_time += 1
             captured = own
             if len(self.record_times) < 2:
@@ -221,28 +267,54 @@ class _Stager:
             if b"\\u0000" in raw_json:
                 raise TypeError
             raw_text = raw_json.decode()
-            fix = lambda v: v  # noqa: E731
+            clean = True
         except (TypeError, orjson.JSONEncodeError):
             raw_text = _j(raw)
-            fix = _fix_text  # odd Unicode somewhere in the record: clean every string
-        posted_at = _utc(rec.posted_at)
+            clean = False  # odd Unicode somewhere in the record: clean every string
+        posted_at = rec.posted_at
+        if posted_at is not None and posted_at.tzinfo is not timezone.utc:
+            posted_at = _utc(posted_at)
         a_uid, a_username = self._profile(rec.author, captured, rec.record_index)
+        if a_username is None:
+            self.posts_without_username += 1
         content_type = (rec.content_type or "unknown").lower()
         if content_type not in CONTENT_TYPES:
             content_type = "unknown"
-        media_urls = [fix(_t(m.url)) for m in rec.media if m.url]
-        nca, done, complete = self._schedule_state(rec.platform, posted_at, captured)
-        row = (rec.record_index, rec.platform, fix(pid), fix(_t(rec.full_urn)), fix(_t(rec.url)),
-               fix(a_uid), fix(a_username), fix(_t(rec.text)), fix(_t(rec.post_type)), content_type,
-               posted_at, bool(rec.posted_at_approximate), _j(fix(list(rec.hashtags or []))),
-               _j(fix(list(rec.mentions or []))), rec.is_sponsored if isinstance(rec.is_sponsored, bool) else None,
-               *counts, _j(rec.platform_stats or {}), raw_text, captured, _j(media_urls), nca, done, complete)
-        self._buf("stg_post", row)
-        self.buffered_bytes += len(raw_text) + len(row[7] or "")
+        if self.source.track:
+            nca, done, complete = self._schedule_state(rec.platform, posted_at, captured)
+        else:
+            nca = done = complete = None
+        if clean:
+            fix = _t
+            text = rec.text
+            if text is not None and (text.__class__ is not str or "\x00" in text):
+                text = _t(text)
+            hashtags = _j(list(rec.hashtags)) if rec.hashtags else "[]"
+            mentions = _j(list(rec.mentions)) if rec.mentions else "[]"
+            media_urls = _j([_t(m.url) for m in rec.media if m.url]) if rec.media else "[]"
+        else:
+            def fix(v: Any) -> Any:
+                return _fix_text(_t(v))
+            pid = _fix_text(pid)
+            a_uid, a_username = _fix_text(a_uid), _fix_text(a_username)
+            text = fix(rec.text)
+            hashtags = _j(_fix_text(list(rec.hashtags or [])))
+            mentions = _j(_fix_text(list(rec.mentions or [])))
+            media_urls = _j([_fix_text(_t(m.url)) for m in rec.media if m.url])
+        stats = rec.platform_stats
+        row = (rec.record_index, rec.platform, pid, fix(rec.full_urn), fix(rec.url), a_uid, a_username, text,
+               fix(rec.post_type), content_type, posted_at, bool(rec.posted_at_approximate), hashtags, mentions,
+               rec.is_sponsored if rec.is_sponsored is True or rec.is_sponsored is False else None,
+               *counts, _j(stats) if stats else "{}", raw_text, captured, media_urls, nca, done, complete)
+        self.buffers["stg_post"].append(row)
+        self.buffered_bytes += len(raw_text) + len(text or "")
         self.posts += 1
-        self.platforms[rec.platform] = self.platforms.get(rec.platform, 0) + 1
-        if getattr(rec, "format", None):
-            self.formats[rec.format] = self.formats.get(rec.format, 0) + 1
+        platforms = self.platforms
+        platforms[rec.platform] = platforms.get(rec.platform, 0) + 1
+        fmt = getattr(rec, "format", None)
+        if fmt:
+            self.formats[fmt] = self.formats.get(fmt, 0) + 1
+        fix = _same if clean else _fix_text
         for pos, m in enumerate(rec.media):
             url = _t(m.url)
             if not url:
@@ -298,11 +370,12 @@ class _Stager:
         self.buffered_records = 0
 
 
-def _copy_rows(raw_conn, tables: dict[str, list[tuple]]) -> None:
+def _copy_rows(raw_conn, tables: dict[str, list[tuple]], chunked: bool = False) -> None:
     with raw_conn.cursor() as cur:
         for table, rows in tables.items():
             cols = ", ".join(_COPY_COLUMNS[table])  # names from code, never from input
-            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+            target = CHUNK_TABLES.get(table, table) if chunked else table
+            with cur.copy(f"COPY {target} ({cols}) FROM STDIN") as cp:
                 write = cp.write_row
                 for row in rows:
                     write(row)
@@ -314,8 +387,11 @@ class _CopyWriter:
     :meth:`close`; psycopg releases the GIL while it waits for the server, so parsing and the
     server's work overlap. An error is raised in the caller at the next submit or at close."""
 
-    def __init__(self, raw_conn):
+    def __init__(self, raw_conn, on_chunk: "Callable[[], None] | None" = None):
         self.raw = raw_conn
+        self.on_chunk = on_chunk
+        """Run on this thread after each chunk's COPY (the per-chunk merge: posts and snapshots
+        are stored while the next chunk is parsed)."""
         self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="postpulse-copy", daemon=True)
@@ -329,7 +405,9 @@ class _CopyWriter:
             if self.error is not None:
                 continue  # drain until close(): the producer must never block on a dead writer
             try:
-                _copy_rows(self.raw, item)
+                _copy_rows(self.raw, item, chunked=self.on_chunk is not None)
+                if self.on_chunk is not None:
+                    self.on_chunk()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self.error = exc
 

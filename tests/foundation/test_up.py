@@ -82,6 +82,16 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
             time.sleep(3)
         assert len(landed) >= 2 and all(n > 0 for _, n in landed), landed
 
+        # ...and the automation sensor materializes the analytics on top of the first snapshots.
+        query = '{ assetNodes { assetKey { path } assetMaterializations(limit: 1) { timestamp } } }'
+        deadline, materialized = time.monotonic() + 240, set()
+        while time.monotonic() < deadline and not {"post_metrics", "store_overview"} <= materialized:
+            nodes = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30, json={"query": query}).json()
+            materialized = {"/".join(n["assetKey"]["path"]) for n in nodes["data"]["assetNodes"]
+                            if n["assetMaterializations"]}
+            time.sleep(3)
+        assert {"post_metrics", "store_overview", "data_downloads"} <= materialized, materialized
+
         second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
         assert "already running" in second.stderr

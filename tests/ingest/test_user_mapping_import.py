@@ -1,5 +1,5 @@
 """A team's own export through ``postpulse import --mapping --captured-at --track`` (the worked
-example of docs/readme/ingest.md): string counts parsed, absent counts NULL in the store (never
+example of the README's ingestion section): string counts parsed, absent counts NULL in the store (never
 0), relative posted times resolved against the capture time and flagged approximate (and
 replaced by an exact time from a later export), the capture time's source on the run, tracking
 started with the platform's default schedule."""

@@ -44,10 +44,14 @@ def test_cli_rejects_bad_options():
     assert r.exit_code != 0
 
 
-def test_python_m_serves_and_stops():
-    proc = subprocess.Popen([sys.executable, "-m", "postpulse.sandbox", "--port", "0", "--profiles", "2",
-                            "--posts-per-profile", "1", "--time-scale", "60"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "postpulse.sandbox"],
+    [sys.executable, "-m", "postpulse", "sandbox"],  # `postpulse sandbox --seed N --profiles P ...` serves too
+])
+def test_python_m_serves_and_stops(command):
+    proc = subprocess.Popen([*command, "--port", "0", "--profiles", "2", "--posts-per-profile", "1",
+                             "--time-scale", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
         m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
