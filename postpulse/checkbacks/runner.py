@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from postpulse.checkbacks.fetchers import FetchResult, Fetcher
 from postpulse.checkbacks.schedule import backoff, offsets_seconds, resolve_schedule, slot_state
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
+from postpulse.timeutil import as_utc
 
 DEFAULT_CONCURRENCY = 8
 
@@ -69,17 +70,11 @@ class CheckbackResult:
         return max(0.0, self.total_s - self.http_wall_s)
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
 def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now: datetime | None = None,
                    max_concurrency: int = DEFAULT_CONCURRENCY, platform: str | None = None,
                    dagster_run_id: str | None = None) -> CheckbackResult:
     t0 = time.perf_counter()
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(timezone.utc)
     with engine.connect() as conn:
         posts = [dict(r) for r in conn.execute(_LOAD, {"ids": list(post_ids)}).mappings()]
     res = CheckbackResult(run_id=None, platform=platform or (posts[0]["platform"] if posts else None), posts=len(posts))
@@ -133,7 +128,7 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
                 failures = p["check_failures"] or 0
                 if r.status == "ok" and p["id"] in parsed_ok:
                     offs = offsets_seconds(resolve_schedule(p["platform"], p["check_schedule"], p["account_settings"]))
-                    anchor = _utc(p["posted_at"]) or _utc(p["tracking_started_at"]) or now
+                    anchor = as_utc(p["posted_at"]) or as_utc(p["tracking_started_at"]) or now
                     st = slot_state(offs, anchor, now)
                     rows.append((p["id"], st.checks_completed, st.next_check_at, st.complete, 0, None, False, now))
                     res.checked += 1

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from postpulse.checkbacks.schedule import offsets_seconds, parse_schedule, resolve_schedule, slot_state
 from postpulse.errors import PostpulseError
+from postpulse.timeutil import as_utc
 
 
 class TrackError(PostpulseError):
@@ -35,12 +36,6 @@ def find_post(conn: Connection, ref: str) -> dict | None:
     x2 = ref.rstrip("/")
     row = conn.execute(_FIND, {"x": ref, "x2": x2, "x3": x2 + "/"}).mappings().first()
     return dict(row) if row else None
-
-
-def _utc(dt):
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def _fetch_sandbox_item(url: str, sandbox_url: str) -> tuple[str, dict]:
@@ -69,7 +64,7 @@ def track_post(engine: Engine, ref: str, *, schedule: str | list[str] | None = N
     """Start (or restart) tracking a post given by its URL, post id (``p-…``) or URN.
 
     A post not in the store yet is fetched first when its URL is on the sandbox."""
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(timezone.utc)
     sched = parse_schedule(schedule) if schedule else None
     sandbox_url = sandbox_url or os.environ.get("POSTPULSE_SANDBOX_URL")
     with engine.connect() as conn:
@@ -106,8 +101,8 @@ def track_post(engine: Engine, ref: str, *, schedule: str | list[str] | None = N
     if post["is_deleted"]:
         raise TrackError(f"post {post['id']} was deleted on the platform; its history stays, nothing to track")
     offs = offsets_seconds(sched or resolve_schedule(post["platform"], post["check_schedule"], post["account_settings"]))
-    started = _utc(post["tracking_started_at"]) or now
-    anchor = _utc(post["posted_at"]) or started
+    started = as_utc(post["tracking_started_at"]) or now
+    anchor = as_utc(post["posted_at"]) or started
     st = slot_state(offs, anchor, now)
     next_at = st.next_check_at or now  # past every slot: one last check now
     with engine.begin() as conn:

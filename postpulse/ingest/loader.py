@@ -70,7 +70,8 @@ from postpulse.ingest.runs import (
     existing_run_for_hash, preview_markdown, sha256_file, system_info,
 )
 from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
-from postpulse.ingest.store_values import _utc, _x
+from postpulse.ingest.store_values import _x
+from postpulse.timeutil import as_utc
 
 ProgressFn = Callable[[int, int], None]
 """``progress(records_parsed, bytes_read)``; called after each chunk (and at the end)."""
@@ -88,7 +89,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
     advance their schedules there); a string it returns becomes the run's ``error_message``.
     """
     t0 = time.perf_counter()
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(timezone.utc)
     with engine.connect() as conn:
         if source.source_sha256:
             prev = existing_run_for_hash(conn, source.source_sha256)
@@ -130,7 +131,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]
                 else:
-                    cap_src, cap_at = source.captured_at_source, _utc(source.captured_at) or now
+                    cap_src, cap_at = source.captured_at_source, as_utc(source.captured_at) or now
                 fmt = source.format or (max(stager.formats, key=stager.formats.get) if stager.formats else None)
                 plat = source.platform or (max(stager.platforms, key=stager.platforms.get) if stager.platforms else None)
                 _x(conn, _COMPLETE_RUN, {
@@ -180,9 +181,9 @@ def resolve_capture_time(path: str | os.PathLike, cli_time: datetime | None,
 
     ft = capture_time_from_filename(os.fspath(path))
     if ft is not None:
-        return _utc(ft), "filename"
+        return as_utc(ft), "filename"
     if cli_time is not None:
-        return _utc(cli_time), "cli"
+        return as_utc(cli_time), "cli"
     return now, "import_time"
 
 
@@ -200,7 +201,7 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         raise FileReadError(path, "file not found", fix="check the path")
     if path.is_dir():
         raise FileReadError(path, "is a directory, not a file")
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(timezone.utc)
     mapping_paths = tuple(mapping_paths)
     if format:
         # before the "already imported" shortcut: a wrong --format must never pass silently
@@ -245,7 +246,7 @@ def import_file_as_pull(engine: Engine, path: str | os.PathLike, *, source_kind:
     from postpulse.ingest import iter_file
 
     path = Path(path)
-    now = _utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(timezone.utc)
     sha, size = sha256_file(path)
     fallback, fallback_src = resolve_capture_time(path, None, now)
     source = RunSource(source_kind=source_kind, source_path=str(path.resolve()), source_sha256=None,

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection
 from postpulse import __version__
 from postpulse.errors import PostpulseError
 from postpulse.ids import allocate_ids, retry_on_id_collision
-from postpulse.ingest.store_values import _utc, _x
+from postpulse.ingest.store_values import _x
+from postpulse.timeutil import as_utc
 
 PREVIEW_ROWS = 10
 
@@ -156,7 +157,7 @@ def _create_run(conn: Connection, source: RunSource, now: datetime) -> str:
     params = {
         "source_kind": source.source_kind, "script_name": source.script_name, "platform": source.platform,
         "format": source.format, "source_path": source.source_path, "sha": source.source_sha256,
-        "bytes": source.source_bytes, "captured_at": _utc(source.captured_at) or now,
+        "bytes": source.source_bytes, "captured_at": as_utc(source.captured_at) or now,
         "captured_at_source": source.captured_at_source, "dagster_run_id": source.dagster_run_id,
         "system_info": json.dumps(system_info(**source.extra_info), default=str), "started_at": now,
     }

@@ -19,7 +19,8 @@ import orjson
 
 from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
 from postpulse.ingest.runs import RunSource
-from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t, _utc
+from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t
+from postpulse.timeutil import as_utc
 
 CHUNK_RECORDS = 5000
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -142,7 +143,7 @@ class _Stager:
         self.writer = writer
         self.source = source
         self.now = now
-        self.fallback = _utc(source.captured_at) or now
+        self.fallback = as_utc(source.captured_at) or now
         self.buffers: dict[str, list[tuple]] = {k: [] for k in _COPY_COLUMNS}
         self.buffered_bytes = 0
         self.buffered_records = 0
@@ -177,7 +178,7 @@ class _Stager:
         elif kind is Rejected:
             self._reject(rec.record_index, rec.field, rec.reason, rec.excerpt, getattr(rec, "kind", "invalid"))
         elif kind is HashtagStatsRecord:
-            seen = _utc(rec.captured_at) or self.fallback
+            seen = as_utc(rec.captured_at) or self.fallback
             name = _t(rec.name or "").lstrip("#").strip().lower()
             if name:
                 pc = rec.posts_count
@@ -250,7 +251,7 @@ class _Stager:
         own = rec.captured_at
         if own is not None:
             if own.tzinfo is not timezone.utc:
-                own = _utc(own)
+                own = as_utc(own)
             self.with_own_time += 1
             captured = own
             if len(self.record_times) < 2:
@@ -273,7 +274,7 @@ class _Stager:
             clean = False  # odd Unicode somewhere in the record: clean every string
         posted_at = rec.posted_at
         if posted_at is not None and posted_at.tzinfo is not timezone.utc:
-            posted_at = _utc(posted_at)
+            posted_at = as_utc(posted_at)
         a_uid, a_username = self._profile(rec.author, captured, rec.record_index)
         if a_username is None:
             self.posts_without_username += 1
@@ -334,7 +335,7 @@ class _Stager:
                 continue  # a broken nested comment does not cost the post
 
     def _standalone_comment(self, rec: Any) -> None:
-        captured = _utc(rec.captured_at) or self.fallback
+        captured = as_utc(rec.captured_at) or self.fallback
         if not _t(rec.platform_post_id):
             raise _BadRecord("platform_post_id", "comment without the id of its post")
         self._comment(rec, rec.record_index, 0, None, captured)
@@ -353,7 +354,7 @@ class _Stager:
         raw = cm.raw if isinstance(cm.raw, dict) else {}
         self._buf("stg_comment", (index, sub, cm.platform, _fix_text(pcid), _fix_text(ppid),
                                   _fix_text(_t(cm.parent_platform_comment_id)), _fix_text(a_uid),
-                                  _fix_text(a_username), _fix_text(_t(cm.text)) or "", _utc(cm.posted_at),
+                                  _fix_text(a_username), _fix_text(_t(cm.text)) or "", as_utc(cm.posted_at),
                                   like, reply, _j(raw), captured))
 
     def flush(self) -> None:

@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.engine import Connection
+from postpulse.timeutil import as_utc
 
 
 def _x(conn: Connection, sql: str, params: dict | None = None):
     """Run loader SQL (``%(name)s`` parameters, psycopg style) on a SQLAlchemy connection."""
     return conn.exec_driver_sql(sql, params or {})
-
-
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def _strip_nul(value: Any) -> Any:

@@ -12,11 +12,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-
-def _aware(dt: datetime) -> datetime:
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+from postpulse.timeutil import as_utc
 
 
 class SandboxClock:
@@ -26,7 +22,7 @@ class SandboxClock:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0 (0 freezes the clock), got {time_scale}")
         self._lock = threading.Lock()
-        self._anchor = _aware(start or datetime.now(timezone.utc))
+        self._anchor = as_utc(start or datetime.now(timezone.utc))
         self._anchor_mono = time.monotonic()
         self.time_scale = float(time_scale)
 
@@ -37,7 +33,7 @@ class SandboxClock:
 
     def set(self, dt: datetime) -> datetime:
         with self._lock:
-            self._anchor = _aware(dt)
+            self._anchor = as_utc(dt)
             self._anchor_mono = time.monotonic()
             return self._anchor
 

@@ -42,6 +42,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
+from postpulse.timeutil import as_utc
 
 PLATFORMS: tuple[str, ...] = ("linkedin", "instagram", "tiktok", "x", "threads")
 
@@ -267,12 +268,6 @@ def _ig_media_id(dt: datetime, rng: random.Random) -> int:
 
 def _hour_now() -> datetime:
     return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-
-
-def _aware(dt: datetime) -> datetime:
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -854,7 +849,7 @@ def build_world(seed: int = 7, profiles: int = 8, posts_per_profile: int = 6,
         raise ValueError(f"posts_per_profile must be between 0 and 500, got {posts_per_profile}")
     if not 0 <= future_days <= 365:
         raise ValueError(f"future_days must be between 0 and 365, got {future_days}")
-    now = _aware(now) if now is not None else _hour_now()
+    now = as_utc(now) if now is not None else _hour_now()
     world = World(seed, profiles, posts_per_profile, now, future_days)
     for platform in PLATFORMS:
         _build_platform(world, platform)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from ..readers import (
 )
 from ..records import CommentRecord, HashtagStatsRecord, PostRecord, Rejected
 from ..timeparse import BadTime, capture_time_from_filename, parse_datetime
+from postpulse.timeutil import as_utc
 
 
 def _excerpt(obj: Any) -> str:
@@ -25,12 +26,6 @@ def _excerpt(obj: Any) -> str:
     except TypeError:
         return repr(obj)[:200]
     return data[:800].decode("utf-8", "replace")[:200]
-
-
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 class _Dedup:
@@ -111,7 +106,7 @@ def iter_file(path: str | os.PathLike, format: str | None = None, *,
     file_time = capture_time_from_filename(os.fspath(path))
     ctx = BuildContext(
         format=mapping.format_name,
-        reference_time=file_time or _utc(captured_at),
+        reference_time=file_time or as_utc(captured_at),
         mappings=mset,
     )
     dedup = _Dedup() if dedupe else None

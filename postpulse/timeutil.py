@@ -1,0 +1,12 @@
+"""Time helpers shared by every area."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """``dt`` as an aware UTC datetime (a naive one is taken to be UTC); ``None`` stays ``None``."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
