@@ -52,6 +52,7 @@ from .drivers.base import ActionTask, DriverError, ExecResult, TransientError, V
 from .policy_store import DbIdempotency, PreloadedIdempotency, PreloadedUsage, blocklist_cache
 from .repository import utcnow
 from .secrets import queued_text_aad
+from .withhold import withhold_text
 
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout", "network_error"})
 RELOGIN_CODES = frozenset({"session_expired", "no_session"})
@@ -441,10 +442,9 @@ class Executor:
                     if exc.details.get("selector"):
                         res.result["selector"] = exc.details["selector"]
                 except Exception as exc:  # a bug or an unexpected browser failure: recorded, not raised
-                    res.error_code, res.error_message = "driver_error", f"{type(exc).__name__}: {str(exc)[:300]}"
-                if res.error_message and text_value and len(text_value) >= 3 and text_value in res.error_message:
-                    # a browser error may echo what was typed: DM text never reaches attempts or audit
-                    res.error_message = res.error_message.replace(text_value, "[text withheld]")
+                    res.error_code, res.error_message = "driver_error", \
+                        f"{type(exc).__name__}: {withhold_text(str(exc), text_value)[:300]}"
+                res.error_message = withhold_text(res.error_message, text_value)
                 res.status_codes = codes
                 res.tries = len(codes) + (1 if res.ok or res.error_code not in TRANSIENT_CODES else 0)
                 res.duration_ms = int((time.perf_counter() - t0) * 1000)
