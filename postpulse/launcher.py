@@ -42,6 +42,8 @@ run_coordinator:
         limit: 4
 telemetry:
   enabled: false
+nux:
+  enabled: false   # no "join the community" prompt over the first page
 """
 
 

@@ -60,6 +60,11 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
                          json={"query": "{ assetNodes { assetKey { path } } }"}).json()
         keys = {"/".join(n["assetKey"]["path"]) for n in gql["data"]["assetNodes"]}
         assert "store_overview" in keys
+        # no "join the community" prompt over the first page (dagster.yaml `nux`), no telemetry
+        nux = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30,
+                         json={"query": "{ shouldShowNux }"}).json()
+        assert nux["data"]["shouldShowNux"] is False, nux
+        assert '"telemetryEnabled": false' in httpx.get(f"http://127.0.0.1:{port}/", timeout=30).text
 
         # Dagster keeps its runs in the store's `dagster` schema
         with psycopg.connect(f"postgresql://postgres@/postpulse?host={home / 'pg'}") as conn:
