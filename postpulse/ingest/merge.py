@@ -54,14 +54,6 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
     return list(chosen)
 
 
-def _load_ids(raw_conn, ids: list[str]) -> None:
-    with raw_conn.cursor() as cur:
-        cur.execute("TRUNCATE _ids")  # not DELETE: per-chunk merges would pile up dead rows
-        with cur.copy("COPY _ids (rn, id) FROM STDIN") as cp:
-            for i, v in enumerate(ids, start=1):
-                cp.write_row((i, v))
-
-
 BULK_IDS = 50_000
 """Above this many new rows, ids are allocated in a server-side pool, chunk by chunk, so that
 memory stays bounded (a 1 GB file has millions of snapshots)."""
@@ -97,21 +89,33 @@ def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
 
 
 def _insert_with_ids(conn: Connection, raw_conn, table: str, new_table: str, insert_sql: str,
-                     params: dict | None = None) -> int:
-    """Insert the rows listed in ``new_table`` (numbered ``rn`` 1..n) under fresh ids from
-    ``_ids``; retried with new ids when one collides with a concurrent writer's."""
-    n = _x(conn, f"SELECT count(*) FROM {new_table}").scalar()
+                     params: dict | None = None, n: int | None = None) -> int:
+    """Insert the rows listed in ``new_table`` (numbered ``rn`` 1..n; ``n`` counted here unless
+    the caller knows it) under fresh ids (an array parameter, or the server-side pool in ``_ids``
+    above ``BULK_IDS`` rows); retried with new ids when one collides with a concurrent writer's."""
+    if n is None:
+        n = _x(conn, f"SELECT count(*) FROM {new_table}").scalar()
     if not n:
         return 0
+
+    if _IDS_JOIN not in insert_sql:
+        raise ValueError(f"the insert into {table} does not read its ids from _ids")
+    inline_sql = insert_sql.replace(_IDS_JOIN, _IDS_UNNEST)
 
     def attempt() -> int:
         if n > BULK_IDS:
             _pool_ids(conn, raw_conn, table, n)
-        else:
-            _load_ids(raw_conn, allocate_ids(conn, table, n))
-        return _x(conn, insert_sql, params).rowcount
+            return _x(conn, insert_sql, params).rowcount
+        # the ids as an array parameter: no TRUNCATE + COPY of ``_ids`` (two round trips)
+        return _x(conn, inline_sql, {**(params or {}), "ids": allocate_ids(conn, table, n)}).rowcount
 
     return retry_on_id_collision(conn, table, attempt)
+
+
+_IDS_JOIN = "JOIN _ids i USING (rn)"
+_IDS_UNNEST = "JOIN unnest(%(ids)s::text[]) WITH ORDINALITY AS i(id, rn) USING (rn)"
+"""Up to ``BULK_IDS`` rows, the inserts take their ids from this array (numbered 1..n like
+``_ids``) instead of the ``_ids`` table."""
 
 
 _MERGE_PROFILES = [
@@ -480,16 +484,27 @@ def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now:
     ``stg_profile_c``, then append the chunk to ``stg_post`` / ``stg_profile`` (runs on the COPY
     thread; see the comment above)."""
     p = {"run_id": run_id, "source_path": source.source_path, "track": bool(source.track), "now": now}
-    for sql in _CHUNK_PREPARE:
-        _x(conn, sql)
-    counts.profiles += _insert_with_ids(conn, raw_conn, "profiles", "_c_new_prof", _CHUNK_INSERT_PROFILES)
-    for sql in _CHUNK_POSTS:
-        _x(conn, sql)
-    counts.posts += _insert_with_ids(conn, raw_conn, "posts", "_c_new_post", _CHUNK_INSERT_POSTS, p)
-    _x(conn, _CHUNK_NEW_SNAPS)
-    counts.snapshots += _insert_with_ids(conn, raw_conn, "data_downloads", "_c_new_snap", _CHUNK_INSERT_SNAPS, p)
-    for sql in _CHUNK_DONE:
-        _x(conn, sql)
+    # the _c_new_* tables hold this chunk's rows only (emptied by _CHUNK_DONE): the row count of
+    # the statement filling each is its size
+    n = _run_many(raw_conn, _CHUNK_PREPARE)
+    counts.profiles += _insert_with_ids(conn, raw_conn, "profiles", "_c_new_prof", _CHUNK_INSERT_PROFILES, n=n)
+    n = _run_many(raw_conn, _CHUNK_POSTS)
+    counts.posts += _insert_with_ids(conn, raw_conn, "posts", "_c_new_post", _CHUNK_INSERT_POSTS, p, n=n)
+    n = _x(conn, _CHUNK_NEW_SNAPS).rowcount
+    counts.snapshots += _insert_with_ids(conn, raw_conn, "data_downloads", "_c_new_snap", _CHUNK_INSERT_SNAPS, p,
+                                         n=n)
+    _run_many(raw_conn, _CHUNK_DONE)
+
+
+def _run_many(raw_conn, statements: list[str]) -> int:
+    """Run parameterless statements (from code) in one round trip: the merge thread waits for
+    the parser's thread to hand over the GIL after each one. Returns the last one's row count."""
+    with raw_conn.cursor() as cur:
+        cur.execute(";\n".join(statements))
+        n = cur.rowcount
+        while cur.nextset():
+            n = cur.rowcount
+    return n
 
 
 def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _Stager,
