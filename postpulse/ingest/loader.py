@@ -123,6 +123,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                     writer.close(abort=True)
                     raise
                 writer.close()
+                _refuse_wrong_format(source, stager)
                 chunks.complete = True  # every chunk was COPYed and merged by the writer thread
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
@@ -150,6 +151,42 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
     res.seconds = time.perf_counter() - t0
     res.message = res.summary()
     return res
+
+
+def _refuse_mismatched_format(path: Path, forced, mset) -> None:
+    """A forced format whose detection rules do not fit the records while another format's do is a
+    mistake (an X export read as Instagram posts would store wrong posts): refused up front."""
+    from postpulse.ingest.detect import UnknownFormatError, detect_mapping
+    from postpulse.ingest.mapping import MappingSet
+    from postpulse.ingest.readers import FileReadError
+
+    try:
+        detected, _ = detect_mapping(path, mset)
+    except (UnknownFormatError, FileReadError):
+        return  # nothing recognises the records: that is what --format is for (read errors come later)
+    if detected is forced:
+        return
+    try:
+        detect_mapping(path, MappingSet([forced]))
+        return  # the forced format fits as well (overlapping scrapers): the user's choice stands
+    except (UnknownFormatError, FileReadError):
+        pass
+    raise ImportFailed(f"{path}: --format {forced.format_name!r} does not fit its records, which look like "
+                       f"{detected.format_name!r}; nothing stored",
+                       fix=f"use --format {detected.format_name}, or leave --format out to detect it")
+
+
+def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
+    """A forced format that rejects every record is the wrong format: the run fails and the file is
+    not marked imported, so the right format can still be applied to it."""
+    if not source.format or not stager.records or stager.rejected < stager.records:
+        return
+    index, fld, reason = stager.first_rejected or (0, None, "rejected")
+    where = f"record {index}" + (f", field {fld!r}" if fld else "")
+    raise ImportFailed(
+        f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} records "
+        f"(first: {where}: {reason}); nothing stored",
+        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` lists them)")
 
 
 # ----------------------------------------------------------------------------- files
@@ -208,10 +245,12 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         from postpulse.ingest import load_mappings
 
         mset = load_mappings(mapping_paths)
-        if mset.get(format) is None:
+        forced = mset.get(format)
+        if forced is None:
             raise ImportFailed(f"{path}: --format {format!r} is not a known format; known formats: "
                                f"{', '.join(mset.names())}",
                                fix="leave --format out to detect the format, or pass your mapping file with --mapping")
+        _refuse_mismatched_format(path, forced, mset)
     try:
         sha, size = sha256_file(path)
     except OSError as exc:

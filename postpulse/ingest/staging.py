@@ -159,6 +159,7 @@ class _Stager:
         self.posts = 0
         self.posts_without_username = 0  # their author_username may come from the profile (merge)
         self.rejected = 0
+        self.first_rejected: tuple[int, str | None, str] | None = None  # (record index, field, reason)
         self.with_own_time = 0
         self.without_own_time = 0
         self.record_times: list[datetime] = []
@@ -200,6 +201,8 @@ class _Stager:
 
     def _reject(self, index: int, fld: str | None, reason: str, excerpt: str, kind: str) -> None:
         self.rejected += 1
+        if self.first_rejected is None:
+            self.first_rejected = (index, _t(fld), _t(reason) or "rejected")
         self._buf("stg_reject", (index, _t(fld), _t(reason) or "rejected", _fix_text(_t(excerpt) or "")[:200], kind))
 
     def _schedule_state(self, platform: str, posted_at: datetime | None, captured: datetime):

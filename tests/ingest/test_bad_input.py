@@ -160,3 +160,26 @@ def test_bad_line_in_jsonl_is_rejected_rest_loads(engine, tmp_path, seeded):
     r = import_file(engine, f)
     assert r.posts_fetched == len(items) and r.records_rejected == 2
     _rows_kept(seeded, store_snapshot(engine))
+
+
+def test_a_forced_format_that_does_not_fit_is_refused(engine, tmp_path, seeded):
+    """--format instagram on an X export: refused up front (the records look like X tweets), nothing
+    stored, the file not marked imported, so the right format still works."""
+    f = write_json(tmp_path / apify_name("tweet-scraper", T1), scraper_items("x", at=T1))
+    with pytest.raises(PostpulseError, match=r"'apify_instagram_scraper' does not fit .* look like 'apify_x_tweets'"):
+        import_file(engine, f, format="apify_instagram_scraper")
+    assert store_snapshot(engine) == seeded
+    r = import_file(engine, f, format="apify_x_tweets")
+    assert not r.already_imported and r.records_rejected == 0 and r.snapshots_new > 0
+
+
+def test_a_forced_format_that_rejects_every_record_fails(engine, tmp_path, seeded):
+    """Records no format recognises, forced through one that rejects them all (no id): the run
+    fails with the first reason and the file stays importable."""
+    f = write_json(tmp_path / "own_export.json", [{"tweet": {"text": "hi"}}, {"tweet": {"text": "yo"}}])
+    with pytest.raises(PostpulseError, match=r"--format 'apify_x_tweets' rejected every one of its 2 records") as exc:
+        import_file(engine, f, format="apify_x_tweets")
+    assert "first: record 0" in str(exc.value)
+    assert store_snapshot(engine) == seeded
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM download_runs WHERE source_path LIKE '%own_export.json'")).scalar() == 0

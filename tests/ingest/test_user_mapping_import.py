@@ -112,11 +112,12 @@ def test_import_cli_forced_format_and_unknown_format(store_env, engine, tmp_path
     f = tmp_path / "page_export.csv"
     f.write_text(CSV_1)
     r = runner.invoke(app, ["import", str(f), "--format", "apify_x_tweets"])
-    # forced to a format it is not: every record is kept aside with its reason, nothing else stored
-    assert r.exit_code == 0, r.output
+    # forced to a format it is not: every record rejected, so the run fails, naming the first reason
+    assert r.exit_code == 1, r.output
+    out = " ".join(r.output.split())
+    assert "rejected every one of its 2 records" in out and "first: record 0" in out, out
     with engine.connect() as c:
-        assert c.execute(text("SELECT count(*) FROM posts")).scalar() == 0
-        reasons = c.execute(text("SELECT record_index, reason FROM rejected_records ORDER BY 1")).all()
-        assert [x.record_index for x in reasons] == [0, 1] and all("id" in x.reason for x in reasons)
+        for table in ("posts", "rejected_records", "download_runs"):
+            assert c.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
     r = runner.invoke(app, ["import", str(f), "--format", "no_such_format"])
     assert r.exit_code == 1 and "no_such_format" in r.output
