@@ -2,7 +2,8 @@
 
 Definitions (engagement, attribution by differencing and spreading, engagement rate, settled)
 are in ``postpulse.analytics.daily``. Re-materializing a partition replaces its rows in one
-transaction (DELETE + COPY), so it is idempotent.
+transaction (each day's rows are loaded into a new day table that replaces the old one), so it
+is idempotent.
 """
 
 from datetime import date, timedelta

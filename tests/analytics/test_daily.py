@@ -237,3 +237,31 @@ def test_synthetic_bulk_load_restores_indexes_and_daily_runs(duck, db_url):
     res = materialize_daily(duck, db_url, date(2025, 2, 20), date(2025, 3, 1))
     assert set(res.rows_by_grain) == {"post", "profile", "account", "workspace", "tag", "platform"}
     assert res.snapshots_scanned > 0
+
+
+def test_short_ranges_scan_only_posts_seen_from_start_with_the_same_rows(duck, db_url):
+    """Up to NARROW_MAX_DAYS days only posts with a snapshot in [start, end + gap) are scanned; a
+    longer range scans every post. Both give the same rows for every grain."""
+    from postpulse.analytics.daily import NARROW_MAX_DAYS
+
+    synthetic.generate(db_url, snapshots=4000, end=date(2025, 3, 1), log=None)
+    cols = "metric_date, grain, entity_id, platform, reactions_total, likes_total, views_total, engagement_new, " \
+           "engagement_rate, posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled"
+    long_start = date(2025, 3, 1) - timedelta(days=NARROW_MAX_DAYS + 3)
+    compute_daily(duck, long_start, date(2025, 3, 1))
+    full_scan = duck.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0]
+    wide = {tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()}
+    narrowed_rows, scanned = {}, []
+    for i in range(NARROW_MAX_DAYS + 3):
+        d = long_start + timedelta(days=i)
+        compute_daily(duck, d, d + timedelta(days=1))
+        scanned.append(duck.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0])
+        narrowed_rows.update({tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()})
+    window = duck.con.execute("SELECT count(*) FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi",
+                              {"lo": utc(2025, 1, 28), "hi": utc(2025, 4, 1)}).fetchone()[0]
+    assert scanned[-1] < window / 2, (scanned[-1], window)  # the posts whose next check has not happened are skipped
+    assert full_scan >= window
+    assert narrowed_rows.keys() == wide.keys()
+    for k, row in wide.items():
+        for a, b in zip(row, narrowed_rows[k]):
+            assert a == pytest.approx(b) if isinstance(a, float) else a == b, (k, row, narrowed_rows[k])
