@@ -158,15 +158,21 @@ _MERGE_PROFILES = [
        FROM _prof s
        WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
 ]
-_INSERT_PROFILES = """
+
+
+def _insert_profiles(new: str, staged: str) -> str:
+    """INSERT of the profiles listed in ``new`` (with their ids in _ids), values from ``staged``."""
+    return f"""
 INSERT INTO profiles (id, platform, platform_user_id, username, display_name, profile_url, bio,
                       follower_count, following_count, post_count, is_verified, raw_json,
                       first_seen_at, last_seen_at)
 SELECT i.id, s.platform, s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
        s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at
-FROM _new_prof n JOIN _ids i USING (rn) JOIN _prof s ON s.platform = n.platform AND s.pkey = n.pkey
-ON CONFLICT (platform, profile_key) DO NOTHING
-"""
+FROM {new} n JOIN _ids i USING (rn) JOIN {staged} s ON s.platform = n.platform AND s.pkey = n.pkey
+ON CONFLICT (platform, profile_key) DO NOTHING"""
+
+
+_INSERT_PROFILES = _insert_profiles("_new_prof", "_prof")
 
 # one snapshot per (post, capture time): the first record in file order wins
 _MERGE_POSTS = [
@@ -416,15 +422,8 @@ _CHUNK_PREPARE = [
        FROM _c_prof s
        WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
 ]
-_CHUNK_INSERT_PROFILES = """
-WITH ins AS (
-  INSERT INTO profiles (id, platform, platform_user_id, username, display_name, profile_url, bio,
-                        follower_count, following_count, post_count, is_verified, raw_json,
-                        first_seen_at, last_seen_at)
-  SELECT i.id, s.platform, s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
-         s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at
-  FROM _c_new_prof n JOIN _ids i USING (rn) JOIN _c_prof s ON s.platform = n.platform AND s.pkey = n.pkey
-  ON CONFLICT (platform, profile_key) DO NOTHING
+_CHUNK_INSERT_PROFILES = f"""
+WITH ins AS ({_insert_profiles("_c_new_prof", "_c_prof")}
   RETURNING id)
 INSERT INTO _created_prof (id) SELECT id FROM ins
 """

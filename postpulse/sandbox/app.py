@@ -432,14 +432,20 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         return JSONResponse({"data": {"id": actor_id, "username": user, "name": name, "title": spec["title"],
                                       "platform": spec["platform"]}})
 
-    async def act_run(request: Request) -> Response:
+    async def start_actor_run(request: Request):
+        """The run an actor-run request starts, or the error response that refuses it."""
         if (bad := check_token(request)) is not None:
             return bad
         actor_id = apify_mod.normalize_actor_id(request.path_params["actor_id"])
         if actor_id not in apify_mod.ACTORS:
             return unknown_actor(actor_id)
         run_input = await read_json(request, required=False)
-        run = sb.apify.start(actor_id, run_input, sb.clock.now())
+        return sb.apify.start(actor_id, run_input, sb.clock.now())
+
+    async def act_run(request: Request) -> Response:
+        run = await start_actor_run(request)
+        if isinstance(run, Response):
+            return run
         wait = _int_param(request, "waitForFinish", 0, 0, 60)
         if wait:
             sb.apify.poll(run, sb.clock.now(), base_of(request), sb.faults, wait=True)
@@ -447,13 +453,9 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
                             headers={"Location": f"{base_of(request)}/v2/actor-runs/{run.id}"})
 
     async def act_run_sync(request: Request) -> Response:
-        if (bad := check_token(request)) is not None:
-            return bad
-        actor_id = apify_mod.normalize_actor_id(request.path_params["actor_id"])
-        if actor_id not in apify_mod.ACTORS:
-            return unknown_actor(actor_id)
-        run_input = await read_json(request, required=False)
-        run = sb.apify.start(actor_id, run_input, sb.clock.now())
+        run = await start_actor_run(request)
+        if isinstance(run, Response):
+            return run
         sb.apify.poll(run, sb.clock.now(), base_of(request), sb.faults, wait=True)
         if run.status != "SUCCEEDED":
             return json_error(f"Actor run {run.id} finished with status {run.status}", 400, "run-failed")
