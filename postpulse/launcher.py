@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from filelock import FileLock, Timeout
 
 from postpulse import config
@@ -70,9 +71,15 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, wh
 
 
 def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    """Stop a child started in its own session, and everything it started."""
+    """Stop a child started in its own session, and everything it started: Dagster starts its
+    code servers in sessions of their own, out of reach of the group signal, so the child's
+    descendants are listed first and any left after the group stopped are stopped one by one."""
     if proc.poll() is not None:
         return
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout)
@@ -81,6 +88,22 @@ def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
         proc.wait(5)
     except ProcessLookupError:
         pass
+    _stop_leftovers(descendants)
+
+
+def _stop_leftovers(procs: list[psutil.Process], timeout: float = 10.0) -> None:
+    alive = [p for p in procs if p.is_running()]  # is_running() also rules out a reused pid
+    for p in alive:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, still = psutil.wait_procs(alive, timeout=timeout)
+    for p in still:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
 
 
 @dataclass

@@ -112,3 +112,19 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
         log.append(lines.get())
     assert not (home / "pg" / "postmaster.pid").exists(), "the embedded PostgreSQL must be stopped:\n" + "".join(
         line for line in log[-60:] if " DEBUG " not in line)
+    # nothing that `up` started is left running (Dagster's code servers run in sessions of their own)
+    assert _processes_with_env(f"POSTPULSE_HOME={home}") == []
+
+
+def _processes_with_env(entry: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if entry.encode() in f.read().split(b"\0"):
+                    with open(f"/proc/{pid}/cmdline", "rb") as c:
+                        cmdline = c.read().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{pid}: {cmdline[:160]}")
+        except OSError:
+            continue
+    return found
