@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from postpulse.crypto import Vault, envelope_from_text, envelope_to_text
 
@@ -71,51 +71,55 @@ def status(engine: Engine, vault: Vault | None) -> dict:
     return out
 
 
+def _rewrap_in_batches(engine: Engine, select_sql: str, batch_size: int,
+                       rewrap: Callable[[Connection, str, object], bool]) -> int:
+    """Walk ``select_sql``'s (id, envelope) rows in id order, a locked batch per transaction;
+    ``rewrap(conn, id, value)`` re-encrypts one row and says whether it changed it."""
+    done, last = 0, ""
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(text(f"{select_sql} AND id > :last ORDER BY id LIMIT :n FOR UPDATE"),
+                                {"last": last, "n": batch_size}).all()
+            if not rows:
+                return done
+            for rid, value in rows:
+                last = rid
+                done += rewrap(conn, rid, value)
+
+
 def reencrypt(engine: Engine, vault: Vault, *, batch_size: int = 500, run_id: str = "keys") -> dict[str, int]:
     """Re-encrypt every envelope not under the primary key; returns counts per column."""
     t0 = time.perf_counter()
     primary = vault.keyring.primary_kid
     counts: dict[str, int] = {}
     for c in COLUMNS:
-        done = 0
-        last = ""
-        while True:
-            with engine.begin() as conn:
-                rows = conn.execute(text(f"SELECT id, {c.column} FROM {c.table} WHERE {c.column} IS NOT NULL AND id > :last "
-                                         f"ORDER BY id LIMIT :n FOR UPDATE"), {"last": last, "n": batch_size}).all()
-                if not rows:
-                    break
-                for rid, blob in rows:
-                    last = rid
-                    blob = bytes(blob)
-                    if Vault.key_id(blob) == primary:
-                        continue
-                    new = vault.reencrypt(blob, c.aad(rid))
-                    if c.key_id_column:
-                        conn.execute(text(f"UPDATE {c.table} SET {c.column} = :b, {c.key_id_column} = :k WHERE id = :id"),
-                                     {"b": new, "k": primary, "id": rid})
-                    else:
-                        conn.execute(text(f"UPDATE {c.table} SET {c.column} = :b WHERE id = :id"), {"b": new, "id": rid})
-                    done += 1
-        counts[c.name] = done
-    done = 0
-    last = ""
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(text("SELECT id, action_params->>'text_encrypted' FROM action_queue WHERE action_params ? 'text_encrypted' "
-                                     "AND id > :last ORDER BY id LIMIT :n FOR UPDATE"), {"last": last, "n": batch_size}).all()
-            if not rows:
-                break
-            for rid, t in rows:
-                last = rid
-                blob = envelope_from_text(t)
-                if Vault.key_id(blob) == primary:
-                    continue
-                new = envelope_to_text(vault.reencrypt(blob, queued_text_aad(rid)))
-                conn.execute(text("UPDATE action_queue SET action_params = jsonb_set(action_params, '{text_encrypted}', "
-                                  "to_jsonb(CAST(:t AS text))) WHERE id = :id"), {"t": new, "id": rid})
-                done += 1
-    counts["action_queue.text"] = done
+        def rewrap_column(conn: Connection, rid: str, blob: object, c=c) -> bool:
+            blob = bytes(blob)
+            if Vault.key_id(blob) == primary:
+                return False
+            new = vault.reencrypt(blob, c.aad(rid))
+            if c.key_id_column:
+                conn.execute(text(f"UPDATE {c.table} SET {c.column} = :b, {c.key_id_column} = :k WHERE id = :id"),
+                             {"b": new, "k": primary, "id": rid})
+            else:
+                conn.execute(text(f"UPDATE {c.table} SET {c.column} = :b WHERE id = :id"), {"b": new, "id": rid})
+            return True
+
+        counts[c.name] = _rewrap_in_batches(
+            engine, f"SELECT id, {c.column} FROM {c.table} WHERE {c.column} IS NOT NULL", batch_size, rewrap_column)
+
+    def rewrap_queued_text(conn: Connection, rid: str, t: object) -> bool:
+        blob = envelope_from_text(t)
+        if Vault.key_id(blob) == primary:
+            return False
+        new = envelope_to_text(vault.reencrypt(blob, queued_text_aad(rid)))
+        conn.execute(text("UPDATE action_queue SET action_params = jsonb_set(action_params, '{text_encrypted}', "
+                          "to_jsonb(CAST(:t AS text))) WHERE id = :id"), {"t": new, "id": rid})
+        return True
+
+    counts["action_queue.text"] = _rewrap_in_batches(
+        engine, "SELECT id, action_params->>'text_encrypted' FROM action_queue WHERE action_params ? 'text_encrypted'",
+        batch_size, rewrap_queued_text)
     with engine.begin() as conn:
         audit.record(conn, run_id=run_id, step_id="reencrypt", event_type="key_rotation", outcome="success",
                      duration_ms=int((time.perf_counter() - t0) * 1000),
