@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -56,8 +56,6 @@ RETURNING p.id, d.next_check_at AS due_at
 """)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def due_platforms(conn: Connection, now: datetime) -> list[str]:

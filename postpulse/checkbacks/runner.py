@@ -84,12 +84,9 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
 
     # -- fetch, concurrently within the platform's limit -----------------------------------------
     t_http = time.perf_counter()
-    if posts:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
-            results: list[FetchResult] = list(pool.map(
-                lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
-    else:
-        results = []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
+        results: list[FetchResult] = list(pool.map(
+            lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
     res.http_wall_s = time.perf_counter() - t_http
     res.http_sum_s = sum(r.http_seconds for r in results)
 

@@ -54,8 +54,9 @@ def _fetch_sandbox_item(url: str, sandbox_url: str) -> tuple[str, dict]:
                 m = re.search(r"activity-(\d+)-", ident)
                 ident = m.group(1) if m else ident
             resp = client.get(f"/api/{quote(platform, safe='')}/posts/{quote(ident, safe=':')}")
-            if resp.status_code == 200 and isinstance(resp.json(), dict):
-                return platform, resp.json()
+            item = resp.json() if resp.status_code == 200 else None
+            if isinstance(item, dict):
+                return platform, item
     raise TrackError(f"the sandbox has no post at {url}", fix="open the post in the sandbox and copy its URL")
 
 
@@ -100,7 +101,8 @@ def track_post(engine: Engine, ref: str, *, schedule: str | list[str] | None = N
             raise TrackError(f"fetched {ref} but could not store it as a post")
     if post["is_deleted"]:
         raise TrackError(f"post {post['id']} was deleted on the platform; its history stays, nothing to track")
-    offs = offsets_seconds(sched or resolve_schedule(post["platform"], post["check_schedule"], post["account_settings"]))
+    schedule = sched or resolve_schedule(post["platform"], post["check_schedule"], post["account_settings"])
+    offs = offsets_seconds(schedule)
     started = as_utc(post["tracking_started_at"]) or now
     anchor = as_utc(post["posted_at"]) or started
     st = slot_state(offs, anchor, now)
@@ -113,7 +115,7 @@ def track_post(engine: Engine, ref: str, *, schedule: str | list[str] | None = N
             WHERE id = :id"""), {"sched": orjson.dumps(sched).decode() if sched else None, "now": now,
                                  "next": next_at, "done": st.checks_completed, "id": post["id"]})
     return {"post_id": post["id"], "platform": post["platform"], "next_check_at": next_at,
-            "schedule": sched or resolve_schedule(post["platform"], post["check_schedule"], post["account_settings"])}
+            "schedule": schedule}
 
 
 def untrack_post(engine: Engine, ref: str) -> str:

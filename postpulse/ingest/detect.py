@@ -71,9 +71,8 @@ def _match_obj(obj: dict, mappings: MappingSet) -> Mapping | None:
 def detect_mapping(path: str | os.PathLike, mappings: MappingSet, sample: bytes | None = None,
                    kind: str | None = None) -> tuple[Mapping, str]:
     """(mapping, container kind) for the file; raises UnknownFormatError."""
-    head = read_sample(path, sample)
     if kind is None:
-        kind = sniff_container(path, head)
+        kind = sniff_container(path, read_sample(path, sample))
     source: Any = sample if sample is not None else path
     first_keys: list[str] | None = None
     if kind == JSON_OBJECT:

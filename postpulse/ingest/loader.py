@@ -240,6 +240,7 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         raise FileReadError(path, "is a directory, not a file")
     now = as_utc(now) or datetime.now(timezone.utc)
     mapping_paths = tuple(mapping_paths)
+    mset = None
     if format:
         # before the "already imported" shortcut: a wrong --format must never pass silently
         from postpulse.ingest import load_mappings
@@ -266,7 +267,7 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         return min(size, rchar() - base) if rchar else 0
 
     # the reference time for relative posted times: the capture time we will use
-    records = iter_file(path, format, mapping_paths=mapping_paths, captured_at=fallback)
+    records = iter_file(path, format, mapping_paths=mapping_paths, mappings=mset, captured_at=fallback)
     if records_filter is not None:
         records = records_filter(records)
     return load_records(engine, records, source, progress=progress, bytes_read=bytes_read, now=now)

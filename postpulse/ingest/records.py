@@ -30,11 +30,6 @@ class ProfileRecord:
     bio: str | None = None
     raw: dict = field(default_factory=dict)
 
-    @property
-    def natural_key(self) -> str | None:
-        """``platform_user_id`` or ``username`` (the profile's natural key), or None."""
-        return self.platform_user_id or self.username
-
 
 COUNT_FIELDS = (
     "reactions", "likes", "comments", "shares", "views", "saves",

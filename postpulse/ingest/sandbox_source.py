@@ -19,7 +19,6 @@ from postpulse import config
 from postpulse.ingest.apify import ApifyClient, pull_actor
 from postpulse.ingest.loader import ImportResult, import_file_as_pull
 
-DEFAULT_SANDBOX_URL = "http://127.0.0.1:8765"
 DEFAULT_SANDBOX_TOKEN = "sandbox-token"
 
 # the sandbox's post-scraper actor of each platform (postpulse.sandbox.apify.ACTORS)
@@ -30,12 +29,6 @@ SANDBOX_ACTORS: dict[str, str] = {
     "x": "apidojo~tweet-scraper",
     "threads": "postpulse~threads-posts",
 }
-
-
-def sandbox_url() -> str | None:
-    """``POSTPULSE_SANDBOX_URL`` (set by ``postpulse up`` unless ``--no-sandbox``), else None."""
-    value = os.environ.get("POSTPULSE_SANDBOX_URL", "").strip()
-    return value or None
 
 
 @dataclass

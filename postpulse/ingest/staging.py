@@ -21,6 +21,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
+from postpulse.ingest.records import COUNT_FIELDS
 from postpulse.ingest.runs import RunSource
 from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t
 from postpulse.timeutil import as_utc
@@ -36,10 +37,6 @@ MAX_COUNT = 10 ** 15  # a count above this is not a real metric ("absurd"): reje
 CONTENT_TYPES = {"text", "image", "video", "carousel", "story", "reel", "mixed", "document",
                  "article", "poll", "unknown"}
 MEDIA_TYPES = {"image", "video", "gif", "document", "audio", "carousel", "unknown"}
-COUNT_FIELDS = ("reactions", "likes", "comments", "shares", "views", "saves", "impressions",
-                "reach", "clicks", "quotes")
-SNAPSHOT_COLUMNS = ("total_reactions", "like_count", "comment_count", "share_count", "view_count",
-                    "save_count", "impression_count", "reach_count", "click_count", "quote_count")
 
 
 class _BadRecord(ValueError):
@@ -190,9 +187,8 @@ class _Stager:
             seen = as_utc(rec.captured_at) or self.fallback
             name = _t(rec.name or "").lstrip("#").strip().lower()
             if name:
-                pc = rec.posts_count
-                pc = pc if isinstance(pc, int) and not isinstance(pc, bool) and 0 <= pc <= MAX_COUNT else None
-                self._buf("stg_hashtag", (rec.record_index, rec.platform, name[:200], pc, _j(rec.raw), seen))
+                self._buf("stg_hashtag", (rec.record_index, rec.platform, name[:200], _profile_count(rec.posts_count),
+                                          _j(rec.raw), seen))
         if self.buffered_records >= self.chunk_records or self.buffered_bytes >= CHUNK_BYTES:
             self.flush()
 

@@ -17,6 +17,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
+from postpulse.timeutil import as_utc
+
 UTC = timezone.utc
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,8 +92,7 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
         return None
     t = type(value)
     if t is datetime:
-        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return _check_range(dt.astimezone(UTC), field, value)
+        return _check_range(as_utc(value), field, value)
     if t is bool:
         raise BadTime(field, value, "expected a date, got a boolean")
     if t is int or t is float:
@@ -132,11 +133,7 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
         except ValueError:
             raise BadTime(field, value, "not a recognised date/time format") from None
         return from_unix(f, field=field, value=value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    else:
-        dt = dt.astimezone(UTC)
-    return _check_range(dt, field, value)
+    return _check_range(as_utc(dt), field, value)
 
 
 _UNITS = {
@@ -183,9 +180,7 @@ def parse_relative(value: object, reference: datetime | None) -> datetime | None
     secs = relative_seconds(value)
     if secs is None:
         return None
-    if reference.tzinfo is None:
-        reference = reference.replace(tzinfo=UTC)
-    return reference.astimezone(UTC) - timedelta(seconds=secs)
+    return as_utc(reference) - timedelta(seconds=secs)
 
 
 _FILENAME_TS_RE = re.compile(

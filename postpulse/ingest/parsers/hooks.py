@@ -55,9 +55,6 @@ def linkedin_stats_check(raw: dict, post: PostRecord) -> None:
         parse_count(value, field=f"stats.{key}")
 
 
-_TT_KEYS = ("diggCount", "shareCount", "commentCount", "playCount", "collectCount", "repostCount")
-
-
 def _rounding_ok(rounded: int, exact: int) -> bool:
     """TikTok's ``stats`` numbers are ``statsV2`` rounded to about 3 significant digits."""
     if rounded == exact:

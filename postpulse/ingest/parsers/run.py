@@ -112,7 +112,7 @@ def iter_file(path: str | os.PathLike, format: str | None = None, *,
     dedup = _Dedup() if dedupe else None
     index = 0
 
-    def emit(records: list, raw_obj: Any) -> Iterator[Any]:
+    def emit(records: list) -> Iterator[Any]:
         nonlocal index
         for rec in records:
             rec.record_index = index
@@ -135,12 +135,12 @@ def iter_file(path: str | os.PathLike, format: str | None = None, *,
         ctx.file_captured_at = _meta_captured_at(path, mapping, kind, None)
         for items_path in mapping.items:
             for raw in iter_json_array(path, prefix=ijson_prefix(items_path)):
-                yield from emit(build(raw.obj), raw.obj)
+                yield from emit(build(raw.obj))
         return
 
     for raw in iter_container(path, kind):
         if raw.error is not None:
-            yield from emit([Rejected(0, raw.error, None, raw.excerpt)], None)
+            yield from emit([Rejected(0, raw.error, None, raw.excerpt)])
             continue
         obj = raw.obj
         if mapping.items:
@@ -152,12 +152,12 @@ def iter_file(path: str | os.PathLike, format: str | None = None, *,
                 if type(lst) is list:
                     found = True
                     for item in lst:
-                        yield from emit(build(item), item)
+                        yield from emit(build(item))
             if not found:
                 yield from emit([Rejected(0, f"no item list at {' / '.join(mapping.items)}",
-                                          "items", _excerpt(obj))], obj)
+                                          "items", _excerpt(obj))])
             continue
-        yield from emit(build(obj), obj)
+        yield from emit(build(obj))
 
 
 __all__ = ["iter_file", "FileReadError", "RawItem"]

@@ -224,11 +224,6 @@ def digits(value: Any) -> str | None:
     return s if s and s.isdigit() else None
 
 
-def linkedin_author_type(value: Any) -> str | None:
-    s = _s(value)
-    return s.lower() if s else None
-
-
 TRANSFORMS: dict[str, Transform] = {
     "linkedin_activity_id": linkedin_activity_id,
     "linkedin_urn": linkedin_urn,
