@@ -10,24 +10,16 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from postpulse.store import migrate
-from postpulse.store.urls import StoreUrls
-
-
-def _libpq(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    if database:
-        u = u.set(database=database)
-    return u.render_as_string(hide_password=False)
+from postpulse.store.urls import StoreUrls, libpq_url
 
 
 @contextlib.contextmanager
 def server():
     external = os.environ.get("DATABASE_URL")
     if external:
-        yield _libpq(external, "postgres"), "DATABASE_URL"
+        yield libpq_url(external, "postgres"), "DATABASE_URL"
         return
     from postpulse.store.embedded import prepare_runtime_dir
 
@@ -47,7 +39,7 @@ def fresh_database(server_url: str):
     name = f"pp_bench_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = StoreUrls.from_base(_libpq(server_url, name)).app
+    url = StoreUrls.from_base(libpq_url(server_url, name)).app
     migrate.upgrade(url)
     try:
         yield url

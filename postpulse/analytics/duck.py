@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import psycopg
@@ -31,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
 from postpulse.analytics.errors import AnalyticsError, QueryRefused
+from postpulse.errors import first_line
 from postpulse.store.urls import redact
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "sql" / "queries"
@@ -79,9 +79,6 @@ class Analytics:
         """Run trusted SQL (the named-query library, postpulse's own code) -> pandas DataFrame."""
         return self.con.execute(query, params or None).df()
 
-    def arrow(self, query: str, params: dict[str, Any] | list | None = None):
-        return self.con.execute(query, params or None).fetch_arrow_table()
-
     def close(self) -> None:
         self.con.close()
 
@@ -90,11 +87,6 @@ class Analytics:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _env_settings(threads: int | None, memory_limit: str | None) -> tuple[int | None, str | None]:
@@ -142,7 +134,7 @@ def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | 
             con.execute("SET lock_configuration = true")
     except duckdb.Error as exc:
         con.close()
-        msg = _first_line(exc)
+        msg = first_line(exc)
         # never echo the conninfo (it may hold a password)
         msg = re.sub(r"(password=)\S+", r"\1***", msg)
         raise AnalyticsError(
@@ -166,15 +158,6 @@ def _create_views(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(HELPER_VIEWS.read_text())
 
 
-@contextmanager
-def analytics_session(url: str, **kwargs) -> Iterator[Analytics]:
-    a = open_analytics(url, **kwargs)
-    try:
-        yield a
-    finally:
-        a.close()
-
-
 def check_read_only(query: str) -> str:
     """Return the one SELECT statement in ``query`` or raise :class:`QueryRefused` (one line).
 
@@ -186,7 +169,7 @@ def check_read_only(query: str) -> str:
     try:
         statements = duckdb.extract_statements(text)
     except duckdb.Error as exc:
-        raise QueryRefused(f"the query does not parse: {_first_line(exc)}",
+        raise QueryRefused(f"the query does not parse: {first_line(exc)}",
                            fix="check the SQL syntax (DuckDB dialect)") from None
     if len(statements) != 1:
         raise QueryRefused(f"{len(statements)} statements given; only one SELECT is allowed",
@@ -206,7 +189,7 @@ def run_user_query(a: Analytics, query: str, params: dict[str, Any] | None = Non
     try:
         return a.con.execute(text, params or None).df()
     except duckdb.Error as exc:
-        msg = _first_line(exc)
+        msg = first_line(exc)
         if "read-only" in msg.lower() or "read only" in msg.lower():
             raise QueryRefused(f"refused by the read-only store: {msg}") from None
         raise AnalyticsError(f"query failed: {msg}", fix="check table and column names; list the tables with: postpulse query "

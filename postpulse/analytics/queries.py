@@ -25,6 +25,7 @@ import duckdb
 
 from postpulse.analytics.duck import QUERIES_DIR, Analytics
 from postpulse.analytics.errors import AnalyticsError, BadParameter, UnknownReport
+from postpulse.errors import first_line
 
 TYPES = ("text", "int", "float", "date", "timestamp", "bool")
 _PARAM_RE = re.compile(r"^--\s*param:\s*(\w+)\s+(\w+)\s*(?:=\s*(.*?))?\s*(?:\|\s*(.*))?$")
@@ -63,8 +64,7 @@ class NamedQuery:
         try:
             return a.con.execute(self.sql, bound or None).df()
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AnalyticsError(f"report {self.name!r} failed: {first}",
+            raise AnalyticsError(f"report {self.name!r} failed: {first_line(exc)}",
                                  fix="check the parameters; `postpulse report list` shows them") from None
 
 
@@ -107,7 +107,8 @@ def _default(type_: str, text: str | None) -> Any:
 def parse(path: Path) -> NamedQuery:
     meta: dict[str, str] = {}
     params: list[Param] = []
-    for line in path.read_text().splitlines():
+    text = path.read_text()
+    for line in text.splitlines():
         if not line.startswith("--"):
             break
         m = _PARAM_RE.match(line)
@@ -122,7 +123,7 @@ def parse(path: Path) -> NamedQuery:
             meta[km.group(1)] = km.group(2).strip()
     name = meta.get("name") or path.stem
     return NamedQuery(name=name, title=meta.get("title", name), description=meta.get("description", ""),
-                      sql=path.read_text(), path=path, params=tuple(params))
+                      sql=text, path=path, params=tuple(params))
 
 
 def load_library(directory: Path = QUERIES_DIR) -> dict[str, NamedQuery]:

@@ -27,7 +27,8 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy.engine import make_url
+
+from postpulse.store.urls import libpq_url
 
 PLATFORMS = ("instagram", "tiktok", "linkedin", "x")
 CHECK_AGES_H = [1, 3, 6, 12, 24] + [24 * d for d in range(2, 15)] + [24 * 21, 24 * 30]
@@ -35,10 +36,6 @@ TAG_NAMES = ("launch", "tutorial", "behind-the-scenes", "promo", "meme", "hiring
 
 SNAPSHOT_COLUMNS = ("id", "post_id", "run_id", "downloaded_at", "total_reactions", "like_count",
                     "comment_count", "share_count", "view_count", "save_count")
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _copy_table(conn: psycopg.Connection, table: str, data: pa.Table) -> None:
@@ -134,7 +131,7 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
     per_post = float(np.mean(np.sum((end_ts - post_ts_probe)[:, None] >= ages_s[None, :], axis=1)))
     n_posts = max(1, int(round(snapshots / max(per_post, 1e-9))))
     total_snaps = 0
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         dims = _dimensions(conn, rng, n_accounts)
         conn.commit()
         deferred: list[tuple[str, str]] = []
@@ -239,7 +236,7 @@ def add_dimension(url: str, *, workspace: str = "acme", platform: str = "instagr
     from postpulse.ids import new_id
 
     ids = {"workspace": new_id("wsp"), "account": new_id("acc"), "profile": new_id("prf")}
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute("SELECT id FROM workspaces WHERE name = %s", (workspace,)).fetchone()
         if row:
             ids["workspace"] = row[0]
@@ -261,7 +258,7 @@ def add_posts(url: str, posts: Iterable[dict[str, Any]]) -> list[str]:
 
     posts = list(posts)
     ids = []
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         for p in posts:
             pid = p.get("id") or new_id("p")
             conn.execute(
@@ -283,7 +280,7 @@ def add_snapshots(url: str, snaps: Iterable[dict[str, Any]]) -> int:
         rows.append([s.get("id") or new_id("dl")] + [s.get(c) for c in cols[1:]])
     if not rows:
         return 0
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         with conn.cursor().copy(f"COPY data_downloads ({', '.join(cols)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(r)

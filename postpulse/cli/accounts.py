@@ -130,7 +130,8 @@ def login(username: str, platform: Optional[str] = typer.Option(None, "--platfor
     from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement.sessions import login_account
 
-    with _engine().connect() as conn:
+    engine = _engine()
+    with engine.connect() as conn:
         acc = repo.get_account(conn, username, platform)
     if password_env:
         password = os.environ.get(password_env)
@@ -141,7 +142,7 @@ def login(username: str, platform: Optional[str] = typer.Option(None, "--platfor
     from postpulse.engagement.drivers.base import DriverError
 
     try:
-        info = login_account(_engine(), vault_or_fail(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url))
+        info = login_account(engine, vault_or_fail(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url))
     except DriverError as exc:
         fail(f"logging in @{acc['username']} on {acc['platform']} failed: {exc.message}")
     console.print(f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)")

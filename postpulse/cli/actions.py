@@ -198,12 +198,11 @@ def run(execute: bool = typer.Option(False, "--execute", help="really act (defau
     """Run the executor once from the command line (dry run unless --execute)."""
     from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement.executor import Executor, ExecutorConfig
-    from postpulse.engagement.secrets import load_vault
 
     engine = _engine()
     cfg = ExecutorConfig(base_url=sandbox_url or "http://127.0.0.1:8765", batch_size=max_actions)
     if not execute:
-        ex = Executor(engine, load_vault(create=False) if _has_key() else None, config=cfg)
+        ex = Executor(engine, _vault_if_any(), config=cfg)
         for d in ex.preview(max_actions):
             console.print(f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — {d['message']}")
         console.print("[dim]dry run: nothing executed (use --execute)[/dim]")
@@ -222,15 +221,15 @@ def run(execute: bool = typer.Option(False, "--execute", help="really act (defau
     console.print_json(json.dumps(rep, default=str))
 
 
-def _has_key() -> bool:
+def _vault_if_any():
+    """The vault, or None when no key exists yet (a dry run needs no key)."""
     from postpulse.crypto import MissingKeyError
     from postpulse.engagement.secrets import load_vault
 
     try:
-        load_vault(create=False)
-        return True
+        return load_vault(create=False)
     except MissingKeyError:
-        return False
+        return None
 
 
 @app.command()

@@ -11,9 +11,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
 from postpulse import config
-from postpulse.errors import StoreUnavailable
+from postpulse.errors import StoreUnavailable, first_line
 from postpulse.store.embedded import APP_DATABASE, start_embedded
-from postpulse.store.urls import DAGSTER_SCHEMA, StoreUrls, redact
+from postpulse.store.urls import DAGSTER_SCHEMA, StoreUrls, libpq_url, redact
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -22,23 +22,14 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def check_connection(url: str) -> str:
     """Connect once; return the server version or raise a one-line StoreUnavailable."""
     try:
-        with psycopg.connect(_libpq(url), connect_timeout=5) as conn:
+        with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
             return conn.execute("SHOW server_version").fetchone()[0]
     except psycopg.Error as exc:
         raise StoreUnavailable(
-            f"cannot reach PostgreSQL at {redact(url)}: {_first_line(exc)}",
+            f"cannot reach PostgreSQL at {redact(url)}: {first_line(exc)}",
             fix="check DATABASE_URL (host, port, user, password, database) and that the server runs; "
             "unset it to use the embedded PostgreSQL",
         ) from None
@@ -46,7 +37,7 @@ def check_connection(url: str) -> str:
 
 def ensure_database(server_url: str, name: str) -> str:
     """Create database ``name`` on the server if missing; return a URL pointing at it."""
-    with psycopg.connect(_libpq(server_url), autocommit=True, connect_timeout=5) as conn:
+    with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -54,7 +45,7 @@ def ensure_database(server_url: str, name: str) -> str:
 
 
 def ensure_schema(url: str, schema: str) -> None:
-    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=5) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
@@ -88,7 +79,7 @@ def resolve_urls(*, keep_running: bool = False) -> StoreUrls:
     try:
         return StoreUrls.from_base(url, dagster_override=config.dagster_database_url(), embedded=embedded)
     except Exception as exc:  # sqlalchemy's ArgumentError (echoes the URL: not shown) or our ValueError
-        reason = _first_line(exc) if isinstance(exc, ValueError) else "it could not be parsed"
+        reason = first_line(exc) if isinstance(exc, ValueError) else "it could not be parsed"
         raise StoreUnavailable(
             f"DATABASE_URL is not a usable PostgreSQL URL: {reason}",
             fix="use the form postgresql://user:password@host:5432/database",

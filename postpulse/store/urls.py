@@ -30,6 +30,15 @@ def redact(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+
+def libpq_url(url: str, database: str | None = None) -> str:
+    """A plain ``postgresql://`` URL for libpq clients (psycopg.connect, DuckDB ATTACH), optionally
+    for another database of the same server."""
+    u = make_url(url).set(drivername="postgresql")
+    if database:
+        u = u.set(database=database)
+    return u.render_as_string(hide_password=False)
+
 @dataclass(frozen=True)
 class StoreUrls:
     """The store's URLs; ``app`` for postpulse (psycopg 3), ``dagster`` for dagster-postgres."""
@@ -57,7 +66,7 @@ class StoreUrls:
     @property
     def libpq(self) -> str:
         """A plain ``postgresql://`` URL for libpq clients (psycopg.connect, DuckDB ATTACH)."""
-        return make_url(self.app).set(drivername="postgresql").render_as_string(hide_password=False)
+        return libpq_url(self.app)
 
     def display(self) -> str:
         return redact(self.app)

@@ -14,7 +14,7 @@ import pytest
 
 from postpulse.analytics.daily import DAYS_SCHEMA, WRITE_LOCK, compute_daily, materialize_daily, write_daily
 from postpulse.store import migrate
-from postpulse.store.urls import StoreUrls
+from postpulse.store.urls import libpq_url
 
 from .test_daily import DAY0, DAY_END
 
@@ -25,10 +25,6 @@ COLUMNS = ("SELECT column_name, data_type, column_default, is_nullable FROM info
            "WHERE table_schema = 'public' AND table_name = 'daily_metrics' ORDER BY ordinal_position")
 INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'daily_metrics' ORDER BY 1"
 ALL_ROWS = "SELECT * FROM daily_metrics ORDER BY metric_date, grain, entity_id"
-
-
-def _libpq(url: str) -> str:
-    return StoreUrls.from_base(url).libpq
 
 
 def _schema(conn) -> tuple:
@@ -45,7 +41,7 @@ def _day_tables(conn) -> dict[str, int]:
 
 def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
     migrate.upgrade(empty_db_url, BEFORE)
-    with psycopg.connect(_libpq(empty_db_url)) as conn:
+    with psycopg.connect(libpq_url(empty_db_url)) as conn:
         conn.execute("""
             INSERT INTO daily_metrics (metric_date, grain, entity_id, platform, reactions_total, engagement_new,
                                        engagement_rate, posts_tracked, snapshots, is_estimated, is_settled)
@@ -56,7 +52,7 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
         before, rows = _schema(conn), conn.execute(ALL_ROWS).fetchall()
 
     migrate.upgrade(empty_db_url)
-    with psycopg.connect(_libpq(empty_db_url)) as conn:
+    with psycopg.connect(libpq_url(empty_db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == rows
         assert conn.execute("SELECT count(*) FROM ONLY daily_metrics").fetchone()[0] == 0  # the parent holds none
         assert _day_tables(conn) == {"d20250130": 1, "d20250131": 1, "d20250201": 1}
@@ -69,13 +65,13 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
             conn.execute("INSERT INTO daily_metrics (metric_date, grain, entity_id) VALUES ('2025-01-30', 'post', 'z')")
 
     migrate.downgrade(empty_db_url, BEFORE)
-    with psycopg.connect(_libpq(empty_db_url)) as conn:
+    with psycopg.connect(libpq_url(empty_db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == rows
         assert _schema(conn) == before, "downgrade restores the 0006 table exactly (constraints, indexes)"
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (DAYS_SCHEMA,)).fetchone()[0] == 0
 
     migrate.upgrade(empty_db_url)
-    with psycopg.connect(_libpq(empty_db_url)) as conn:
+    with psycopg.connect(libpq_url(empty_db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == rows
         assert len(_day_tables(conn)) == 3
     assert migrate.status(empty_db_url).up_to_date
@@ -83,7 +79,7 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
 
 def test_materialize_swaps_day_tables_and_duckdb_reads_them(duck, db_url, scenario):
     first = materialize_daily(duck, db_url, DAY0, DAY_END)
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         tables = _day_tables(conn)
         per_day = dict(conn.execute("SELECT to_char(metric_date, '\"d\"YYYYMMDD'), count(*) FROM daily_metrics "
                                     "GROUP BY 1").fetchall())
@@ -101,7 +97,7 @@ def test_materialize_swaps_day_tables_and_duckdb_reads_them(duck, db_url, scenar
     day = DAY0 + timedelta(days=2)
     again = materialize_daily(duck, db_url, day, day + timedelta(days=1))
     assert again.deleted == per_day[f"d{day:%Y%m%d}"]
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         after = conn.execute(ALL_ROWS).fetchall()
         assert set(_day_tables(conn)) == set(tables)
     assert [r[:-1] for r in after] == [r[:-1] for r in before]  # the last column is computed_at
@@ -109,7 +105,7 @@ def test_materialize_swaps_day_tables_and_duckdb_reads_them(duck, db_url, scenar
 
 def test_failed_write_keeps_the_previous_rows(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         before, tables = conn.execute(ALL_ROWS).fetchall(), _day_tables(conn)
     compute_daily(duck, DAY0, DAY_END)
     # the last day's COPY fails on a CHECK, after the earlier days' new tables were loaded
@@ -117,7 +113,7 @@ def test_failed_write_keeps_the_previous_rows(duck, db_url, scenario):
                      "AND grain = 'platform'")
     with pytest.raises(psycopg.errors.CheckViolation):
         write_daily(db_url, duck, DAY0, DAY_END)
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == before
         assert _day_tables(conn) == tables  # no half-written table left behind
 
@@ -134,7 +130,7 @@ def test_concurrent_writers_are_serialised(duck, db_url, scenario):
             errors.append(exc)
         done.set()
 
-    with psycopg.connect(_libpq(db_url)) as other:
+    with psycopg.connect(libpq_url(db_url)) as other:
         other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (WRITE_LOCK,))  # another writer is busy
         t = threading.Thread(target=writer)
         t.start()
@@ -143,18 +139,18 @@ def test_concurrent_writers_are_serialised(duck, db_url, scenario):
         other.rollback()
     t.join(30)
     assert done.is_set() and not errors
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         assert conn.execute("SELECT count(*) FROM daily_metrics").fetchone()[0] > 0
 
 
 def test_day_without_rows_drops_its_table(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         assert "d20250116" in _day_tables(conn)  # post D's last snapshot
         conn.execute("DELETE FROM data_downloads WHERE downloaded_at >= '2025-01-16'")
     res = materialize_daily(duck, db_url, date(2025, 1, 16), DAY_END)
     assert res.rows == 0 and res.deleted > 0
-    with psycopg.connect(_libpq(db_url)) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         assert "d20250116" not in _day_tables(conn) and "d20250115" in _day_tables(conn)
         assert conn.execute("SELECT count(*) FROM daily_metrics WHERE metric_date >= '2025-01-16'").fetchone()[0] == 0
 
@@ -163,7 +159,7 @@ def test_writer_waits_for_a_reader_of_the_old_rows(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
     compute_daily(duck, DAY0, DAY_END)
     done = threading.Event()
-    with psycopg.connect(_libpq(db_url)) as reader:
+    with psycopg.connect(libpq_url(db_url)) as reader:
         n = reader.execute("SELECT count(*) FROM daily_metrics").fetchone()[0]  # holds its locks until commit
         t = threading.Thread(target=lambda: (write_daily(db_url, duck, DAY0, DAY_END), done.set()))
         t.start()

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from postpulse.crypto import DecryptionError, Keyring, MissingKeyError, Vault
 from postpulse.engagement import keys
@@ -18,6 +17,7 @@ from postpulse.engagement.dm_sync import read_messages, sync_account
 from postpulse.engagement.executor import Executor, ExecutorConfig
 from postpulse.engagement.retention import run_retention
 from postpulse.engagement.sessions import load_session
+from postpulse.store.urls import libpq_url
 from tests.engagement.conftest import action_row, executor, make_account, queue
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ SECRET_DMS = ["Meet me at the blue door at 7, code 4417", "STOP", "psst the laun
 
 def _dump_database(db_url: str) -> bytes:
     """Every table of the database, as COPY text (what pg_dump's data section contains)."""
-    url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = libpq_url(db_url)
     out = io.BytesIO()
     with psycopg.connect(url) as conn:
         tables = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN "
