@@ -42,7 +42,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from postpulse import config
 from postpulse.crypto import Vault, VaultError, envelope_from_text
 from postpulse.policy import (AccountSettings, AccountState, ActionRequest, PolicyEngine, SettingsError,
                               classify_failure, freeze_message, freeze_until)
@@ -50,13 +49,13 @@ from postpulse.policy import (AccountSettings, AccountState, ActionRequest, Poli
 from . import audit
 from .drivers.base import ActionTask, DriverError, ExecResult, TransientError, Verification
 from .policy_store import DbIdempotency, PreloadedIdempotency, PreloadedUsage, blocklist_cache
-from .repository import utcnow
+from .repository import is_globally_paused, utcnow
+from .retention import screenshot_dir
 from .secrets import queued_text_aad
 from .withhold import withhold_text
 
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout", "network_error"})
 RELOGIN_CODES = frozenset({"session_expired", "no_session"})
-FINAL_CODES = frozenset({"markup_changed", "target_not_found", "not_allowed", "unsupported_action", "unknown_thread"})
 
 
 @dataclass
@@ -74,7 +73,7 @@ class ExecutorConfig:
     base_url: str | None = None  # the sandbox
 
     def screenshots(self) -> Path:
-        return Path(self.screenshot_dir) if self.screenshot_dir else config.data_dir() / "screenshots"
+        return Path(self.screenshot_dir) if self.screenshot_dir else screenshot_dir()  # where retention cleans
 
 
 @dataclass
@@ -163,8 +162,7 @@ class Executor:
         report = ClaimReport()
         with self.engine.begin() as conn:
             report.released_stale = self.release_stale(conn, now)
-            if conn.execute(text("SELECT coalesce((SELECT value = 'true'::jsonb FROM app_settings "
-                                 "WHERE key = 'global_pause'), false)")).scalar():
+            if is_globally_paused(conn):
                 report.paused = True
                 return report
             rows = [dict(r) for r in conn.execute(_CLAIM, {"now": now, "n": limit}).mappings()]
@@ -307,12 +305,12 @@ class Executor:
         now = self.now()
         out = []
         with self.engine.connect() as conn:
-            paused = bool(conn.execute(text("SELECT coalesce((SELECT value = 'true'::jsonb FROM app_settings "
-                                            "WHERE key = 'global_pause'), false)")).scalar())
+            paused = is_globally_paused(conn)
             rows = [dict(r) for r in conn.execute(text(str(_CLAIM.text).replace("FOR UPDATE OF q SKIP LOCKED", "")),
                                                   {"now": now, "n": limit}).mappings()]
             usage = PreloadedUsage(conn, [(r["account_id"], r["action_type"]) for r in rows], now)
             idem = PreloadedIdempotency(conn, [(r["account_id"], r["action_type"], r["target_id"]) for r in rows])
+            first = True
             for r in rows:
                 try:
                     settings = AccountSettings.parse(r["settings"] or {})
@@ -324,7 +322,10 @@ class Executor:
                     text_value = self._text_of(r)
                 except VaultError:
                     text_value = None
-                engine = PolicyEngine(self.blocklists.get(conn, r["account_id"]), usage=usage, idempotency=idem,
+                # the blocklist's freshness is checked once per preview, as claim() does per batch
+                blocklist = self.blocklists.get(conn, r["account_id"], check=first)
+                first = False
+                engine = PolicyEngine(blocklist, usage=usage, idempotency=idem,
                                       global_paused=paused)
                 params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
                 if text_value is not None:

@@ -95,7 +95,7 @@ def reencrypt(engine: Engine, vault: Vault, *, batch_size: int = 500, run_id: st
     for c in COLUMNS:
         def rewrap_column(conn: Connection, rid: str, blob: object, c=c) -> bool:
             blob = bytes(blob)
-            if Vault.key_id(blob) == primary:
+            if not vault.needs_rotation(blob):
                 return False
             new = vault.reencrypt(blob, c.aad(rid))
             if c.key_id_column:
@@ -110,7 +110,7 @@ def reencrypt(engine: Engine, vault: Vault, *, batch_size: int = 500, run_id: st
 
     def rewrap_queued_text(conn: Connection, rid: str, t: object) -> bool:
         blob = envelope_from_text(t)
-        if Vault.key_id(blob) == primary:
+        if not vault.needs_rotation(blob):
             return False
         new = envelope_to_text(vault.reencrypt(blob, queued_text_aad(rid)))
         conn.execute(text("UPDATE action_queue SET action_params = jsonb_set(action_params, '{text_encrypted}', "

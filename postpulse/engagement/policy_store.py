@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from postpulse.policy import Blocklist, BlocklistEntry, BlocklistError, validate_entry
 
-COUNTED = ("success", "in_progress")
 
 _COUNT = text(
     "SELECT count(*) FROM action_attempts WHERE account_id = :a AND action_type = :t "
@@ -51,7 +50,7 @@ _DONE_TEXT = text(
 class DbUsageCounter:
     """``WindowedUsageCounter`` on a connection (use the claim transaction's connection)."""
 
-    def __init__(self, conn: Connection, *, exclude_attempt: str | None = None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def count_actions(self, account_id: str, action_type: str, since: datetime) -> int:
@@ -222,7 +221,3 @@ def blocklist_cache(engine: Engine) -> BlocklistCache:
         cache = _CACHES[key] = BlocklistCache()
     return cache
 
-
-def global_paused(conn: Connection) -> bool:
-    v = conn.execute(text("SELECT value FROM app_settings WHERE key = 'global_pause'")).scalar()
-    return bool(v) if v is not None else False

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from postpulse.errors import PostpulseError
 from postpulse.ids import allocate_ids, insert_with_new_id, retry_on_id_collision
-from postpulse.policy import ACTION_TYPES, AccountSettings, SettingsError, TemplateError, text_hash
+from postpulse.policy import ACTION_TYPES, TEXT_ACTIONS, AccountSettings, SettingsError, TemplateError, text_hash
 from postpulse.policy.templates import render
 
 from . import audit
@@ -35,7 +35,6 @@ DEFAULT_TARGET = {"like": "post", "unlike": "post", "comment": "post", "reply": 
                   "delete_comment": "comment", "dm_send": "user", "follow": "user", "unfollow": "user",
                   "publish": "publication"}
 #: actions whose params carry text we send
-TEXT_ACTIONS = ("comment", "reply", "dm_send", "publish")
 #: private text: never stored in plain (encrypted in action_params.text_encrypted)
 PRIVATE_TEXT_ACTIONS = ("dm_send",)
 PLATFORMS = ('linkedin', 'instagram', 'tiktok', 'x', 'threads', 'facebook', 'youtube', 'sandbox')
@@ -188,8 +187,9 @@ def set_global_pause(conn: Connection, paused: bool, *, actor: str = "cli", run_
 
 
 def is_globally_paused(conn: Connection) -> bool:
-    v = conn.execute(text("SELECT value FROM app_settings WHERE key = 'global_pause'")).scalar()
-    return bool(v)
+    """Only a stored JSON ``true`` pauses (what ``set_global_pause`` writes)."""
+    return bool(conn.execute(text("SELECT coalesce((SELECT value = 'true'::jsonb FROM app_settings "
+                                  "WHERE key = 'global_pause'), false)")).scalar())
 
 
 # -- blocklist ------------------------------------------------------------------------------------
@@ -526,7 +526,3 @@ def due_actions(conn: Connection, now: datetime, limit: int = 1000) -> list[dict
 
 def queue_counts(conn: Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in conn.execute(text("SELECT status, count(*) FROM action_queue GROUP BY status"))}
-
-
-def engine_transaction(engine: Engine):
-    return engine.begin()

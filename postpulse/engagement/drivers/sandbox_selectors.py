@@ -89,9 +89,5 @@ def compose_path(site: str) -> str:
     return f"/{site}/compose"
 
 
-def feed_path(site: str) -> str:
-    return f"/{site}/"
-
-
 def is_login_url(path: str, site: str) -> bool:
     return path.rstrip("/").endswith(f"/{site}/login")
