@@ -64,7 +64,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from postpulse.ingest.merge import _PREVIEW, ChunkCounts, _merge, merge_chunk
+from postpulse.ingest.merge import _PREVIEW, _PREVIEW_FROM_STAGING, ChunkCounts, _merge, merge_chunk
 from postpulse.ingest.runs import (
     _COMPLETE_RUN, PREVIEW_ROWS, ImportFailed, ImportResult, RunSource, _already, _AlreadyImported, _create_run,
     existing_run_for_hash, preview_markdown, sha256_file, system_info,
@@ -140,7 +140,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                     "captured_at_source": cap_src, "fetched": res.posts_fetched, "new": res.posts_new,
                     "updated": res.posts_updated, "snaps": res.snapshots_new, "comments": res.comments_upserted,
                     "rejected": res.records_rejected, "error": run_error})
-                res.preview = [dict(r) for r in _x(conn, _PREVIEW, {"run_id": run_id, "n": PREVIEW_ROWS}).mappings()]
+                res.preview = _preview(conn, run_id, res.snapshots_new)
         except _AlreadyImported:
             with engine.connect() as c2:
                 prev = existing_run_for_hash(c2, source.source_sha256 or "")
@@ -151,6 +151,14 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
     res.seconds = time.perf_counter() - t0
     res.message = res.summary()
     return res
+
+
+def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:
+    params = {"run_id": run_id, "n": PREVIEW_ROWS}
+    rows = [dict(r) for r in _x(conn, _PREVIEW_FROM_STAGING, params).mappings()]
+    if len(rows) < min(PREVIEW_ROWS, snapshots_new):
+        rows = [dict(r) for r in _x(conn, _PREVIEW, params).mappings()]
+    return rows
 
 
 def _refuse_mismatched_format(path: Path, forced, mset) -> None:

@@ -21,6 +21,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
+from postpulse.ingest import gil_handoff
 from postpulse.ingest.records import COUNT_FIELDS
 from postpulse.ingest.runs import RunSource
 from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t
@@ -75,7 +76,7 @@ def _excerpt(raw: Any) -> str:
 
 _STAGING_DDL = """
 DROP TABLE IF EXISTS stg_post, stg_profile, stg_comment, stg_media, stg_reject, stg_hashtag, _ids, stg_post_c,
-  stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post, _c_new_snap, _created_prof, _created_post;
+  stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post, _created_prof, _created_post;
 CREATE TEMP TABLE stg_post (
   idx integer, platform text, platform_post_id text, full_urn text, url text,
   a_uid text, a_username text, text_content text, post_type text, content_type text,
@@ -110,11 +111,11 @@ CREATE TEMP TABLE stg_post_c (LIKE stg_post) ON COMMIT DROP;
 CREATE TEMP TABLE stg_profile_c (LIKE stg_profile) ON COMMIT DROP;
 CREATE TEMP TABLE _c_prof ON COMMIT DROP AS SELECT s.*, ''::text AS pkey FROM stg_profile s WITH NO DATA;
 CREATE TEMP TABLE _c_new_prof (rn bigint, platform text, pkey text) ON COMMIT DROP;
-CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz, rn bigint)
+  ON COMMIT DROP;
 CREATE TEMP TABLE _c_post (idx integer, platform text, platform_post_id text, captured_at timestamptz,
                            first_seen timestamptz) ON COMMIT DROP;
 CREATE TEMP TABLE _c_new_post (rn bigint, idx integer, first_seen timestamptz, captured_at timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE _c_new_snap (rn bigint, post_id text, idx integer) ON COMMIT DROP;
 CREATE TEMP TABLE _created_prof (id text) ON COMMIT DROP;
 CREATE TEMP TABLE _created_post (id text) ON COMMIT DROP;
 """
@@ -439,6 +440,8 @@ class _CopyWriter:
         self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="postpulse-copy", daemon=True)
+        gil_handoff.acquire()
+        self._handoff = True  # released once, in close()
         self.thread.start()
 
     def _run(self) -> None:
@@ -466,9 +469,11 @@ class _CopyWriter:
 
     def close(self, *, abort: bool = False) -> None:
         """Wait until every chunk is stored (or, with ``abort``, just stop the thread)."""
-        if not self.thread.is_alive():
-            return
-        self.queue.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self._handoff:
+            self._handoff = False
+            gil_handoff.release()
         if not abort:
             self._raise()
