@@ -73,6 +73,9 @@ from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
 from postpulse.ingest.store_values import _x
 from postpulse.timeutil import as_utc
 
+SIDE_STAGING = True
+"""COPY each chunk's post and profile rows on a second connection (``side_staging``)."""
+
 ProgressFn = Callable[[int, int], None]
 """``progress(records_parsed, bytes_read)``; called after each chunk (and at the end)."""
 
@@ -96,6 +99,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
             conn.rollback()
             if prev:
                 return _already(prev, source)
+        side = _open_side_staging(engine)
         try:
             with conn.begin():
                 try:
@@ -111,7 +115,8 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                     cur.execute(_STAGING_DDL)
                 chunks = ChunkCounts()
                 writer = _CopyWriter(raw_conn, on_chunk=functools.partial(
-                    merge_chunk, conn, raw_conn, run_id, source, now, chunks))
+                    merge_chunk, conn, raw_conn, run_id, source, now, chunks, chunk_views=side is not None),
+                    side=side)
                 stager = _Stager(raw_conn, source, now, writer)
                 try:
                     for rec in records:
@@ -145,12 +150,28 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
             with engine.connect() as c2:
                 prev = existing_run_for_hash(c2, source.source_sha256 or "")
             return _already(prev or "an earlier run", source)
+        finally:
+            if side is not None:
+                side.close()  # after the transaction: it holds locks on the side tables it read
     res.source_path, res.source_sha256, res.source_bytes = source.source_path, source.source_sha256, source.source_bytes
     res.format, res.platform, res.captured_at, res.captured_at_source = fmt, plat, cap_at, cap_src
     res.records_parsed = stager.records
     res.seconds = time.perf_counter() - t0
     res.message = res.summary()
     return res
+
+
+def _open_side_staging(engine: Engine):
+    """The second connection for the staging COPY, or None (then the import's own connection
+    COPYs, as it always did): a store without migration 0008, or no connection to spare."""
+    from postpulse.ingest.side_staging import SideStaging, SideStagingUnavailable
+
+    if not SIDE_STAGING:
+        return None
+    try:
+        return SideStaging(engine.url.render_as_string(hide_password=False))
+    except SideStagingUnavailable:
+        return None
 
 
 def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:

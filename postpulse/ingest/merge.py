@@ -513,6 +513,8 @@ _CHUNK_DONE = [
     # one statement: each TRUNCATE costs a round of buffer and catalog work
     "TRUNCATE stg_post_c, stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post",
 ]
+# with side staging, stg_post_c / stg_profile_c are views of the chunk's side tables
+_CHUNK_DONE_VIEWS = _CHUNK_DONE[:2] + [_CHUNK_DONE[2].replace("stg_post_c, stg_profile_c, ", "")]
 
 
 class ChunkCounts:
@@ -527,7 +529,7 @@ class ChunkCounts:
 
 
 def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now: datetime,
-                counts: ChunkCounts) -> None:
+                counts: ChunkCounts, chunk_views: bool = False) -> None:
     """Insert the new profiles, posts and snapshots of the chunk in ``stg_post_c`` /
     ``stg_profile_c``, then append the chunk to ``stg_post`` / ``stg_profile`` (runs on the COPY
     thread; see the comment above)."""
@@ -541,7 +543,7 @@ def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now:
                                      plain_first=_POST_KEY)
     counts.snapshots += _insert_with_ids(conn, raw_conn, "data_downloads", "_c_snap", _CHUNK_INSERT_SNAPS, p,
                                          n=n_snaps, plain_first=_SNAPSHOT_KEY)
-    _run_many(raw_conn, _CHUNK_DONE)
+    _run_many(raw_conn, _CHUNK_DONE_VIEWS if chunk_views else _CHUNK_DONE)
 
 
 def _run_many(raw_conn, statements: list[str]) -> list[int]:

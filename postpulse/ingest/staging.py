@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from psycopg import postgres
@@ -23,9 +23,11 @@ from psycopg.pq import Format
 from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
 from postpulse.ingest import gil_handoff
 from postpulse.ingest.records import COUNT_FIELDS
-from postpulse.ingest.runs import RunSource
 from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t
 from postpulse.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from postpulse.ingest.runs import RunSource
 
 CHUNK_RECORDS = 5000
 FIRST_CHUNK_DIVISOR = 5
@@ -411,38 +413,101 @@ class _JsonText:
     the binary COPY picks dumpers by column type)."""
 
 
+def _copy_table(cur, target: str, table: str, rows: list[tuple], options: tuple[str, ...] = ()) -> None:
+    cols = ", ".join(_COPY_COLUMNS[table])  # names from code, never from input
+    types = BINARY_COPY.get(table)
+    options = (("FORMAT BINARY",) if types else ()) + options
+    with cur.copy(f"COPY {target} ({cols}) FROM STDIN" + (f" ({', '.join(options)})" if options else "")) as cp:
+        if types:
+            cp.set_types(types)
+        write = cp.write_row
+        for row in rows:
+            write(row)
+
+
 def _copy_rows(raw_conn, tables: dict[str, list[tuple]], chunked: bool = False) -> None:
     with raw_conn.cursor() as cur:
         cur.adapters.register_dumper(_JsonText, _JsonTextBinaryDumper)  # this cursor only
         for table, rows in tables.items():
-            cols = ", ".join(_COPY_COLUMNS[table])  # names from code, never from input
-            target = CHUNK_TABLES.get(table, table) if chunked else table
-            types = BINARY_COPY.get(table)
-            with cur.copy(f"COPY {target} ({cols}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")) as cp:
-                if types:
-                    cp.set_types(types)
-                write = cp.write_row
-                for row in rows:
-                    write(row)
+            _copy_table(cur, CHUNK_TABLES.get(table, table) if chunked else table, table, rows)
+
+
+def _copy_side_table(conn, target: str, table: str, rows: list[tuple]) -> None:
+    """The COPY of :class:`postpulse.ingest.side_staging.SideStaging` (its own connection, into a
+    table created in the same transaction: FREEZE, so that the import's reads of it set no hint
+    bits)."""
+    with conn.cursor() as cur:
+        cur.adapters.register_dumper(_JsonText, _JsonTextBinaryDumper)
+        _copy_table(cur, target, table, rows, ("FREEZE",))
+
+
+def _take_side_chunk(raw_conn, names: dict[str, str], first: bool) -> None:
+    """Take a chunk the side connection stored (its rows parsed already): ``stg_post_c`` /
+    ``stg_profile_c`` become views of its post and profile tables, so the per-chunk merge reads
+    them where they are; the other staging tables get their rows appended."""
+    stmts = []
+    for table, chunk in CHUNK_TABLES.items():
+        if first:
+            stmts.append(f"DROP TABLE {chunk}")  # the temporary table of _STAGING_DDL
+        source = names.get(table) or f"{table} WHERE false"  # names from code and SideStaging
+        stmts.append(f"CREATE OR REPLACE TEMP VIEW {chunk} AS SELECT * FROM {source}")
+    for table, name in names.items():
+        if table not in CHUNK_TABLES:
+            cols = ", ".join(_COPY_COLUMNS[table])
+            stmts.append(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+    with raw_conn.cursor() as cur:
+        cur.execute(";\n".join(stmts))
+        while cur.nextset():
+            pass
 
 
 class _CopyWriter:
     """COPYs staging chunks on a background thread, one chunk queued at a time (bounded
     memory). The connection is used by this thread only between :meth:`start` and
     :meth:`close`; psycopg releases the GIL while it waits for the server, so parsing and the
-    server's work overlap. An error is raised in the caller at the next submit or at close."""
+    server's work overlap. An error is raised in the caller at the next submit or at close.
 
-    def __init__(self, raw_conn, on_chunk: "Callable[[], None] | None" = None):
+    With ``side`` (a :class:`postpulse.ingest.side_staging.SideStaging`), a second thread COPYs
+    each chunk's post and profile rows on the side connection first, so that the import's own
+    backend only copies them over (see that module)."""
+
+    def __init__(self, raw_conn, on_chunk: "Callable[[], None] | None" = None, side=None):
         self.raw = raw_conn
         self.on_chunk = on_chunk
         """Run on this thread after each chunk's COPY (the per-chunk merge: posts and snapshots
         are stored while the next chunk is parsed)."""
+        self.side = side
+        self._views = False  # stg_post_c / stg_profile_c are views of the side tables (after the first chunk)
         self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="postpulse-copy", daemon=True)
+        self.side_queue: queue.Queue | None = None
+        self.side_thread: threading.Thread | None = None
+        if side is not None:
+            self.side_queue = queue.Queue(maxsize=1)
+            self.side_thread = threading.Thread(target=self._run_side, name="postpulse-side-copy", daemon=True)
         gil_handoff.acquire()
         self._handoff = True  # released once, in close()
         self.thread.start()
+        if self.side_thread is not None:
+            self.side_thread.start()
+
+    def _run_side(self) -> None:
+        from postpulse.ingest.side_staging import SIDE_TABLES
+
+        while True:
+            item = self.side_queue.get()
+            if item is None:
+                self.queue.put(None)
+                return
+            if self.error is not None:
+                continue  # drain until close()
+            try:
+                names = self.side.copy(item)
+                rest = {t: rows for t, rows in item.items() if t not in SIDE_TABLES}
+                self.queue.put((rest, names))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self.error = exc
 
     def _run(self) -> None:
         while True:
@@ -452,6 +517,10 @@ class _CopyWriter:
             if self.error is not None:
                 continue  # drain until close(): the producer must never block on a dead writer
             try:
+                if type(item) is tuple:  # (rows to COPY here, tables the side connection filled)
+                    item, names = item
+                    _take_side_chunk(self.raw, names, first=not self._views)
+                    self._views = True
                 _copy_rows(self.raw, item, chunked=self.on_chunk is not None)
                 if self.on_chunk is not None:
                     self.on_chunk()
@@ -465,15 +534,23 @@ class _CopyWriter:
 
     def submit(self, tables: dict[str, list[tuple]]) -> None:
         self._raise()
-        self.queue.put(tables)
+        (self.side_queue if self.side_queue is not None else self.queue).put(tables)
 
     def close(self, *, abort: bool = False) -> None:
-        """Wait until every chunk is stored (or, with ``abort``, just stop the thread)."""
-        if self.thread.is_alive():
+        """Wait until every chunk is stored (or, with ``abort``, just stop the threads)."""
+        if self.side_thread is not None:
+            if self.side_thread.is_alive():
+                self.side_queue.put(None)  # passed on to this writer's thread
+                self.side_thread.join()
+        elif self.thread.is_alive():
             self.queue.put(None)
-            self.thread.join()
+        self.thread.join()
         if self._handoff:
             self._handoff = False
             gil_handoff.release()
         if not abort:
             self._raise()
+            if self._views:  # temporary views outlive the transaction; the side tables do not
+                with self.raw.cursor() as cur:
+                    cur.execute("DROP VIEW " + ", ".join(CHUNK_TABLES.values()))
+                self._views = False

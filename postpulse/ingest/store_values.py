@@ -7,9 +7,14 @@ import json
 from datetime import datetime
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import orjson
-from sqlalchemy.engine import Connection
+
 from postpulse.timeutil import as_utc
+
+if TYPE_CHECKING:  # not imported at run time: the parse worker needs no SQLAlchemy
+    from sqlalchemy.engine import Connection
 
 
 def _x(conn: Connection, sql: str, params: dict | None = None):

@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+from sqlalchemy import text
+
 from postpulse.ingest.loader import import_file
 from postpulse.store.database import make_engine
 from tests.conftest import _app_url, _create_db, _drop_db
@@ -28,6 +30,11 @@ CHILD = textwrap.dedent("""
 """)
 
 
+def _side_tables(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'import_staging'")).scalar()
+
+
 def test_kill9_mid_import_then_rerun(engine, db_url, tmp_path, pg_server_url, migrated_template):
     # something already in the store, which must survive untouched
     import_file(engine, write_jsonl(tmp_path / apify_name("tiktok-scraper", T0, "jsonl"),
@@ -45,6 +52,9 @@ def test_kill9_mid_import_then_rerun(engine, db_url, tmp_path, pg_server_url, mi
             assert proc.poll() is None, "the importer exited before the kill"
             assert time.monotonic() < deadline, "the importer never reached the middle of the file"
             time.sleep(0.05)
+        while _side_tables(engine) == 0:  # its chunks went through the side connection
+            assert time.monotonic() < deadline + 10, "no side tables while the import ran"
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -55,6 +65,7 @@ def test_kill9_mid_import_then_rerun(engine, db_url, tmp_path, pg_server_url, mi
     assert store_snapshot(engine) == before
     res = import_file(engine, big)  # waits for the aborted transaction's locks, then imports
     assert res.status == "completed" and res.snapshots_new == len(items)
+    assert _side_tables(engine) == 0  # the killed import's side tables were dropped by the rerun
     after_rerun = natural_snapshot(engine)
 
     # the same two imports, uninterrupted, in a fresh database

@@ -1,0 +1,123 @@
+"""The staging COPY of each chunk's posts and profiles on a second connection.
+
+An import is one transaction, so one server backend does all of its work, and that backend is
+what an import waits for: the parser's thread needs much less. The COPY of a chunk's post and
+profile rows (with the jsonb parse of every raw record, the largest single cost after the inserts
+themselves) does not have to be in that transaction. A second, autocommit connection COPYs each
+chunk into new UNLOGGED tables of the schema ``import_staging`` (migration 0008), in parallel on
+the other core, while the import's transaction merges the previous chunk; the transaction then
+copies the already parsed rows into its temporary staging tables (``INSERT ... SELECT``, no second
+parse). Measured on 100,000 tweets: the import's backend saves about 1.5 s.
+
+Nothing of the store is written on the side connection, so a failed or killed import still stores
+nothing. Its tables are dropped when the import ends (committed or not). A killed importer's
+tables are left behind; the next import drops them: each import holds an advisory lock on its
+token for as long as it runs, and a token whose lock is free belongs to nobody.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import psycopg
+
+SCHEMA = "import_staging"
+SIDE_TABLES = ("stg_post", "stg_profile")
+LOCK_CLASS = 720_008  # pg_advisory_lock(LOCK_CLASS, hashtext(token)): held while the import runs
+_NAME = re.compile(r"^t([0-9a-f]{12})_\d+_[a-z_]+$")
+
+
+def _column_ddl(ddl: str, table: str) -> str:
+    return ddl.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
+
+
+class SideStagingUnavailable(Exception):
+    """No second connection, or no ``import_staging`` schema: the import COPYs on its own."""
+
+
+class SideStaging:
+    """A second connection that COPYs chunks into ``import_staging`` tables (see the module)."""
+
+    def __init__(self, store_url: str):
+        from postpulse.store.urls import libpq_url
+
+        self.libpq = libpq_url(store_url)
+        try:
+            self.conn = psycopg.connect(self.libpq, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            raise SideStagingUnavailable(str(exc)) from None
+        try:
+            row = self.conn.execute("SELECT has_schema_privilege(current_user, n.oid, 'CREATE') "
+                                    "FROM pg_namespace n WHERE nspname = %s", (SCHEMA,)).fetchone()
+            if not (row and row[0]):
+                raise SideStagingUnavailable(f"no schema {SCHEMA} to create tables in (migration 0008)")
+            self.token = secrets.token_hex(6)
+            self.conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
+            drop_orphans(self.conn)
+        except BaseException:
+            self.conn.close()
+            raise
+        self.chunks = 0
+
+    def copy(self, tables: dict[str, list[tuple]]) -> dict[str, str]:
+        """COPY the :data:`SIDE_TABLES` rows of ``tables`` into new tables, committed; returns
+        ``{staging table: side table}``."""
+        self.chunks += 1
+        return copy_chunk(self.conn, self.token, self.chunks, tables, only=SIDE_TABLES)
+
+    def close(self) -> None:
+        """Drop this import's tables, also those its parse worker made (call after the import's
+        transaction has ended: it holds locks on the tables it read), and release the token."""
+        try:
+            names = [n for (n,) in self.conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+                (SCHEMA, f"t{self.token}\\_%"))]
+            for i in range(0, len(names), 200):
+                self.conn.execute("DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{n}" for n in names[i:i + 200]))
+            self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
+        finally:
+            self.conn.close()
+
+
+def copy_chunk(conn: psycopg.Connection, token: str, chunk: int, tables: dict[str, list[tuple]],
+               only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """COPY a chunk's staging rows into new tables of :data:`SCHEMA`, in one committed
+    transaction (on an autocommit connection); returns ``{staging table: side table}``."""
+    from postpulse.ingest.staging import _STAGING_DDL, _copy_side_table
+
+    out = {}
+    with conn.transaction():
+        for table, rows in tables.items():
+            if not rows or (only is not None and table not in only):
+                continue
+            name = f"{SCHEMA}.t{token}_{chunk}_{table}"  # from code and a hex token
+            conn.execute(f"CREATE UNLOGGED TABLE {name} ({_column_ddl(_STAGING_DDL, table)})")
+            _copy_side_table(conn, name, table, rows)
+            out[table] = name
+    return out
+
+
+def drop_orphans(conn: psycopg.Connection) -> int:
+    """Drop the ``import_staging`` tables of imports that no longer run; returns how many."""
+    names = [n for (n,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,))]
+    by_token: dict[str, list[str]] = {}
+    for n in names:
+        m = _NAME.match(n)
+        if m:
+            by_token.setdefault(m.group(1), []).append(n)
+    dropped = 0
+    for token, tables in by_token.items():
+        (free,) = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, token)).fetchone()
+        if not free:
+            continue  # that import is still running
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '5s'")  # a dying session's locks; next time then
+                conn.execute("DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{t}" for t in tables))
+            dropped += len(tables)
+        except psycopg.errors.LockNotAvailable:
+            pass
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, token))
+    return dropped
