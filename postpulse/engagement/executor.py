@@ -58,6 +58,27 @@ TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout", "network
 RELOGIN_CODES = frozenset({"session_expired", "no_session"})
 
 
+def _policy_inputs(r: dict, text_value: str | None, settings: AccountSettings) -> tuple[ActionRequest, AccountState]:
+    """The policy engine's request and account for a claimed (or, in a dry run, a would-be
+    claimed) queue row: one builder, so that the dry run decides exactly as the run does."""
+    params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
+    if text_value is not None:
+        params["text"] = text_value
+    if r["post_platform_id"]:
+        params.setdefault("platform_post_id", r["post_platform_id"])
+    request = ActionRequest(
+        action_id=r["id"], account_id=r["account_id"], platform=r["platform"], action_type=r["action_type"],
+        target_type=r["target_type"], target_id=r["target_id"],
+        target_username=r["target_username"] or r["thread_participant"],
+        target_text=r["post_text"], target_url=r["target_url"] or r["post_url"], params=params,
+        approved=r["approved_at"] is not None, expires_at=r["expires_at"])
+    account = AccountState(
+        account_id=r["account_id"], platform=r["platform"], is_authorized=r["is_authorized"],
+        is_active=r["is_active"], settings=settings, timezone=r["timezone"], frozen_until=r["frozen_until"],
+        needs_relogin=r["needs_relogin"], frozen_reason=r["frozen_reason"])
+    return request, account
+
+
 @dataclass
 class ExecutorConfig:
     worker_id: str = field(default_factory=lambda: f"wrk-{secrets.token_hex(3)}")
@@ -216,20 +237,7 @@ class Executor:
                        f"{exc}. Fix the account settings; the action waits.", None)
             return
         target_username = r["target_username"] or r["thread_participant"]
-        req_params = {k: v for k, v in params.items() if k not in ("text_encrypted", "variables")}
-        if text_value is not None:
-            req_params["text"] = text_value
-        if r["post_platform_id"]:
-            req_params.setdefault("platform_post_id", r["post_platform_id"])
-        request = ActionRequest(
-            action_id=r["id"], account_id=r["account_id"], platform=r["platform"], action_type=r["action_type"],
-            target_type=r["target_type"], target_id=r["target_id"], target_username=target_username,
-            target_text=r["post_text"], target_url=r["target_url"] or r["post_url"], params=req_params,
-            approved=r["approved_at"] is not None, expires_at=r["expires_at"])
-        account = AccountState(
-            account_id=r["account_id"], platform=r["platform"], is_authorized=r["is_authorized"],
-            is_active=r["is_active"], settings=settings, timezone=r["timezone"], frozen_until=r["frozen_until"],
-            needs_relogin=r["needs_relogin"], frozen_reason=r["frozen_reason"])
+        request, account = _policy_inputs(r, text_value, settings)
         d = engine.decide(request, account, now)
         if d.outcome != "allow":
             self._deny(conn, r, now, report, d.outcome, str(d.reason_code), d.message, d.retry_at,
@@ -327,17 +335,7 @@ class Executor:
                 first = False
                 engine = PolicyEngine(blocklist, usage=usage, idempotency=idem,
                                       global_paused=paused)
-                params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
-                if text_value is not None:
-                    params["text"] = text_value
-                req = ActionRequest(action_id=r["id"], account_id=r["account_id"], platform=r["platform"],
-                                    action_type=r["action_type"], target_type=r["target_type"], target_id=r["target_id"],
-                                    target_username=r["target_username"] or r["thread_participant"],
-                                    target_text=r["post_text"], target_url=r["target_url"] or r["post_url"],
-                                    params=params, approved=True, expires_at=r["expires_at"])
-                acc = AccountState(r["account_id"], r["platform"], r["is_authorized"], r["is_active"], settings,
-                                   r["timezone"], r["frozen_until"], r["needs_relogin"], r["frozen_reason"])
-                d = engine.decide(req, acc, now)
+                d = engine.decide(*_policy_inputs(r, text_value, settings), now)
                 if d.allowed:
                     usage.record(r["account_id"], r["action_type"], now)
                 out.append({"action_id": r["id"], "account": r["username"], "action_type": r["action_type"],

@@ -305,3 +305,22 @@ def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, brows
     assert "ver-0000beef" not in {r[0] for r in rows}
     assert ver_id == next(r[0] for r in rows if r[1] == "reload_verify")
     assert action_row(engine, aid)["status"] == "completed"
+
+
+def test_dry_run_decides_as_the_run_for_a_post_blocked_by_its_platform_id(engine, vault, sandbox, browser):
+    """The queue row names the post by our id; the blocklist names it by the platform's id. The
+    dry run and the run build the policy request the same way (one builder), so both block it."""
+    acc = make_account(engine, vault, sandbox, browser, login=False)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES "
+                          "('p-00000009', 'x', 'blocked42', 'hello')"))
+        conn.execute(text("INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
+                          "('blk-00000009', 'post', 'blocked42', 'exact', 'not this one', 'user')"))
+    aid = queue(engine, vault, acc, "like", "p-00000009")
+    ex = Executor(engine, vault, config=ExecutorConfig())
+    preview = {d["action_id"]: d for d in ex.preview()}
+    assert preview[aid]["outcome"] == "reject" and preview[aid]["reason_code"] == "blocklisted_post"
+    report = ex.claim()
+    assert not report.tasks
+    row = action_row(engine, aid)
+    assert row["status"] == "rejected" and row["last_reason_code"] == preview[aid]["reason_code"]
