@@ -15,13 +15,14 @@ import dagster as dg
 from assets.ingest import file_import as file_import_module
 from assets.ingest.metadata import materializations
 from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
+from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
 from postpulse.checkbacks.fetchers import SandboxFetcher
 from postpulse.checkbacks.runner import DEFAULT_CONCURRENCY, run_checkbacks
 from postpulse.errors import PostpulseError
 from postpulse.ingest import drop
 from postpulse.ingest.loader import existing_run_for_hash, import_file_as_pull, sha256_file
 from postpulse.ingest.sandbox_source import SANDBOX_ACTORS, pull_platform
-from resources.apify import ApifyResource
+from resources.apify import ApifyResource, checkback_apify_client
 from resources.sandbox import SandboxResource
 from resources.store import PostgresStore
 
@@ -202,10 +203,11 @@ class CheckbackConfig(dg.Config):
 def checkback_op(context: dg.OpExecutionContext, config: CheckbackConfig, store: PostgresStore,
                  sandbox: SandboxResource) -> None:
     url = sandbox.url()
-    if not url:
-        raise dg.Failure(description="no platform client: the sandbox is not configured (POSTPULSE_SANDBOX_URL); "
-                                     "the posts stay due and are retried later")
-    fetcher = SandboxFetcher(url)
+    apify = checkback_apify_client()
+    if not url and apify is None:
+        raise dg.Failure(description="no platform client: neither the sandbox (POSTPULSE_SANDBOX_URL) nor Apify "
+                                     "(APIFY_TOKEN) is configured; the posts stay due and are retried later")
+    fetcher = RoutingFetcher(SandboxFetcher(url) if url else None, ApifyFetcher(apify) if apify else None)
     try:
         res = run_checkbacks(store.engine(), config.post_ids, fetcher, max_concurrency=config.max_concurrency,
                              platform=config.platform, dagster_run_id=context.run_id)

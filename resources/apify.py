@@ -22,3 +22,11 @@ class ApifyResource(dg.ConfigurableResource):
 
     def client(self) -> ApifyClient:
         return ApifyClient(self.token, self.resolved_base_url())
+
+
+def checkback_apify_client() -> Optional[ApifyClient]:
+    """Apify for check-backs, which need it only for posts outside the sandbox: optional, so the
+    job runs without ``APIFY_TOKEN`` (those posts then fail softly and stay due). Same token and
+    API resolution as :class:`ApifyResource`."""
+    token = os.environ.get("APIFY_TOKEN", "").strip()
+    return ApifyResource(token=token).client() if token else None

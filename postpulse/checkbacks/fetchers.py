@@ -1,9 +1,10 @@
 """Fetch one post's current metrics from where it lives.
 
-Only the sandbox platform is reachable from this build, so :class:`SandboxFetcher` is the one
-client: ``GET {base}/api/{platform}/posts/{platform_post_id}`` (the scraper-format item; 404
-when the post was deleted). A post whose URL is not on the sandbox gets a clear "no client"
-failure (it stays tracked and is retried with backoff) instead of a wrong "deleted".
+:class:`SandboxFetcher` reads the sandbox platform: ``GET {base}/api/{platform}/posts/{platform_post_id}``
+(the scraper-format item; 404 when the post was deleted). A post whose URL is not on the sandbox
+gets a clear "no client" failure (it stays tracked and is retried with backoff) instead of a
+wrong "deleted"; the check-back job sends those to Apify when a token is configured
+(:mod:`postpulse.checkbacks.apify_fetcher`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class FetchResult:
 
 
 class Fetcher(Protocol):
+    """Per post (``fetch``, called concurrently), or per batch: a fetcher with
+    ``fetch_many(posts, max_concurrency) -> list[FetchResult]`` gets the whole batch
+    (:mod:`postpulse.checkbacks.apify_fetcher`)."""
+
     def fetch(self, platform: str, platform_post_id: str, url: str | None) -> FetchResult: ...
 
 

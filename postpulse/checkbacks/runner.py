@@ -84,9 +84,12 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
 
     # -- fetch, concurrently within the platform's limit -----------------------------------------
     t_http = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
-        results: list[FetchResult] = list(pool.map(
-            lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
+    results: list[FetchResult]
+    if hasattr(fetcher, "fetch_many"):  # a batch client (Apify: one actor run for the batch)
+        results = fetcher.fetch_many(posts, max_concurrency)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
+            results = list(pool.map(lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
     res.http_wall_s = time.perf_counter() - t_http
     res.http_sum_s = sum(r.http_seconds for r in results)
 

@@ -182,3 +182,62 @@ def test_account_and_post_schedules_override_the_platform_default(tracked, sandb
         assert (r.checks_completed, r.next_check_at, r.tracking_complete) == (2, r.posted_at + timedelta(days=60), False)
     r = got[posts[2].id]  # its own 90d
     assert (r.checks_completed, r.next_check_at, r.tracking_complete) == (0, r.posted_at + timedelta(days=90), False)
+
+
+def test_posts_outside_the_sandbox_are_checked_through_apify(tracked, sandbox):
+    """Posts with real-site URLs (as Apify exports have them) go to the platform's actor, one run
+    for the batch; a post the actor does not return fails softly (not "deleted")."""
+    from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
+    from postpulse.ingest.apify import ApifyClient
+    from postpulse.ingest.sandbox_source import DEFAULT_SANDBOX_TOKEN
+
+    engine = tracked
+    with engine.begin() as c:
+        rows = c.execute(text("SELECT id, platform_post_id, author_username FROM posts WHERE platform = 'x' "
+                              "AND NOT tracking_complete AND NOT is_deleted ORDER BY posted_at DESC LIMIT 6")).all()
+        for r in rows:
+            c.execute(text("UPDATE posts SET url = :u WHERE id = :i"),
+                      {"u": f"https://x.com/{r.author_username}/status/{r.platform_post_id}", "i": r.id})
+    ids = [r.id for r in rows]
+    gone = rows[0]
+    sandbox.world.delete_post("x", gone.platform_post_id)
+    now = sandbox.clock.now() + timedelta(hours=2)
+    client = ApifyClient(DEFAULT_SANDBOX_TOKEN, sandbox.base_url, poll_interval=0.01)
+    fetcher = RoutingFetcher(SandboxFetcher(sandbox.base_url), ApifyFetcher(client))
+    try:
+        res = run_checkbacks(engine, ids, fetcher, now=now)
+        assert (res.checked, res.failed, res.deleted, res.snapshots_new) == (len(ids) - 1, 1, 0, len(ids) - 1)
+        assert "returned no item" in res.errors[0] and gone.id in res.errors[0]
+        assert sum(1 for call in client.calls if call["endpoint"] == "start run") == 1
+        with engine.connect() as c:
+            snap = c.execute(text("SELECT d.like_count, d.view_count FROM data_downloads d WHERE d.run_id = :r "
+                                  "AND d.post_id = :p"), {"r": res.run_id, "p": rows[1].id}).one()
+            g = c.execute(text("SELECT is_deleted, check_failures FROM posts WHERE id = :i"), {"i": gone.id}).one()
+        item = SandboxFetcher(sandbox.base_url, serve_all=True).fetch("x", rows[1].platform_post_id, None).item
+        assert (snap.like_count, snap.view_count) == (item["likeCount"], item["viewCount"])
+        assert not g.is_deleted and g.check_failures == 1
+        # without a token those posts cannot be fetched: the message says what to set
+        with engine.begin() as c:  # (the check-back stored the URL the actor gave; back to the real-site one)
+            c.execute(text("UPDATE posts SET url = :u WHERE id = :i"),
+                      {"u": f"https://x.com/{rows[1].author_username}/status/{rows[1].platform_post_id}", "i": rows[1].id})
+        no_apify = RoutingFetcher(SandboxFetcher(sandbox.base_url), None)
+        res2 = run_checkbacks(engine, ids[1:2], no_apify, now=now + timedelta(days=2))
+        assert res2.failed == 1 and "APIFY_TOKEN" in res2.errors[0]
+    finally:
+        sandbox.world.restore_post("x", gone.platform_post_id)
+        fetcher.close()
+
+
+def test_apify_fetcher_says_why_it_cannot_fetch(sandbox):
+    from postpulse.checkbacks.apify_fetcher import ApifyFetcher
+    from postpulse.ingest.apify import ApifyClient
+
+    client = ApifyClient("wrong-token", sandbox.base_url, poll_interval=0.01, max_attempts=1)
+    f = ApifyFetcher(client)
+    res = f.fetch_many([{"platform": "x", "platform_post_id": "1", "url": None},
+                        {"platform": "myspace", "platform_post_id": "2", "url": "https://myspace.com/p/2"},
+                        {"platform": "x", "platform_post_id": "3", "url": "https://x.com/a/status/3"}])
+    assert [r.status for r in res] == ["error"] * 3
+    assert "no URL" in res[0].error and "no Apify actor for myspace" in res[1].error
+    assert res[2].error.startswith("Apify: ") and "wrong-token" not in res[2].error  # the actor call was refused
+    client.close()
