@@ -54,6 +54,7 @@ Decisions:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -72,6 +73,8 @@ from postpulse.ingest.runs import (
 from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
 from postpulse.ingest.store_values import _x
 from postpulse.timeutil import as_utc
+
+log = logging.getLogger(__name__)
 
 SIDE_STAGING = True
 """COPY each chunk's post and profile rows on a second connection (``side_staging``)."""
@@ -170,7 +173,8 @@ def _open_side_staging(engine: Engine):
         return None
     try:
         return SideStaging(engine.url.render_as_string(hide_password=False))
-    except SideStagingUnavailable:
+    except SideStagingUnavailable as exc:
+        log.info("staging on the import's own connection: %s", exc)
         return None
 
 

@@ -61,14 +61,26 @@ class SideStaging:
         self.chunks = 0
 
     def copy(self, tables: dict[str, list[tuple]]) -> dict[str, str]:
-        """COPY the :data:`SIDE_TABLES` rows of ``tables`` into new tables, committed; returns
-        ``{staging table: side table}``."""
+        """COPY the :data:`SIDE_TABLES` rows of ``tables`` into new tables, in one committed
+        transaction; returns ``{staging table: side table}``."""
+        from postpulse.ingest.staging import _STAGING_DDL, _copy_side_table
+
         self.chunks += 1
-        return copy_chunk(self.conn, self.token, self.chunks, tables, only=SIDE_TABLES)
+        out = {}
+        with self.conn.transaction():
+            for table in SIDE_TABLES:
+                rows = tables.get(table)
+                if not rows:
+                    continue
+                name = f"{SCHEMA}.t{self.token}_{self.chunks}_{table}"  # from code and a hex token
+                self.conn.execute(f"CREATE UNLOGGED TABLE {name} ({_column_ddl(_STAGING_DDL, table)})")
+                _copy_side_table(self.conn, name, table, rows)
+                out[table] = name
+        return out
 
     def close(self) -> None:
-        """Drop this import's tables, also those its parse worker made (call after the import's
-        transaction has ended: it holds locks on the tables it read), and release the token."""
+        """Drop this import's tables (call after the import's transaction has ended: it holds
+        locks on the tables it read) and release the token."""
         try:
             names = [n for (n,) in self.conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
@@ -78,24 +90,6 @@ class SideStaging:
             self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
         finally:
             self.conn.close()
-
-
-def copy_chunk(conn: psycopg.Connection, token: str, chunk: int, tables: dict[str, list[tuple]],
-               only: tuple[str, ...] | None = None) -> dict[str, str]:
-    """COPY a chunk's staging rows into new tables of :data:`SCHEMA`, in one committed
-    transaction (on an autocommit connection); returns ``{staging table: side table}``."""
-    from postpulse.ingest.staging import _STAGING_DDL, _copy_side_table
-
-    out = {}
-    with conn.transaction():
-        for table, rows in tables.items():
-            if not rows or (only is not None and table not in only):
-                continue
-            name = f"{SCHEMA}.t{token}_{chunk}_{table}"  # from code and a hex token
-            conn.execute(f"CREATE UNLOGGED TABLE {name} ({_column_ddl(_STAGING_DDL, table)})")
-            _copy_side_table(conn, name, table, rows)
-            out[table] = name
-    return out
 
 
 def drop_orphans(conn: psycopg.Connection) -> int:

@@ -444,17 +444,13 @@ def _copy_side_table(conn, target: str, table: str, rows: list[tuple]) -> None:
 def _take_side_chunk(raw_conn, names: dict[str, str], first: bool) -> None:
     """Take a chunk the side connection stored (its rows parsed already): ``stg_post_c`` /
     ``stg_profile_c`` become views of its post and profile tables, so the per-chunk merge reads
-    them where they are; the other staging tables get their rows appended."""
+    them where they are."""
     stmts = []
     for table, chunk in CHUNK_TABLES.items():
         if first:
             stmts.append(f"DROP TABLE {chunk}")  # the temporary table of _STAGING_DDL
         source = names.get(table) or f"{table} WHERE false"  # names from code and SideStaging
         stmts.append(f"CREATE OR REPLACE TEMP VIEW {chunk} AS SELECT * FROM {source}")
-    for table, name in names.items():
-        if table not in CHUNK_TABLES:
-            cols = ", ".join(_COPY_COLUMNS[table])
-            stmts.append(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
     with raw_conn.cursor() as cur:
         cur.execute(";\n".join(stmts))
         while cur.nextset():

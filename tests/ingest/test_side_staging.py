@@ -36,8 +36,8 @@ def test_side_staging_stores_the_same_and_leaves_nothing(engine, db_url, tmp_pat
                                                        migrated_template):
     monkeypatch.setattr(staging, "CHUNK_RECORDS", 9)  # many chunks, each through side tables
     copies = []
-    real_copy = side_staging.copy_chunk
-    monkeypatch.setattr(side_staging, "copy_chunk", lambda *a, **k: copies.append(1) or real_copy(*a, **k))
+    real_copy = side_staging.SideStaging.copy
+    monkeypatch.setattr(side_staging.SideStaging, "copy", lambda self, t: copies.append(1) or real_copy(self, t))
     (tmp_path / "a").mkdir()
     _imports(engine, tmp_path / "a")
     assert len(copies) > 5, "the chunks did not go through the side connection"
