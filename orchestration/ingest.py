@@ -14,8 +14,8 @@ import dagster as dg
 
 from assets.ingest import file_import as file_import_module
 from assets.ingest.metadata import materializations
-from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
 from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
+from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
 from postpulse.checkbacks.fetchers import SandboxFetcher
 from postpulse.checkbacks.runner import DEFAULT_CONCURRENCY, run_checkbacks
 from postpulse.errors import PostpulseError

@@ -1,7 +1,7 @@
 """Check-backs through Apify: the platform's scraper actor, run once per batch with the posts' URLs.
 
 Posts that came from Apify exports (or any export with post URLs) live on the real platforms,
-which only a scraper can read. :class:`ApifyFetcher` starts the platform's actor (table below,
+which only a scraper can read. :class:`ApifyFetcher` starts the platform's actor (``SANDBOX_ACTORS``,
 the same actors the exports come from) with the batch's post URLs, waits for the run, reads its
 dataset and matches the items to the posts with the normal parsers (by platform post id). A post
 the actor does not return is a failure (retried with backoff), never "deleted": a scraper also
@@ -16,20 +16,20 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
-from postpulse.checkbacks.fetchers import FetchResult, SandboxFetcher
+from postpulse.checkbacks.fetchers import FetchResult, SandboxFetcher, fetch_each
 from postpulse.ingest.apify import ApifyClient, ApifyError
+from postpulse.ingest.sandbox_source import SANDBOX_ACTORS
 
-ACTORS: dict[str, tuple[str, str]] = {
-    # platform: (actor id, the input field that takes post URLs)
-    "x": ("apidojo~tweet-scraper", "startUrls"),
-    "instagram": ("apify~instagram-scraper", "directUrls"),
-    "tiktok": ("clockworks~tiktok-scraper", "postURLs"),
-    "threads": ("postpulse~threads-posts", "startUrls"),
-    "linkedin": ("apimaestro~linkedin-profile-posts", "postUrls"),
+URL_FIELDS: dict[str, str] = {
+    # platform: the input field of its actor (SANDBOX_ACTORS, the exports' scrapers) that takes post URLs
+    "x": "startUrls",
+    "instagram": "directUrls",
+    "tiktok": "postURLs",
+    "threads": "startUrls",
+    "linkedin": "postUrls",
 }
 RUN_TIMEOUT_S = 1800.0
 
@@ -50,7 +50,7 @@ class ApifyFetcher:
         out: list[FetchResult | None] = [None] * len(posts)
         by_platform: dict[str, list[int]] = {}
         for i, p in enumerate(posts):
-            if p["platform"] not in ACTORS:
+            if p["platform"] not in URL_FIELDS:
                 out[i] = FetchResult("error", error=f"no Apify actor for {p['platform']} posts")
             elif not p["url"]:
                 out[i] = FetchResult("error", error="the post has no URL to re-fetch it from")
@@ -62,7 +62,7 @@ class ApifyFetcher:
         return [r for r in out if r is not None]
 
     def _run(self, platform: str, posts: list[dict]) -> list[FetchResult]:
-        actor, url_field = ACTORS[platform]
+        actor, url_field = SANDBOX_ACTORS[platform], URL_FIELDS[platform]
         t0 = time.perf_counter()
         try:
             run = self.client.start_run(actor, {url_field: [{"url": p["url"]} for p in posts]})
@@ -121,14 +121,11 @@ class RoutingFetcher:
 
     def fetch_many(self, posts: list[dict], max_concurrency: int = 8) -> list[FetchResult]:
         out: list[FetchResult | None] = [None] * len(posts)
-        here = [i for i, p in enumerate(posts) if self.sandbox is not None and self.sandbox.can_serve(p["url"])]
-        there = [i for i in range(len(posts)) if i not in set(here)]
-        if here:
-            with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(here)))) as pool:
-                for i, r in zip(here, pool.map(
-                        lambda i: self.sandbox.fetch(posts[i]["platform"], posts[i]["platform_post_id"],
-                                                     posts[i]["url"]), here)):
-                    out[i] = r
+        here, there = [], []
+        for i, p in enumerate(posts):
+            (here if self.sandbox is not None and self.sandbox.can_serve(p["url"]) else there).append(i)
+        for i, r in zip(here, fetch_each(self.sandbox, [posts[i] for i in here], max_concurrency)):
+            out[i] = r
         if there:
             if self.apify is None:
                 for i in there:

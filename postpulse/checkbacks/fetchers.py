@@ -10,6 +10,7 @@ wrong "deleted"; the check-back job sends those to Apify when a token is configu
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -31,6 +32,15 @@ class Fetcher(Protocol):
     (:mod:`postpulse.checkbacks.apify_fetcher`)."""
 
     def fetch(self, platform: str, platform_post_id: str, url: str | None) -> FetchResult: ...
+
+
+def fetch_each(fetcher: Fetcher, posts: list[dict], max_concurrency: int) -> list[FetchResult]:
+    """``fetcher.fetch`` for each post (dicts with ``platform``, ``platform_post_id``, ``url``),
+    at most ``max_concurrency`` at a time; results in the order of ``posts``."""
+    if not posts:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
+        return list(pool.map(lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
 
 
 class SandboxFetcher:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -24,7 +23,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from postpulse.checkbacks.fetchers import FetchResult, Fetcher
+from postpulse.checkbacks.fetchers import FetchResult, Fetcher, fetch_each
 from postpulse.checkbacks.schedule import backoff, offsets_seconds, resolve_schedule, slot_state
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 from postpulse.timeutil import as_utc
@@ -88,8 +87,7 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
     if hasattr(fetcher, "fetch_many"):  # a batch client (Apify: one actor run for the batch)
         results = fetcher.fetch_many(posts, max_concurrency)
     else:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(posts)))) as pool:
-            results = list(pool.map(lambda p: fetcher.fetch(p["platform"], p["platform_post_id"], p["url"]), posts))
+        results = fetch_each(fetcher, posts, max_concurrency)
     res.http_wall_s = time.perf_counter() - t_http
     res.http_sum_s = sum(r.http_seconds for r in results)
 

@@ -236,8 +236,8 @@ class Executor:
             self._deny(conn, r, now, report, "defer", "invalid_settings",
                        f"{exc}. Fix the account settings; the action waits.", None)
             return
-        target_username = r["target_username"] or r["thread_participant"]
         request, account = _policy_inputs(r, text_value, settings)
+        target_username = request.target_username
         d = engine.decide(request, account, now)
         if d.outcome != "allow":
             self._deny(conn, r, now, report, d.outcome, str(d.reason_code), d.message, d.retry_at,

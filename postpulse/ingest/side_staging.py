@@ -6,8 +6,9 @@ profile rows (with the jsonb parse of every raw record, the largest single cost 
 themselves) does not have to be in that transaction. A second, autocommit connection COPYs each
 chunk into new UNLOGGED tables of the schema ``import_staging`` (migration 0008), in parallel on
 the other core, while the import's transaction merges the previous chunk; the transaction then
-copies the already parsed rows into its temporary staging tables (``INSERT ... SELECT``, no second
-parse). Measured on 100,000 tweets: the import's backend saves about 1.5 s.
+reads the already parsed rows there, through temporary views named like its own chunk tables
+(no second parse). Measured on 100,000 tweets, alternating with and without: 13.5 / 13.0 s ->
+12.8 / 12.5 s end to end.
 
 Nothing of the store is written on the side connection, so a failed or killed import still stores
 nothing. Its tables are dropped when the import ends (committed or not). A killed importer's
@@ -22,14 +23,12 @@ import secrets
 
 import psycopg
 
+from postpulse.ingest.staging import CHUNK_TABLES, _copy_side_table, _table_ddl
+
 SCHEMA = "import_staging"
-SIDE_TABLES = ("stg_post", "stg_profile")
+SIDE_TABLES = tuple(CHUNK_TABLES)  # the staging tables with a per-chunk twin: stg_post, stg_profile
 LOCK_CLASS = 720_008  # pg_advisory_lock(LOCK_CLASS, hashtext(token)): held while the import runs
 _NAME = re.compile(r"^t([0-9a-f]{12})_\d+_[a-z_]+$")
-
-
-def _column_ddl(ddl: str, table: str) -> str:
-    return ddl.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
 
 
 class SideStagingUnavailable(Exception):
@@ -63,8 +62,6 @@ class SideStaging:
     def copy(self, tables: dict[str, list[tuple]]) -> dict[str, str]:
         """COPY the :data:`SIDE_TABLES` rows of ``tables`` into new tables, in one committed
         transaction; returns ``{staging table: side table}``."""
-        from postpulse.ingest.staging import _STAGING_DDL, _copy_side_table
-
         self.chunks += 1
         out = {}
         with self.conn.transaction():
@@ -73,7 +70,7 @@ class SideStaging:
                 if not rows:
                     continue
                 name = f"{SCHEMA}.t{self.token}_{self.chunks}_{table}"  # from code and a hex token
-                self.conn.execute(f"CREATE UNLOGGED TABLE {name} ({_column_ddl(_STAGING_DDL, table)})")
+                self.conn.execute(f"CREATE UNLOGGED TABLE {name} ({_table_ddl(table)})")
                 _copy_side_table(self.conn, name, table, rows)
                 out[table] = name
         return out

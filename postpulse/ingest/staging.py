@@ -382,10 +382,14 @@ class _Stager:
         self.chunk_records = CHUNK_RECORDS
 
 
+def _table_ddl(table: str) -> str:
+    """The column definitions of staging table ``table``, as written in :data:`_STAGING_DDL`."""
+    return _STAGING_DDL.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
+
+
 def _ddl_column_types(table: str) -> tuple[str, ...]:
     """The PostgreSQL types of ``_COPY_COLUMNS[table]``, read from :data:`_STAGING_DDL`."""
-    body = _STAGING_DDL.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
-    types = dict(col.split() for col in body.replace("\n", " ").split(","))
+    types = dict(col.split() for col in _table_ddl(table).replace("\n", " ").split(","))
     return tuple(types[c] for c in _COPY_COLUMNS[table])
 
 
@@ -464,8 +468,8 @@ class _CopyWriter:
     server's work overlap. An error is raised in the caller at the next submit or at close.
 
     With ``side`` (a :class:`postpulse.ingest.side_staging.SideStaging`), a second thread COPYs
-    each chunk's post and profile rows on the side connection first, so that the import's own
-    backend only copies them over (see that module)."""
+    each chunk's post and profile rows on the side connection first; the import's own backend
+    reads them there through views (:func:`_take_side_chunk`; see that module)."""
 
     def __init__(self, raw_conn, on_chunk: "Callable[[], None] | None" = None, side=None):
         self.raw = raw_conn
@@ -489,8 +493,6 @@ class _CopyWriter:
             self.side_thread.start()
 
     def _run_side(self) -> None:
-        from postpulse.ingest.side_staging import SIDE_TABLES
-
         while True:
             item = self.side_queue.get()
             if item is None:
@@ -500,7 +502,7 @@ class _CopyWriter:
                 continue  # drain until close()
             try:
                 names = self.side.copy(item)
-                rest = {t: rows for t, rows in item.items() if t not in SIDE_TABLES}
+                rest = {t: rows for t, rows in item.items() if t not in CHUNK_TABLES}
                 self.queue.put((rest, names))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self.error = exc
