@@ -152,6 +152,7 @@ class _Stager:
         self.now = now
         self.fallback = as_utc(source.captured_at) or now
         self.buffers: dict[str, list[tuple]] = {k: [] for k in _COPY_COLUMNS}
+        self._chunk_profiles: dict[tuple, int] = {}  # (platform, uid, username) -> its row in the buffer
         self.buffered_bytes = 0
         self.buffered_records = 0
         self.chunk_records = max(1, CHUNK_RECORDS // FIRST_CHUNK_DIVISOR)
@@ -229,6 +230,18 @@ class _Stager:
             return None, None
         if uid and len(uid) > 400 or username and len(username) > 400:
             return None, None
+        # The merge keeps one row per profile, the latest (seen_at, idx): a chunk's earlier rows of
+        # the same author are dropped here already (an author of 1,000 posts is one row, not
+        # 1,000 rows to encode, COPY, parse as jsonb and sort). Rows of one record (a post's
+        # author, then its comments' authors) tie on (seen_at, idx): the first one is kept, so
+        # the merge never has to break a tie. The key is the merge's (uid, else the username).
+        rows = self.buffers["stg_profile"]
+        key = (prof.platform, uid) if uid is not None else (prof.platform, None, username)
+        at = self._chunk_profiles.get(key)
+        if at is not None:
+            kept = rows[at]
+            if (seen, index) <= (kept[-1], kept[0]):
+                return uid, username
         fc, gc, pc = prof.follower_count, prof.following_count, prof.post_count
         if fc is not None and not (fc.__class__ is int and 0 <= fc <= MAX_COUNT):
             fc = _profile_count(fc)
@@ -238,9 +251,13 @@ class _Stager:
             pc = _profile_count(pc)
         raw = prof.raw or {}
         iv = prof.is_verified
-        self.buffers["stg_profile"].append((
-            index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url), fc, gc, pc,
-            iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen))
+        row = (index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url), fc, gc, pc,
+               iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen)
+        if at is None:
+            self._chunk_profiles[key] = len(rows)
+            rows.append(row)
+        else:
+            rows[at] = row
         return uid, username
 
     def _post(self, rec: Any) -> None:
@@ -373,6 +390,7 @@ class _Stager:
         full = {table: rows for table, rows in self.buffers.items() if rows}
         if full:
             self.buffers = {k: [] for k in _COPY_COLUMNS}
+            self._chunk_profiles = {}
             if self.writer is not None:
                 self.writer.submit(full)
             else:

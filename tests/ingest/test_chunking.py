@@ -73,3 +73,63 @@ def test_binary_staging_keeps_values_exactly(engine):
     assert again.snapshots_new == 0  # the same capture again: nothing new
     after = store_snapshot(engine)
     assert after["data_downloads"] == before["data_downloads"]
+
+
+def _post(i: int, author: ProfileRecord, at: datetime, comments: list | None = None) -> PostRecord:
+    rec = PostRecord("x", str(100 + i), url=f"https://x.com/a/status/{100 + i}", author=author,
+                     counts=MetricCounts(likes=i), captured_at=at, raw={"i": i}, comments=comments or [])
+    rec.record_index = i
+    return rec
+
+
+def test_a_chunk_stages_one_row_per_author_the_latest(engine):
+    """An author of many posts in one chunk is staged once, with the values of its latest
+    (capture time, record) row, and the store ends up with those values."""
+    def ann(followers: int) -> ProfileRecord:
+        return ProfileRecord("x", platform_user_id="7", username="ann", follower_count=followers,
+                             raw={"followers": followers})
+    bob = ProfileRecord("x", username="bob", follower_count=5)
+    # capture times out of file order: the latest one is the 3rd record, not the last
+    times = [T0 + timedelta(minutes=m) for m in (0, 10, 30, 20, 5)]
+    recs = [_post(i, ann(1000 + i), at) for i, at in enumerate(times)] + [_post(9, bob, T0)]
+    src = RunSource(source_kind="file", source_path="/authors", captured_at=T0, captured_at_source="cli")
+    stager = staging._Stager(None, src, T0)
+    stager.writer = _Collect()
+    for r in recs:
+        stager.add(r)
+    stager.flush()
+    rows = [row for chunk in stager.writer.chunks for row in chunk.get("stg_profile", [])]
+    assert sorted((r[3], r[2], r[6]) for r in rows) == [("ann", "7", 1002), ("bob", None, 5)]
+    res = load_records(engine, recs, src, now=T0 + timedelta(hours=1))
+    assert res.status == "completed" and res.profiles_new == 2
+    with engine.connect() as c:
+        got = dict(c.execute(text("SELECT username, follower_count FROM profiles")).all())
+        seen = c.execute(text("SELECT first_seen_at, last_seen_at FROM profiles WHERE username = 'ann'")).one()
+    assert got == {"ann": 1002, "bob": 5}
+    assert seen.last_seen_at == T0 + timedelta(minutes=30)
+
+
+def test_one_record_naming_an_author_twice_keeps_the_first_row(engine):
+    """A post's author who also comments on it: both rows have the record's capture time and
+    index; the post's author row (staged first) is the one kept, whatever the chunking."""
+    from postpulse.ingest.records import CommentRecord
+
+    author = ProfileRecord("linkedin", platform_user_id="u1", username="ann", profile_url="https://ln/ann")
+    again = ProfileRecord("linkedin", platform_user_id="u1", username="ann", profile_url="https://ln/ann?mini=1")
+    cm = CommentRecord("linkedin", "c1", platform_post_id="p1", author=again, text="thanks")
+    rec = PostRecord("linkedin", "p1", url="https://ln/p1", author=author, captured_at=T0, raw={"p": 1},
+                     comments=[cm])
+    rec.record_index = 0
+    src = RunSource(source_kind="file", source_path="/tie", captured_at=T0, captured_at_source="cli")
+    res = load_records(engine, [rec], src, now=T0 + timedelta(hours=1))
+    assert res.status == "completed"
+    with engine.connect() as c:
+        assert c.execute(text("SELECT profile_url FROM profiles")).scalar_one() == "https://ln/ann"
+
+
+class _Collect:
+    def __init__(self):
+        self.chunks = []
+
+    def submit(self, tables):
+        self.chunks.append(tables)
