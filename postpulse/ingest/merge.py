@@ -149,7 +149,7 @@ _IDS_UNNEST = "JOIN unnest(%(ids)s::text[]) WITH ORDINALITY AS i(id, rn) USING (
 
 _MERGE_PROFILES = [
     """CREATE TEMP TABLE _prof ON COMMIT DROP AS
-       SELECT DISTINCT ON (platform, pkey) *
+       SELECT DISTINCT ON (platform, pkey) *, min(first_seen) OVER (PARTITION BY platform, pkey) AS first_seen_all
        FROM (SELECT s.*, coalesce(s.uid, 'u:' || lower(s.username)) AS pkey FROM stg_profile s) x
        ORDER BY platform, pkey, seen_at DESC, idx DESC""",
     """UPDATE profiles p SET
@@ -162,26 +162,26 @@ _MERGE_PROFILES = [
          post_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.post_count, p.post_count) ELSE coalesce(p.post_count, s.post_count) END,
          is_verified = coalesce(s.is_verified, p.is_verified),
          raw_json = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.raw, p.raw_json) ELSE coalesce(p.raw_json, s.raw) END,
-         first_seen_at = least(p.first_seen_at, s.seen_at),
+         first_seen_at = least(p.first_seen_at, s.first_seen_all),
          last_seen_at = greatest(p.last_seen_at, s.seen_at)
        FROM _prof s
        WHERE p.platform = s.platform AND p.profile_key = s.pkey
          AND NOT EXISTS (SELECT 1 FROM _created_prof c WHERE c.id = p.id)
          AND (p.last_seen_at IS DISTINCT FROM greatest(p.last_seen_at, s.seen_at)
-              OR p.first_seen_at IS DISTINCT FROM least(p.first_seen_at, s.seen_at)
+              OR p.first_seen_at IS DISTINCT FROM least(p.first_seen_at, s.first_seen_all)
               OR (s.display_name IS NOT NULL AND p.display_name IS NULL)
               OR (s.follower_count IS NOT NULL AND p.follower_count IS NULL))""",
     # profiles created by this run's chunk merges: the values the whole-file insert would give
     """UPDATE profiles p SET (platform_user_id, username, display_name, profile_url, bio, follower_count,
                              following_count, post_count, is_verified, raw_json, first_seen_at, last_seen_at)
          = (s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count, s.following_count,
-            s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at)
+            s.post_count, s.is_verified, s.raw, s.first_seen_all, s.seen_at)
        FROM _created_prof c, _prof s
        WHERE c.id = p.id AND p.platform = s.platform AND p.profile_key = s.pkey
          AND (p.platform_user_id, p.username, p.display_name, p.profile_url, p.bio, p.follower_count,
               p.following_count, p.post_count, p.is_verified, p.raw_json, p.first_seen_at, p.last_seen_at)
              IS DISTINCT FROM (s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
-              s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at)""",
+              s.following_count, s.post_count, s.is_verified, s.raw, s.first_seen_all, s.seen_at)""",
     """CREATE TEMP TABLE _new_prof ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY s.platform, s.pkey) AS rn, s.platform, s.pkey
        FROM _prof s
@@ -196,7 +196,7 @@ INSERT INTO profiles (id, platform, platform_user_id, username, display_name, pr
                       follower_count, following_count, post_count, is_verified, raw_json,
                       first_seen_at, last_seen_at)
 SELECT i.id, s.platform, s.uid, s.username, s.display_name, s.profile_url, s.bio, s.follower_count,
-       s.following_count, s.post_count, s.is_verified, s.raw, s.seen_at, s.seen_at
+       s.following_count, s.post_count, s.is_verified, s.raw, s.first_seen_all, s.seen_at
 FROM {new} n JOIN _ids i USING (rn) JOIN {staged} s ON s.platform = n.platform AND s.pkey = n.pkey
 ON CONFLICT (platform, profile_key) DO NOTHING"""
 
@@ -355,7 +355,8 @@ ON CONFLICT (post_id, media_url) WHERE post_id IS NOT NULL DO NOTHING
 """
 _MERGE_COMMENTS = [
     """CREATE TEMP TABLE _cmt ON COMMIT DROP AS
-       SELECT DISTINCT ON (c.platform, c.pcid) c.*, p.id AS post_id, a.id AS author_id
+       SELECT DISTINCT ON (c.platform, c.pcid) c.*, p.id AS post_id, a.id AS author_id,
+              min(c.seen_at) OVER (PARTITION BY c.platform, c.pcid) AS first_seen
        FROM stg_comment c
        JOIN posts p ON p.platform = c.platform AND p.platform_post_id = c.platform_post_id
        LEFT JOIN profiles a ON a.platform = c.platform AND a.profile_key = coalesce(c.a_uid, 'u:' || lower(c.a_username))
@@ -368,11 +369,11 @@ _MERGE_COMMENTS = [
          author_username = coalesce(m.author_username, c.a_username),
          posted_at = coalesce(m.posted_at, c.posted_at),
          raw_json = CASE WHEN c.seen_at >= m.last_seen_at THEN c.raw ELSE m.raw_json END,
-         first_seen_at = least(m.first_seen_at, c.seen_at),
+         first_seen_at = least(m.first_seen_at, c.first_seen),
          last_seen_at = greatest(m.last_seen_at, c.seen_at)
        FROM _cmt c
        WHERE m.platform = c.platform AND m.platform_comment_id = c.pcid
-         AND (c.seen_at > m.last_seen_at OR c.seen_at < m.first_seen_at
+         AND (c.seen_at > m.last_seen_at OR c.first_seen < m.first_seen_at
               OR (m.like_count IS NULL AND c.like_count IS NOT NULL))""",
     """CREATE TEMP TABLE _new_cmt ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY c.platform, c.pcid) AS rn, c.platform, c.pcid
@@ -383,7 +384,7 @@ _INSERT_COMMENTS = """
 INSERT INTO comments (id, platform, platform_comment_id, post_id, is_reply, author_profile_id, author_username,
                       text, posted_at, like_count, reply_count, raw_json, first_seen_at, last_seen_at)
 SELECT i.id, c.platform, c.pcid, c.post_id, c.parent_pcid IS NOT NULL, c.author_id, c.a_username,
-       c.text_content, c.posted_at, c.like_count, c.reply_count, c.raw, c.seen_at, c.seen_at
+       c.text_content, c.posted_at, c.like_count, c.reply_count, c.raw, c.first_seen, c.seen_at
 FROM _new_cmt n JOIN _ids i USING (rn) JOIN _cmt c ON c.platform = n.platform AND c.pcid = n.pcid
 ON CONFLICT (platform, platform_comment_id) DO NOTHING
 """
@@ -464,7 +465,7 @@ LIMIT %(n)s
 
 _CHUNK_PREPARE = [
     """INSERT INTO _c_prof
-       SELECT DISTINCT ON (platform, pkey) *
+       SELECT DISTINCT ON (platform, pkey) *, min(first_seen) OVER (PARTITION BY platform, pkey)
        FROM (SELECT s.*, coalesce(s.uid, 'u:' || lower(s.username)) AS pkey FROM stg_profile_c s) x
        ORDER BY platform, pkey, seen_at DESC, idx DESC""",
     """INSERT INTO _c_new_prof (rn, platform, pkey)

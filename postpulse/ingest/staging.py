@@ -91,7 +91,7 @@ CREATE TEMP TABLE stg_post (
 CREATE TEMP TABLE stg_profile (
   idx integer, platform text, uid text, username text, display_name text, profile_url text,
   follower_count bigint, following_count bigint, post_count bigint, is_verified boolean, bio text,
-  raw jsonb, seen_at timestamptz
+  raw jsonb, seen_at timestamptz, first_seen timestamptz
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stg_comment (
   idx integer, sub integer, platform text, pcid text, platform_post_id text, parent_pcid text,
@@ -111,7 +111,8 @@ CREATE TEMP TABLE _ids (rn bigint PRIMARY KEY, id text NOT NULL) ON COMMIT DROP;
 -- COPYed here, their new rows merged, then appended to stg_post / stg_profile
 CREATE TEMP TABLE stg_post_c (LIKE stg_post) ON COMMIT DROP;
 CREATE TEMP TABLE stg_profile_c (LIKE stg_profile) ON COMMIT DROP;
-CREATE TEMP TABLE _c_prof ON COMMIT DROP AS SELECT s.*, ''::text AS pkey FROM stg_profile s WITH NO DATA;
+CREATE TEMP TABLE _c_prof ON COMMIT DROP AS SELECT s.*, ''::text AS pkey, s.first_seen AS first_seen_all
+  FROM stg_profile s WITH NO DATA;
 CREATE TEMP TABLE _c_new_prof (rn bigint, platform text, pkey text) ON COMMIT DROP;
 CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz, rn bigint)
   ON COMMIT DROP;
@@ -132,7 +133,7 @@ _COPY_COLUMNS = {
                  "impressions", "reach", "clicks", "quotes", "stats", "raw", "captured_at", "media_urls",
                  "next_check_at", "checks_completed", "track_complete"),
     "stg_profile": ("idx", "platform", "uid", "username", "display_name", "profile_url", "follower_count",
-                    "following_count", "post_count", "is_verified", "bio", "raw", "seen_at"),
+                    "following_count", "post_count", "is_verified", "bio", "raw", "seen_at", "first_seen"),
     "stg_comment": ("idx", "sub", "platform", "pcid", "platform_post_id", "parent_pcid", "a_uid",
                     "a_username", "text_content", "posted_at", "like_count", "reply_count", "raw", "seen_at"),
     "stg_media": ("idx", "platform", "platform_post_id", "media_type", "url", "thumbnail_url", "width",
@@ -230,18 +231,23 @@ class _Stager:
             return None, None
         if uid and len(uid) > 400 or username and len(username) > 400:
             return None, None
-        # The merge keeps one row per profile, the latest (seen_at, idx): a chunk's earlier rows of
-        # the same author are dropped here already (an author of 1,000 posts is one row, not
-        # 1,000 rows to encode, COPY, parse as jsonb and sort). Rows of one record (a post's
-        # author, then its comments' authors) tie on (seen_at, idx): the first one is kept, so
-        # the merge never has to break a tie. The key is the merge's (uid, else the username).
+        # The merge keeps one row per profile, the latest (seen_at, idx), and the earliest time
+        # it was seen: a chunk's earlier rows of the same author are dropped here already (an
+        # author of 1,000 posts is one row, not 1,000 rows to encode, COPY, parse as jsonb and
+        # sort), their time kept in ``first_seen``. Rows of one record (a post's author, then its
+        # comments' authors) tie on (seen_at, idx): the first one is kept, so the merge never has
+        # to break a tie. The key is the merge's (uid, else the username).
         rows = self.buffers["stg_profile"]
         key = (prof.platform, uid) if uid is not None else (prof.platform, None, username)
         at = self._chunk_profiles.get(key)
+        first_seen = seen
         if at is not None:
             kept = rows[at]
-            if (seen, index) <= (kept[-1], kept[0]):
+            if (seen, index) <= (kept[-2], kept[0]):
+                if seen < kept[-1]:
+                    rows[at] = kept[:-1] + (seen,)
                 return uid, username
+            first_seen = kept[-1]
         fc, gc, pc = prof.follower_count, prof.following_count, prof.post_count
         if fc is not None and not (fc.__class__ is int and 0 <= fc <= MAX_COUNT):
             fc = _profile_count(fc)
@@ -252,7 +258,7 @@ class _Stager:
         raw = prof.raw or {}
         iv = prof.is_verified
         row = (index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url), fc, gc, pc,
-               iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen)
+               iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen, first_seen)
         if at is None:
             self._chunk_profiles[key] = len(rows)
             rows.append(row)

@@ -4,6 +4,7 @@ values staged with the binary COPY arrive exactly as given."""
 import secrets
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import text
 
 from postpulse.ingest import staging
@@ -99,14 +100,46 @@ def test_a_chunk_stages_one_row_per_author_the_latest(engine):
         stager.add(r)
     stager.flush()
     rows = [row for chunk in stager.writer.chunks for row in chunk.get("stg_profile", [])]
-    assert sorted((r[3], r[2], r[6]) for r in rows) == [("ann", "7", 1002), ("bob", None, 5)]
+    assert sorted((r[3], r[2], r[6], r[-2], r[-1]) for r in rows) == [
+        ("ann", "7", 1002, T0 + timedelta(minutes=30), T0), ("bob", None, 5, T0, T0)]  # latest row, first seen
     res = load_records(engine, recs, src, now=T0 + timedelta(hours=1))
     assert res.status == "completed" and res.profiles_new == 2
     with engine.connect() as c:
         got = dict(c.execute(text("SELECT username, follower_count FROM profiles")).all())
         seen = c.execute(text("SELECT first_seen_at, last_seen_at FROM profiles WHERE username = 'ann'")).one()
     assert got == {"ann": 1002, "bob": 5}
-    assert seen.last_seen_at == T0 + timedelta(minutes=30)
+    assert seen.last_seen_at == T0 + timedelta(minutes=30) and seen.first_seen_at == T0
+
+
+@pytest.mark.parametrize("chunk", [1, 100_000])
+def test_first_seen_is_the_earliest_capture_in_the_file(engine, monkeypatch, chunk):
+    """A profile and a comment seen at several capture times in one file (one chunk, or one
+    chunk per record) are first seen at the earliest of them, last seen at the latest."""
+    from postpulse.ingest.records import CommentRecord
+
+    monkeypatch.setattr(staging, "CHUNK_RECORDS", chunk)
+
+    recs = []
+    for i, minutes in enumerate((20, 0, 40)):  # the earliest capture is not the first record
+        at = T0 + timedelta(minutes=minutes)
+        author = ProfileRecord("x", platform_user_id="7", username="ann", follower_count=minutes)
+        cm = CommentRecord("x", "c1", platform_post_id="500", text=f"v{i}",
+                           author=ProfileRecord("x", username="bob"), captured_at=at)
+        rec = PostRecord("x", "500", url="https://x.com/a/status/500", author=author, counts=MetricCounts(likes=i),
+                         captured_at=at, raw={"i": i}, comments=[cm])
+        rec.record_index = i
+        recs.append(rec)
+    src = RunSource(source_kind="file", source_path="/first", captured_at=T0, captured_at_source="cli")
+    res = load_records(engine, recs, src, now=T0 + timedelta(hours=1))
+    assert res.status == "completed" and res.snapshots_new == 3
+    with engine.connect() as c:
+        profiles = c.execute(text("SELECT username, first_seen_at, last_seen_at FROM profiles ORDER BY 1")).all()
+        comment = c.execute(text("SELECT first_seen_at, last_seen_at, text FROM comments")).one()
+        post = c.execute(text("SELECT first_seen_at, last_extracted_at FROM posts")).one()
+    last = T0 + timedelta(minutes=40)
+    assert [tuple(r) for r in profiles] == [("ann", T0, last), ("bob", T0, last)]
+    assert tuple(comment) == (T0, last, "v2")
+    assert tuple(post) == (T0, last)
 
 
 def test_one_record_naming_an_author_twice_keeps_the_first_row(engine):
