@@ -153,7 +153,7 @@ class _Stager:
         self.now = now
         self.fallback = as_utc(source.captured_at) or now
         self.buffers: dict[str, list[tuple]] = {k: [] for k in _COPY_COLUMNS}
-        self._chunk_profiles: dict[tuple, int] = {}  # (platform, uid, username) -> its row in the buffer
+        self._chunk_profiles: dict[tuple, int] = {}  # the merge's profile key -> its row in the buffer
         self.buffered_bytes = 0
         self.buffered_records = 0
         self.chunk_records = max(1, CHUNK_RECORDS // FIRST_CHUNK_DIVISOR)
