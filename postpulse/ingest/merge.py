@@ -271,6 +271,11 @@ _POST_COLUMNS = """full_urn, url, author_profile_id, author_username,
   posted_at, posted_at_approximate, reaction_count, like_count, comment_count, share_count,
   view_count, raw_json, first_seen_at, last_extracted_at,
   tracking_started_at, next_check_at, checks_completed, tracking_complete"""
+# when the chunk merges created no post, the anti-join with the empty _created_post only costs:
+# hashing every joined row of posts for nothing (~0.15 s of 1.2 s per 50,000 posts)
+_UPDATE_POSTS_NONE_CREATED = _UPDATE_POSTS.replace(
+    "  AND NOT EXISTS (SELECT 1 FROM _created_post c WHERE c.id = p.id)\n", "")
+assert _UPDATE_POSTS_NONE_CREATED != _UPDATE_POSTS
 _FIX_CREATED_POSTS = (
     "UPDATE posts p SET (" + _POST_COLUMNS + ") = (" + _POST_VALUES + """)
 FROM _created_post c, _post n JOIN stg_post s ON s.idx = n.idx
@@ -583,7 +588,7 @@ def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _
     if chunks.complete and chunks.posts == n_posts:
         res.posts_updated = 0  # every post of the file was created by this run: none existed before
     else:
-        res.posts_updated = _x(conn, _UPDATE_POSTS, p).rowcount
+        res.posts_updated = _x(conn, _UPDATE_POSTS if chunks.posts else _UPDATE_POSTS_NONE_CREATED, p).rowcount
     if chunks.posts and (stager.posts_without_username
                          or _x(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()):
         _x(conn, _FIX_CREATED_POSTS, p)
