@@ -34,24 +34,22 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
     prefix = prefix or _ids_mod.PREFIXES[table]
     digits = _ids_mod.HEX_DIGITS
     space = 16 ** digits
+    if 4 * (n + n // 8 + 4) > space:  # a (test-shrunk) id space too small for runs: random ids
+        return _ids_mod.allocate_ids(conn, table, n, prefix=prefix)
     chosen: list[str] = []
     for _ in range(_ids_mod.MAX_ROUNDS):
         need = n - len(chosen)
         if need <= 0:
             break
         k = need + need // 8 + 4
-        if k * 4 > space:  # a (test-shrunk) id space too small for runs: random ids, one probe each
-            cands = {_ids_mod.new_id(prefix) for _ in range(k)} - set(chosen)
-            # table names come from PREFIXES (code), never from input
-            taken = set(_x(conn, f"SELECT id FROM {table} WHERE id = ANY(%(ids)s)", {"ids": list(cands)}).scalars())
-        else:
-            start = int.from_bytes(os.urandom(8), "big") % (space - k)
-            cands = [f"{prefix}-{i:0{digits}x}" for i in range(start, start + k)]
-            # fixed-width lowercase hex: the index order of the ids is their numeric order; ids
-            # the range would miss under an odd collation still fail the insert (and are retried)
-            taken = set(_x(conn, f"SELECT id FROM {table} WHERE id >= %(lo)s AND id <= %(hi)s",
-                           {"lo": cands[0], "hi": cands[-1]}).scalars())
-            taken.update(chosen)
+        start = int.from_bytes(os.urandom(8), "big") % (space - k)
+        cands = [f"{prefix}-{i:0{digits}x}" for i in range(start, start + k)]
+        # fixed-width lowercase hex: the index order of the ids is their numeric order; ids the
+        # range would miss under an odd collation still fail the insert (and are retried).
+        # Table names come from PREFIXES (code), never from input.
+        taken = set(_x(conn, f"SELECT id FROM {table} WHERE id >= %(lo)s AND id <= %(hi)s",
+                       {"lo": cands[0], "hi": cands[-1]}).scalars())
+        taken.update(chosen)
         for cand in cands:
             if len(chosen) >= n:
                 break

@@ -89,3 +89,18 @@ def test_import_allocation_takes_a_run_and_skips_ids_already_taken(engine, monke
     assert len(fresh) == len(set(fresh)) == 40
     assert not set(fresh) & taken
     assert fresh == [f"tag-{i:08x}" for i in [*range(0xF8, 0x100), *range(0x110, 0x129), *range(0x1000, 0x1007)]]
+
+
+def test_import_allocation_in_a_space_too_small_for_runs(engine, monkeypatch):
+    """With a (test-)shrunken id space the import's allocation draws random ids like
+    ``ids.allocate_ids``: all distinct, none already taken."""
+    from postpulse.ingest import merge
+
+    monkeypatch.setattr(ids, "HEX_DIGITS", 2)
+    with engine.begin() as conn:
+        for i in range(100):
+            ids.insert_with_new_id(conn, "tags", {"name": f"s{i}"})
+        existing = set(conn.execute(text("SELECT id FROM tags")).scalars())
+        fresh = merge.allocate_ids(conn, "tags", 120)
+    assert len(set(fresh)) == 120
+    assert not set(fresh) & existing
