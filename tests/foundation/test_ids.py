@@ -30,13 +30,18 @@ def test_every_row_lands_when_collisions_are_certain(engine, monkeypatch):
     assert {r.name for r in rows} == {f"tag{i}" for i in range(200)}, "no row merged or lost"
 
 
-def test_bulk_allocation_avoids_existing_and_itself(engine, monkeypatch):
+@pytest.mark.parametrize("allocator", ["ids", "import"])
+def test_bulk_allocation_avoids_existing_and_itself(engine, monkeypatch, allocator):
+    """Also the import's allocation, which in a space too small for runs draws random ids."""
+    from postpulse.ingest import merge
+
+    allocate = ids.allocate_ids if allocator == "ids" else merge.allocate_ids
     monkeypatch.setattr(ids, "HEX_DIGITS", 2)
     with engine.begin() as conn:
         for i in range(100):
             ids.insert_with_new_id(conn, "tags", {"name": f"t{i}"})
         existing = set(conn.execute(text("SELECT id FROM tags")).scalars())
-        fresh = ids.allocate_ids(conn, "tags", 150)
+        fresh = allocate(conn, "tags", 150)
     assert len(set(fresh)) == 150
     assert not (set(fresh) & existing)
 
@@ -90,17 +95,3 @@ def test_import_allocation_takes_a_run_and_skips_ids_already_taken(engine, monke
     assert not set(fresh) & taken
     assert fresh == [f"tag-{i:08x}" for i in [*range(0xF8, 0x100), *range(0x110, 0x129), *range(0x1000, 0x1007)]]
 
-
-def test_import_allocation_in_a_space_too_small_for_runs(engine, monkeypatch):
-    """With a (test-)shrunken id space the import's allocation draws random ids like
-    ``ids.allocate_ids``: all distinct, none already taken."""
-    from postpulse.ingest import merge
-
-    monkeypatch.setattr(ids, "HEX_DIGITS", 2)
-    with engine.begin() as conn:
-        for i in range(100):
-            ids.insert_with_new_id(conn, "tags", {"name": f"s{i}"})
-        existing = set(conn.execute(text("SELECT id FROM tags")).scalars())
-        fresh = merge.allocate_ids(conn, "tags", 120)
-    assert len(set(fresh)) == 120
-    assert not set(fresh) & existing
