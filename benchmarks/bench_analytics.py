@@ -17,13 +17,12 @@ Goal: ours within 1.5x of the bare DuckDB query and faster than native PostgreSQ
 Baseline 2 for (a)/(b), printed separately and never used for the goal verdict: the bare
 queries write nothing, the materialization stores every row. So the same scan is also grouped
 per post AND UTC day in DuckDB and the groups of the materialized days are written into a new
-PostgreSQL table with a raw CSV COPY (like the import benchmark's raw-COPY baseline).
+PostgreSQL table with a raw binary COPY (like the import benchmark's raw-COPY baseline).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -34,9 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pgpq  # noqa: E402
 import psycopg  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.csv as pacsv  # noqa: E402
 
 from postpulse.analytics import queries, synthetic  # noqa: E402
 from postpulse.analytics.daily import DEFAULT_MAX_GAP_DAYS, materialize_daily  # noqa: E402
@@ -115,19 +113,19 @@ def _drop_bare_out(libpq: str) -> None:
 
 
 def bare_query_and_copy(a, libpq: str, params: dict) -> int:
-    """The per-post-per-day bare query, its result COPYed (CSV, like ours) into a new plain table
-    in one committed transaction; the table is dropped afterwards (not timed)."""
-    opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    """The per-post-per-day bare query, its result COPYed (binary, encoded by pgpq like ours) into
+    a new plain table in one committed transaction; the table is dropped afterwards (not timed)."""
     reader = a.con.execute(BARE_DAILY_DUCK_PER_DAY, params).fetch_record_batch(100_000)
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(reader.schema)
     n = 0
     with psycopg.connect(libpq) as conn:
         conn.execute(BARE_OUT_DDL)
-        with conn.cursor().copy("COPY bench_bare_daily FROM STDIN (FORMAT csv)") as copy:
+        with conn.cursor().copy("COPY bench_bare_daily FROM STDIN (FORMAT binary)") as copy:
+            copy.write(encoder.write_header())
             for batch in reader:
-                buf = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_batches([batch]), buf, write_options=opts)
-                copy.write(buf.getbuffer())
+                copy.write(encoder.write_batch(batch))
                 n += batch.num_rows
+            copy.write(encoder.finish())
         conn.commit()
     return n
 
