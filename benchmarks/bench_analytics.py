@@ -145,7 +145,14 @@ def stored_rows_copy(libpq: str, start: date, end: date) -> tuple[float, int]:
     with psycopg.connect(libpq) as conn:
         with conn.cursor().copy(f"COPY (SELECT {cols} FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s) "
                                 "TO STDOUT (FORMAT binary)", (start, end)) as cp:
-            dump = [bytes(data) for data in cp]
+            # COPY TO sends one message per row: joined into 1 MB writes, as a loader would send them
+            dump, part = [], bytearray()
+            for data in cp:
+                part += data
+                if len(part) >= 1 << 20:
+                    dump.append(bytes(part))
+                    part.clear()
+            dump.append(bytes(part))
         n = conn.execute("SELECT count(*) FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s",
                          (start, end)).fetchone()[0]
         conn.commit()
