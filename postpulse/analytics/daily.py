@@ -30,12 +30,14 @@ Definitions (the README repeats them):
 Computation: one DuckDB scan of the ``data_downloads`` rows in [start - gap, end + gap) (the
 date filter pushed into the PostgreSQL scan, only the needed columns; for ranges of at most
 ``NARROW_MAX_DAYS`` days only the posts with a snapshot in [start, end + gap), the only ones that
-can be tracked in the range), sorted once per post by time (``lead``): each snapshot becomes a
-segment to the post's next snapshot. Segments are cut
-into the UTC days they overlap, which gives the spread differences, the snapshots per day and
-the end-of-day totals (the last snapshot before the day's end) in one aggregation; ``settled``
-is one more window over the pair rates. A 30-day range is computed in one pass (the backfill is
-one run).
+can be tracked in the range), sorted by post and time and streamed as Arrow batches into
+:mod:`postpulse.analytics.post_days` (numpy, chunks of whole posts in parallel threads): each
+snapshot becomes a segment to the post's next snapshot, segments are cut into the UTC days they
+overlap, and consecutive runs of (post, day) give the spread differences, the snapshots per day,
+the end-of-day totals and ``settled``. :mod:`postpulse.analytics.daily_rows` joins the posts'
+dimensions and builds the post rows in Arrow; DuckDB sums the rollups. The rows stay in the
+session (``Analytics.results``) until :func:`write_daily` stores them. A 30-day range is computed
+in one pass (the backfill is one run).
 
 Storage (migration 0007): ``daily_metrics`` is one table to query, but every UTC day's rows live
 in a child table ``daily_metrics_days.dYYYYMMDD``. :func:`write_daily` loads each day of the range
@@ -53,11 +55,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pgpq
 import psycopg
+import pyarrow as pa
 
 from postpulse.analytics.duck import Analytics
+from postpulse.analytics.daily_rows import COLUMNS, SCHEMA, DailyRows, post_level, post_rollup_input, tags_by_dim_row
 from postpulse.analytics.errors import AnalyticsError
+from postpulse.analytics.post_days import OUTPUT_SCHEMA as POST_DAY_SCHEMA
+from postpulse.analytics.post_days import MEASURES, TOTALS, DayRange, post_days_in_chunks
 from postpulse.errors import first_line
 from postpulse.store.urls import libpq_url
 
@@ -69,111 +76,30 @@ SETTLED_FRACTION = 0.10
 # snapshots for one day: 1.9 M of 6.1 M rows qualify, segments 6.5-6.9 s -> 5.3-5.6 s. For long
 # ranges nearly every post qualifies and the extra scan for the post ids would be wasted.
 NARROW_MAX_DAYS = 7
+SNAPSHOT_BATCH = 1 << 20  # rows per Arrow batch read from DuckDB
 _ONLY_POSTS_SEEN = ("AND post_id IN (SELECT post_id FROM pg.public.data_downloads "
                     "WHERE downloaded_at >= $start AND downloaded_at < $hi)")
 
-COLUMNS = (
-    "metric_date", "grain", "entity_id", "platform",
-    "reactions_total", "likes_total", "comments_total", "shares_total", "views_total", "saves_total",
-    "reactions_new", "likes_new", "comments_new", "shares_new", "views_new", "saves_new",
-    "engagement_new", "engagement_rate",
-    "posts_published", "posts_tracked", "posts_settled", "snapshots",
-    "is_estimated", "is_settled", "actions_completed", "actions_failed",
-)
+DAILY_ROWS = "daily_rows"  # the key of the last computed DailyRows in Analytics.results
 
 _ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL THEN NULL
   ELSE coalesce(total_reactions, like_count, 0) + coalesce(comment_count, 0) + coalesce(share_count, 0)
        + coalesce(save_count, 0) END"""
 
-# Each statement below is constant SQL; values are bound as $parameters.
-STEPS: list[tuple[str, str]] = [
-    # One scan of data_downloads (the date filter is pushed into the PostgreSQL scan), sorted once
-    # per post by time: every snapshot becomes a *segment* from it to the post's next snapshot.
-    ("segments", f"""
-CREATE OR REPLACE TEMP TABLE dm_segs AS
-SELECT post_id, ts, reactions, likes, comments, shares, views, saves, nxt,
-       coalesce(nxt > ts AND nxt - ts <= $gap_s, false) AS valid,
-       d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement,
-       CASE WHEN nxt > ts AND nxt - ts <= $gap_s THEN d_engagement / ((nxt - ts) / 3600.0) END AS rate
-FROM (
-  -- one lead() of a struct: a quarter cheaper than one lead() per column
-  SELECT post_id, ts, reactions, likes, comments, shares, views, saves, n.ts AS nxt,
-         n.reactions - reactions AS d_reactions, n.likes - likes AS d_likes,
-         n.comments - comments AS d_comments, n.shares - shares AS d_shares,
-         n.views - views AS d_views, n.saves - saves AS d_saves,
-         n.engagement - engagement AS d_engagement
-  FROM (
-    SELECT *, lead({{'ts': ts, 'reactions': reactions, 'likes': likes, 'comments': comments, 'shares': shares,
-                    'views': views, 'saves': saves, 'engagement': engagement}})
-              OVER (PARTITION BY post_id ORDER BY ts) AS n
-    FROM (
-      SELECT post_id, epoch(downloaded_at) AS ts,
-             coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
-             comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
-             {_ENG} AS engagement
-      FROM pg.public.data_downloads
-      WHERE downloaded_at >= $lo AND downloaded_at < $hi /*only_posts_seen_from_start*/
-    )
-  )
-)
-"""),
-    # Each segment is cut into the UTC days it overlaps (a valid pair: every day of [ts, nxt];
-    # a last snapshot or one followed by a too-long gap: its own day only). Per (post, day):
-    # the spread differences, whether spread, the snapshots taken that day, and the totals of
-    # the day's *provider*, the post's last snapshot before the day's end (nxt >= day end).
-    ("days", """
-CREATE OR REPLACE TEMP TABLE dm_days AS
-WITH parts AS (
-  SELECT post_id, ts, nxt, valid, reactions, likes, comments, shares, views, saves,
-         d_reactions, d_likes, d_comments, d_shares, d_views, d_saves, d_engagement,
-         unnest(range(CAST(floor(ts / 86400) AS BIGINT),
-                      CASE WHEN valid THEN CAST(ceil(nxt / 86400) AS BIGINT)
-                           ELSE CAST(floor(ts / 86400) AS BIGINT) + 1 END)) AS dn
-  FROM dm_segs
-  WHERE ts < $end_s AND (CASE WHEN valid THEN nxt ELSE ts END) >= $start_s
-), cut AS (
-  SELECT *,
-         CASE WHEN valid THEN (least(nxt, (dn + 1) * 86400.0) - greatest(ts, dn * 86400.0)) / (nxt - ts) END AS frac,
-         valid AND (ts < dn * 86400.0 OR nxt > (dn + 1) * 86400.0) AS spread,
-         ts >= dn * 86400.0 AS snap_here,
-         nxt IS NULL OR nxt >= (dn + 1) * 86400.0 AS provider
-  FROM parts
-  WHERE dn >= $start_dn AND dn < $end_dn
-)
-SELECT post_id, dn, (dn + 1) * 86400.0 AS day_end,
-       CAST(count(*) FILTER (WHERE snap_here) AS INTEGER) AS snapshots,
-       sum(d_reactions * frac) AS reactions_new, sum(d_likes * frac) AS likes_new,
-       sum(d_comments * frac) AS comments_new, sum(d_shares * frac) AS shares_new,
-       sum(d_views * frac) AS views_new, sum(d_saves * frac) AS saves_new,
-       sum(d_engagement * frac) AS engagement_new, coalesce(bool_or(spread), false) AS is_estimated,
-       any_value(reactions) FILTER (WHERE provider) AS reactions, any_value(likes) FILTER (WHERE provider) AS likes,
-       any_value(comments) FILTER (WHERE provider) AS comments, any_value(shares) FILTER (WHERE provider) AS shares,
-       any_value(views) FILTER (WHERE provider) AS views, any_value(saves) FILTER (WHERE provider) AS saves
-FROM cut
-GROUP BY post_id, dn
-"""),
-    ("settled", """
-CREATE OR REPLACE TEMP TABLE dm_settled AS
-WITH seq AS (
-  SELECT post_id, ts, rate, NULL::BIGINT AS dn FROM dm_segs
-  WHERE valid AND ts >= $start_s - $gap_s AND ts < $end_s
-    AND post_id IN (SELECT DISTINCT post_id FROM dm_days)
-  UNION ALL
-  SELECT post_id, day_end - 0.001 AS ts, NULL::DOUBLE AS rate, dn FROM dm_days
-), w AS (
-  SELECT post_id, dn,
-         last_value(rate IGNORE NULLS) OVER (PARTITION BY post_id ORDER BY ts
-              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS current_rate,
-         max(rate) OVER (PARTITION BY post_id ORDER BY ts
-              RANGE BETWEEN $gap_s PRECEDING AND CURRENT ROW) AS peak_rate
-  FROM seq
-)
-SELECT post_id, dn, current_rate, peak_rate,
-       CASE WHEN peak_rate > 0 THEN current_rate < $settled_fraction * peak_rate END AS is_settled
-FROM w WHERE dn IS NOT NULL
-"""),
-    ("dims", """
-CREATE OR REPLACE TEMP TABLE dm_dim AS
+# The snapshots the post-day rows are computed from (postpulse.analytics.post_days), sorted by
+# post and time; the date filter is pushed into the PostgreSQL scan, only the needed columns.
+SNAPSHOTS = f"""
+SELECT post_id, epoch(downloaded_at) AS ts,
+       coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
+       comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
+       {_ENG} AS engagement
+FROM pg.public.data_downloads
+WHERE downloaded_at >= $lo AND downloaded_at < $hi /*only_posts_seen_from_start*/
+ORDER BY post_id, ts
+"""
+
+# The posts' dimensions, for the post rows and the rollups (fetched as Arrow).
+DIMS = """
 SELECT p.id AS post_id, p.platform, p.author_profile_id,
        coalesce(p.account_id, pr.account_id) AS account_id, a.workspace_id,
        CAST(floor(epoch(p.posted_at) / 86400) AS BIGINT) AS posted_dn,
@@ -181,34 +107,12 @@ SELECT p.id AS post_id, p.platform, p.author_profile_id,
 FROM pg.public.posts p
 LEFT JOIN pg.public.profiles pr ON pr.id = p.author_profile_id
 LEFT JOIN pg.public.accounts a ON a.id = coalesce(p.account_id, pr.account_id)
-"""),
-    ("tags", """
-CREATE OR REPLACE TEMP TABLE dm_tags AS SELECT post_id, tag_id FROM pg.public.post_tags
-"""),
-    ("post_rows", """
-CREATE OR REPLACE TEMP TABLE dm_post AS
-WITH published AS (
-  SELECT post_id, posted_dn AS dn FROM dm_dim WHERE posted_dn >= $start_dn AND posted_dn < $end_dn
-)
--- the (post, day) pairs tracked or published: a FULL JOIN with the few published posts is
--- cheaper than a UNION of the keys joined back to dm_days
-SELECT coalesce(d.post_id, p.post_id) AS post_id, coalesce(d.dn, p.dn) AS dn,
-       m.platform, m.author_profile_id, m.account_id, m.workspace_id, m.followers,
-       CAST(d.reactions AS BIGINT) AS reactions_total, CAST(d.likes AS BIGINT) AS likes_total,
-       CAST(d.comments AS BIGINT) AS comments_total, CAST(d.shares AS BIGINT) AS shares_total,
-       CAST(d.views AS BIGINT) AS views_total, CAST(d.saves AS BIGINT) AS saves_total,
-       d.reactions_new, d.likes_new, d.comments_new, d.shares_new, d.views_new, d.saves_new,
-       d.engagement_new,
-       CAST(coalesce(m.posted_dn = coalesce(d.dn, p.dn), false) AS INTEGER) AS posts_published,
-       CAST(d.post_id IS NOT NULL AS INTEGER) AS posts_tracked,
-       CAST(coalesce(s.is_settled, false) AS INTEGER) AS posts_settled,
-       coalesce(d.snapshots, 0) AS snapshots, coalesce(d.is_estimated, false) AS is_estimated,
-       s.is_settled
-FROM dm_days d
-FULL OUTER JOIN published p ON p.post_id = d.post_id AND p.dn = d.dn
-JOIN dm_dim m ON m.post_id = coalesce(d.post_id, p.post_id)
-LEFT JOIN dm_settled s ON s.post_id = d.post_id AND s.dn = d.dn
-"""),
+"""
+
+# Each statement below is constant SQL; values are bound as $parameters. dm_post (the rows to
+# roll up: postpulse.analytics.daily_rows.post_rollup_input) is an Arrow table.
+TAGS = "SELECT post_id, tag_id FROM pg.public.post_tags"
+STEPS: list[tuple[str, str]] = [
     ("actions", """
 CREATE OR REPLACE TEMP TABLE dm_actions AS
 SELECT a.account_id, acc.workspace_id, acc.platform,
@@ -239,31 +143,44 @@ _SUMS = """
   CAST(sum(posts_settled) AS INTEGER) AS posts_settled, CAST(sum(snapshots) AS INTEGER) AS snapshots,
   bool_or(is_estimated) AS is_estimated"""
 
-FINAL = f"""
-WITH post_level AS (
-  SELECT DATE '1970-01-01' + CAST(dn AS INTEGER) AS metric_date, 'post' AS grain, post_id AS entity_id, platform,
-         reactions_total, likes_total, comments_total, shares_total, views_total, saves_total,
-         reactions_new, likes_new, comments_new, shares_new, views_new, saves_new, engagement_new,
-         CASE WHEN views_new > 0 THEN engagement_new / views_new
-              WHEN posts_tracked = 1 AND followers > 0 THEN engagement_new / followers END AS engagement_rate,
-         posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled,
-         0 AS actions_completed, 0 AS actions_failed
-  FROM dm_post
+# The rollups of profile, account, workspace and platform are sums over the post rows, so the
+# post rows are first summed per day and combination of the four (a few groups per profile and
+# day), with the parts of the engagement rate kept apart; the four rollups sum those sums.
+_TOTALS = [f"{m}_total" for m in TOTALS]
+_NEWS = [f"{m}_new" for m in MEASURES]
+_COUNTS = ["posts_published", "posts_tracked", "posts_settled", "snapshots"]
+_COMBINED = ", ".join(f"sum({c}) AS {c}" for c in _TOTALS + _NEWS + _COUNTS) + """,
+  sum(engagement_new) FILTER (WHERE views_new > 0) AS engagement_of_viewed,
+  sum(views_new) FILTER (WHERE views_new > 0) AS views_of_viewed,
+  sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS engagement_of_followed,
+  sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS followers_of_followed,
+  bool_or(is_estimated) AS is_estimated"""
+_FROM_COMBINED = ", ".join(
+    [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _TOTALS] + [f"sum({c}) AS {c}" for c in _NEWS]
+    + ["""CASE WHEN sum(views_of_viewed) > 0 THEN sum(engagement_of_viewed) / sum(views_of_viewed)
+       WHEN sum(followers_of_followed) > 0 THEN sum(engagement_of_followed) / sum(followers_of_followed)
+  END AS engagement_rate"""]
+    + [f"CAST(sum({c}) AS INTEGER) AS {c}" for c in _COUNTS] + ["bool_or(is_estimated) AS is_estimated"])
+
+ROLLUPS = f"""
+WITH combined AS (
+  SELECT dn, author_profile_id, account_id, workspace_id, platform, {_COMBINED}
+  FROM dm_post GROUP BY ALL
 ), grouped AS (
-  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_SUMS}
-  FROM dm_post WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
+  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_FROM_COMBINED}
+  FROM combined WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
   UNION ALL
-  SELECT dn, 'account', account_id, any_value(platform), {_SUMS}
-  FROM dm_post WHERE account_id IS NOT NULL GROUP BY dn, account_id
+  SELECT dn, 'account', account_id, any_value(platform), {_FROM_COMBINED}
+  FROM combined WHERE account_id IS NOT NULL GROUP BY dn, account_id
   UNION ALL
-  SELECT dn, 'workspace', workspace_id, NULL, {_SUMS}
-  FROM dm_post WHERE workspace_id IS NOT NULL GROUP BY dn, workspace_id
+  SELECT dn, 'workspace', workspace_id, NULL, {_FROM_COMBINED}
+  FROM combined WHERE workspace_id IS NOT NULL GROUP BY dn, workspace_id
   UNION ALL
-  SELECT dn, 'platform', platform, any_value(platform), {_SUMS}
-  FROM dm_post GROUP BY dn, platform
+  SELECT dn, 'platform', platform, any_value(platform), {_FROM_COMBINED}
+  FROM combined GROUP BY dn, platform
   UNION ALL
   SELECT dn, 'tag', pt.tag_id, NULL, {_SUMS}
-  FROM dm_post JOIN dm_tags pt ON pt.post_id = dm_post.post_id GROUP BY dn, pt.tag_id
+  FROM dm_post JOIN dm_tags pt ON pt.dim_row = dm_post.dim_row GROUP BY dn, pt.tag_id
 ), acct_actions AS (
   SELECT dn, 'account' AS grain, account_id AS entity_id, any_value(platform) AS platform,
          sum(actions_completed) AS actions_completed, sum(actions_failed) AS actions_failed
@@ -286,9 +203,7 @@ WITH post_level AS (
   FROM grouped g
   FULL OUTER JOIN acct_actions a ON g.dn = a.dn AND g.grain = a.grain AND g.entity_id = a.entity_id
 )
-SELECT {", ".join(COLUMNS)} FROM post_level
-UNION ALL
-SELECT {", ".join(COLUMNS)} FROM rollups
+SELECT {", ".join(COLUMNS)} FROM rollups ORDER BY metric_date, grain, entity_id
 """
 
 
@@ -317,9 +232,10 @@ def _dn(d: date) -> int:
 
 
 def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
-                  timings: dict[str, float] | None = None) -> int:
-    """Compute daily_metrics rows for the UTC days [start, end) into DuckDB temp table
-    ``dm_final`` (columns COLUMNS); returns its row count."""
+                  timings: dict[str, float] | None = None, counts: dict[str, int] | None = None) -> int:
+    """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
+    (``a.results[DAILY_ROWS]``, for :func:`write_daily`; DuckDB shows them as ``dm_final``);
+    returns their count. ``counts["snapshots"]``: the snapshots read."""
     if end <= start:
         raise AnalyticsError(f"empty date range {start} .. {end}", fix="give an end date after the start date")
     if not 1 <= int(max_gap_days) <= 366:
@@ -333,19 +249,52 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
         "gap_s": gap.total_seconds(), "settled_fraction": SETTLED_FRACTION,
     }
     timings = timings if timings is not None else {}
-    # sorted by the primary key: the writer reads each day with a filter (row-group min/max skip
-    # the other days) in this order, and a presorted key builds its index ~2x faster
-    final = f"CREATE OR REPLACE TEMP TABLE dm_final AS SELECT * FROM ({FINAL}) ORDER BY metric_date, grain, entity_id"
     narrow = (end - start).days <= NARROW_MAX_DAYS
-    for name, stmt in STEPS + [("final", final)]:
+
+    def run(stmt: str):
         if narrow:
             stmt = stmt.replace("/*only_posts_seen_from_start*/", _ONLY_POSTS_SEEN)
-        t0 = time.perf_counter()
         names = set(re.findall(r"\$([a-z_]+)", stmt))
-        used = {k: v for k, v in params.items() if k in names}
-        a.con.execute(stmt, used or None)
+        return a.con.execute(stmt, {k: v for k, v in params.items() if k in names} or None)
+
+    t0 = time.perf_counter()
+    day_range = DayRange(start_dn=_dn(start), end_dn=_dn(end), gap_days=int(max_gap_days),
+                         settled_fraction=SETTLED_FRACTION)
+    scanned = 0
+
+    def counted(batches):
+        nonlocal scanned
+        for batch in batches:
+            scanned += batch.num_rows
+            yield batch
+
+    threads = int(a.con.execute("SELECT current_setting('threads')").fetchone()[0])
+    reader = run(SNAPSHOTS).fetch_record_batch(SNAPSHOT_BATCH)
+    parts = list(post_days_in_chunks(counted(reader), day_range, threads=threads))
+    post_days = pa.concat_tables(parts) if parts else POST_DAY_SCHEMA.empty_table()
+    timings["post_days"] = time.perf_counter() - t0
+    if counts is not None:
+        counts["snapshots"] = scanned
+
+    t0 = time.perf_counter()
+    dims = run(DIMS).fetch_arrow_table()
+    rollup_input = post_rollup_input(post_days, dims, _dn(start), _dn(end))
+    del post_days, parts
+    a.con.register("dm_post", rollup_input)
+    a.con.register("dm_tags", tags_by_dim_row(run(TAGS).fetch_arrow_table(), dims))
+    timings["post_rows"] = time.perf_counter() - t0
+    for name, stmt in STEPS:
+        t0 = time.perf_counter()
+        run(stmt)
         timings[name] = time.perf_counter() - t0
-    return int(a.con.execute("SELECT count(*) FROM dm_final").fetchone()[0])
+    t0 = time.perf_counter()
+    rows = DailyRows(start=start, end=end, posts=post_level(rollup_input), rollups=run(ROLLUPS).fetch_arrow_table())
+    a.con.unregister("dm_post")
+    a.con.unregister("dm_tags")
+    a.results[DAILY_ROWS] = rows
+    a.con.register("dm_final", rows.table())  # to look at the rows in this session
+    timings["rollups"] = time.perf_counter() - t0
+    return rows.rows
 
 
 DAYS_SCHEMA = "daily_metrics_days"  # one child table of daily_metrics per UTC day (migration 0007)
@@ -356,17 +305,14 @@ def _day_table(d: date, prefix: str = "d") -> str:
     return f"{prefix}{d:%Y%m%d}"  # from a date value, not from input
 
 
-def _binary_chunks(a: Analytics, day: date, size: int = 100_000):
-    """One day's rows of ``dm_final`` in PostgreSQL's binary COPY format (pgpq), in its
-    (primary-key) order: DuckDB keeps the insertion order of a filtered scan. The Arrow types
-    match the columns of daily_metrics exactly (date, text, bigint, integer, double, boolean):
-    binary COPY does no conversion, and PostgreSQL parses it ~25 % faster than CSV (the load is
-    the backfill's largest step)."""
-    reader = a.con.execute(f"SELECT {', '.join(COLUMNS)} FROM dm_final WHERE metric_date = $d",
-                           {"d": day}).fetch_record_batch(size)
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(reader.schema)
+def _binary_chunks(rows: DailyRows, day: date):
+    """One day's rows in PostgreSQL's binary COPY format (pgpq), in primary-key order. The Arrow
+    types match the columns of daily_metrics exactly (date, text, bigint, integer, double,
+    boolean): binary COPY does no conversion, and PostgreSQL parses it ~25 % faster than CSV
+    (the load is the backfill's largest step)."""
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(SCHEMA)
     yield encoder.write_header()
-    for batch in reader:
+    for batch in rows.day_batches(day):
         yield encoder.write_batch(batch)
     yield encoder.finish()
 
@@ -406,7 +352,8 @@ def _prefetched(chunks, depth: int = 4):
 
 def write_daily(store_url: str, a: Analytics, start: date, end: date,
                 steps: dict[str, float] | None = None) -> int:
-    """Replace the daily_metrics rows of the UTC days [start, end) by DuckDB's ``dm_final``.
+    """Replace the daily_metrics rows of the UTC days [start, end) by the rows compute_daily
+    computed for that range in session ``a``.
 
     Storage (migration 0007): every day is a child table ``daily_metrics_days.dYYYYMMDD`` of
     ``daily_metrics``. In ONE PostgreSQL transaction, under an advisory lock that serialises
@@ -422,7 +369,11 @@ def write_daily(store_url: str, a: Analytics, start: date, end: date,
     pgpq is: at 10 M snapshots the 30-day write (8.36 M rows, load and keys) took 23-25 s
     against 40 s with CSV (benchmarks/README.md)."""
     days = [start + timedelta(days=i) for i in range((end - start).days)]
-    with_rows = {d for (d,) in a.con.execute("SELECT DISTINCT metric_date FROM dm_final").fetchall()}
+    rows = a.results.get(DAILY_ROWS)
+    if rows is None or (rows.start, rows.end) != (start, end):
+        raise AnalyticsError(f"no daily_metrics rows computed for {start} .. {end} in this session",
+                             fix="call compute_daily for the same range first")
+    with_rows = set(rows.days())
     cols = ", ".join(COLUMNS)
     try:
         with psycopg.connect(libpq_url(store_url)) as conn, conn.transaction():
@@ -445,7 +396,7 @@ def write_daily(store_url: str, a: Analytics, start: date, end: date,
                 conn.execute(f"CREATE TABLE {new} (CONSTRAINT one_day CHECK (metric_date = DATE '{d.isoformat()}')) "
                              "INHERITS (public.daily_metrics)")
                 with conn.cursor().copy(f"COPY {new} ({cols}) FROM STDIN (FORMAT binary, FREEZE)") as copy:
-                    for chunk in _prefetched(_binary_chunks(a, d)):
+                    for chunk in _prefetched(_binary_chunks(rows, d)):
                         copy.write(chunk)
                 t1 = time.perf_counter()
                 conn.execute(f"ALTER TABLE {new} ADD CONSTRAINT {_day_table(d, 'n')}_pkey "
@@ -470,11 +421,15 @@ def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
                       max_gap_days: int = DEFAULT_MAX_GAP_DAYS) -> DailyResult:
     """Compute and store daily_metrics for the UTC days [start, end). Idempotent."""
     res = DailyResult(start=start, end=end)
-    res.rows = compute_daily(a, start, end, max_gap_days=max_gap_days, timings=res.timings)
+    counts: dict[str, int] = {}
+    res.rows = compute_daily(a, start, end, max_gap_days=max_gap_days, timings=res.timings, counts=counts)
+    res.snapshots_scanned = counts["snapshots"]
     t0 = time.perf_counter()
     res.deleted = write_daily(store_url, a, start, end, steps=res.write_steps)
     res.timings["write"] = time.perf_counter() - t0
-    counts = a.con.execute("SELECT grain, count(*) FROM dm_final GROUP BY grain ORDER BY grain").fetchall()
-    res.rows_by_grain = {g: int(n) for g, n in counts}
-    res.snapshots_scanned = int(a.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0])
+    rows = a.results[DAILY_ROWS]
+    res.rows_by_grain = {"post": rows.posts.num_rows} if rows.posts.num_rows else {}
+    for grain, n in zip(*np.unique(rows.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)):
+        res.rows_by_grain[str(grain)] = int(n)
+    res.rows_by_grain = dict(sorted(res.rows_by_grain.items()))
     return res

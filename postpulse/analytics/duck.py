@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,9 @@ class Analytics:
 
     con: duckdb.DuckDBPyConnection
     display_url: str
+    # results computed in this session that live outside DuckDB (e.g. the daily_metrics rows
+    # waiting to be written), by name
+    results: dict[str, Any] = field(default_factory=dict)
 
     def sql(self, query: str, params: dict[str, Any] | list | None = None):
         """Run trusted SQL (the named-query library, postpulse's own code) -> pandas DataFrame."""

@@ -248,14 +248,15 @@ def test_short_ranges_scan_only_posts_seen_from_start_with_the_same_rows(duck, d
     cols = "metric_date, grain, entity_id, platform, reactions_total, likes_total, views_total, engagement_new, " \
            "engagement_rate, posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled"
     long_start = date(2025, 3, 1) - timedelta(days=NARROW_MAX_DAYS + 3)
-    compute_daily(duck, long_start, date(2025, 3, 1))
-    full_scan = duck.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0]
+    counts = {}
+    compute_daily(duck, long_start, date(2025, 3, 1), counts=counts)
+    full_scan = counts["snapshots"]
     wide = {tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()}
     narrowed_rows, scanned = {}, []
     for i in range(NARROW_MAX_DAYS + 3):
         d = long_start + timedelta(days=i)
-        compute_daily(duck, d, d + timedelta(days=1))
-        scanned.append(duck.con.execute("SELECT count(*) FROM dm_segs").fetchone()[0])
+        compute_daily(duck, d, d + timedelta(days=1), counts=counts)
+        scanned.append(counts["snapshots"])
         narrowed_rows.update({tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()})
     window = duck.con.execute("SELECT count(*) FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi",
                               {"lo": utc(2025, 1, 28), "hi": utc(2025, 4, 1)}).fetchone()[0]

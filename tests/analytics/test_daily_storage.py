@@ -10,9 +10,11 @@ import time
 from datetime import date, timedelta
 
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from postpulse.analytics.daily import DAYS_SCHEMA, WRITE_LOCK, compute_daily, materialize_daily, write_daily
+from postpulse.analytics.daily import DAILY_ROWS, DAYS_SCHEMA, WRITE_LOCK, compute_daily, materialize_daily, write_daily
 from postpulse.store import migrate
 from postpulse.store.urls import libpq_url
 
@@ -128,8 +130,13 @@ def test_failed_write_keeps_the_previous_rows(duck, db_url, scenario):
         before, tables = conn.execute(ALL_ROWS).fetchall(), _day_tables(conn)
     compute_daily(duck, DAY0, DAY_END)
     # the last day's COPY fails on a CHECK, after the earlier days' new tables were loaded
-    duck.con.execute("UPDATE dm_final SET reactions_total = -1 WHERE metric_date = (SELECT max(metric_date) FROM dm_final) "
-                     "AND grain = 'platform'")
+    rows = duck.results[DAILY_ROWS]
+    r = rows.rollups
+    last = pc.equal(r["metric_date"], pc.max(r["metric_date"]))
+    broken = pc.and_(last, pc.equal(r["grain"], "platform"))
+    assert pc.any(broken).as_py()
+    i = r.schema.get_field_index("reactions_total")
+    rows.rollups = r.set_column(i, "reactions_total", pc.if_else(broken, pa.scalar(-1, pa.int64()), r["reactions_total"]))
     with pytest.raises(psycopg.errors.CheckViolation):
         write_daily(db_url, duck, DAY0, DAY_END)
     with psycopg.connect(libpq_url(db_url)) as conn:
