@@ -39,34 +39,25 @@ dimensions and builds the post rows in Arrow; DuckDB sums the rollups. The rows 
 session (``Analytics.results``) until :func:`write_daily` stores them. A 30-day range is computed
 in one pass (the backfill is one run).
 
-Storage (migration 0007): ``daily_metrics`` is one table to query, but every UTC day's rows live
-in a child table ``daily_metrics_days.dYYYYMMDD``. :func:`write_daily` loads each day of the range
-into a new unindexed table (binary COPY), builds its primary key, then drops the old day tables and
-renames the new ones, in ONE transaction under an advisory lock: re-materializing a day is
-idempotent, concurrent writers wait for each other, and a failure leaves the previous rows.
+Storage: :mod:`postpulse.analytics.daily_store` (one table per UTC day, loaded in parallel and
+swapped in at once under an advisory lock): re-materializing a day is idempotent, concurrent
+writers wait for each other, and a failure leaves the previous rows.
 """
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
-import pgpq
-import psycopg
-import pyarrow as pa
 
 from postpulse.analytics.duck import Analytics
-from postpulse.analytics.daily_rows import COLUMNS, SCHEMA, DailyRows, post_level, post_rollup_input, tags_by_dim_row
+from postpulse.analytics.daily_rows import COLUMNS, DailyRows, post_level, post_rollup_input, tags_by_dim_row
+from postpulse.analytics.daily_store import write_daily
 from postpulse.analytics.errors import AnalyticsError
-from postpulse.analytics.post_days import OUTPUT_SCHEMA as POST_DAY_SCHEMA
 from postpulse.analytics.post_days import MEASURES, TOTALS, DayRange, post_days_in_chunks
-from postpulse.errors import first_line
-from postpulse.store.urls import libpq_url
 
 DEFAULT_MAX_GAP_DAYS = 31
 SETTLED_FRACTION = 0.10
@@ -271,15 +262,14 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     threads = int(a.con.execute("SELECT current_setting('threads')").fetchone()[0])
     reader = run(SNAPSHOTS).fetch_record_batch(SNAPSHOT_BATCH)
     parts = list(post_days_in_chunks(counted(reader), day_range, threads=threads))
-    post_days = pa.concat_tables(parts) if parts else POST_DAY_SCHEMA.empty_table()
     timings["post_days"] = time.perf_counter() - t0
     if counts is not None:
         counts["snapshots"] = scanned
 
     t0 = time.perf_counter()
     dims = run(DIMS).fetch_arrow_table()
-    rollup_input = post_rollup_input(post_days, dims, _dn(start), _dn(end))
-    del post_days, parts
+    rollup_input = post_rollup_input(parts, dims, _dn(start), _dn(end))
+    del parts
     a.con.register("dm_post", rollup_input)
     a.con.register("dm_tags", tags_by_dim_row(run(TAGS).fetch_arrow_table(), dims))
     timings["post_rows"] = time.perf_counter() - t0
@@ -297,126 +287,6 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     return rows.rows
 
 
-DAYS_SCHEMA = "daily_metrics_days"  # one child table of daily_metrics per UTC day (migration 0007)
-WRITE_LOCK = "postpulse.daily_metrics"
-
-
-def _day_table(d: date, prefix: str = "d") -> str:
-    return f"{prefix}{d:%Y%m%d}"  # from a date value, not from input
-
-
-def _binary_chunks(rows: DailyRows, day: date):
-    """One day's rows in PostgreSQL's binary COPY format (pgpq), in primary-key order. The Arrow
-    types match the columns of daily_metrics exactly (date, text, bigint, integer, double,
-    boolean): binary COPY does no conversion, and PostgreSQL parses it ~25 % faster than CSV
-    (the load is the backfill's largest step)."""
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(SCHEMA)
-    yield encoder.write_header()
-    for batch in rows.day_batches(day):
-        yield encoder.write_batch(batch)
-    yield encoder.finish()
-
-
-def _prefetched(chunks, depth: int = 4):
-    """Run the generator ``chunks`` in a thread (DuckDB and the encoder release the GIL), so
-    that encoding the next rows overlaps PostgreSQL parsing the previous ones."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def work():
-        try:
-            for c in chunks:
-                if stop.is_set():
-                    return
-                q.put(c)
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=work, daemon=True, name="daily-metrics-copy")
-    t.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
-
-
-def write_daily(store_url: str, a: Analytics, start: date, end: date,
-                steps: dict[str, float] | None = None) -> int:
-    """Replace the daily_metrics rows of the UTC days [start, end) by the rows compute_daily
-    computed for that range in session ``a``.
-
-    Storage (migration 0007): every day is a child table ``daily_metrics_days.dYYYYMMDD`` of
-    ``daily_metrics``. In ONE PostgreSQL transaction, under an advisory lock that serialises
-    concurrent writers: each day's rows are COPYed (binary, FREEZE) into a new child table with no
-    index, its primary key is built after the load, then the old day tables are dropped and the
-    new ones renamed into place. Readers see the old or the new days, never a mix within one
-    statement; a failure rolls everything back and leaves the old rows. Nothing is DELETEd, so a
-    re-materialization leaves no dead rows and maintains no index row by row. A day with no rows
-    has no table. Returns the number of rows replaced (counted in the old day tables).
-
-    Why not write through DuckDB: the analytics attach is READ_ONLY on purpose (user queries run
-    on it), and DuckDB's own insert was no faster than a CSV COPY here. Binary COPY encoded by
-    pgpq is: at 10 M snapshots the 30-day write (8.36 M rows, load and keys) took 23-25 s
-    against 40 s with CSV (benchmarks/README.md)."""
-    days = [start + timedelta(days=i) for i in range((end - start).days)]
-    rows = a.results.get(DAILY_ROWS)
-    if rows is None or (rows.start, rows.end) != (start, end):
-        raise AnalyticsError(f"no daily_metrics rows computed for {start} .. {end} in this session",
-                             fix="call compute_daily for the same range first")
-    with_rows = set(rows.days())
-    cols = ", ".join(COLUMNS)
-    try:
-        with psycopg.connect(libpq_url(store_url)) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (WRITE_LOCK,))
-            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the key builds sort in memory
-            old = conn.execute(
-                "SELECT c.relname FROM pg_inherits i "
-                "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE i.inhparent = 'public.daily_metrics'::regclass AND n.nspname = %s AND c.relname = ANY(%s) "
-                "ORDER BY c.oid",  # the order in which readers of daily_metrics lock its children
-                (DAYS_SCHEMA, [_day_table(d) for d in days])).fetchall()
-            replaced = 0
-            if old:  # catalog names of the form dYYYYMMDD (matched above)
-                replaced = conn.execute("SELECT " + " + ".join(
-                    f"(SELECT count(*) FROM {DAYS_SCHEMA}.{name})" for (name,) in old)).fetchone()[0]
-            t_load = t_key = 0.0
-            for d in sorted(with_rows):
-                t0 = time.perf_counter()
-                new = f"{DAYS_SCHEMA}.{_day_table(d, 'n')}"
-                conn.execute(f"CREATE TABLE {new} (CONSTRAINT one_day CHECK (metric_date = DATE '{d.isoformat()}')) "
-                             "INHERITS (public.daily_metrics)")
-                with conn.cursor().copy(f"COPY {new} ({cols}) FROM STDIN (FORMAT binary, FREEZE)") as copy:
-                    for chunk in _prefetched(_binary_chunks(rows, d)):
-                        copy.write(chunk)
-                t1 = time.perf_counter()
-                conn.execute(f"ALTER TABLE {new} ADD CONSTRAINT {_day_table(d, 'n')}_pkey "
-                             "PRIMARY KEY (metric_date, grain, entity_id)")
-                t_load, t_key = t_load + t1 - t0, t_key + time.perf_counter() - t1
-            t0 = time.perf_counter()
-            if old:  # one statement, children in OID order: no lock-order deadlock with a reader
-                conn.execute("DROP TABLE " + ", ".join(f"{DAYS_SCHEMA}.{name}" for (name,) in old))
-            for d in sorted(with_rows):
-                conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{_day_table(d, 'n')} RENAME TO {_day_table(d)}")
-                conn.execute(f"ALTER INDEX {DAYS_SCHEMA}.{_day_table(d, 'n')}_pkey RENAME TO {_day_table(d)}_pkey")
-        t_commit = time.perf_counter()
-        if steps is not None:
-            steps.update({"load": t_load, "key": t_key, "swap": t_commit - t0})
-    except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as exc:
-        raise AnalyticsError(f"the store's daily_metrics is not migrated: {first_line(exc)}",
-                             fix="run `postpulse db upgrade`") from None
-    return int(replaced)
-
-
 def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
                       max_gap_days: int = DEFAULT_MAX_GAP_DAYS) -> DailyResult:
     """Compute and store daily_metrics for the UTC days [start, end). Idempotent."""
@@ -425,7 +295,7 @@ def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
     res.rows = compute_daily(a, start, end, max_gap_days=max_gap_days, timings=res.timings, counts=counts)
     res.snapshots_scanned = counts["snapshots"]
     t0 = time.perf_counter()
-    res.deleted = write_daily(store_url, a, start, end, steps=res.write_steps)
+    res.deleted = write_daily(store_url, a.results[DAILY_ROWS], steps=res.write_steps)
     res.timings["write"] = time.perf_counter() - t0
     rows = a.results[DAILY_ROWS]
     res.rows_by_grain = {"post": rows.posts.num_rows} if rows.posts.num_rows else {}

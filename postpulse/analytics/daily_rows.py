@@ -40,62 +40,79 @@ COLUMNS = tuple(SCHEMA.names)
 DIMENSIONS = ("platform", "author_profile_id", "account_id", "workspace_id", "followers")
 
 
-def _run_starts(ids: pa.Array) -> np.ndarray:
-    """Start offsets of the runs of equal values of a sorted string array."""
-    if len(ids) == 0:
-        return np.zeros(0, dtype=np.int64)
-    change = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
-    return np.concatenate([[0], np.flatnonzero(change) + 1])
-
-
 def _ints(col, fill: int) -> np.ndarray:
     return pc.fill_null(col, fill).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def post_rollup_input(post_days: pa.Table, dims: pa.Table, start_dn: int, end_dn: int) -> pa.Table:
-    """The (post, day) rows to roll up: every post-day row of a post that is in ``dims`` (sorted
-    by post_id as post_days returns them), then one row for each post published in
-    [start_dn, end_dn) on a day it was not tracked. ``dims``: post_id, platform,
-    author_profile_id, account_id, workspace_id, posted_dn, followers; ``dim_row`` is the row of
-    the post in ``dims``."""
-    ids = post_days["post_id"].combine_chunks()
-    starts = _run_starts(ids)
-    lengths = np.diff(np.append(starts, len(ids)))
-    found = pc.index_in(ids.take(pa.array(starts)), value_set=dims["post_id"])
-    dim_row = np.repeat(_ints(found, -1), lengths)
-    if (dim_row < 0).any():  # a post deleted since its snapshots were read: like an inner join
-        keep = dim_row >= 0
-        post_days, dim_row = post_days.filter(pa.array(keep)), dim_row[keep]
-    posted = _ints(dims["posted_dn"], np.iinfo(np.int64).min)
-    dn = post_days["dn"].to_numpy(zero_copy_only=False).astype(np.int64)
-    published = posted[dim_row] == dn
-    has_row = np.zeros(len(dims), dtype=bool)
-    has_row[dim_row[published]] = True
-    only_published = np.flatnonzero((posted >= start_dn) & (posted < end_dn) & ~has_row)
+class _Dimensions:
+    """The posts' dimension columns, strings dictionary-encoded (a few distinct values)."""
 
-    n, k = post_days.num_rows, len(only_published)
-    take_rows = np.concatenate([dim_row, only_published])
-    cols = {
-        "post_id": pa.chunked_array(post_days["post_id"].chunks
-                                    + [dims["post_id"].combine_chunks().take(pa.array(only_published))]),
-        "dn": pa.array(np.concatenate([dn, posted[only_published]]), type=pa.int32()),
-    }
-    cols["dim_row"] = pa.array(take_rows.astype(np.int32))
-    for c in DIMENSIONS:
-        cols[c] = _looked_up(dims[c], take_rows)
+    def __init__(self, dims: pa.Table):
+        self.post_id = dims["post_id"].combine_chunks()
+        self.posted = _ints(dims["posted_dn"], np.iinfo(np.int64).min)
+        self.columns = {}
+        for c in DIMENSIONS:
+            values = dims[c].combine_chunks()
+            if pa.types.is_string(values.type) and values.null_count < len(values):
+                # (not for a column of NULLs only: DuckDB 1.4.4 crashes on an empty dictionary)
+                values = values.dictionary_encode()
+            self.columns[c] = values
+
+    def rows_of(self, post_days: pa.Table) -> np.ndarray:
+        """Each row's post's row in the dimensions (-1 if not there)."""
+        return _ints(pc.index_in(post_days["post_id"], value_set=self.post_id), -1)
+
+    def taken(self, rows: np.ndarray) -> dict[str, pa.Array]:
+        return {"dim_row": pa.array(rows.astype(np.int32)),
+                **{c: v.take(pa.array(rows)) for c, v in self.columns.items()}}
+
+
+def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_dn: int) -> pa.Table:
+    """The (post, day) rows to roll up, from the post-day rows (:func:`post_days` tables, each
+    sorted by day and post) of the posts that are in ``dims`` (post_id, platform,
+    author_profile_id, account_id, workspace_id, posted_dn, followers), plus one row for each
+    post published in [start_dn, end_dn) on a day it was not tracked; ``dim_row`` is the post's
+    row in ``dims``. The rows of one day are one slice per part; the published-only rows come
+    last, sorted by day too."""
+    dimensions = _Dimensions(dims)
+    has_row = np.zeros(len(dimensions.post_id), dtype=bool)
+    tables = []
+    for part in parts:
+        dim_row = dimensions.rows_of(part)
+        if (dim_row < 0).any():  # a post deleted since its snapshots were read: like an inner join
+            keep = dim_row >= 0
+            part, dim_row = part.filter(pa.array(keep)), dim_row[keep]
+        if part.num_rows == 0:
+            continue
+        dn = part["dn"].to_numpy(zero_copy_only=False).astype(np.int64)
+        published = dimensions.posted[dim_row] == dn
+        has_row[dim_row[published]] = True
+        cols = {"post_id": part["post_id"], "dn": part["dn"], **dimensions.taken(dim_row)}
+        for m in TOTALS:
+            cols[f"{m}_total"] = part[m]
+        for m in MEASURES:
+            cols[f"{m}_new"] = part[f"{m}_new"]
+        cols["posts_published"] = pa.array(published.astype(np.int32))
+        cols["posts_tracked"] = pa.array(np.ones(part.num_rows, np.int32))
+        cols["posts_settled"] = pc.cast(pc.fill_null(part["is_settled"], False), pa.int32())
+        for c in ("snapshots", "is_estimated", "is_settled"):
+            cols[c] = part[c]
+        tables.append(pa.table(cols))
+    pub = np.flatnonzero((dimensions.posted >= start_dn) & (dimensions.posted < end_dn) & ~has_row)
+    pub = pub[np.argsort(dimensions.posted[pub], kind="stable")]
+    k = len(pub)
+    cols = {"post_id": dimensions.post_id.take(pa.array(pub)),
+            "dn": pa.array(dimensions.posted[pub], type=pa.int32()), **dimensions.taken(pub)}
     for m in TOTALS:
-        cols[f"{m}_total"] = _padded(post_days[m], k)
+        cols[f"{m}_total"] = pa.nulls(k, pa.int64())
     for m in MEASURES:
-        cols[f"{m}_new"] = _padded(post_days[f"{m}_new"], k)
-    cols["posts_published"] = pa.array(np.concatenate([published, np.ones(k, dtype=bool)]).astype(np.int32))
-    cols["posts_tracked"] = pa.array(np.concatenate([np.ones(n, np.int32), np.zeros(k, np.int32)]))
-    settled = pc.fill_null(post_days["is_settled"], False).to_numpy(zero_copy_only=False)
-    cols["posts_settled"] = pa.array(np.concatenate([settled, np.zeros(k, dtype=bool)]).astype(np.int32))
-    cols["snapshots"] = pa.array(np.concatenate([post_days["snapshots"].to_numpy(zero_copy_only=False),
-                                                 np.zeros(k, np.int32)]).astype(np.int32))
-    cols["is_estimated"] = pa.chunked_array(post_days["is_estimated"].chunks + [pa.array(np.zeros(k, dtype=bool))])
-    cols["is_settled"] = _padded(post_days["is_settled"], k)
-    return pa.table(cols)
+        cols[f"{m}_new"] = pa.nulls(k, pa.float64())
+    cols["posts_published"] = pa.array(np.ones(k, np.int32))
+    cols["posts_tracked"] = cols["posts_settled"] = cols["snapshots"] = pa.array(np.zeros(k, np.int32))
+    cols["is_estimated"] = pa.array(np.zeros(k, dtype=bool))
+    cols["is_settled"] = pa.nulls(k, pa.bool_())
+    published_only = pa.table(cols)
+    return pa.concat_tables([t.cast(published_only.schema) for t in tables] + [published_only])
 
 
 def tags_by_dim_row(tags: pa.Table, dims: pa.Table) -> pa.Table:
@@ -104,20 +121,6 @@ def tags_by_dim_row(tags: pa.Table, dims: pa.Table) -> pa.Table:
     found = pc.index_in(tags["post_id"], value_set=dims["post_id"])
     keep = pc.is_valid(found)
     return pa.table({"dim_row": pc.cast(found.filter(keep), pa.int32()), "tag_id": tags["tag_id"].filter(keep)})
-
-
-def _padded(col: pa.ChunkedArray, nulls: int) -> pa.ChunkedArray:
-    return pa.chunked_array(col.chunks + [pa.nulls(nulls, type=col.type)], type=col.type)
-
-
-def _looked_up(col: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """``col.take(rows)`` as a dictionary array over ``col`` (no copy of the values)."""
-    values = col.combine_chunks()
-    valid = ~values.is_null().to_numpy(zero_copy_only=False)[rows]
-    if pa.types.is_string(values.type):
-        indices = pa.array(rows.astype(np.int32), mask=~valid)
-        return pa.DictionaryArray.from_arrays(indices, pc.fill_null(values, ""))
-    return values.take(pa.array(rows))
 
 
 def _floats(col) -> np.ndarray:
@@ -135,7 +138,7 @@ def post_level(rows: pa.Table) -> pa.Table:
     cols = {
         "metric_date": pc.cast(rows["dn"], pa.date32()),
         "grain": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["post"])).cast(pa.string()),
-        "entity_id": rows["post_id"], "platform": rows["platform"],
+        "entity_id": rows["post_id"], "platform": pc.cast(rows["platform"], pa.string()),
     }
     for m in TOTALS:
         cols[f"{m}_total"] = rows[f"{m}_total"]
@@ -147,14 +150,13 @@ def post_level(rows: pa.Table) -> pa.Table:
     cols["is_estimated"], cols["is_settled"] = rows["is_estimated"], rows["is_settled"]
     zeros = pa.array(np.zeros(n, np.int32))
     cols["actions_completed"] = cols["actions_failed"] = zeros
-    return pa.table(cols, schema=SCHEMA.set(SCHEMA.get_field_index("platform"),
-                                            pa.field("platform", rows["platform"].type)))
+    return pa.table(cols, schema=SCHEMA)
 
 
 @dataclass
 class DailyRows:
-    """The rows of the days [start, end): post rows (in the input's post order) and rollup rows
-    (sorted by metric_date, grain, entity_id)."""
+    """The rows of the days [start, end): the post rows (runs of rows sorted by day, as
+    post_rollup_input makes them) and the rollup rows (sorted by metric_date, grain, entity_id)."""
 
     start: date
     end: date
@@ -163,10 +165,11 @@ class DailyRows:
 
     def __post_init__(self) -> None:
         dn = self.posts["metric_date"].cast(pa.int32()).to_numpy(zero_copy_only=False) - (self.start - EPOCH).days
-        key = dn.astype(np.int16 if len(dn) and dn.max() < 1 << 15 else np.int32)
-        self._order = np.argsort(key, kind="stable")  # by day, post order kept within a day (radix)
-        self._bounds = np.searchsorted(dn[self._order], np.arange((self.end - self.start).days + 1))
-        self.rollups = self.rollups.cast(SCHEMA)
+        # the posts come as runs sorted by day (post_rollup_input): the day bounds within each run
+        run_starts = np.concatenate([[0], np.flatnonzero(np.diff(dn) < 0) + 1, [len(dn)]])
+        days = np.arange((self.end - self.start).days + 1)
+        self._bounds = [lo + np.searchsorted(dn[lo:hi], days) for lo, hi in zip(run_starts[:-1], run_starts[1:])]
+        self.rollups = self.rollups.cast(SCHEMA).combine_chunks()
 
     @property
     def rows(self) -> int:
@@ -174,11 +177,13 @@ class DailyRows:
 
     def table(self) -> pa.Table:
         """Every row (not in key order): what DuckDB shows as ``dm_final``."""
-        return pa.concat_tables([self.posts.cast(SCHEMA), self.rollups])
+        return pa.concat_tables([self.posts, self.rollups])
 
     def days(self) -> list[date]:
-        with_posts = np.flatnonzero(np.diff(self._bounds) > 0)
-        days = {self.start + timedelta(days=int(i)) for i in with_posts}
+        with_posts = np.zeros((self.end - self.start).days, dtype=bool)
+        for bounds in self._bounds:
+            with_posts |= np.diff(bounds) > 0
+        days = {self.start + timedelta(days=int(i)) for i in np.flatnonzero(with_posts)}
         days.update(self.rollups["metric_date"].unique().to_pylist())
         return sorted(days)
 
@@ -189,7 +194,7 @@ class DailyRows:
         before = pc.less(rollups["grain"], "post")
         yield from rollups.filter(before).to_batches(size)
         i = (day - self.start).days
-        order = self._order[self._bounds[i]:self._bounds[i + 1]]
-        for lo in range(0, len(order), size):
-            yield from self.posts.take(pa.array(order[lo:lo + size])).cast(SCHEMA).to_batches()
+        for bounds in self._bounds:
+            if bounds[i + 1] > bounds[i]:
+                yield from self.posts.slice(bounds[i], bounds[i + 1] - bounds[i]).to_batches(size)
         yield from rollups.filter(pc.invert(before)).to_batches(size)

@@ -1,8 +1,8 @@
 """The per-post-day rows of daily_metrics, computed from each post's time-ordered snapshots.
 
 Input: snapshots sorted by (post_id, ts), every post whole (columns :data:`INPUT_COLUMNS`; counts
-may be NULL). Output: one row per (post, UTC day) of the range that the post was tracked on, with
-the definitions of :mod:`postpulse.analytics.daily`:
+may be NULL). Output: one row per (post, UTC day) of the range that the post was tracked on,
+sorted by (day, post_id), with the definitions of :mod:`postpulse.analytics.daily`:
 
 * every snapshot is a *segment* to the post's next snapshot; a segment is *valid* when the next
   snapshot is later by at most ``gap_s``;
@@ -68,6 +68,14 @@ def _with_nulls(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     """float64 with NaN for NULL as an Arrow array of ``type_`` (NaN becomes NULL)."""
     arr = pa.array(values, from_pandas=True)
     return arr if type_ == pa.float64() else arr.cast(type_)
+
+
+def _by_day(dn: np.ndarray) -> np.ndarray:
+    """The stable order by day (a radix sort when the days fit in 16 bits)."""
+    if len(dn) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rel = dn - dn.min()
+    return np.argsort(rel.astype(np.int16 if rel.max() < 1 << 15 else np.int64), kind="stable")
 
 
 def _same_post_as_next(post_id: pa.Array) -> np.ndarray:
@@ -150,29 +158,33 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
     new_run[1:] = (p_post[1:] != p_post[:-1]) | (day[1:] != day[:-1])
     starts = np.flatnonzero(new_run)
     last = np.append(starts[1:], total) - 1  # the run's last part: its provider
+    run_day = day[starts]
+    out = _by_day(run_day)  # the rows come out by day, then by post
     cols: dict[str, pa.Array] = {
-        "post_id": post_id.take(pa.array(seg[starts])),
-        "dn": pa.array(day[starts], type=pa.int32()),
-        "snapshots": pa.array(np.add.reduceat(snap_here.astype(np.int32), starts), type=pa.int32()),
+        "post_id": post_id.take(pa.array(seg[starts][out])),
+        "dn": pa.array(run_day[out], type=pa.int32()),
+        "snapshots": pa.array(np.add.reduceat(snap_here.astype(np.int32), starts)[out], type=pa.int32()),
     }
     for m in MEASURES:
         part = diffs[m][seg] * frac
         known = ~np.isnan(part)
         sums = np.add.reduceat(np.where(known, part, 0.0), starts)
         sums[~np.logical_or.reduceat(known, starts)] = np.nan  # no pair of this day had the count
-        cols[f"{m}_new"] = _with_nulls(sums, pa.float64())
-    cols["is_estimated"] = pa.array(np.logical_or.reduceat(spread, starts))
+        cols[f"{m}_new"] = _with_nulls(sums[out], pa.float64())
+    cols["is_estimated"] = pa.array(np.logical_or.reduceat(spread, starts)[out])
     holder = seg[last]
     has_total = provider[last]
     for m in TOTALS:
-        cols[m] = _with_nulls(np.where(has_total, values[m][holder], np.nan), pa.int64())
-    cols["is_settled"] = _settled(post_code, first_day, rate, p_post[starts], day[starts], holder, days)
+        cols[m] = _with_nulls(np.where(has_total, values[m][holder], np.nan)[out], pa.int64())
+    settled, decided = _settled(post_code, first_day, rate, p_post[starts], run_day, holder, days)
+    cols["is_settled"] = pa.array(settled[out], mask=~decided[out], type=pa.bool_())
     return pa.table(cols, schema=OUTPUT_SCHEMA)
 
 
-def _settled(post_code, first_day, rate, row_post, row_day, holder, days: DayRange) -> pa.Array:
+def _settled(post_code, first_day, rate, row_post, row_day, holder, days: DayRange) -> tuple[np.ndarray, np.ndarray]:
     """is_settled per row: the last known pair rate at the day's end below a fraction of the peak
-    rate of the pairs started in the ``gap_days`` days ending with that day; NULL without a peak."""
+    rate of the pairs started in the ``gap_days`` days ending with that day (values, and whether
+    decided: NULL without a peak or a current rate)."""
     n = len(rate)
     known = ~np.isnan(rate)
     # the last pair with a rate up to each segment, within its post
@@ -200,7 +212,7 @@ def _settled(post_code, first_day, rate, row_post, row_day, holder, days: DayRan
     with np.errstate(invalid="ignore"):
         decided = (peak > 0) & ~np.isnan(current)
         settled = current < days.settled_fraction * peak
-    return pa.array(settled, mask=~decided, type=pa.bool_())
+    return settled, decided
 
 
 def whole_post_chunks(batches: Iterable[pa.RecordBatch], rows_per_chunk: int) -> Iterator[pa.Table]:

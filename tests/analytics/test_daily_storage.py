@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from postpulse.analytics.daily import DAILY_ROWS, DAYS_SCHEMA, WRITE_LOCK, compute_daily, materialize_daily, write_daily
+from postpulse.analytics.daily import DAILY_ROWS, compute_daily, materialize_daily
+from postpulse.analytics.daily_store import DAYS_SCHEMA, WRITE_LOCK, write_daily
 from postpulse.store import migrate
 from postpulse.store.urls import libpq_url
 
@@ -138,7 +139,7 @@ def test_failed_write_keeps_the_previous_rows(duck, db_url, scenario):
     i = r.schema.get_field_index("reactions_total")
     rows.rollups = r.set_column(i, "reactions_total", pc.if_else(broken, pa.scalar(-1, pa.int64()), r["reactions_total"]))
     with pytest.raises(psycopg.errors.CheckViolation):
-        write_daily(db_url, duck, DAY0, DAY_END)
+        write_daily(db_url, duck.results[DAILY_ROWS])
     with psycopg.connect(libpq_url(db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == before
         assert _day_tables(conn) == tables  # no half-written table left behind
@@ -151,7 +152,7 @@ def test_concurrent_writers_are_serialised(duck, db_url, scenario):
 
     def writer():
         try:
-            write_daily(db_url, duck, DAY0, DAY_END)
+            write_daily(db_url, duck.results[DAILY_ROWS])
         except BaseException as exc:  # reported below
             errors.append(exc)
         done.set()
@@ -187,7 +188,7 @@ def test_writer_waits_for_a_reader_of_the_old_rows(duck, db_url, scenario):
     done = threading.Event()
     with psycopg.connect(libpq_url(db_url)) as reader:
         n = reader.execute("SELECT count(*) FROM daily_metrics").fetchone()[0]  # holds its locks until commit
-        t = threading.Thread(target=lambda: (write_daily(db_url, duck, DAY0, DAY_END), done.set()))
+        t = threading.Thread(target=lambda: (write_daily(db_url, duck.results[DAILY_ROWS]), done.set()))
         t.start()
         time.sleep(1.0)
         assert not done.is_set(), "the swap must wait for the reader's transaction"
@@ -195,3 +196,26 @@ def test_writer_waits_for_a_reader_of_the_old_rows(duck, db_url, scenario):
         reader.commit()
     t.join(30)
     assert done.is_set()
+
+
+def test_day_tables_match_the_parent_and_a_killed_writers_tables_are_dropped(duck, db_url, scenario):
+    """The loaders' tables are attached with the parent's columns and CHECKs (plus one_day, minus
+    the parent-only CHECK); a table a killed writer loaded but never attached is invisible to
+    queries and dropped by the next write."""
+    materialize_daily(duck, db_url, DAY0, DAY_END)
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        rows = conn.execute(ALL_ROWS).fetchall()
+        checks = lambda rel: {name for (name,) in conn.execute(  # noqa: E731
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'", (rel,))}
+        parent = checks("public.daily_metrics")
+        child = checks(f"{DAYS_SCHEMA}.d20250112")
+        assert child == (parent - {"daily_metrics_rows_live_in_days"}) | {"one_day"} and len(parent) > 3
+        conn.execute(f"CREATE TABLE {DAYS_SCHEMA}.n20250112 (LIKE public.daily_metrics)")  # as a killed loader left it
+        conn.execute(f"INSERT INTO {DAYS_SCHEMA}.n20250112 SELECT * FROM daily_metrics WHERE metric_date = '2025-01-12'")
+        conn.commit()
+        assert conn.execute(ALL_ROWS).fetchall() == rows  # not part of daily_metrics
+    materialize_daily(duck, db_url, date(2025, 1, 14), DAY_END)
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        assert "n20250112" not in _day_tables(conn)
+        assert all(attached for attached in _day_tables(conn).values())
+        assert [r[:-1] for r in conn.execute(ALL_ROWS).fetchall()] == [r[:-1] for r in rows]

@@ -1,0 +1,188 @@
+"""The numpy kernel of daily_metrics (postpulse.analytics.post_days) against pure-Python
+recomputations, on random snapshot histories with NULL counts, exact midnights and long gaps;
+chunking and threads must not change a value."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from postpulse.analytics.daily_rows import post_rollup_input
+from postpulse.analytics.post_days import DayRange, _window_max, post_days, post_days_in_chunks
+
+from .test_daily import _approx, _engagement, _reactions, reference
+
+START, END = date(2025, 3, 1), date(2025, 3, 15)
+EPOCH = date(1970, 1, 1)
+GAP_DAYS = 31
+
+
+def _histories(seed: int, posts: int = 60) -> list[dict]:
+    rng = random.Random(seed)
+    base = datetime(2025, 1, 20, tzinfo=timezone.utc)
+    snaps = []
+    for p in range(posts):
+        t = base + timedelta(days=rng.uniform(0, 50))
+        counts = {k: rng.randint(0, 50) for k in ("like_count", "comment_count", "share_count", "view_count")}
+        for _ in range(rng.randint(1, 12)):
+            roll = rng.random()
+            if roll < 0.1:
+                t = t.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)  # exact midnight
+            elif roll < 0.15:
+                t += timedelta(days=GAP_DAYS + rng.uniform(0.1, 5))  # too long to spread
+            else:
+                t += timedelta(hours=rng.choice([0.5, 3, 11, 25, 70, 170]))
+            for k in counts:
+                counts[k] += rng.randint(0, 40)
+            snap = {"post_id": f"p-{p:04d}", "downloaded_at": t, **counts}
+            for k in list(counts):
+                if rng.random() < 0.12:
+                    snap[k] = None  # a count the scraper did not return this time
+            if p % 7 == 0:
+                snap["total_reactions"] = None if rng.random() < 0.3 else counts["like_count"] + 3
+            snaps.append(snap)
+    return snaps
+
+
+def _table(snaps: list[dict]) -> pa.Table:
+    rows = sorted(snaps, key=lambda s: (s["post_id"], s["downloaded_at"]))
+    return pa.table({
+        "post_id": [s["post_id"] for s in rows],
+        "ts": [s["downloaded_at"].timestamp() for s in rows],
+        "reactions": pa.array([_reactions(s) for s in rows], pa.int64()),
+        "likes": pa.array([s.get("like_count") for s in rows], pa.int64()),
+        "comments": pa.array([s.get("comment_count") for s in rows], pa.int64()),
+        "shares": pa.array([s.get("share_count") for s in rows], pa.int64()),
+        "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
+        "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
+        "engagement": pa.array([_engagement(s) for s in rows], pa.int64()),
+    })
+
+
+def _days() -> DayRange:
+    return DayRange(start_dn=(START - EPOCH).days, end_dn=(END - EPOCH).days, gap_days=GAP_DAYS, settled_fraction=0.1)
+
+
+def _by_key(t: pa.Table) -> dict:
+    return {(r["post_id"], EPOCH + timedelta(days=r["dn"])): r for r in t.to_pylist()}
+
+
+def _settled_reference(snaps, start: date, end: date) -> dict:
+    """is_settled per post-day, written from the definition: the rate of the last pair started
+    before the day's end, against the highest rate of the pairs started in the 31 days ending
+    with the day."""
+    by_post = defaultdict(list)
+    for s in snaps:
+        by_post[s["post_id"]].append(s)
+    out = {}
+    for post, ss in by_post.items():
+        ss.sort(key=lambda s: s["downloaded_at"])
+        pairs = []
+        for x, y in zip(ss, ss[1:]):
+            hours = (y["downloaded_at"] - x["downloaded_at"]).total_seconds() / 3600
+            a, b = _engagement(x), _engagement(y)
+            if hours <= GAP_DAYS * 24 and a is not None and b is not None:
+                pairs.append((x["downloaded_at"], (b - a) / hours))
+        d = start
+        while d < end:
+            day_end = datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(days=1)
+            started = [r for t0, r in pairs if t0 < day_end]
+            window = [r for t0, r in pairs if t0 < day_end and t0.date() > d - timedelta(days=GAP_DAYS)]
+            peak = max(window) if window else None
+            if started and peak is not None and peak > 0:
+                out[(post, d)] = started[-1] < 0.1 * peak
+            else:
+                out[(post, d)] = None
+            d += timedelta(days=1)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_post_days_match_pure_python(seed):
+    snaps = _histories(seed)
+    got = _by_key(post_days(_table(snaps), _days()))
+    ref = reference(snaps, START, END, max_gap_days=GAP_DAYS)
+    assert set(got) == set(ref)
+    settled = _settled_reference(snaps, START, END)
+    for key, exp in ref.items():
+        row = got[key]
+        assert _approx(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
+        assert _approx(row["likes_new"], exp["likes_new"]), (key, row, exp)
+        assert _approx(row["views_new"], exp["views_new"]), (key, row, exp)
+        assert row["is_estimated"] == exp["is_estimated"], key
+        assert row["snapshots"] == exp["snapshots"], key
+        assert row["likes"] == exp["likes_total"] and row["views"] == exp["views_total"], key
+        assert row["is_settled"] == settled[key], (key, row["is_settled"], settled[key])
+    assert any(r["is_settled"] is None for r in got.values()) and any(r["is_settled"] for r in got.values())
+    assert any(r["engagement_new"] is None for r in got.values())  # NULL counts reached the rows
+
+
+def test_rows_come_by_day_then_post():
+    out = post_days(_table(_histories(4)), _days())
+    keys = list(zip(out["dn"].to_pylist(), out["post_id"].to_pylist()))
+    assert keys == sorted(keys) and len(keys) > 100
+
+
+@pytest.mark.parametrize("rows_per_chunk,threads", [(1, 1), (17, 2), (100, 3), (10**9, 2)])
+def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
+    table = _table(_histories(5, posts=80))
+    whole = _by_key(post_days(table, _days()))
+    parts = list(post_days_in_chunks(table.to_batches(max_chunksize=13), _days(), threads=threads,
+                                     rows_per_chunk=rows_per_chunk))
+    chunked = {}
+    for part in parts:
+        chunked.update(_by_key(part))
+    assert sum(p.num_rows for p in parts) == len(chunked) == len(whole)
+    assert chunked == whole
+
+
+def test_window_max_equals_brute_force():
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=500)
+    values[rng.random(500) < 0.2] = -np.inf
+    lo = rng.integers(0, 500, size=2000)
+    hi = np.minimum(lo + rng.integers(0, 31, size=2000), 499)
+    got = _window_max(values, lo, hi, 31)
+    assert np.array_equal(got, np.array([values[a:b + 1].max() for a, b in zip(lo, hi)]))
+
+
+def test_empty_input_and_a_range_without_snapshots():
+    days = _days()
+    assert post_days(_table([]).slice(0, 0), days).num_rows == 0
+    late = DayRange(start_dn=days.start_dn + 400, end_dn=days.end_dn + 400, gap_days=GAP_DAYS, settled_fraction=0.1)
+    assert post_days(_table(_histories(6)), late).num_rows == 0
+
+
+def test_rollup_input_with_dimensions_that_are_all_null():
+    """No post has an account or a workspace: DuckDB must still group the rows (an empty
+    dictionary array crashes DuckDB 1.4.4, so such columns stay plain)."""
+    part = post_days(_table(_histories(8, posts=10)), _days())
+    ids = sorted(set(part["post_id"].to_pylist()))
+    dims = pa.table({"post_id": ids, "platform": ["x"] * len(ids), "author_profile_id": ["prf-1"] * len(ids),
+                     "account_id": pa.nulls(len(ids), pa.string()), "workspace_id": pa.nulls(len(ids), pa.string()),
+                     "posted_dn": pa.array([days + 19_000 for days in range(len(ids))], pa.int64()),
+                     "followers": pa.nulls(len(ids), pa.int64())})
+    rows = post_rollup_input([part], dims, _days().start_dn, _days().end_dn)  # noqa: F841 (read by DuckDB)
+    got = duckdb.connect().execute(
+        "SELECT count(*), count(account_id), count(DISTINCT workspace_id) FROM rows").fetchone()
+    assert got == (rows.num_rows, 0, 0) and rows.num_rows >= part.num_rows
+
+
+def test_peak_rate_counts_the_pairs_of_the_31_days_ending_with_the_day():
+    """A burst on day 0 (1,000 per hour), then +1 a day: settled while the burst's pair started
+    within the 31 days ending with the day, not once it started 31 days before."""
+    day0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    snaps = [{"post_id": "p", "downloaded_at": day0, "like_count": 0},
+             {"post_id": "p", "downloaded_at": day0 + timedelta(hours=1), "like_count": 1000}]
+    snaps += [{"post_id": "p", "downloaded_at": day0 + timedelta(days=i, hours=12), "like_count": 1000 + i}
+              for i in range(45)]
+    first = (day0.date() - EPOCH).days
+    days = DayRange(start_dn=first + 28, end_dn=first + 34, gap_days=GAP_DAYS, settled_fraction=0.1)
+    settled = {r["dn"] - first: r["is_settled"] for r in post_days(_table(snaps), days).to_pylist()}
+    assert settled == {28: True, 29: True, 30: True, 31: False, 32: False, 33: False}
