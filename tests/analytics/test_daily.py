@@ -26,15 +26,19 @@ def _engagement(s):
     return None if all(p is None for p in parts) else sum(p or 0 for p in parts)
 
 
-def reference(snaps, start: date, end: date, max_gap_days=31):
-    """Per (post, day): new engagement/likes/views spread by time over each snapshot pair,
-    is_estimated, snapshots that day and end-of-day totals. Written without looking at the SQL."""
+def histories(snaps) -> dict[str, list[dict]]:
+    """The snapshots of each post, in time order."""
     by_post = defaultdict(list)
     for s in snaps:
         by_post[s["post_id"]].append(s)
+    return {post: sorted(ss, key=lambda s: s["downloaded_at"]) for post, ss in by_post.items()}
+
+
+def reference(snaps, start: date, end: date, max_gap_days=31):
+    """Per (post, day): new engagement/likes/views spread by time over each snapshot pair,
+    is_estimated, snapshots that day and end-of-day totals. Written without looking at the SQL."""
     out = {}
-    for post, ss in by_post.items():
-        ss.sort(key=lambda s: s["downloaded_at"])
+    for post, ss in histories(snaps).items():
         d = start
         while d < end:
             d0 = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)

@@ -5,7 +5,6 @@ chunking and threads must not change a value."""
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
@@ -16,7 +15,7 @@ import pytest
 from postpulse.analytics.daily_rows import post_rollup_input
 from postpulse.analytics.post_days import DayRange, _window_max, post_days, post_days_in_chunks
 
-from .test_daily import _approx, _engagement, _reactions, reference
+from .test_daily import _approx, _engagement, _reactions, histories, reference
 
 START, END = date(2025, 3, 1), date(2025, 3, 15)
 EPOCH = date(1970, 1, 1)
@@ -77,12 +76,8 @@ def _settled_reference(snaps, start: date, end: date) -> dict:
     """is_settled per post-day, written from the definition: the rate of the last pair started
     before the day's end, against the highest rate of the pairs started in the 31 days ending
     with the day."""
-    by_post = defaultdict(list)
-    for s in snaps:
-        by_post[s["post_id"]].append(s)
     out = {}
-    for post, ss in by_post.items():
-        ss.sort(key=lambda s: s["downloaded_at"])
+    for post, ss in histories(snaps).items():
         pairs = []
         for x, y in zip(ss, ss[1:]):
             hours = (y["downloaded_at"] - x["downloaded_at"]).total_seconds() / 3600
