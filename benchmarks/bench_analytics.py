@@ -249,7 +249,7 @@ def main() -> int:
         res = runs[-1]
         write = statistics.median(r.timings["write"] for r in runs)
         compute = statistics.median(sum(v for k, v in r.timings.items() if k != "write") for r in runs)
-        print(f"    {res.snapshots_scanned:,} snapshots used (segments), {res.rows:,} rows written "
+        print(f"    {res.snapshots_scanned:,} snapshots read, {res.rows:,} rows written "
               f"({', '.join(f'{g} {k:,}' for g, k in res.rows_by_grain.items())}); "
               f"median compute {compute:.2f} s + write (new day tables: COPY, key, swap) {write:.2f} s")
         print("    step seconds (last run): " + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items())

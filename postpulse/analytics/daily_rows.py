@@ -58,9 +58,12 @@ class _Dimensions:
                 values = values.dictionary_encode()
             self.columns[c] = values
 
-    def rows_of(self, post_days: pa.Table) -> np.ndarray:
-        """Each row's post's row in the dimensions (-1 if not there)."""
-        return _ints(pc.index_in(post_days["post_id"], value_set=self.post_id), -1)
+    def rows_of(self, parts: list[pa.Table]) -> list[np.ndarray]:
+        """Each row's post's row in the dimensions (-1 if not there), per part (one lookup for
+        all: the hash of the post ids is built once)."""
+        ids = pa.chunked_array([c for part in parts for c in part["post_id"].chunks], type=pa.string())
+        rows = _ints(pc.index_in(ids, value_set=self.post_id), -1)
+        return np.split(rows, np.cumsum([part.num_rows for part in parts])[:-1])
 
     def taken(self, rows: np.ndarray) -> dict[str, pa.Array]:
         return {"dim_row": pa.array(rows.astype(np.int32)),
@@ -77,8 +80,7 @@ def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_
     dimensions = _Dimensions(dims)
     has_row = np.zeros(len(dimensions.post_id), dtype=bool)
     tables = []
-    for part in parts:
-        dim_row = dimensions.rows_of(part)
+    for part, dim_row in zip(parts, dimensions.rows_of(parts)):
         if (dim_row < 0).any():  # a post deleted since its snapshots were read: like an inner join
             keep = dim_row >= 0
             part, dim_row = part.filter(pa.array(keep)), dim_row[keep]
