@@ -22,8 +22,8 @@ Definitions (the README repeats them):
   NULL. Rollups: Σ engagement_new / Σ views_new over the posts that gained views; when none did,
   Σ engagement_new / Σ follower count of the tracked posts (the average per-post follower rate).
 * **Settled**: growth rate (engagement per hour of the last snapshot pair started before the end
-  of D) below 10 % of the post's peak growth rate (max over pairs started within
-  ``max_gap_days`` before the end of D). NULL while there is no pair or the peak is not > 0.
+  of D) below 10 % of the post's peak growth rate (max over the pairs started on D and the
+  ``max_gap_days - 1`` days before it). NULL while there is no pair or the peak is not > 0.
 * **Posts published** counts posts whose ``posted_at`` falls on D (UTC); **actions** come from
   ``action_attempts`` (``success`` -> completed, ``failed`` -> failed) by ``attempted_at``.
 
@@ -102,11 +102,10 @@ LEFT JOIN pg.public.profiles pr ON pr.id = p.author_profile_id
 LEFT JOIN pg.public.accounts a ON a.id = coalesce(p.account_id, pr.account_id)
 """
 
-# Each statement below is constant SQL; values are bound as $parameters. dm_post (the rows to
-# roll up: postpulse.analytics.daily_rows.post_rollup_input) is an Arrow table.
 TAGS = "SELECT post_id, tag_id FROM pg.public.post_tags"
-STEPS: list[tuple[str, str]] = [
-    ("actions", """
+# Every statement here is constant SQL; values are bound as $parameters. The rollups read dm_post
+# (postpulse.analytics.daily_rows.post_rollup_input) and dm_tags, Arrow tables of the session.
+ACTIONS = """
 CREATE OR REPLACE TEMP TABLE dm_actions AS
 SELECT a.account_id, acc.workspace_id, acc.platform,
        CAST(floor(epoch(a.attempted_at) / 86400) AS BIGINT) AS dn,
@@ -116,29 +115,11 @@ FROM pg.public.action_attempts a
 LEFT JOIN pg.public.accounts acc ON acc.id = a.account_id
 WHERE a.attempted_at >= $start AND a.attempted_at < $end
 GROUP BY ALL
-"""),
-]
+"""
 
-_SUMS = """
-  CAST(sum(reactions_total) AS BIGINT) AS reactions_total, CAST(sum(likes_total) AS BIGINT) AS likes_total,
-  CAST(sum(comments_total) AS BIGINT) AS comments_total, CAST(sum(shares_total) AS BIGINT) AS shares_total,
-  CAST(sum(views_total) AS BIGINT) AS views_total, CAST(sum(saves_total) AS BIGINT) AS saves_total,
-  sum(reactions_new) AS reactions_new, sum(likes_new) AS likes_new, sum(comments_new) AS comments_new,
-  sum(shares_new) AS shares_new, sum(views_new) AS views_new, sum(saves_new) AS saves_new,
-  sum(engagement_new) AS engagement_new,
-  CASE WHEN sum(views_new) FILTER (WHERE views_new > 0) > 0
-         THEN sum(engagement_new) FILTER (WHERE views_new > 0) / sum(views_new) FILTER (WHERE views_new > 0)
-       WHEN sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) > 0
-         THEN sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0)
-              / sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0)
-  END AS engagement_rate,
-  CAST(sum(posts_published) AS INTEGER) AS posts_published, CAST(sum(posts_tracked) AS INTEGER) AS posts_tracked,
-  CAST(sum(posts_settled) AS INTEGER) AS posts_settled, CAST(sum(snapshots) AS INTEGER) AS snapshots,
-  bool_or(is_estimated) AS is_estimated"""
-
-# The rollups of profile, account, workspace and platform are sums over the post rows, so the
-# post rows are first summed per day and combination of the four (a few groups per profile and
-# day), with the parts of the engagement rate kept apart; the four rollups sum those sums.
+# The rollups are sums over the post rows, so the post rows are first summed per day and
+# combination of profile, account, workspace and platform (a few groups per profile and day) or
+# per day and tag, with the parts of the engagement rate kept apart; the rollups sum those sums.
 _TOTALS = [f"{m}_total" for m in TOTALS]
 _NEWS = [f"{m}_new" for m in MEASURES]
 _COUNTS = ["posts_published", "posts_tracked", "posts_settled", "snapshots"]
@@ -159,6 +140,9 @@ ROLLUPS = f"""
 WITH combined AS (
   SELECT dn, author_profile_id, account_id, workspace_id, platform, {_COMBINED}
   FROM dm_post GROUP BY ALL
+), combined_tags AS (
+  SELECT dn, pt.tag_id, {_COMBINED}
+  FROM dm_post JOIN dm_tags pt ON pt.dim_row = dm_post.dim_row GROUP BY ALL
 ), grouped AS (
   SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_FROM_COMBINED}
   FROM combined WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
@@ -172,8 +156,8 @@ WITH combined AS (
   SELECT dn, 'platform', platform, any_value(platform), {_FROM_COMBINED}
   FROM combined GROUP BY dn, platform
   UNION ALL
-  SELECT dn, 'tag', pt.tag_id, NULL, {_SUMS}
-  FROM dm_post JOIN dm_tags pt ON pt.dim_row = dm_post.dim_row GROUP BY dn, pt.tag_id
+  SELECT dn, 'tag', tag_id, NULL, {_FROM_COMBINED}
+  FROM combined_tags GROUP BY dn, tag_id
 ), acct_actions AS (
   SELECT dn, 'account' AS grain, account_id AS entity_id, any_value(platform) AS platform,
          sum(actions_completed) AS actions_completed, sum(actions_failed) AS actions_failed
@@ -273,11 +257,8 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     a.con.register("dm_post", rollup_input)
     a.con.register("dm_tags", tags_by_dim_row(run(TAGS).fetch_arrow_table(), dims))
     timings["post_rows"] = time.perf_counter() - t0
-    for name, stmt in STEPS:
-        t0 = time.perf_counter()
-        run(stmt)
-        timings[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    run(ACTIONS)
     rows = DailyRows(start=start, end=end, posts=post_level(rollup_input), rollups=run(ROLLUPS).fetch_arrow_table())
     a.con.unregister("dm_post")
     a.con.unregister("dm_tags")
