@@ -36,8 +36,8 @@ snapshot becomes a segment to the post's next snapshot, segments are cut into th
 overlap, and consecutive runs of (post, day) give the spread differences, the snapshots per day,
 the end-of-day totals and ``settled``. :mod:`postpulse.analytics.daily_rows` joins the posts'
 dimensions and builds the post rows in Arrow; DuckDB sums the rollups. The rows stay in the
-session (``Analytics.results``) until :func:`write_daily` stores them. A 30-day range is computed
-in one pass (the backfill is one run).
+session (``Analytics.results``) until they are stored. Up to ``DAYS_PER_PART`` days are computed
+in one pass (a 30-day backfill is one run and one pass); longer ranges in parts of that size.
 
 Storage: :mod:`postpulse.analytics.daily_store` (one table per UTC day, loaded in parallel and
 swapped in at once under an advisory lock): re-materializing a day is idempotent, concurrent
@@ -55,7 +55,7 @@ import numpy as np
 
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.daily_rows import COLUMNS, DailyRows, post_level, post_rollup_input, tags_by_dim_row
-from postpulse.analytics.daily_store import write_daily
+from postpulse.analytics.daily_store import DailyWriter
 from postpulse.analytics.errors import AnalyticsError
 from postpulse.analytics.post_days import MEASURES, TOTALS, DayRange, post_days_in_chunks
 
@@ -67,6 +67,9 @@ SETTLED_FRACTION = 0.10
 # 10 M snapshots for one day: 1.9 M of 6.1 M rows qualify. For long ranges nearly every post
 # qualifies and the filter would be wasted.
 NARROW_MAX_DAYS = 7
+# A longer range is computed in parts of this many days (memory: the rows of one part; a 30-day
+# part at 10 M snapshots peaks at 3.6 GB), each part re-reading its gap-wide margins.
+DAYS_PER_PART = 31
 SNAPSHOT_BATCH = 1 << 20  # rows per Arrow batch read from DuckDB
 DAILY_ROWS = "daily_rows"  # the key of the last computed DailyRows in Analytics.results
 
@@ -208,15 +211,19 @@ def _dn(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
-def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
-                  timings: dict[str, float] | None = None, counts: dict[str, int] | None = None) -> int:
-    """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
-    (``a.results[DAILY_ROWS]``, for :func:`write_daily`; DuckDB shows them as ``dm_final``);
-    returns their count. ``counts["snapshots"]``: the snapshots read."""
+def _check_range(start: date, end: date, max_gap_days: int) -> None:
     if end <= start:
         raise AnalyticsError(f"empty date range {start} .. {end}", fix="give an end date after the start date")
     if not 1 <= int(max_gap_days) <= 366:
         raise AnalyticsError(f"max_gap_days must be between 1 and 366, got {max_gap_days}")
+
+
+def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
+                  timings: dict[str, float] | None = None, counts: dict[str, int] | None = None) -> int:
+    """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
+    (``a.results[DAILY_ROWS]``, to be stored by ``daily_store``; DuckDB shows them as ``dm_final``);
+    returns their count. ``counts["snapshots"]``: the snapshots read."""
+    _check_range(start, end, max_gap_days)
     gap = timedelta(days=int(max_gap_days))
     params = {
         "lo": _utc(start) - gap, "hi": _utc(end) + gap,
@@ -268,19 +275,41 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     return rows.rows
 
 
+def _parts(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    return [(start + timedelta(days=i), min(end, start + timedelta(days=i + days)))
+            for i in range(0, (end - start).days, days)]
+
+
 def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
-                      max_gap_days: int = DEFAULT_MAX_GAP_DAYS) -> DailyResult:
-    """Compute and store daily_metrics for the UTC days [start, end). Idempotent."""
+                      max_gap_days: int = DEFAULT_MAX_GAP_DAYS, days_per_part: int = DAYS_PER_PART) -> DailyResult:
+    """Compute and store daily_metrics for the UTC days [start, end). Idempotent.
+
+    A range longer than ``days_per_part`` days is computed in parts of that many days, each
+    loaded before the next is computed (memory stays that of one part), and all its days are
+    swapped in at once: the whole range is replaced or, on a failure, none of it."""
+    _check_range(start, end, max_gap_days)
     res = DailyResult(start=start, end=end)
-    counts: dict[str, int] = {}
-    res.rows = compute_daily(a, start, end, max_gap_days=max_gap_days, timings=res.timings, counts=counts)
-    res.snapshots_scanned = counts["snapshots"]
-    t0 = time.perf_counter()
-    res.deleted = write_daily(store_url, a.results[DAILY_ROWS], steps=res.write_steps)
-    res.timings["write"] = time.perf_counter() - t0
-    rows = a.results[DAILY_ROWS]
-    res.rows_by_grain = {"post": rows.posts.num_rows} if rows.posts.num_rows else {}
-    for grain, n in zip(*np.unique(rows.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)):
-        res.rows_by_grain[str(grain)] = int(n)
-    res.rows_by_grain = dict(sorted(res.rows_by_grain.items()))
+    by_grain: dict[str, int] = {}
+    with DailyWriter(store_url, start, end) as writer:
+        for part_start, part_end in _parts(start, end, days_per_part):
+            counts: dict[str, int] = {}
+            timings: dict[str, float] = {}
+            res.rows += compute_daily(a, part_start, part_end, max_gap_days=max_gap_days, timings=timings, counts=counts)
+            res.snapshots_scanned += counts["snapshots"]
+            rows = a.results[DAILY_ROWS]
+            t0 = time.perf_counter()
+            writer.load(rows)
+            timings["write"] = time.perf_counter() - t0
+            for name, seconds in timings.items():
+                res.timings[name] = res.timings.get(name, 0.0) + seconds
+            if rows.posts.num_rows:
+                by_grain["post"] = by_grain.get("post", 0) + rows.posts.num_rows
+            for grain, n in zip(*np.unique(rows.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)):
+                by_grain[str(grain)] = by_grain.get(str(grain), 0) + int(n)
+        t0 = time.perf_counter()
+        writer.swap()
+        res.timings["write"] = res.timings.get("write", 0.0) + time.perf_counter() - t0
+    res.deleted = writer.replaced
+    res.write_steps = dict(writer.timings)
+    res.rows_by_grain = dict(sorted(by_grain.items()))
     return res

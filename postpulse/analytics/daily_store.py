@@ -5,15 +5,16 @@ Storage (migration 0007): ``daily_metrics`` is the one table users query, but ev
 rows live in a child table ``daily_metrics_days.dYYYYMMDD`` (table inheritance; the parent holds
 no rows). :func:`write_daily` replaces the days of a computed range:
 
-1. It takes the advisory lock ``WRITE_LOCK`` in the *swap transaction* and holds it to the end,
-   so concurrent writers run one after another. Unattached tables that a killed writer left
+1. :class:`DailyWriter` takes the advisory lock ``WRITE_LOCK`` in the *swap transaction* and
+   holds it to the end, so concurrent writers run one after another. Unattached tables that a killed writer left
    (``nYYYYMMDD``, never visible to queries) are dropped first.
 2. ``loaders`` connections load the days side by side: each day into a new, unattached table
    ``nYYYYMMDD`` with the columns and CHECKs of ``daily_metrics`` (binary COPY with FREEZE into a
    table of the same transaction, no index during the load), then its primary key, committed.
+   A long range is computed and loaded in parts (bounded memory), all under the same lock.
 3. The swap transaction drops the old day tables, attaches the new ones (``ALTER TABLE ...
-   INHERIT``) and renames them, then commits: readers see the old days or the new days, never a
-   mix; a failure anywhere drops the loaded tables and leaves the old rows.
+   INHERIT``) and renames them, then commits: readers see the old days or the new days of the
+   whole range, never a mix; a failure anywhere drops the loaded tables and leaves the old rows.
 
 Why several connections: PostgreSQL parses a COPY in the one backend that receives it, and the
 load is the largest step of a backfill (8.4 M rows for 30 days at 10 M snapshots); two backends
@@ -162,53 +163,100 @@ def _drop_unattached(conn: psycopg.Connection, only: list[date] | None = None) -
         conn.execute("DROP TABLE " + ", ".join(f"{DAYS_SCHEMA}.{name}" for name in doomed))
 
 
+class DailyWriter:
+    """Replaces the daily_metrics rows of the days [start, end) (see the module doc), used as a
+    context manager: :meth:`load` loads computed rows (one or more parts of the range, each day
+    at most once) into unattached tables, the first load taking WRITE_LOCK in the swap
+    transaction; :meth:`swap` replaces the range's days by the loaded ones and commits. Closed
+    without a swap, or on an error, it rolls back and drops what it loaded: the old rows stay.
+    A day of the range with no loaded rows has no table afterwards."""
+
+    def __init__(self, store_url: str, start: date, end: date, loaders: int = DEFAULT_LOADERS):
+        self.start, self.end, self.loaders = start, end, loaders
+        self.libpq = libpq_url(store_url)
+        self.timings: dict[str, float] = {"load": 0.0, "key": 0.0, "swap": 0.0}
+        self.loaded: list[date] = []
+        self.replaced = 0
+        self._conn: psycopg.Connection | None = None
+        self._swapped = False
+
+    def __enter__(self) -> "DailyWriter":
+        return self
+
+    def _begin(self) -> None:
+        """Take the lock (waiting for another writer), drop a killed writer's tables, find the
+        range's old day tables. Done at the first load, so that computing does not hold it."""
+        if self._conn is not None:
+            return
+        try:
+            self._conn = psycopg.connect(self.libpq)
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (WRITE_LOCK,))
+            with psycopg.connect(self.libpq, autocommit=True) as helper:
+                _drop_unattached(helper)  # a killed writer's (we hold the lock)
+            days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+            self._old = [name for (name,) in self._conn.execute(
+                "SELECT c.relname FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                f"WHERE i.inhparent = '{PARENT}'::regclass AND n.nspname = %s AND c.relname = ANY(%s) "
+                "ORDER BY c.oid",  # the order in which readers of daily_metrics lock its children
+                (DAYS_SCHEMA, [_day_table(d) for d in days])).fetchall()]
+            if self._old:  # catalog names of the form dYYYYMMDD (matched above)
+                self.replaced = int(self._conn.execute("SELECT " + " + ".join(
+                    f"(SELECT count(*) FROM {DAYS_SCHEMA}.{name})" for name in self._old)).fetchone()[0])
+        except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as exc:
+            raise _not_migrated(exc) from None
+
+    def load(self, rows: DailyRows) -> None:
+        days = rows.days()
+        if rows.start < self.start or rows.end > self.end or set(days) & set(self.loaded):
+            raise AnalyticsError(f"rows of {rows.start} .. {rows.end} do not fit the write of "
+                                 f"{self.start} .. {self.end} (or a day was loaded twice)")
+        self._begin()
+        _load_days(self.libpq, rows, days, self.loaders, self.loaded, self.timings)
+
+    def swap(self) -> None:
+        self._begin()
+        t0 = time.perf_counter()
+        if self._old:  # one statement, children in OID order: no lock-order deadlock with a reader
+            self._conn.execute("DROP TABLE " + ", ".join(f"{DAYS_SCHEMA}.{name}" for name in self._old))
+        for d in sorted(self.loaded):
+            new, final = _day_table(d, "n"), _day_table(d)
+            self._conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{new} INHERIT {PARENT}")
+            self._conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{new} RENAME TO {final}")
+            self._conn.execute(f"ALTER INDEX {DAYS_SCHEMA}.{new}_pkey RENAME TO {final}_pkey")
+        self._conn.commit()
+        self._swapped = True
+        self.timings["swap"] = time.perf_counter() - t0
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._conn is None:
+            return
+        try:
+            if not self._swapped:
+                try:
+                    self._conn.rollback()
+                except psycopg.Error:
+                    pass  # a lost connection: its transaction is gone with it
+                if self.loaded:  # committed by the loaders, never attached
+                    with psycopg.connect(self.libpq, autocommit=True) as helper:
+                        _drop_unattached(helper, only=self.loaded)
+        finally:
+            self._conn.close()
+
+
+def _not_migrated(exc: Exception) -> AnalyticsError:
+    return AnalyticsError(f"the store's daily_metrics is not migrated: {first_line(exc)}",
+                          fix="run `postpulse db upgrade`")
+
+
 def write_daily(store_url: str, rows: DailyRows, steps: dict[str, float] | None = None,
                 loaders: int = DEFAULT_LOADERS) -> int:
-    """Replace the daily_metrics rows of the days [rows.start, rows.end) by ``rows`` (see the
-    module doc). A day with no rows has no table. Returns the number of rows replaced (counted
-    in the old day tables). ``steps``: seconds of load and key (summed over the loaders) and of
-    the swap."""
-    days = [rows.start + timedelta(days=i) for i in range((rows.end - rows.start).days)]
-    with_rows = sorted(rows.days())
-    libpq = libpq_url(store_url)
-    timings: dict[str, float] = {"load": 0.0, "key": 0.0}
-    loaded: list[date] = []
-    try:
-        with psycopg.connect(libpq) as conn:
-            try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (WRITE_LOCK,))
-                    with psycopg.connect(libpq, autocommit=True) as helper:
-                        _drop_unattached(helper)  # a killed writer's (we hold the lock)
-                    old = conn.execute(
-                        "SELECT c.relname FROM pg_inherits i "
-                        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        f"WHERE i.inhparent = '{PARENT}'::regclass AND n.nspname = %s AND c.relname = ANY(%s) "
-                        "ORDER BY c.oid",  # the order in which readers of daily_metrics lock its children
-                        (DAYS_SCHEMA, [_day_table(d) for d in days])).fetchall()
-                    replaced = 0
-                    if old:  # catalog names of the form dYYYYMMDD (matched above)
-                        replaced = conn.execute("SELECT " + " + ".join(
-                            f"(SELECT count(*) FROM {DAYS_SCHEMA}.{name})" for (name,) in old)).fetchone()[0]
-                    _load_days(libpq, rows, with_rows, loaders, loaded, timings)
-                    t0 = time.perf_counter()
-                    if old:  # one statement, children in OID order: no lock-order deadlock with a reader
-                        conn.execute("DROP TABLE " + ", ".join(f"{DAYS_SCHEMA}.{name}" for (name,) in old))
-                    for d in with_rows:
-                        new, final = _day_table(d, "n"), _day_table(d)
-                        conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{new} INHERIT {PARENT}")
-                        conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{new} RENAME TO {final}")
-                        conn.execute(f"ALTER INDEX {DAYS_SCHEMA}.{new}_pkey RENAME TO {final}_pkey")
-                timings["swap"] = time.perf_counter() - t0
-            except BaseException:
-                if loaded:  # committed by the loaders, never attached
-                    with psycopg.connect(libpq, autocommit=True) as helper:
-                        _drop_unattached(helper, only=loaded)
-                raise
-    except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as exc:
-        raise AnalyticsError(f"the store's daily_metrics is not migrated: {first_line(exc)}",
-                             fix="run `postpulse db upgrade`") from None
+    """Replace the daily_metrics rows of the days [rows.start, rows.end) by ``rows``. Returns the
+    number of rows replaced (counted in the old day tables). ``steps``: seconds of load and key
+    (summed over the loaders) and of the swap."""
+    with DailyWriter(store_url, rows.start, rows.end, loaders) as writer:
+        writer.load(rows)
+        writer.swap()
     if steps is not None:
-        steps.update(timings)
-    return int(replaced)
-
+        steps.update(writer.timings)
+    return writer.replaced

@@ -219,3 +219,35 @@ def test_day_tables_match_the_parent_and_a_killed_writers_tables_are_dropped(duc
         assert "n20250112" not in _day_tables(conn)
         assert all(attached for attached in _day_tables(conn).values())
         assert [r[:-1] for r in conn.execute(ALL_ROWS).fetchall()] == [r[:-1] for r in rows]
+
+
+def test_a_range_computed_in_parts_is_stored_as_one_and_all_or_nothing(duck, db_url, scenario, monkeypatch):
+    """Parts of 2 days store the same rows as one pass; a failure in a later part leaves every
+    old row and no table behind, although the earlier parts were already loaded."""
+    import postpulse.analytics.daily as daily
+
+    materialize_daily(duck, db_url, DAY0, DAY_END)
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        whole, tables = conn.execute(ALL_ROWS).fetchall(), _day_tables(conn)
+    res = materialize_daily(duck, db_url, DAY0, DAY_END, days_per_part=2)
+    assert res.rows == len(whole) and res.deleted == len(whole)
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        assert [r[:-1] for r in conn.execute(ALL_ROWS).fetchall()] == [r[:-1] for r in whole]
+        assert _day_tables(conn) == tables
+        conn.execute("DELETE FROM data_downloads WHERE downloaded_at < '2025-01-12'")  # the new rows would differ
+    calls = []
+    real = daily.compute_daily
+
+    def failing(a, start, end, **kw):
+        calls.append(start)
+        if len(calls) == 3:
+            raise RuntimeError("the third part fails")
+        return real(a, start, end, **kw)
+
+    monkeypatch.setattr(daily, "compute_daily", failing)
+    with pytest.raises(RuntimeError, match="third part"):
+        daily.materialize_daily(duck, db_url, DAY0, DAY_END, days_per_part=2)
+    assert len(calls) == 3
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        assert [r[:-1] for r in conn.execute(ALL_ROWS).fetchall()] == [r[:-1] for r in whole]
+        assert _day_tables(conn) == tables  # the first two parts' tables were dropped
