@@ -21,10 +21,23 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
+def _dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
+    """DuckDB hands DATE columns to pandas as timestamps: a column of midnights only is shown as
+    dates (2025-01-31, not 2025-01-31 00:00)."""
+    out = df
+    for col in df.columns:
+        values = df[col]
+        if pd.api.types.is_datetime64_any_dtype(values) and values.notna().any() \
+                and (values.dropna() == values.dropna().dt.normalize()).all():
+            out = out.copy() if out is df else out
+            out[col] = values.dt.strftime("%Y-%m-%d").where(values.notna(), None)
+    return out
+
+
 def markdown_table(df: pd.DataFrame | None, max_rows: int = 20) -> str:
     if df is None or df.empty:
         return "_no rows_"
-    head = df.head(max_rows)
+    head = _dates_as_dates(df.head(max_rows))
     cols = [str(c) for c in head.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in head.itertuples(index=False):
