@@ -11,7 +11,7 @@ import pandas as pd
 FORMATS = ("table", "csv", "parquet", "json")
 
 
-def _cell(v) -> str:
+def cell_text(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
         return ""
     if isinstance(v, (pd.Timestamp, datetime)):
@@ -21,7 +21,7 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def _dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
+def dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
     """DuckDB hands DATE columns to pandas as timestamps: a column of midnights only is shown as
     dates (2025-01-31, not 2025-01-31 00:00)."""
     out = df
@@ -37,11 +37,11 @@ def _dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
 def markdown_table(df: pd.DataFrame | None, max_rows: int = 20) -> str:
     if df is None or df.empty:
         return "_no rows_"
-    head = _dates_as_dates(df.head(max_rows))
+    head = dates_as_dates(df.head(max_rows))
     cols = [str(c) for c in head.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in head.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(cell_text(v) for v in row) + " |")
     if len(df) > max_rows:
         lines.append(f"\n_{len(df) - max_rows} more row(s)_")
     return "\n".join(lines)

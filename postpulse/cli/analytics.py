@@ -32,7 +32,7 @@ def _session():
 
 
 def _print_df(df, title: str | None = None) -> None:
-    from postpulse.analytics.report_format import _cell
+    from postpulse.analytics.report_format import cell_text, dates_as_dates
 
     if df.empty:
         console.print(f"[yellow]no rows[/yellow]{f' ({title})' if title else ''}")
@@ -41,8 +41,8 @@ def _print_df(df, title: str | None = None) -> None:
     for col in df.columns:
         numeric = df[col].dtype.kind in "iuf"
         table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
-    for row in df.head(MAX_TABLE_ROWS).itertuples(index=False):
-        table.add_row(*[_cell(v) for v in row])
+    for row in dates_as_dates(df.head(MAX_TABLE_ROWS)).itertuples(index=False):
+        table.add_row(*[cell_text(v) for v in row])
     console.print(table)
     if len(df) > MAX_TABLE_ROWS:
         console.print(f"[dim]{len(df) - MAX_TABLE_ROWS} more row(s); use --format csv -o FILE for all[/dim]")
