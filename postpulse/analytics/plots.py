@@ -54,10 +54,16 @@ def growth_curves_png(df: pd.DataFrame, title: str = "Growth curves: engagement 
     return _png(fig)
 
 
+NO_NEW_ENGAGEMENT = ("no new engagement yet: a post's first snapshot is its baseline,\n"
+                     "the next one shows what it gained")
+
+
 def daily_trends_png(df: pd.DataFrame, title: str = "Daily new engagement and engagement rate") -> bytes:
     """``df`` with metric_date, entity_id, engagement_new, engagement_rate (one line per entity)."""
     if df is None or df.empty:
         return _empty(title, "no daily metrics for this period")
+    if df["engagement_new"].notna().sum() == 0:  # e.g. the first day of a new store
+        return _empty(title, NO_NEW_ENGAGEMENT)
     df = df.copy()
     df["metric_date"] = pd.to_datetime(df["metric_date"])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})

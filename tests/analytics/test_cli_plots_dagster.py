@@ -80,6 +80,13 @@ def test_plots_are_png(duck, scenario):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     empty = plots.daily_trends_png(pd.DataFrame())
     assert empty[:4] == b"\x89PNG"
+    # days with posts tracked but nothing to difference yet: a message, not empty axes at 1970
+    first_day = pd.DataFrame({"metric_date": [pd.Timestamp("2026-12-04")] * 2, "entity_id": ["x", "tiktok"],
+                              "engagement_new": [None, None], "engagement_rate": [None, None],
+                              "is_estimated": [False, False]})
+    title = "Daily new engagement and engagement rate"
+    assert plots.daily_trends_png(first_day) == plots._empty(title, plots.NO_NEW_ENGAGEMENT)
+    assert plots.daily_trends_png(first_day.assign(engagement_new=[3.0, None])) != plots._empty(title, plots.NO_NEW_ENGAGEMENT)
     assert plots.md_image(png).startswith("![plot](data:image/png;base64,")
 
 
