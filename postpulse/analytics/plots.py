@@ -80,6 +80,10 @@ def daily_trends_png(df: pd.DataFrame, title: str = "Daily new engagement and en
     ax1.grid(True, alpha=0.3)
     ax2.grid(True, alpha=0.3)
     ax1.legend(fontsize=8, frameon=False, ncol=4)
+    # the days of the data, a day of margin (one day alone would otherwise span years)
+    first, last = df["metric_date"].min(), df["metric_date"].max()
+    ax2.set_xlim(first - pd.Timedelta(days=1), last + pd.Timedelta(days=1))
+    ax2.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, ((last - first).days + 2) // 8)))
     ax2.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     fig.autofmt_xdate()
     ax2.annotate("UTC days; hollow markers: spread over a multi-day gap (estimated)", xy=(0, -0.45),

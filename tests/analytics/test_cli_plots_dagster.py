@@ -171,3 +171,19 @@ def test_assets_on_an_empty_store_materialize_with_empty_results(db_url):
     assert res.success
     md = res.asset_materializations_for_node("daily_metrics")[0].metadata
     assert md["rows"].value == 0 and md["days"].value == 1
+
+
+def test_daily_trends_axis_spans_the_days_of_the_data(monkeypatch):
+    """One day of data: the date axis shows that day with a day on each side (matplotlib alone
+    would span years), one tick a day."""
+    import matplotlib.dates as mdates
+
+    figures = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"")
+    one_day = pd.DataFrame({"metric_date": [pd.Timestamp("2026-12-04")] * 2, "entity_id": ["x", "tiktok"],
+                            "engagement_new": [5.0, 7.0], "engagement_rate": [0.05, 0.11], "is_estimated": [False, True]})
+    plots.daily_trends_png(one_day)
+    axis = figures[0].axes[1]
+    lo, hi = (mdates.num2date(v).date().isoformat() for v in axis.get_xlim())
+    assert (lo, hi) == ("2026-12-03", "2026-12-05")
+    assert [mdates.num2date(t).date().isoformat() for t in axis.get_xticks()] == ["2026-12-03", "2026-12-04", "2026-12-05"]
