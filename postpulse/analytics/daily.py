@@ -51,8 +51,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-import numpy as np
-
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.daily_rows import COLUMNS, DailyRows, post_level, post_rollup_input, tags_by_dim_row
 from postpulse.analytics.daily_store import DailyWriter
@@ -225,13 +223,8 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     returns their count. ``counts["snapshots"]``: the snapshots read."""
     _check_range(start, end, max_gap_days)
     gap = timedelta(days=int(max_gap_days))
-    params = {
-        "lo": _utc(start) - gap, "hi": _utc(end) + gap,
-        "start": _utc(start), "end": _utc(end),
-        "start_s": _utc(start).timestamp(), "end_s": _utc(end).timestamp(),
-        "start_dn": _dn(start), "end_dn": _dn(end),
-        "gap_s": gap.total_seconds(), "settled_fraction": SETTLED_FRACTION,
-    }
+    params = {"lo": _utc(start) - gap, "hi": _utc(end) + gap, "start": _utc(start), "end": _utc(end),
+              "start_s": _utc(start).timestamp()}
     timings = timings if timings is not None else {}
     narrow = (end - start).days <= NARROW_MAX_DAYS
 
@@ -302,10 +295,8 @@ def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
             timings["write"] = time.perf_counter() - t0
             for name, seconds in timings.items():
                 res.timings[name] = res.timings.get(name, 0.0) + seconds
-            if rows.posts.num_rows:
-                by_grain["post"] = by_grain.get("post", 0) + rows.posts.num_rows
-            for grain, n in zip(*np.unique(rows.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)):
-                by_grain[str(grain)] = by_grain.get(str(grain), 0) + int(n)
+            for grain, n in rows.rows_by_grain().items():
+                by_grain[grain] = by_grain.get(grain, 0) + n
         t0 = time.perf_counter()
         writer.swap()
         res.timings["write"] = res.timings.get("write", 0.0) + time.perf_counter() - t0

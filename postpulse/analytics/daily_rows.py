@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from postpulse.analytics.post_days import MEASURES, TOTALS
+from postpulse.analytics.post_days import MEASURES, TOTALS, as_floats
 
 EPOCH = date(1970, 1, 1)
 SCHEMA = pa.schema(
@@ -125,21 +125,17 @@ def tags_by_dim_row(tags: pa.Table, dims: pa.Table) -> pa.Table:
     return pa.table({"dim_row": pc.cast(found.filter(keep), pa.int32()), "tag_id": tags["tag_id"].filter(keep)})
 
 
-def _floats(col) -> np.ndarray:
-    return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-
-
 def post_level(rows: pa.Table) -> pa.Table:
     """The ``grain = 'post'`` rows (SCHEMA) of :func:`post_rollup_input`'s rows, in its order."""
     n = rows.num_rows
-    views, eng, followers = _floats(rows["views_new"]), _floats(rows["engagement_new"]), _floats(rows["followers"])
+    views, eng, followers = as_floats(rows["views_new"]), as_floats(rows["engagement_new"]), as_floats(rows["followers"])
     tracked = rows["posts_tracked"].to_numpy(zero_copy_only=False) == 1
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(views > 0, eng / views,
                         np.where(tracked & (followers > 0), eng / followers, np.nan))
     cols = {
         "metric_date": pc.cast(rows["dn"], pa.date32()),
-        "grain": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["post"])).cast(pa.string()),
+        "grain": pa.repeat(pa.scalar("post"), n),
         "entity_id": rows["post_id"], "platform": pc.cast(rows["platform"], pa.string()),
     }
     for m in TOTALS:
@@ -176,6 +172,12 @@ class DailyRows:
     @property
     def rows(self) -> int:
         return self.posts.num_rows + self.rollups.num_rows
+
+    def rows_by_grain(self) -> dict[str, int]:
+        counts = dict(zip(*np.unique(self.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)))
+        if self.posts.num_rows:
+            counts["post"] = self.posts.num_rows
+        return {str(grain): int(n) for grain, n in counts.items()}
 
     def table(self) -> pa.Table:
         """Every row (not in key order): what DuckDB shows as ``dm_final``."""

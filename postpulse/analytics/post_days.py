@@ -59,7 +59,7 @@ class DayRange:
         return self.gap_days * DAY_S
 
 
-def _floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def as_floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A nullable numeric column as float64 with NaN for NULL (counts are exact below 2**53)."""
     return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
 
@@ -109,8 +109,8 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
     if n == 0:
         return OUTPUT_SCHEMA.empty_table()
     post_id = snapshots["post_id"].combine_chunks()
-    ts = _floats(snapshots["ts"])
-    values = {m: _floats(snapshots[m]) for m in MEASURES}
+    ts = as_floats(snapshots["ts"])
+    values = {m: as_floats(snapshots[m]) for m in MEASURES}
 
     # segments: each snapshot to the post's next one
     same = _same_post_as_next(post_id)
