@@ -1,6 +1,5 @@
 """What is in the store right now: row counts per table and the schema revision."""
 
-
 import dagster as dg
 from sqlalchemy import text
 
@@ -8,9 +7,22 @@ from assets.automation import on_cron_and_first
 from resources.store import PostgresStore
 
 COUNTED_TABLES = (
-    "workspaces", "accounts", "profiles", "posts", "data_downloads", "download_runs",
-    "rejected_records", "comments", "post_media", "daily_metrics", "action_queue",
-    "action_attempts", "dm_threads", "dm_messages", "blocklist_entries", "audit_entries",
+    "workspaces",
+    "accounts",
+    "profiles",
+    "posts",
+    "data_downloads",
+    "download_runs",
+    "rejected_records",
+    "comments",
+    "post_media",
+    "daily_metrics",
+    "action_queue",
+    "action_attempts",
+    "dm_threads",
+    "dm_messages",
+    "blocklist_entries",
+    "audit_entries",
 )
 
 

@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -95,7 +95,7 @@ GROUP BY 1, 2 ORDER BY 1, 2
 
 
 def _utc(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
 def _load() -> str:
@@ -164,8 +164,11 @@ def stored_rows_copy(libpq: str, start: date, end: date) -> tuple[float, int]:
     the load; not timed); the table is dropped afterwards (not timed)."""
     cols = ", ".join(DAILY_COLUMNS)
     with psycopg.connect(libpq) as conn:
-        with conn.cursor().copy(f"COPY (SELECT {cols} FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s) "
-                                "TO STDOUT (FORMAT binary)", (start, end)) as cp:
+        with conn.cursor().copy(
+            f"COPY (SELECT {cols} FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s) "
+            "TO STDOUT (FORMAT binary)",
+            (start, end),
+        ) as cp:
             # COPY TO sends one message per row: joined into 1 MB writes, as a loader would send them
             dump, part = [], bytearray()
             for data in cp:
@@ -174,13 +177,16 @@ def stored_rows_copy(libpq: str, start: date, end: date) -> tuple[float, int]:
                     dump.append(bytes(part))
                     part.clear()
             dump.append(bytes(part))
-        n = conn.execute("SELECT count(*) FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s",
-                         (start, end)).fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM daily_metrics WHERE metric_date >= %s AND metric_date < %s", (start, end)
+        ).fetchone()[0]
         conn.commit()
         t0 = time.perf_counter()
         with conn.transaction():
             conn.execute("CREATE TABLE bench_stored_copy (LIKE daily_metrics INCLUDING DEFAULTS)")
-            with conn.cursor().copy(f"COPY bench_stored_copy ({cols}) FROM STDIN (FORMAT binary, FREEZE)") as cp:
+            with conn.cursor().copy(
+                f"COPY bench_stored_copy ({cols}) FROM STDIN (FORMAT binary, FREEZE)"
+            ) as cp:
                 for data in dump:
                     cp.write(data)
         took = time.perf_counter() - t0
@@ -194,7 +200,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--snapshots", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
-    ap.add_argument("--reuse", action="store_true", help="reuse the data already in DATABASE_URL (no generation)")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse the data already in DATABASE_URL (no generation)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the embedded server's directory")
     args = ap.parse_args()
 
@@ -218,8 +226,10 @@ def main() -> int:
     if not args.reuse:
         print(f"generating {args.snapshots:,} snapshots (COPY) ...")
         g = synthetic.generate(url, snapshots=args.snapshots, end=END, log=print, defer_indexes=True)
-        print(f"generated {g.snapshots:,} snapshots of {g.posts:,} posts in {g.seconds:.1f} s "
-              f"({g.snapshots / g.seconds:,.0f} rows/s)")
+        print(
+            f"generated {g.snapshots:,} snapshots of {g.posts:,} posts in {g.seconds:.1f} s "
+            f"({g.snapshots / g.seconds:,.0f} rows/s)"
+        )
     with psycopg.connect(libpq) as conn:
         n = conn.execute("SELECT count(*) FROM data_downloads").fetchone()[0]
     print(f"store: {n:,} snapshots; DuckDB {__import__('duckdb').__version__}; repeat {args.repeat} (median)")
@@ -234,43 +244,66 @@ def main() -> int:
         t_duck = timeit(bare_duck, args.repeat)
         t_pg = timeit(bare_pg, args.repeat)
         results.append((label, t_ours, t_duck, t_pg))
-        print(f"{label:<34} ours {t_ours:7.2f} s | bare DuckDB {t_duck:7.2f} s | native PG {t_pg:7.2f} s | "
-              f"ours/duck {t_ours / t_duck:5.2f}x | ours/pg {t_ours / t_pg:5.2f}x")
+        print(
+            f"{label:<34} ours {t_ours:7.2f} s | bare DuckDB {t_duck:7.2f} s | native PG {t_pg:7.2f} s | "
+            f"ours/duck {t_ours / t_duck:5.2f}x | ours/pg {t_ours / t_pg:5.2f}x"
+        )
 
     def daily_case(label, start, end):
         lo, hi = _utc(start) - gap, _utc(end) + gap
         pg = psycopg.connect(libpq)
         runs = []
-        compare(label,
-                lambda: runs.append(materialize_daily(a, url, start, end)),
-                bare_duck=lambda: a.con.execute(BARE_DAILY_DUCK, {"lo": lo, "hi": hi}).fetch_arrow_table(),
-                bare_pg=lambda: pg.execute(BARE_DAILY_PG, {"lo": lo, "hi": hi}).fetchall(), writes=True)
+        compare(
+            label,
+            lambda: runs.append(materialize_daily(a, url, start, end)),
+            bare_duck=lambda: a.con.execute(BARE_DAILY_DUCK, {"lo": lo, "hi": hi}).fetch_arrow_table(),
+            bare_pg=lambda: pg.execute(BARE_DAILY_PG, {"lo": lo, "hi": hi}).fetchall(),
+            writes=True,
+        )
         pg.close()
         res = runs[-1]
         write = statistics.median(r.timings["write"] for r in runs)
         compute = statistics.median(sum(v for k, v in r.timings.items() if k != "write") for r in runs)
-        print(f"    {res.snapshots_scanned:,} snapshots read, {res.rows:,} rows written "
-              f"({', '.join(f'{g} {k:,}' for g, k in res.rows_by_grain.items())}); "
-              f"median compute {compute:.2f} s + write (new day tables: COPY, key, swap) {write:.2f} s")
-        print("    step seconds (last run): " + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items())
-              + " (" + ", ".join(f"{k} {v:.2f}" for k, v in res.write_steps.items()) + ")")
+        print(
+            f"    {res.snapshots_scanned:,} snapshots read, {res.rows:,} rows written "
+            f"({', '.join(f'{g} {k:,}' for g, k in res.rows_by_grain.items())}); "
+            f"median compute {compute:.2f} s + write (new day tables: COPY, key, swap) {write:.2f} s"
+        )
+        print(
+            "    step seconds (last run): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items())
+            + " ("
+            + ", ".join(f"{k} {v:.2f}" for k, v in res.write_steps.items())
+            + ")"
+        )
         splits.append((label, compute, write))
         # second baseline: the bare query grouped per post and day, its rows written with a raw COPY
         params = {"lo": lo, "hi": hi, "start": start, "end": end}
         copied = []
-        t_bw = timeit(lambda: copied.append(bare_query_and_copy(a, libpq, params)), args.repeat,
-                      after=lambda: _drop_bare_out(libpq), before=lambda: checkpoint(libpq))
+        t_bw = timeit(
+            lambda: copied.append(bare_query_and_copy(a, libpq, params)),
+            args.repeat,
+            after=lambda: _drop_bare_out(libpq),
+            before=lambda: checkpoint(libpq),
+        )
         t_ours = results[-1][1]
         bare_write.append((label, t_bw, copied[-1]))
-        print(f"    baseline 2, bare DuckDB per post and day + raw COPY of its {copied[-1]:,} rows into PostgreSQL: "
-              f"{t_bw:.2f} s | ours/that {t_ours / t_bw:.2f}x")
+        print(
+            f"    baseline 2, bare DuckDB per post and day + raw COPY of its {copied[-1]:,} rows into PostgreSQL: "
+            f"{t_bw:.2f} s | ours/that {t_ours / t_bw:.2f}x"
+        )
         # the floor: storing exactly our rows, with nothing computed, against the bare query
-        t_copy = timeit(lambda: stored.append(stored_rows_copy(libpq, start, end)), args.repeat,
-                        before=lambda: checkpoint(libpq))
+        t_copy = timeit(
+            lambda: stored.append(stored_rows_copy(libpq, start, end)),
+            args.repeat,
+            before=lambda: checkpoint(libpq),
+        )
         t_duck = results[-1][2]
         floors.append((label, t_copy, stored[-1][1], t_duck))
-        print(f"    floor, a raw binary COPY of exactly the {stored[-1][1]:,} rows we stored (no key, nothing "
-              f"computed): {t_copy:.2f} s = {t_copy / t_duck:.2f}x the bare DuckDB query by itself")
+        print(
+            f"    floor, a raw binary COPY of exactly the {stored[-1][1]:,} rows we stored (no key, nothing "
+            f"computed): {t_copy:.2f} s = {t_copy / t_duck:.2f}x the bare DuckDB query by itself"
+        )
 
     bare_write = []
     splits = []
@@ -284,33 +317,47 @@ def main() -> int:
     pg = psycopg.connect(libpq)
     ours, bare = q.run(a), a.con.execute(BARE_GROWTH_DUCK).df()
     native = pg.execute(BARE_GROWTH_PG).fetchall()
-    assert len(ours) == len(bare) == len(native) and int(ours["snapshots"].sum()) == int(bare["snapshots"].sum()) \
-        == sum(r[2] for r in native), "the three growth-curve queries disagree"
-    compare("(c) growth curve (named query)", lambda: q.run(a),
-            bare_duck=lambda: a.con.execute(BARE_GROWTH_DUCK).fetch_arrow_table(),
-            bare_pg=lambda: pg.execute(BARE_GROWTH_PG).fetchall())
+    assert len(ours) == len(bare) == len(native) and int(ours["snapshots"].sum()) == int(
+        bare["snapshots"].sum()
+    ) == sum(r[2] for r in native), "the three growth-curve queries disagree"
+    compare(
+        "(c) growth curve (named query)",
+        lambda: q.run(a),
+        bare_duck=lambda: a.con.execute(BARE_GROWTH_DUCK).fetch_arrow_table(),
+        bare_pg=lambda: pg.execute(BARE_GROWTH_PG).fetchall(),
+    )
     pg.close()
     a.close()
 
     print(f"\nload average after measuring: {_load()}")
-    print("summary, the issue's goal (baseline 1: ours/duck <= 1.5 and ours/pg < 1; the bare queries write nothing)")
+    print(
+        "summary, the issue's goal (baseline 1: ours/duck <= 1.5 and ours/pg < 1; the bare queries write nothing)"
+    )
     for label, t_ours, t_duck, t_pg in results:
         ok = "OK " if t_ours / t_duck <= 1.5 and t_ours < t_pg else "MISS"
         print(f"  {ok} {label}: {t_ours / t_duck:.2f}x bare DuckDB, {t_ours / t_pg:.2f}x native PostgreSQL")
     by_label = {r[0]: r for r in results}
-    print("baseline 2 (not the issue's goal): bare DuckDB per post and day + raw COPY of its result into PostgreSQL")
+    print(
+        "baseline 2 (not the issue's goal): bare DuckDB per post and day + raw COPY of its result into PostgreSQL"
+    )
     for label, t_bw, n in bare_write:
         t_ours = by_label[label][1]
         print(f"  {label}: ours {t_ours:.2f} s vs {t_bw:.2f} s ({n:,} rows) = {t_ours / t_bw:.2f}x")
-    print("floor (not a goal): a raw binary COPY of exactly the rows stored, nothing computed, against the bare query")
+    print(
+        "floor (not a goal): a raw binary COPY of exactly the rows stored, nothing computed, against the bare query"
+    )
     for label, t_copy, n, t_duck in floors:
-        print(f"  {label}: {n:,} rows in {t_copy:.2f} s = {t_copy / t_duck:.2f}x bare DuckDB "
-              f"({'already above' if t_copy / t_duck > 1.5 else 'within'} the 1.5x goal before any computation)")
+        print(
+            f"  {label}: {n:,} rows in {t_copy:.2f} s = {t_copy / t_duck:.2f}x bare DuckDB "
+            f"({'already above' if t_copy / t_duck > 1.5 else 'within'} the 1.5x goal before any computation)"
+        )
     print("daily metrics without the write-back (computation only, same bare queries):")
     for label, compute, write in splits:
         _, _, t_duck, t_pg = by_label[label]
-        print(f"  {label}: compute {compute / t_duck:.2f}x bare DuckDB, {compute / t_pg:.2f}x native PostgreSQL; "
-              f"the write is {write / (compute + write):.0%} of the materialization")
+        print(
+            f"  {label}: compute {compute / t_duck:.2f}x bare DuckDB, {compute / t_pg:.2f}x native PostgreSQL; "
+            f"the write is {write / (compute + write):.0%} of the materialization"
+        )
     if server is not None and not args.keep:
         server.cleanup()
     return 0

@@ -20,7 +20,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,14 +43,25 @@ def fill(url: str, n: int, now: datetime) -> None:
 
     libpq = libpq_url(url)
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
-        with cur.copy("COPY posts (id, platform, platform_post_id, posted_at, tracking_started_at, next_check_at, "
-                      "tracking_complete) FROM STDIN") as cp:
+        with cur.copy(
+            "COPY posts (id, platform, platform_post_id, posted_at, tracking_started_at, next_check_at, "
+            "tracking_complete) FROM STDIN"
+        ) as cp:
             for i in range(n):
                 # ids: p- + 8 hex, unique by construction here
                 posted = now - timedelta(seconds=(i * 7919) % (40 * 86400))
                 nxt = posted + timedelta(hours=1 + (i % 720))
-                cp.write_row((f"p-{i:08x}", PLATFORMS[i % 5] if i % 10 else "linkedin", str(10 ** 12 + i), posted,
-                              posted, nxt, i % 13 == 0))
+                cp.write_row(
+                    (
+                        f"p-{i:08x}",
+                        PLATFORMS[i % 5] if i % 10 else "linkedin",
+                        str(10**12 + i),
+                        posted,
+                        posted,
+                        nxt,
+                        i % 13 == 0,
+                    )
+                )
         conn.commit()
         cur.execute("ANALYZE posts")
         conn.commit()
@@ -73,7 +84,7 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with server() as (srv, kind):
         print(f"store: {kind}")
@@ -83,14 +94,20 @@ def main() -> None:
             fill(url, args.tracked, now)
             print(f"{args.tracked:,} tracked posts loaded in {time.perf_counter() - t0:.1f} s")
             with engine.connect() as c:
-                due = c.execute(text("SELECT count(*) FROM posts WHERE tracking_complete = false AND next_check_at <= :n"),
-                                {"n": now}).scalar()
+                due = c.execute(
+                    text(
+                        "SELECT count(*) FROM posts WHERE tracking_complete = false AND next_check_at <= :n"
+                    ),
+                    {"n": now},
+                ).scalar()
             ms_platform = time_query(engine, lambda c: due_posts(c, now, platform="tiktok", limit=500))
             ms_any = time_query(engine, lambda c: due_posts(c, now, limit=500))
             ms_plats = time_query(engine, lambda c: due_platforms(c, now))
-            print(f"due now: {due:,}; due-post query (one platform, batch of 500): {ms_platform:.2f} ms median "
-                  f"(goal < 50 ms: {'OK' if ms_platform < 50 else 'MISSED'}); all platforms: {ms_any:.2f} ms; "
-                  f"platforms with due posts (skip scan): {ms_plats:.2f} ms")
+            print(
+                f"due now: {due:,}; due-post query (one platform, batch of 500): {ms_platform:.2f} ms median "
+                f"(goal < 50 ms: {'OK' if ms_platform < 50 else 'MISSED'}); all platforms: {ms_any:.2f} ms; "
+                f"platforms with due posts (skip scan): {ms_plats:.2f} ms"
+            )
             engine.dispose()
 
         # ------------------------------------------------------------------ check-back run
@@ -102,26 +119,48 @@ def main() -> None:
         profiles = max(1, min(500, args.checks // per))
         t0 = time.perf_counter()
         world = build_world(seed=1, profiles=profiles, posts_per_profile=min(500, per), future_days=0)
-        print(f"sandbox world: {profiles} profiles x {min(500, per)} posts per platform, built in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"sandbox world: {profiles} profiles x {min(500, per)} posts per platform, built in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         with SandboxServer(world) as sb, fresh_database(srv) as url:
             engine = make_engine(url)
-            pulled = pull_platform(engine, "tiktok", base_url=sb.base_url, out_dir=Path(os.environ.get("TMPDIR", "/tmp")) / "pp-bench-cb")
+            pulled = pull_platform(
+                engine,
+                "tiktok",
+                base_url=sb.base_url,
+                out_dir=Path(os.environ.get("TMPDIR", "/tmp")) / "pp-bench-cb",
+            )
             with engine.begin() as c:
-                ids = c.execute(text("UPDATE posts SET tracking_complete = false, next_check_at = :n "
-                                     "WHERE id IN (SELECT id FROM posts ORDER BY id LIMIT :k) RETURNING id"),
-                                {"n": now, "k": args.checks}).scalars().all()
+                ids = (
+                    c.execute(
+                        text(
+                            "UPDATE posts SET tracking_complete = false, next_check_at = :n "
+                            "WHERE id IN (SELECT id FROM posts ORDER BY id LIMIT :k) RETURNING id"
+                        ),
+                        {"n": now, "k": args.checks},
+                    )
+                    .scalars()
+                    .all()
+                )
             fetcher = SandboxFetcher(sb.base_url, max_connections=args.concurrency)
-            res = run_checkbacks(engine, ids, fetcher, now=sb.clock.now() + timedelta(hours=3),
-                                 max_concurrency=args.concurrency)
+            res = run_checkbacks(
+                engine,
+                ids,
+                fetcher,
+                now=sb.clock.now() + timedelta(hours=3),
+                max_concurrency=args.concurrency,
+            )
             fetcher.close()
             n = len(ids)
             per_post_ms = res.outside_http_s / n * 1000
-            print(f"check-back run of {n:,} posts ({pulled.items:,} pulled first): total {res.total_s:.1f} s, HTTP phase "
-                  f"{res.http_wall_s:.1f} s wall ({res.http_wall_s / n * 1000:.2f} ms/post), outside HTTP "
-                  f"{res.outside_http_s:.2f} s = {per_post_ms:.3f} ms/post (goal < 2 ms: "
-                  f"{'OK' if per_post_ms < 2 else 'MISSED'}); checked {res.checked:,}, failed {res.failed}, "
-                  f"{res.snapshots_new:,} snapshots")
+            print(
+                f"check-back run of {n:,} posts ({pulled.items:,} pulled first): total {res.total_s:.1f} s, HTTP phase "
+                f"{res.http_wall_s:.1f} s wall ({res.http_wall_s / n * 1000:.2f} ms/post), outside HTTP "
+                f"{res.outside_http_s:.2f} s = {per_post_ms:.3f} ms/post (goal < 2 ms: "
+                f"{'OK' if per_post_ms < 2 else 'MISSED'}); checked {res.checked:,}, failed {res.failed}, "
+                f"{res.snapshots_new:,} snapshots"
+            )
             engine.dispose()
 
 

@@ -22,8 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import os
 import random
 import secrets
@@ -42,8 +40,13 @@ from sqlalchemy import text  # noqa: E402
 from postpulse.crypto import Keyring, Vault  # noqa: E402
 from postpulse.engagement.drivers.base import Verification  # noqa: E402
 from postpulse.engagement.executor import Executor, ExecutorConfig  # noqa: E402
-from postpulse.engagement.policy_store import (BlocklistCache, DbIdempotency, DbUsageCounter,  # noqa: E402
-                                               PreloadedIdempotency, PreloadedUsage)
+from postpulse.engagement.policy_store import (
+    BlocklistCache,
+    DbIdempotency,
+    DbUsageCounter,  # noqa: E402
+    PreloadedIdempotency,
+    PreloadedUsage,
+)
 from postpulse.engagement.sessions import store_session  # noqa: E402
 from postpulse.policy import AccountSettings, AccountState, ActionRequest, PolicyEngine  # noqa: E402
 from postpulse.store import migrate  # noqa: E402
@@ -54,9 +57,23 @@ GOAL_DPS = 10_000
 GOAL_MS = 5.0
 N_ACCOUNTS = 10
 TYPES = ["like", "comment", "follow"]
-SETTINGS = {"quiet_hours": None, "rate_limits": {t: {"per_hour": 500, "per_day": 5000} for t in
-                                                  ("like", "unlike", "comment", "reply", "delete_comment", "dm_send",
-                                                   "follow", "unfollow", "publish")}}
+SETTINGS = {
+    "quiet_hours": None,
+    "rate_limits": {
+        t: {"per_hour": 500, "per_day": 5000}
+        for t in (
+            "like",
+            "unlike",
+            "comment",
+            "reply",
+            "delete_comment",
+            "dm_send",
+            "follow",
+            "unfollow",
+            "publish",
+        )
+    },
+}
 
 
 def database() -> tuple[str, object]:
@@ -91,8 +108,12 @@ def seed(url: str, engine, n_attempts: int, now: datetime, vault: Vault) -> list
     accounts = [f"acc-{i:08x}" for i in range(1, N_ACCOUNTS + 1)]
     import json
 
-    copy_rows(url, "accounts", ["id", "platform", "platform_user_id", "username", "is_authorized", "settings"],
-              [(a, "x", a, f"bench{i}", True, json.dumps(SETTINGS)) for i, a in enumerate(accounts)])
+    copy_rows(
+        url,
+        "accounts",
+        ["id", "platform", "platform_user_id", "username", "is_authorized", "settings"],
+        [(a, "x", a, f"bench{i}", True, json.dumps(SETTINGS)) for i, a in enumerate(accounts)],
+    )
     # 10,000 blocklist entries: users, keywords (exact/contains), domains, posts, 200 regexes
     entries = []
     for i in range(10_000):
@@ -106,9 +127,17 @@ def seed(url: str, engine, n_attempts: int, now: datetime, vault: Vault) -> list
         elif kind == 3:
             entries.append(("post", f"blockedpost{i}", "exact"))
         else:
-            entries.append(("keyword", f"promo{i}", "exact") if i % 50 else ("keyword", f"(win|free)+ prize {i}[0-9]*", "regex"))
-    copy_rows(url, "blocklist_entries", ["id", "entry_type", "value", "match_type", "reason", "added_by"],
-              [(f"blk-{i + 1:08x}", t, v, m, "bench", "user") for i, (t, v, m) in enumerate(entries)])
+            entries.append(
+                ("keyword", f"promo{i}", "exact")
+                if i % 50
+                else ("keyword", f"(win|free)+ prize {i}[0-9]*", "regex")
+            )
+    copy_rows(
+        url,
+        "blocklist_entries",
+        ["id", "entry_type", "value", "match_type", "reason", "added_by"],
+        [(f"blk-{i + 1:08x}", t, v, m, "bench", "user") for i, (t, v, m) in enumerate(entries)],
+    )
     # a year of attempts, spread over accounts and types
     start = now - timedelta(days=365)
     span = int(timedelta(days=365).total_seconds())
@@ -118,11 +147,34 @@ def seed(url: str, engine, n_attempts: int, now: datetime, vault: Vault) -> list
             acc = accounts[i % N_ACCOUNTS]
             typ = TYPES[i % 3]
             at = start + timedelta(seconds=rnd.randrange(span))
-            yield (f"att-{i + 1:08x}", "seed", "x", typ, acc, "post" if typ != "follow" else "user",
-                   f"t{rnd.randrange(10 ** 9)}", "success", at)
+            yield (
+                f"att-{i + 1:08x}",
+                "seed",
+                "x",
+                typ,
+                acc,
+                "post" if typ != "follow" else "user",
+                f"t{rnd.randrange(10**9)}",
+                "success",
+                at,
+            )
 
-    copy_rows(url, "action_attempts", ["id", "run_id", "platform", "action_type", "account_id", "target_type",
-                                       "target_id", "status", "attempted_at"], attempts())
+    copy_rows(
+        url,
+        "action_attempts",
+        [
+            "id",
+            "run_id",
+            "platform",
+            "action_type",
+            "account_id",
+            "target_type",
+            "target_id",
+            "status",
+            "attempted_at",
+        ],
+        attempts(),
+    )
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
         for a in accounts:
@@ -134,12 +186,21 @@ def requests(accounts: list[str], n: int, rnd: random.Random) -> list[ActionRequ
     out = []
     for i in range(n):
         typ = TYPES[i % 3]
-        out.append(ActionRequest(
-            action_id=f"act-{i:08x}", account_id=rnd.choice(accounts), platform="x", action_type=typ,
-            target_type="user" if typ == "follow" else "post", target_id=f"t{rnd.randrange(10 ** 9)}",
-            target_username=f"user{rnd.randrange(100000)}", target_text="Lovely sunset over the bay, see example.org",
-            target_url="https://x.example/post/1", params={"text": f"great post {i % 7}"} if typ == "comment" else {},
-            approved=True))
+        out.append(
+            ActionRequest(
+                action_id=f"act-{i:08x}",
+                account_id=rnd.choice(accounts),
+                platform="x",
+                action_type=typ,
+                target_type="user" if typ == "follow" else "post",
+                target_id=f"t{rnd.randrange(10**9)}",
+                target_username=f"user{rnd.randrange(100000)}",
+                target_text="Lovely sunset over the bay, see example.org",
+                target_url="https://x.example/post/1",
+                params={"text": f"great post {i % 7}"} if typ == "comment" else {},
+                approved=True,
+            )
+        )
     return out
 
 
@@ -170,7 +231,7 @@ def bench_policy(engine, accounts: list[str], n: int, now: datetime) -> tuple[fl
         # optimized: per-batch preload (2 queries per 500 decisions), blocklist cached
         t0 = time.perf_counter()
         for i in range(0, n, 500):
-            batch = reqs[i:i + 500]
+            batch = reqs[i : i + 500]
             cache.get(conn, None)
             usage = PreloadedUsage(conn, [(r.account_id, r.action_type) for r in batch], now)
             idem = PreloadedIdempotency(conn, [(r.account_id, r.action_type, r.target_id) for r in batch])
@@ -198,17 +259,42 @@ class NullDriver:
 
 def queue_actions(url: str, accounts: list[str], n: int, tag: str) -> None:
     now = datetime.now(UTC)
-    copy_rows(url, "action_queue", ["id", "account_id", "action_type", "target_type", "target_id", "status", "approved_at",
-                                    "approved_by"],
-              [(f"act-{tag}{i:06x}", accounts[i % len(accounts)], "like", "post", f"{tag}-target-{i}", "approved", now,
-                "bench") for i in range(n)])
+    copy_rows(
+        url,
+        "action_queue",
+        [
+            "id",
+            "account_id",
+            "action_type",
+            "target_type",
+            "target_id",
+            "status",
+            "approved_at",
+            "approved_by",
+        ],
+        [
+            (
+                f"act-{tag}{i:06x}",
+                accounts[i % len(accounts)],
+                "like",
+                "post",
+                f"{tag}-target-{i}",
+                "approved",
+                now,
+                "bench",
+            )
+            for i in range(n)
+        ],
+    )
 
 
 def bench_executor(url: str, engine, vault, accounts: list[str], n: int) -> tuple[float, float]:
     out = []
     for tag, batch in (("a1", 1), ("b2", 20)):
         queue_actions(url, accounts, n, tag)
-        ex = Executor(engine, vault, config=ExecutorConfig(batch_size=batch), driver_factory=lambda t, s: NullDriver())
+        ex = Executor(
+            engine, vault, config=ExecutorConfig(batch_size=batch), driver_factory=lambda t, s: NullDriver()
+        )
         t0 = time.perf_counter()
         rep = ex.run_until_idle(max_batches=n + 10)
         dt = time.perf_counter() - t0
@@ -235,14 +321,18 @@ def bench_e2e(n_actions: int) -> dict:
     settings = {"quiet_hours": None, "rate_limits": {"like": {"per_hour": 500, "per_day": 5000}}}
     with SandboxServer(world) as sb:
         now = sb.clock.now()
-        posts = [p.post_id for p in world.visible_posts("x", now) if not world.profiles["x"][p.author].is_ours][:per_account]
+        posts = [
+            p.post_id for p in world.visible_posts("x", now) if not world.profiles["x"][p.author].is_ours
+        ][:per_account]
         assert len(posts) == per_account, len(posts)
         accs = []
         with sync_playwright() as pw:
             b = pw.chromium.launch(**launch_args())
             for u in ("demo_x", "demo2_x"):
                 with engine.begin() as conn:
-                    acc = repo.add_account(conn, platform="x", username=u, authorize=True, settings=settings)["id"]
+                    acc = repo.add_account(conn, platform="x", username=u, authorize=True, settings=settings)[
+                        "id"
+                    ]
                 login_account(engine, vault, acc, password_for(u), base_url=sb.base_url, browser=b)
                 accs.append(acc)
             b.close()
@@ -251,17 +341,36 @@ def bench_e2e(n_actions: int) -> dict:
             for p in posts:
                 rows.append((a, p))
         t_now = datetime.now(UTC)
-        copy_rows(url, "action_queue", ["id", "account_id", "action_type", "target_type", "target_id", "status",
-                                        "approved_at", "approved_by"],
-                  [(f"act-{i + 1:08x}", a, "like", "post", p, "approved", t_now, "bench") for i, (a, p) in enumerate(rows)])
+        copy_rows(
+            url,
+            "action_queue",
+            [
+                "id",
+                "account_id",
+                "action_type",
+                "target_type",
+                "target_id",
+                "status",
+                "approved_at",
+                "approved_by",
+            ],
+            [
+                (f"act-{i + 1:08x}", a, "like", "post", p, "approved", t_now, "bench")
+                for i, (a, p) in enumerate(rows)
+            ],
+        )
         reports, errors = [], []
 
         def worker(i):
             try:
                 with sync_playwright() as pw:
                     br = pw.chromium.launch(**launch_args())
-                    ex = Executor(engine, vault, browser=br, config=ExecutorConfig(worker_id=f"w{i}", base_url=sb.base_url,
-                                                                                   batch_size=10))
+                    ex = Executor(
+                        engine,
+                        vault,
+                        browser=br,
+                        config=ExecutorConfig(worker_id=f"w{i}", base_url=sb.base_url, batch_size=10),
+                    )
                     reports.append(ex.run_until_idle(max_batches=10_000))
                     br.close()
             except Exception as exc:
@@ -275,17 +384,37 @@ def bench_e2e(n_actions: int) -> dict:
             t.join()
         dt = time.perf_counter() - t0
         with engine.connect() as conn:
-            completed = conn.execute(text("SELECT count(*) FROM action_queue WHERE status = 'completed'")).scalar()
-            dup = conn.execute(text("SELECT count(*) FROM (SELECT action_id FROM action_attempts WHERE status = 'success' "
-                                    "GROUP BY action_id HAVING count(*) > 1) x")).scalar()
-            verified = conn.execute(text("SELECT count(*) FROM action_attempts a JOIN verification_results v ON "
-                                         "v.id = a.verification_id WHERE a.status = 'success' AND v.verified "
-                                         "AND v.method = 'reload_verify'")).scalar()
-        visible = sum(1 for a, u in zip(accs, ("demo_x", "demo2_x")) for p in posts if world.has_liked("x", u, p))
+            completed = conn.execute(
+                text("SELECT count(*) FROM action_queue WHERE status = 'completed'")
+            ).scalar()
+            dup = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT action_id FROM action_attempts WHERE status = 'success' "
+                    "GROUP BY action_id HAVING count(*) > 1) x"
+                )
+            ).scalar()
+            verified = conn.execute(
+                text(
+                    "SELECT count(*) FROM action_attempts a JOIN verification_results v ON "
+                    "v.id = a.verification_id WHERE a.status = 'success' AND v.verified "
+                    "AND v.method = 'reload_verify'"
+                )
+            ).scalar()
+        visible = sum(
+            1 for a, u in zip(accs, ("demo_x", "demo2_x")) for p in posts if world.has_liked("x", u, p)
+        )
         like_events = sum(1 for e in world.events if e["action"] == "like")
-    return {"actions": len(rows), "completed": completed, "duplicates": dup, "verified_after_reload": verified,
-            "visible_on_platform": visible, "platform_like_events": like_events, "seconds": round(dt, 1),
-            "per_executor": [r.get("completed", 0) for r in reports], "errors": [repr(e) for e in errors]}
+    return {
+        "actions": len(rows),
+        "completed": completed,
+        "duplicates": dup,
+        "verified_after_reload": verified,
+        "visible_on_platform": visible,
+        "platform_like_events": like_events,
+        "seconds": round(dt, 1),
+        "per_executor": [r.get("completed", 0) for r in reports],
+        "errors": [repr(e) for e in errors],
+    }
 
 
 def main() -> None:
@@ -293,7 +422,9 @@ def main() -> None:
     ap.add_argument("--attempts", type=int, default=300_000)
     ap.add_argument("--decisions", type=int, default=20_000)
     ap.add_argument("--actions", type=int, default=500)
-    ap.add_argument("--e2e", type=int, default=1000, help="actions for the 4-executor sandbox run (0 to skip)")
+    ap.add_argument(
+        "--e2e", type=int, default=1000, help="actions for the 4-executor sandbox run (0 to skip)"
+    )
     args = ap.parse_args()
 
     url, server = database()
@@ -302,30 +433,45 @@ def main() -> None:
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     accounts = seed(url, engine, args.attempts, now, vault)
-    print(f"seeded {args.attempts:,} attempts over a year, 10,000 blocklist entries, {N_ACCOUNTS} accounts "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"seeded {args.attempts:,} attempts over a year, 10,000 blocklist entries, {N_ACCOUNTS} accounts "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
 
     base, opt, info = bench_policy(engine, accounts, args.decisions, now)
     print("\n== policy decisions (10,000 blocklist entries, a year of attempts) ==")
-    print(f"blocklist index build (once, cached): {info['blocklist_build_s'] * 1000:.0f} ms; "
-          f"fingerprint check: {info['fingerprint_check_ms']:.2f} ms")
+    print(
+        f"blocklist index build (once, cached): {info['blocklist_build_s'] * 1000:.0f} ms; "
+        f"fingerprint check: {info['fingerprint_check_ms']:.2f} ms"
+    )
     print(f"baseline  per-decision DB queries : {base:10,.0f} decisions/s")
-    print(f"optimized per-batch preload       : {opt:10,.0f} decisions/s   "
-          f"({opt / base:.1f}x baseline, {opt / GOAL_DPS:.2f}x goal {GOAL_DPS:,}/s) "
-          f"{'OK' if opt >= GOAL_DPS else 'BELOW GOAL'}")
+    print(
+        f"optimized per-batch preload       : {opt:10,.0f} decisions/s   "
+        f"({opt / base:.1f}x baseline, {opt / GOAL_DPS:.2f}x goal {GOAL_DPS:,}/s) "
+        f"{'OK' if opt >= GOAL_DPS else 'BELOW GOAL'}"
+    )
 
     b1, b20 = bench_executor(url, engine, vault, accounts, args.actions)
     print("\n== executor overhead per action outside the browser (no-op driver) ==")
     print(f"baseline  batch size 1  : {b1:6.2f} ms/action")
-    print(f"optimized batch size 20 : {b20:6.2f} ms/action   ({b1 / b20:.2f}x faster than baseline, "
-          f"{b20 / GOAL_MS:.2f}x of the {GOAL_MS} ms goal) {'OK' if b20 < GOAL_MS else 'ABOVE GOAL'}")
+    print(
+        f"optimized batch size 20 : {b20:6.2f} ms/action   ({b1 / b20:.2f}x faster than baseline, "
+        f"{b20 / GOAL_MS:.2f}x of the {GOAL_MS} ms goal) {'OK' if b20 < GOAL_MS else 'ABOVE GOAL'}"
+    )
     engine.dispose()
 
     if args.e2e:
         print(f"\n== {args.e2e} likes, 2 accounts, 4 executors, real Chromium against the sandbox ==")
         r = bench_e2e(args.e2e)
-        ok = (r["completed"] == r["actions"] == r["visible_on_platform"] == r["platform_like_events"]
-              == r["verified_after_reload"] and r["duplicates"] == 0 and not r["errors"])
+        ok = (
+            r["completed"]
+            == r["actions"]
+            == r["visible_on_platform"]
+            == r["platform_like_events"]
+            == r["verified_after_reload"]
+            and r["duplicates"] == 0
+            and not r["errors"]
+        )
         print(r)
         print("exactly once, all visible after reload: " + ("OK" if ok else "FAILED"))
     if server is not None:

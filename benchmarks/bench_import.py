@@ -25,38 +25,59 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson  # noqa: E402
-
 from _db import fresh_database, server  # noqa: E402
+
 from postpulse.ingest.loader import import_file  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
 from postpulse.store.urls import libpq_url  # noqa: E402
 
-T0 = datetime(2025, 9, 1, 12, tzinfo=timezone.utc)
-TEXTS = ["Consistency beats intensity, every single time. #running #marathon",
-         "Small win today ✨ thanks @demo for the tip #coffee #design",
-         "Shipping the new release 🚀 #buildinpublic", "Morning light in Porto 📸 #travel #photography"]
+T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
+TEXTS = [
+    "Consistency beats intensity, every single time. #running #marathon",
+    "Small win today ✨ thanks @demo for the tip #coffee #design",
+    "Shipping the new release 🚀 #buildinpublic",
+    "Morning light in Porto 📸 #travel #photography",
+]
 
 
 def tweet(i: int, at: datetime, bump: int) -> dict:
     """An item in the Apify tweet-scraper shape (apidojo~tweet-scraper)."""
     uid = 1000 + i % 997
     return {
-        "type": "tweet", "id": str(1800000000000000000 + i), "url": f"https://x.com/user{uid}/status/{1800000000000000000 + i}",
+        "type": "tweet",
+        "id": str(1800000000000000000 + i),
+        "url": f"https://x.com/user{uid}/status/{1800000000000000000 + i}",
         "twitterUrl": f"https://twitter.com/user{uid}/status/{1800000000000000000 + i}",
-        "text": TEXTS[i % len(TEXTS)] + f" #{i % 50}", "source": "Twitter for iPhone",
-        "retweetCount": i % 31 + bump, "replyCount": i % 17 + bump, "likeCount": i % 1009 + 3 * bump,
-        "quoteCount": i % 5, "viewCount": 1000 + i % 50000 + 40 * bump, "bookmarkCount": i % 11,
+        "text": TEXTS[i % len(TEXTS)] + f" #{i % 50}",
+        "source": "Twitter for iPhone",
+        "retweetCount": i % 31 + bump,
+        "replyCount": i % 17 + bump,
+        "likeCount": i % 1009 + 3 * bump,
+        "quoteCount": i % 5,
+        "viewCount": 1000 + i % 50000 + 40 * bump,
+        "bookmarkCount": i % 11,
         "createdAt": (at - timedelta(hours=1 + i % 500)).strftime("%a %b %d %H:%M:%S +0000 %Y"),
-        "lang": "en", "isReply": False, "isRetweet": False, "isQuote": False,
-        "author": {"type": "user", "userName": f"user{uid}", "name": f"User {uid}", "id": str(uid),
-                   "isVerified": False, "isBlueVerified": i % 3 == 0, "followers": 100 + uid, "following": 50},
+        "lang": "en",
+        "isReply": False,
+        "isRetweet": False,
+        "isQuote": False,
+        "author": {
+            "type": "user",
+            "userName": f"user{uid}",
+            "name": f"User {uid}",
+            "id": str(uid),
+            "isVerified": False,
+            "isBlueVerified": i % 3 == 0,
+            "followers": 100 + uid,
+            "following": 50,
+        },
         "entities": {"hashtags": [{"text": "running"}], "user_mentions": []},
     }
 
@@ -83,19 +104,51 @@ def copy_baseline(url: str, files: list[tuple[Path, datetime]]) -> tuple[float, 
             pid = ids.get(it["id"])
             if pid is None:
                 pid = ids[it["id"]] = f"p-{len(ids):08x}"  # distinct by construction (no retry in a raw COPY)
-                posts.append((pid, "x", it["id"], it["url"], it["author"]["userName"], it["text"], it["likeCount"],
-                              it["replyCount"], it["retweetCount"], it["viewCount"], raw, at, at))
-            snaps.append((f"dl-{len(snaps):08x}", pid, at, it["likeCount"], it["replyCount"], it["retweetCount"],
-                          it["viewCount"], it["bookmarkCount"], it["quoteCount"], "{}", raw))
+                posts.append(
+                    (
+                        pid,
+                        "x",
+                        it["id"],
+                        it["url"],
+                        it["author"]["userName"],
+                        it["text"],
+                        it["likeCount"],
+                        it["replyCount"],
+                        it["retweetCount"],
+                        it["viewCount"],
+                        raw,
+                        at,
+                        at,
+                    )
+                )
+            snaps.append(
+                (
+                    f"dl-{len(snaps):08x}",
+                    pid,
+                    at,
+                    it["likeCount"],
+                    it["replyCount"],
+                    it["retweetCount"],
+                    it["viewCount"],
+                    it["bookmarkCount"],
+                    it["quoteCount"],
+                    "{}",
+                    raw,
+                )
+            )
     libpq = libpq_url(url)
     with psycopg.connect(libpq) as conn, conn.cursor() as cur:
         t0 = time.perf_counter()
-        with cur.copy("COPY posts (id, platform, platform_post_id, url, author_username, text_content, like_count, "
-                      "comment_count, share_count, view_count, raw_json, first_seen_at, last_extracted_at) FROM STDIN") as cp:
+        with cur.copy(
+            "COPY posts (id, platform, platform_post_id, url, author_username, text_content, like_count, "
+            "comment_count, share_count, view_count, raw_json, first_seen_at, last_extracted_at) FROM STDIN"
+        ) as cp:
             for r in posts:
                 cp.write_row(r)
-        with cur.copy("COPY data_downloads (id, post_id, downloaded_at, like_count, comment_count, share_count, "
-                      "view_count, save_count, quote_count, stats_json, raw_json) FROM STDIN") as cp:
+        with cur.copy(
+            "COPY data_downloads (id, post_id, downloaded_at, like_count, comment_count, share_count, "
+            "view_count, save_count, quote_count, stats_json, raw_json) FROM STDIN"
+        ) as cp:
             for r in snaps:
                 cp.write_row(r)
         conn.commit()
@@ -132,7 +185,7 @@ def copy_stored_rows(url: str, dumps: dict[str, bytes]) -> float:
             with cur.copy(f"COPY {table} FROM STDIN") as cp:
                 view = memoryview(dumps[table])
                 for i in range(0, len(view), 1 << 20):
-                    cp.write(view[i:i + (1 << 20)])
+                    cp.write(view[i : i + (1 << 20)])
         conn.commit()
         return time.perf_counter() - t0
 
@@ -149,7 +202,7 @@ print(f"{r.snapshots_new} {dt:.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_
 
 
 def write_jsonl_gb(path: Path, gb: float) -> int:
-    target = int(gb * 1024 ** 3)
+    target = int(gb * 1024**3)
     n = 0
     size = 0
     with open(path, "wb") as f:
@@ -173,7 +226,9 @@ def main() -> None:
     for k, (path, at) in enumerate(files):
         write_export(path, args.posts, at, bump=k)
     total_bytes = sum(p.stat().st_size for p, _ in files)
-    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes skew both sides)")
+    print(
+        f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes skew both sides)"
+    )
     with server() as (srv, kind):
         print(f"store: {kind}; {args.posts:,} posts x 2 exports ({total_bytes / 1e6:.1f} MB JSON)")
         with fresh_database(srv) as url:
@@ -199,29 +254,46 @@ def main() -> None:
                 pass
         parse_s = time.perf_counter() - t0
         e2e_rate, copy_rate = snaps / e2e, snaps / copy_s
-        print(f"end to end (parse + upsert posts/profiles + snapshots): {snaps:,} snapshots in {e2e:.2f} s "
-              f"= {e2e_rate:,.0f} snapshots/s")
-        print(f"raw COPY of a subset (posts + snapshots, fewer columns, prepared in memory): {copy_s:.2f} s "
-              f"= {copy_rate:,.0f} snapshots/s")
-        print(f"  of which parsing (postpulse.ingest parsers alone): {parse_s:.2f} s; loading (staging COPY + "
-              f"set-based merge): {max(e2e - parse_s, 1e-9):.2f} s = {snaps / max(e2e - parse_s, 1e-9):,.0f} snapshots/s, "
-              f"ratio loader-only / COPY = {snaps / max(e2e - parse_s, 1e-9) / copy_rate:.2f}")
-        print(f"ratio end-to-end / COPY = {e2e_rate / copy_rate:.2f} (stricter reference, a subset of the "
-              f"columns: {'>= 0.5' if e2e_rate / copy_rate >= 0.5 else 'below 0.5'})")
+        print(
+            f"end to end (parse + upsert posts/profiles + snapshots): {snaps:,} snapshots in {e2e:.2f} s "
+            f"= {e2e_rate:,.0f} snapshots/s"
+        )
+        print(
+            f"raw COPY of a subset (posts + snapshots, fewer columns, prepared in memory): {copy_s:.2f} s "
+            f"= {copy_rate:,.0f} snapshots/s"
+        )
+        print(
+            f"  of which parsing (postpulse.ingest parsers alone): {parse_s:.2f} s; loading (staging COPY + "
+            f"set-based merge): {max(e2e - parse_s, 1e-9):.2f} s = {snaps / max(e2e - parse_s, 1e-9):,.0f} snapshots/s, "
+            f"ratio loader-only / COPY = {snaps / max(e2e - parse_s, 1e-9) / copy_rate:.2f}"
+        )
+        print(
+            f"ratio end-to-end / COPY = {e2e_rate / copy_rate:.2f} (stricter reference, a subset of the "
+            f"columns: {'>= 0.5' if e2e_rate / copy_rate >= 0.5 else 'below 0.5'})"
+        )
         stored_rate = snaps / stored_s
-        print(f"raw COPY of exactly the rows the import stored (every column of runs, profiles, posts, "
-              f"snapshots): {stored_s:.2f} s = {stored_rate:,.0f} snapshots/s; ratio end-to-end / that COPY = "
-              f"{e2e_rate / stored_rate:.2f} (the goal, >= 0.5: {'OK' if e2e_rate / stored_rate >= 0.5 else 'MISSED'})")
+        print(
+            f"raw COPY of exactly the rows the import stored (every column of runs, profiles, posts, "
+            f"snapshots): {stored_s:.2f} s = {stored_rate:,.0f} snapshots/s; ratio end-to-end / that COPY = "
+            f"{e2e_rate / stored_rate:.2f} (the goal, >= 0.5: {'OK' if e2e_rate / stored_rate >= 0.5 else 'MISSED'})"
+        )
         if not args.skip_rss:
             big = tmp / f"dataset_tweet-scraper_{T0:%Y-%m-%d_%H-%M-%S}-000.jsonl"
             n = write_jsonl_gb(big, args.gb)
             with fresh_database(srv) as url:
-                out = subprocess.run([sys.executable, "-c", RSS_CHILD, url, str(big)], capture_output=True, text=True,
-                                     check=True, cwd=str(Path(__file__).resolve().parents[1]))
+                out = subprocess.run(
+                    [sys.executable, "-c", RSS_CHILD, url, str(big)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=str(Path(__file__).resolve().parents[1]),
+                )
             got, secs, rss_kb = out.stdout.split()
             rss_mb = int(rss_kb) / 1024
-            print(f"{big.stat().st_size / 1024 ** 3:.2f} GB JSONL ({n:,} records): {int(got):,} snapshots in "
-                  f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: {'OK' if rss_mb < 512 else 'MISSED'})")
+            print(
+                f"{big.stat().st_size / 1024**3:.2f} GB JSONL ({n:,} records): {int(got):,} snapshots in "
+                f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: {'OK' if rss_mb < 512 else 'MISSED'})"
+            )
             big.unlink()
     for p, _ in files:
         p.unlink()

@@ -48,16 +48,27 @@ def make_entries(rng: random.Random, n: int) -> list[BlocklistEntry]:
         et = ("user", "keyword", "domain", "post")[i % 4]
         mt = "exact" if et == "post" else rng.choices(["exact", "contains", "regex"], [6, 3, 1])[0]
         if mt == "regex":
-            value = {"user": f"^{word(rng, 4)}\\d+$", "keyword": f"{word(rng, 4)}[0-9]{{2,4}}{word(rng, 3)}",
-                     "domain": f"^{word(rng, 5)}\\d*\\.(com|net)$"}[et]
+            value = {
+                "user": f"^{word(rng, 4)}\\d+$",
+                "keyword": f"{word(rng, 4)}[0-9]{{2,4}}{word(rng, 3)}",
+                "domain": f"^{word(rng, 5)}\\d*\\.(com|net)$",
+            }[et]
         elif et == "domain":
             value = f"{word(rng)}.{rng.choice(['com', 'net', 'io'])}" if mt == "exact" else word(rng, 6)
         elif et == "post":
             value = word(rng, 11).upper()
         else:
             value = word(rng)
-        out.append(BlocklistEntry(et, value, mt, platform=rng.choice([None, None, *PLATFORMS]),
-                                  id=f"blk-{i:08x}", expires_at=None))
+        out.append(
+            BlocklistEntry(
+                et,
+                value,
+                mt,
+                platform=rng.choice([None, None, *PLATFORMS]),
+                id=f"blk-{i:08x}",
+                expires_at=None,
+            )
+        )
     return out
 
 
@@ -70,14 +81,23 @@ def make_requests(rng: random.Random, n: int, entries: list[BlocklistEntry]) -> 
         caption = " ".join(word(rng, rng.randint(3, 9)) for _ in range(rng.randint(8, 40)))
         if rng.random() < 0.3:
             caption += f" see https://{word(rng, 6)}.com/p/{i}"
-        reqs.append(ActionRequest(
-            action_id=f"act-{i:08x}", account_id=f"acc-{i % 20:08x}", platform=rng.choice(PLATFORMS),
-            action_type=action, target_type="post", target_id=f"P{rng.randrange(10**9)}",
-            target_username=rng.choice(users) if hit else word(rng, 10), target_text=caption,
-            target_url=f"https://{rng.choice(PLATFORMS)}.example/p/{i}",
-            params={"text": f"Nice {word(rng, 5)}!"} if action in ("comment", "reply", "dm_send", "publish") else {},
-            approved=True,
-        ))
+        reqs.append(
+            ActionRequest(
+                action_id=f"act-{i:08x}",
+                account_id=f"acc-{i % 20:08x}",
+                platform=rng.choice(PLATFORMS),
+                action_type=action,
+                target_type="post",
+                target_id=f"P{rng.randrange(10**9)}",
+                target_username=rng.choice(users) if hit else word(rng, 10),
+                target_text=caption,
+                target_url=f"https://{rng.choice(PLATFORMS)}.example/p/{i}",
+                params={"text": f"Nice {word(rng, 5)}!"}
+                if action in ("comment", "reply", "dm_send", "publish")
+                else {},
+                approved=True,
+            )
+        )
     return reqs
 
 
@@ -102,11 +122,16 @@ def main() -> int:
     for a in range(20):
         for d in range(365):
             for _ in range(50):
-                usage.record(f"acc-{a:08x}", rng.choice(ACTION_TYPES), now - timedelta(days=d, seconds=rng.randrange(86_400)))
+                usage.record(
+                    f"acc-{a:08x}",
+                    rng.choice(ACTION_TYPES),
+                    now - timedelta(days=d, seconds=rng.randrange(86_400)),
+                )
     settings = AccountSettings.parse({"quiet_hours": {"enabled": True, "start_hour": 23, "end_hour": 6}})
     accounts = {
         (f"acc-{a:08x}", p): AccountState(f"acc-{a:08x}", p, True, True, settings, "Europe/Berlin")
-        for a in range(20) for p in PLATFORMS
+        for a in range(20)
+        for p in PLATFORMS
     }
     engine = PolicyEngine(blocklist, usage=usage, idempotency=idem)
     reqs = make_requests(rng, args.decisions, entries)
@@ -141,12 +166,19 @@ def main() -> int:
     print(f"blocklist entries       : {len(blocklist):,} (index built in {build_s * 1000:.0f} ms)")
     print(f"usage history           : {20 * 365 * 50:,} actions (in memory)")
     print(f"decisions               : {args.decisions:,}")
-    print(f"decisions/s             : {rate:,.0f} (best of {args.rounds}; median {args.decisions / median_s:,.0f})")
+    print(
+        f"decisions/s             : {rate:,.0f} (best of {args.rounds}; median {args.decisions / median_s:,.0f})"
+    )
     print(f"baseline exact-dict/s   : {base_rate:,.0f} (bare lookup loop, same requests)")
-    print(f"ratio decide/baseline   : {rate / base_rate:.3f} ({base_rate / rate:.1f}x slower than a bare dict lookup)")
+    print(
+        f"ratio decide/baseline   : {rate / base_rate:.3f} ({base_rate / rate:.1f}x slower than a bare dict lookup)"
+    )
     print(f"ratio vs goal {GOAL:,}/s : {rate / GOAL:.2f}x  -> {'OK' if rate >= GOAL else 'BELOW GOAL'}")
     print(f"mean latency            : {full_s / args.decisions * 1e6:.1f} us/decision")
-    print("outcomes                : " + ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1])))
+    print(
+        "outcomes                : "
+        + ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1]))
+    )
     return 0 if rate >= GOAL else 1
 
 

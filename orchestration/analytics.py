@@ -10,14 +10,20 @@ from assets.analytics import checks, daily_metrics, post_metrics, reports
 from resources.duckdb import DuckDBAnalytics
 
 daily_metrics_job = dg.define_asset_job(
-    "daily_metrics_job", selection=[daily_metrics.daily_metrics], partitions_def=daily_metrics.daily_partitions,
+    "daily_metrics_job",
+    selection=[daily_metrics.daily_metrics],
+    partitions_def=daily_metrics.daily_partitions,
     description="Materialize daily_metrics for one partition (UTC day) or a range (one run).",
 )
 
 
-@dg.schedule(job=daily_metrics_job, cron_schedule="5 * * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Hourly: recompute today's and yesterday's daily_metrics partitions (UTC).")
+@dg.schedule(
+    job=daily_metrics_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: recompute today's and yesterday's daily_metrics partitions (UTC).",
+)
 def daily_metrics_hourly(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time
     stamp = now.strftime("%Y%m%dT%H%M")

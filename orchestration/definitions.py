@@ -36,8 +36,11 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def build_defs() -> dg.Definitions:
-    core = dg.Definitions(assets=dg.load_assets_from_modules([store_overview]), resources=_resources(),
-                          sensors=[automation_sensor])
+    core = dg.Definitions(
+        assets=dg.load_assets_from_modules([store_overview]),
+        resources=_resources(),
+        sensors=[automation_sensor],
+    )
     areas = [importlib.import_module(f"orchestration.{name}").defs for name in AREAS]
     return dg.Definitions.merge(core, *areas)
 

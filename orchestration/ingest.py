@@ -7,8 +7,7 @@ value).
 
 import json
 import time as _time
-from datetime import datetime, timedelta, timezone
-from typing import Optional
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -36,7 +35,7 @@ import_file_job = dg.define_asset_job(
     "import_file",
     selection=dg.AssetSelection.assets(file_import_module.file_import),
     description="Import one file (config: path, format, captured_at). A bad file fails the run with the "
-                "reason and stores nothing.",
+    "reason and stores nothing.",
 )
 
 
@@ -45,19 +44,26 @@ import_file_job = dg.define_asset_job(
 
 class SandboxPullConfig(dg.Config):
     platform: str
-    limit_per_profile: Optional[int] = None
+    limit_per_profile: int | None = None
 
 
 @dg.op(description="Pull one sandbox platform through its Apify-style actor and import the dataset.")
-def sandbox_pull_op(context: dg.OpExecutionContext, config: SandboxPullConfig, store: PostgresStore,
-                    sandbox: SandboxResource) -> None:
+def sandbox_pull_op(
+    context: dg.OpExecutionContext, config: SandboxPullConfig, store: PostgresStore, sandbox: SandboxResource
+) -> None:
     url = sandbox.url()
     if not url:
         raise dg.Failure(description="no sandbox configured: set POSTPULSE_SANDBOX_URL (postpulse up does)")
     run_input = {"resultsLimit": config.limit_per_profile} if config.limit_per_profile else {}
     try:
-        pulled = pull_platform(store.engine(), config.platform, base_url=url, token=sandbox.apify_token,
-                               run_input=run_input, dagster_run_id=context.run_id)
+        pulled = pull_platform(
+            store.engine(),
+            config.platform,
+            base_url=url,
+            token=sandbox.apify_token,
+            run_input=run_input,
+            dagster_run_id=context.run_id,
+        )
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info("%s: %s items -> %s", config.platform, pulled.items, pulled.result.message)
@@ -65,24 +71,33 @@ def sandbox_pull_op(context: dg.OpExecutionContext, config: SandboxPullConfig, s
         context.log_event(m)
 
 
-@dg.job(description="Pull one platform of the sandbox (the demo's live source) and import it, with "
-                    "check-back tracking on.", tags={"postpulse/source": "sandbox"})
+@dg.job(
+    description="Pull one platform of the sandbox (the demo's live source) and import it, with "
+    "check-back tracking on.",
+    tags={"postpulse/source": "sandbox"},
+)
 def sandbox_pull():
     sandbox_pull_op()
 
 
-@dg.sensor(job=sandbox_pull, minimum_interval_seconds=SANDBOX_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Every 10 minutes (first tick right after start): one sandbox pull per platform, "
-                       "so `postpulse up` shows data flowing. Idle without POSTPULSE_SANDBOX_URL.")
+@dg.sensor(
+    job=sandbox_pull,
+    minimum_interval_seconds=SANDBOX_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 10 minutes (first tick right after start): one sandbox pull per platform, "
+    "so `postpulse up` shows data flowing. Idle without POSTPULSE_SANDBOX_URL.",
+)
 def sandbox_source_sensor(context: dg.SensorEvaluationContext, sandbox: SandboxResource):
     if not sandbox.url():
         return dg.SkipReason("no sandbox (POSTPULSE_SANDBOX_URL is not set)")
     bucket = int(_time.time()) // SANDBOX_INTERVAL_S
     requests = [
-        dg.RunRequest(run_key=f"sandbox-{platform}-{bucket}", job_name="sandbox_pull",
-                      run_config={"ops": {"sandbox_pull_op": {"config": {"platform": platform}}}},
-                      tags={PLATFORM_TAG: platform})
+        dg.RunRequest(
+            run_key=f"sandbox-{platform}-{bucket}",
+            job_name="sandbox_pull",
+            run_config={"ops": {"sandbox_pull_op": {"config": {"platform": platform}}}},
+            tags={PLATFORM_TAG: platform},
+        )
         for platform in SANDBOX_ACTORS
     ]
     return dg.SensorResult(run_requests=requests, cursor=json.dumps({"last_bucket": bucket}))
@@ -94,13 +109,14 @@ def sandbox_source_sensor(context: dg.SensorEvaluationContext, sandbox: SandboxR
 class ApifyImportConfig(dg.Config):
     actor_id: str
     run_input: dict = {}
-    platform: Optional[str] = None
+    platform: str | None = None
     track: bool = False
 
 
 @dg.op(description="Run an Apify actor, page its dataset and import it as one download run.")
-def apify_import_op(context: dg.OpExecutionContext, config: ApifyImportConfig, store: PostgresStore,
-                    apify: ApifyResource) -> None:
+def apify_import_op(
+    context: dg.OpExecutionContext, config: ApifyImportConfig, store: PostgresStore, apify: ApifyResource
+) -> None:
     from postpulse import config as pp_config
     from postpulse.ingest.apify import pull_actor
 
@@ -108,9 +124,16 @@ def apify_import_op(context: dg.OpExecutionContext, config: ApifyImportConfig, s
     try:
         with apify.client() as client:
             pulled = pull_actor(client, config.actor_id, config.run_input, out)
-        res = import_file_as_pull(store.engine(), pulled.path, source_kind="apify", platform=config.platform,
-                                  apify_run_id=pulled.run.id, actor_id=config.actor_id, track=config.track,
-                                  dagster_run_id=context.run_id)
+        res = import_file_as_pull(
+            store.engine(),
+            pulled.path,
+            source_kind="apify",
+            platform=config.platform,
+            apify_run_id=pulled.run.id,
+            actor_id=config.actor_id,
+            track=config.track,
+            dagster_run_id=context.run_id,
+        )
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(res.message)
@@ -118,8 +141,10 @@ def apify_import_op(context: dg.OpExecutionContext, config: ApifyImportConfig, s
         context.log_event(m)
 
 
-@dg.job(description="Import an Apify actor's dataset (token: APIFY_TOKEN; API: APIFY_BASE_URL).",
-        tags={"postpulse/source": "apify"})
+@dg.job(
+    description="Import an Apify actor's dataset (token: APIFY_TOKEN; API: APIFY_BASE_URL).",
+    tags={"postpulse/source": "apify"},
+)
 def apify_import():
     apify_import_op()
 
@@ -137,17 +162,20 @@ def _platform_guess(path) -> str:
         return "file"
 
 
-@dg.sensor(job=import_file_job, minimum_interval_seconds=DROP_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Watches the drop folder (POSTPULSE_DROP_DIR or <POSTPULSE_HOME>/drop): each new file "
-                       "becomes one import run (run_key = its SHA-256); afterwards it moves to archive/ or "
-                       "failed/ (with the error beside it).")
+@dg.sensor(
+    job=import_file_job,
+    minimum_interval_seconds=DROP_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches the drop folder (POSTPULSE_DROP_DIR or <POSTPULSE_HOME>/drop): each new file "
+    "becomes one import run (run_key = its SHA-256); afterwards it moves to archive/ or "
+    "failed/ (with the error beside it).",
+)
 def drop_folder_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
     root = drop.ensure_dirs()
     state = json.loads(context.cursor) if context.cursor else {}
     hashes: dict = state.get("hashes", {})  # "name|size|mtime" -> sha256 (files still present)
     requested: dict = state.get("requested", {})  # sha256 -> ISO time first requested
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     files = drop.pending_files(root)
     present = {f.stamp for f in files}
     hashes = {k: v for k, v in hashes.items() if k in present}
@@ -165,8 +193,11 @@ def drop_folder_sensor(context: dg.SensorEvaluationContext, store: PostgresStore
         when = requested.get(sha)
         if when is not None:
             if now - datetime.fromisoformat(when) > INFLIGHT:
-                drop.move_failed(f.path, f"not imported: the same content (SHA-256 {sha}) was already submitted "
-                                         f"as a run at {when}; change the file or use `postpulse import`")
+                drop.move_failed(
+                    f.path,
+                    f"not imported: the same content (SHA-256 {sha}) was already submitted "
+                    f"as a run at {when}; change the file or use `postpulse import`",
+                )
                 notes.append(f"{f.path.name}: stale duplicate moved to failed/")
             continue
         engine = engine or store.engine()
@@ -177,11 +208,18 @@ def drop_folder_sensor(context: dg.SensorEvaluationContext, store: PostgresStore
             notes.append(f"{f.path.name}: already imported as {prev}")
             continue
         requested[sha] = now.isoformat()
-        requests.append(dg.RunRequest(
-            run_key=sha, job_name="import_file",
-            run_config={"ops": {"file_import": {"config": {"path": str(f.path), "move_after": True}}}},
-            tags={PLATFORM_TAG: _platform_guess(f.path), "postpulse/source": "drop", "postpulse/file": f.path.name[:200]},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=sha,
+                job_name="import_file",
+                run_config={"ops": {"file_import": {"config": {"path": str(f.path), "move_after": True}}}},
+                tags={
+                    PLATFORM_TAG: _platform_guess(f.path),
+                    "postpulse/source": "drop",
+                    "postpulse/file": f.path.name[:200],
+                },
+            )
+        )
     cutoff = now - timedelta(days=1)
     requested = {k: v for k, v in requested.items() if datetime.fromisoformat(v) > cutoff}
     cursor = json.dumps({"hashes": hashes, "requested": requested})
@@ -200,38 +238,60 @@ class CheckbackConfig(dg.Config):
 
 
 @dg.op(description="Fetch the batch's posts concurrently, store snapshots, advance their schedules.")
-def checkback_op(context: dg.OpExecutionContext, config: CheckbackConfig, store: PostgresStore,
-                 sandbox: SandboxResource) -> None:
+def checkback_op(
+    context: dg.OpExecutionContext, config: CheckbackConfig, store: PostgresStore, sandbox: SandboxResource
+) -> None:
     url = sandbox.url()
     apify = checkback_apify_client()
     if not url and apify is None:
-        raise dg.Failure(description="no platform client: neither the sandbox (POSTPULSE_SANDBOX_URL) nor Apify "
-                                     "(APIFY_TOKEN) is configured; the posts stay due and are retried later")
+        raise dg.Failure(
+            description="no platform client: neither the sandbox (POSTPULSE_SANDBOX_URL) nor Apify "
+            "(APIFY_TOKEN) is configured; the posts stay due and are retried later"
+        )
     fetcher = RoutingFetcher(SandboxFetcher(url) if url else None, ApifyFetcher(apify) if apify else None)
     try:
-        res = run_checkbacks(store.engine(), config.post_ids, fetcher, max_concurrency=config.max_concurrency,
-                             platform=config.platform, dagster_run_id=context.run_id)
+        res = run_checkbacks(
+            store.engine(),
+            config.post_ids,
+            fetcher,
+            max_concurrency=config.max_concurrency,
+            platform=config.platform,
+            dagster_run_id=context.run_id,
+        )
     finally:
         fetcher.close()
-    context.log.info("%s: %s checked, %s deleted, %s failed, %s complete (run %s)", config.platform, res.checked,
-                     res.deleted, res.failed, res.completed_tracking, res.run_id)
+    context.log.info(
+        "%s: %s checked, %s deleted, %s failed, %s complete (run %s)",
+        config.platform,
+        res.checked,
+        res.deleted,
+        res.failed,
+        res.completed_tracking,
+        res.run_id,
+    )
     if res.import_result is not None:
         for m in materializations(res.import_result, f"check-back of {res.posts} {config.platform} posts"):
             context.log_event(m)
 
 
-@dg.job(description="Check back on one batch of due posts of one platform.", tags={"postpulse/source": "checkback"})
+@dg.job(
+    description="Check back on one batch of due posts of one platform.",
+    tags={"postpulse/source": "checkback"},
+)
 def checkback():
     checkback_op()
 
 
-@dg.sensor(job=checkback, minimum_interval_seconds=CHECKBACK_INTERVAL_S,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Every minute: the due tracked posts (next_check_at <= now), one run per platform with up "
-                       "to 500 posts (run_key from the batch); the batch is leased for 15 minutes so a queued run "
-                       "is not requested twice.")
+@dg.sensor(
+    job=checkback,
+    minimum_interval_seconds=CHECKBACK_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: the due tracked posts (next_check_at <= now), one run per platform with up "
+    "to 500 posts (run_key from the batch); the batch is leased for 15 minutes so a queued run "
+    "is not requested twice.",
+)
 def checkback_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with store.engine().begin() as conn:
         batches = claim_batches(conn, now, batch_size=DEFAULT_BATCH)
     state = json.loads(context.cursor) if context.cursor else {}
@@ -240,9 +300,14 @@ def checkback_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
     if not batches:
         return dg.SensorResult(skip_reason="no posts due", cursor=json.dumps(state))
     requests = [
-        dg.RunRequest(run_key=b.run_key, job_name="checkback",
-                      run_config={"ops": {"checkback_op": {"config": {"platform": b.platform, "post_ids": b.post_ids}}}},
-                      tags={PLATFORM_TAG: b.platform, "postpulse/posts": str(len(b.post_ids))})
+        dg.RunRequest(
+            run_key=b.run_key,
+            job_name="checkback",
+            run_config={
+                "ops": {"checkback_op": {"config": {"platform": b.platform, "post_ids": b.post_ids}}}
+            },
+            tags={PLATFORM_TAG: b.platform, "postpulse/posts": str(len(b.post_ids))},
+        )
         for b in batches
     ]
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state))

@@ -20,13 +20,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-SYSTEM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium",
-                     "/snap/bin/chromium")
+SYSTEM_CANDIDATES = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/lib/chromium/chromium",
+    "/snap/bin/chromium",
+)
 PATH_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 #: flags for a machine without network access: no background fetches, updates, sync or QUIC
-OFFLINE_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+OFFLINE_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
 
 
 class ChromiumNotFound(RuntimeError):
@@ -53,8 +64,11 @@ def _playwright_chromium_fast() -> str | None:
     for root in roots:
         if not root or root == "0" or not Path(root).is_dir():
             continue
-        for pattern in ("chromium-*/chrome-linux*/chrome", "chromium_headless_shell-*/chrome-*/headless_shell",
-                        "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium"):
+        for pattern in (
+            "chromium-*/chrome-linux*/chrome",
+            "chromium_headless_shell-*/chrome-*/headless_shell",
+            "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+        ):
             for cand in sorted(Path(root).glob(pattern), reverse=True):
                 if cand.is_file() and os.access(cand, os.X_OK):
                     return str(cand)
@@ -84,8 +98,9 @@ def find_chromium() -> str | None:
 
 
 def is_playwright_own(path: str) -> bool:
-    return "ms-playwright" in path or bool(os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
-                                           and path.startswith(os.environ["PLAYWRIGHT_BROWSERS_PATH"]))
+    return "ms-playwright" in path or bool(
+        os.environ.get("PLAYWRIGHT_BROWSERS_PATH") and path.startswith(os.environ["PLAYWRIGHT_BROWSERS_PATH"])
+    )
 
 
 def launch_args(headless: bool = True, extra_args: list[str] | None = None) -> dict[str, Any]:
@@ -100,11 +115,13 @@ def launch_args(headless: bool = True, extra_args: list[str] | None = None) -> d
         if os.environ.get("POSTPULSE_CHROMIUM"):
             raise ChromiumNotFound(
                 f"POSTPULSE_CHROMIUM={os.environ['POSTPULSE_CHROMIUM']!r} is not an executable file; "
-                "point it at a Chromium binary or unset it")
+                "point it at a Chromium binary or unset it"
+            )
         raise ChromiumNotFound(
             "No Chromium found for Playwright. Install one: `apt-get install chromium` (system "
             "Chromium at /usr/bin/chromium) or `playwright install chromium` (Playwright's own), "
-            "or set POSTPULSE_CHROMIUM to a Chromium executable.")
+            "or set POSTPULSE_CHROMIUM to a Chromium executable."
+        )
     args: dict[str, Any] = {"headless": headless, "args": list(OFFLINE_ARGS) + list(extra_args or [])}
     if not is_playwright_own(path):
         args["executable_path"] = path

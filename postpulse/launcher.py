@@ -59,8 +59,9 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, wh
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise PostpulseError(f"{what} exited with code {proc.returncode} while starting",
-                                 fix="see its output above")
+            raise PostpulseError(
+                f"{what} exited with code {proc.returncode} while starting", fix="see its output above"
+            )
         try:
             if httpx.get(url, timeout=2.0).status_code < 500:
                 return
@@ -157,13 +158,29 @@ class Launcher:
             if self.sandbox:
                 sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
                 env["POSTPULSE_SANDBOX_URL"] = sandbox_url
-                proc = self._spawn([sys.executable, "-m", "postpulse.sandbox", "serve",
-                                    "--port", str(self.sandbox_port)], env, "sandbox platform")
+                proc = self._spawn(
+                    [sys.executable, "-m", "postpulse.sandbox", "serve", "--port", str(self.sandbox_port)],
+                    env,
+                    "sandbox platform",
+                )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
                 self.say(f"sandbox platform: {sandbox_url}")
             dagster = self._spawn(
-                [sys.executable, "-m", "dagster", "dev", "-w", str(config.repo_root() / "workspace.yaml"),
-                 "-h", self.host, "-p", str(self.port)], env, "Dagster (web UI + daemon)")
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "dev",
+                    "-w",
+                    str(config.repo_root() / "workspace.yaml"),
+                    "-h",
+                    self.host,
+                    "-p",
+                    str(self.port),
+                ],
+                env,
+                "Dagster (web UI + daemon)",
+            )
             ui = f"http://{self.host}:{self.port}"
             wait_http(f"{ui}/server_info", 180, dagster, "the Dagster web UI")
             self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")
@@ -189,7 +206,9 @@ class Launcher:
             while not stopping["flag"] and not (stop_event and stop_event()):
                 for proc in self.children:
                     if proc.poll() is not None:
-                        raise PostpulseError(f"child process {proc.args[2]} exited with code {proc.returncode}")
+                        raise PostpulseError(
+                            f"child process {proc.args[2]} exited with code {proc.returncode}"
+                        )
                 time.sleep(0.5)
         finally:
             for s, h in old.items():

@@ -1,8 +1,8 @@
 """Chromium for Playwright as a Dagster resource, and where the sandbox platform is."""
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 import dagster as dg
 
@@ -15,11 +15,13 @@ class BrowserResource(dg.ConfigurableResource):
     (set by ``postpulse up``), else http://127.0.0.1:8765, read at run time."""
 
     headless: bool = True
-    sandbox_url: Optional[str] = None
+    sandbox_url: str | None = None
     timeout_ms: int = 15000
 
     def base_url(self) -> str:
-        return (self.sandbox_url or os.environ.get("POSTPULSE_SANDBOX_URL") or DEFAULT_SANDBOX_URL).rstrip("/")
+        return (self.sandbox_url or os.environ.get("POSTPULSE_SANDBOX_URL") or DEFAULT_SANDBOX_URL).rstrip(
+            "/"
+        )
 
     @contextmanager
     def launch(self) -> Iterator[object]:

@@ -5,8 +5,8 @@ An in-memory DuckDB per use, the postgres extension loaded offline from the pinn
 ``postpulse.analytics.duck`` (no dagster there).
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 import dagster as dg
 
@@ -18,8 +18,8 @@ class DuckDBAnalytics(dg.ConfigurableResource):
     """DuckDB reading the PostgreSQL store read-only (``ATTACH ... (TYPE postgres, READ_ONLY)``)."""
 
     database_url: str
-    threads: Optional[int] = None
-    memory_limit: Optional[str] = None
+    threads: int | None = None
+    memory_limit: str | None = None
     # snapshot pairs further apart than this are not spread over days (see postpulse.analytics.daily)
     max_gap_days: int = DEFAULT_MAX_GAP_DAYS
 

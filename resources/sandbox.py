@@ -1,7 +1,6 @@
 """The sandbox platform (postpulse's local social site) as a Dagster resource."""
 
 import os
-from typing import Optional
 
 import dagster as dg
 
@@ -12,9 +11,9 @@ class SandboxResource(dg.ConfigurableResource):
     """Where the sandbox runs. ``base_url`` defaults to ``POSTPULSE_SANDBOX_URL`` (set by
     ``postpulse up`` unless ``--no-sandbox``); without it the sandbox source stays idle."""
 
-    base_url: Optional[str] = None
+    base_url: str | None = None
     apify_token: str = DEFAULT_SANDBOX_TOKEN
 
-    def url(self) -> Optional[str]:
+    def url(self) -> str | None:
         value = self.base_url or os.environ.get("POSTPULSE_SANDBOX_URL", "").strip()
         return value.rstrip("/") if value else None

@@ -1,6 +1,5 @@
 """The PostgreSQL store as a Dagster resource."""
 
-
 import dagster as dg
 from sqlalchemy.engine import Engine
 

@@ -1,6 +1,5 @@
 """The secret vault as a Dagster resource (AES-256-GCM envelopes, ``postpulse.crypto``)."""
 
-from typing import Optional
 
 import dagster as dg
 
@@ -13,7 +12,7 @@ class VaultResource(dg.ConfigurableResource):
     (data dir: ``data_dir`` here, else ``POSTPULSE_HOME``, else the per-user data directory).
     The key is read when a run needs it, never at import; it never appears in metadata."""
 
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     create_key_file: bool = True
 
     def vault(self) -> Vault:

@@ -46,7 +46,11 @@ def pg_server_url(tmp_path_factory) -> Iterator[str]:
 def _create_db(server_url: str, name: str, template: str | None = None) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         if template:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
         else:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 

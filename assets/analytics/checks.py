@@ -15,8 +15,12 @@ def _result(outcome: checks.CheckOutcome) -> dg.AssetCheckResult:
     metadata["summary"] = outcome.description
     if outcome.sample is not None:
         metadata["sample"] = dg.MetadataValue.md(outcome.sample_md())
-    return dg.AssetCheckResult(passed=outcome.passed, severity=SEVERITY[outcome.severity],
-                               description=outcome.description, metadata=metadata)
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=SEVERITY[outcome.severity],
+        description=outcome.description,
+        metadata=metadata,
+    )
 
 
 def _check(name: str, description: str, blocking: bool = False):
@@ -32,13 +36,27 @@ def _check(name: str, description: str, blocking: bool = False):
 
 analytics_checks = [
     _check("no_negative_counts", "ERROR: no snapshot has a negative count."),
-    _check("no_duplicate_snapshots", "ERROR: no post has two snapshots less than 60 s apart or two in one run."),
-    _check("overdue_checkbacks", "WARN: posts still tracked whose next check-back is over 1 h late; warns "
-           "above max(10, 5% of tracked posts)."),
-    _check("implausible_drops", "WARN: a cumulative count (reactions, comments, shares, views) falling by "
-           "more than 20% (and at least 5) between consecutive snapshots."),
-    _check("scraper_rejected_share", "WARN: share of rejected records per source/format over the last 20 "
-           "runs above 5%; ERROR above 50% (the source's output no longer parses)."),
-    _check("scraper_lost_fields", "WARN: the latest run of a platform/source/format leaves a count NULL "
-           "(<= 20% filled) that its previous 5 runs filled for >= 80% of posts: a changed platform or scraper."),
+    _check(
+        "no_duplicate_snapshots", "ERROR: no post has two snapshots less than 60 s apart or two in one run."
+    ),
+    _check(
+        "overdue_checkbacks",
+        "WARN: posts still tracked whose next check-back is over 1 h late; warns "
+        "above max(10, 5% of tracked posts).",
+    ),
+    _check(
+        "implausible_drops",
+        "WARN: a cumulative count (reactions, comments, shares, views) falling by "
+        "more than 20% (and at least 5) between consecutive snapshots.",
+    ),
+    _check(
+        "scraper_rejected_share",
+        "WARN: share of rejected records per source/format over the last 20 "
+        "runs above 5%; ERROR above 50% (the source's output no longer parses).",
+    ),
+    _check(
+        "scraper_lost_fields",
+        "WARN: the latest run of a platform/source/format leaves a count NULL "
+        "(<= 20% filled) that its previous 5 runs filled for >= 80% of posts: a changed platform or scraper.",
+    ),
 ]

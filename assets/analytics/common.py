@@ -17,5 +17,7 @@ def metrics_start_date() -> str:
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise AnalyticsError(f"{START_DATE_ENV}={value!r} is not a date", fix="use YYYY-MM-DD, e.g. 2025-01-01") from None
+        raise AnalyticsError(
+            f"{START_DATE_ENV}={value!r} is not a date", fix="use YYYY-MM-DD, e.g. 2025-01-01"
+        ) from None
     return value

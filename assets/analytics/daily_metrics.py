@@ -42,20 +42,29 @@ def daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) ->
         trend = a.sql(
             "SELECT metric_date, entity_id, engagement_new, engagement_rate, is_estimated FROM daily_metrics "
             "WHERE grain = 'platform' AND metric_date >= $s AND metric_date < $e ORDER BY metric_date",
-            {"s": trend_start, "e": end})
+            {"s": trend_start, "e": end},
+        )
         preview = a.sql(
             "SELECT metric_date, entity_id AS platform, posts_tracked, posts_published, posts_settled, "
             "round(engagement_new, 1) AS engagement_new, round(engagement_rate, 4) AS engagement_rate, is_estimated "
             "FROM daily_metrics WHERE grain = 'platform' AND metric_date >= $s AND metric_date < $e "
-            "ORDER BY metric_date DESC, platform LIMIT 40", {"s": start, "e": end})
-    context.log.info("daily_metrics %s..%s: %s rows (%s)", start, end - timedelta(days=1), res.rows, res.rows_by_grain)
-    return dg.MaterializeResult(metadata={
-        "days": dg.MetadataValue.int(res.days),
-        "rows": dg.MetadataValue.int(res.rows),
-        "rows_replaced": dg.MetadataValue.int(res.deleted),
-        "rows_by_grain": dg.MetadataValue.json(res.rows_by_grain),
-        "snapshots_scanned": dg.MetadataValue.int(res.snapshots_scanned),
-        "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in res.timings.items()}),
-        "platforms": dg.MetadataValue.md(markdown_table(preview)),
-        "daily_trends": dg.MetadataValue.md(plots.md_image(plots.daily_trends_png(trend), "daily trends")),
-    })
+            "ORDER BY metric_date DESC, platform LIMIT 40",
+            {"s": start, "e": end},
+        )
+    context.log.info(
+        "daily_metrics %s..%s: %s rows (%s)", start, end - timedelta(days=1), res.rows, res.rows_by_grain
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "days": dg.MetadataValue.int(res.days),
+            "rows": dg.MetadataValue.int(res.rows),
+            "rows_replaced": dg.MetadataValue.int(res.deleted),
+            "rows_by_grain": dg.MetadataValue.json(res.rows_by_grain),
+            "snapshots_scanned": dg.MetadataValue.int(res.snapshots_scanned),
+            "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in res.timings.items()}),
+            "platforms": dg.MetadataValue.md(markdown_table(preview)),
+            "daily_trends": dg.MetadataValue.md(
+                plots.md_image(plots.daily_trends_png(trend), "daily trends")
+            ),
+        }
+    )

@@ -31,21 +31,33 @@ def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> 
     with duckdb.session() as a:
         ages = lib["post_metrics"].run(a)
         curves = lib["growth_curves"].run(a, {"limit_posts": 8})
-        counts = a.sql("SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) AS snapshots, "
-                       "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots")
+        counts = a.sql(
+            "SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) AS snapshots, "
+            "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots"
+        )
     summary = (
-        ages.assign(known=ages["engagement"].notna())
-        .groupby("age_label", sort=False)
-        .agg(posts=("post_id", "count"), known=("known", "sum"), interpolated=("interpolated", "sum"),
-             median_engagement=("engagement", "median"))
-        .reset_index()
-    ) if not ages.empty else ages
+        (
+            ages.assign(known=ages["engagement"].notna())
+            .groupby("age_label", sort=False)
+            .agg(
+                posts=("post_id", "count"),
+                known=("known", "sum"),
+                interpolated=("interpolated", "sum"),
+                median_engagement=("engagement", "median"),
+            )
+            .reset_index()
+        )
+        if not ages.empty
+        else ages
+    )
     png = plots.growth_curves_png(curves)
     context.log.info("post metrics over %s posts", int(counts["posts"][0]))
-    return dg.MaterializeResult(metadata={
-        "posts": dg.MetadataValue.int(int(counts["posts"][0])),
-        "snapshots": dg.MetadataValue.int(int(counts["snapshots"][0])),
-        "posts_with_snapshots": dg.MetadataValue.int(int(counts["posts_with_snapshots"][0])),
-        "standard_ages": dg.MetadataValue.md(markdown_table(summary)),
-        "growth_curves": dg.MetadataValue.md(plots.md_image(png, "growth curves")),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "posts": dg.MetadataValue.int(int(counts["posts"][0])),
+            "snapshots": dg.MetadataValue.int(int(counts["snapshots"][0])),
+            "posts_with_snapshots": dg.MetadataValue.int(int(counts["posts_with_snapshots"][0])),
+            "standard_ages": dg.MetadataValue.md(markdown_table(summary)),
+            "growth_curves": dg.MetadataValue.md(plots.md_image(png, "growth curves")),
+        }
+    )

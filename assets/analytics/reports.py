@@ -4,9 +4,9 @@ Parameters can be set per run in the launchpad: ``ops: {report_NAME: {config: {p
 
 import dagster as dg
 
-from assets.automation import on_cron_and_first
 from assets.analytics.daily_metrics import daily_metrics
 from assets.analytics.post_metrics import post_metrics
+from assets.automation import on_cron_and_first
 from postpulse.analytics import plots, queries
 from postpulse.analytics.report_format import markdown_table
 from resources.duckdb import DuckDBAnalytics
@@ -30,7 +30,9 @@ def _build(q: queries.NamedQuery) -> dg.AssetsDefinition:
         description=f"{q.title}. {q.description} Parameters: {param_doc}. SQL: sql/queries/{q.path.name}.",
         automation_condition=on_cron_and_first("30 * * * *"),
     )
-    def _report(context: dg.AssetExecutionContext, config: ReportConfig, duckdb: DuckDBAnalytics) -> dg.MaterializeResult:
+    def _report(
+        context: dg.AssetExecutionContext, config: ReportConfig, duckdb: DuckDBAnalytics
+    ) -> dg.MaterializeResult:
         bound = q.bind(config.params)
         with duckdb.session() as a:
             df = q.run(a, config.params)
@@ -40,9 +42,13 @@ def _build(q: queries.NamedQuery) -> dg.AssetsDefinition:
             "preview": dg.MetadataValue.md(markdown_table(df, max_rows=25)),
         }
         if q.name == "growth_curves":
-            metadata["plot"] = dg.MetadataValue.md(plots.md_image(plots.growth_curves_png(df), "growth curves"))
+            metadata["plot"] = dg.MetadataValue.md(
+                plots.md_image(plots.growth_curves_png(df), "growth curves")
+            )
         if q.name == "engagement_rate_over_time":
-            metadata["plot"] = dg.MetadataValue.md(plots.md_image(plots.daily_trends_png(df), "engagement rate"))
+            metadata["plot"] = dg.MetadataValue.md(
+                plots.md_image(plots.daily_trends_png(df), "engagement rate")
+            )
         context.log.info("%s: %s rows", q.name, len(df))
         return dg.MaterializeResult(metadata=metadata)
 

@@ -17,7 +17,9 @@ def run_metadata(res: ImportResult) -> dict:
     md = {
         "run_id": dg.MetadataValue.text(res.run_id or ""),
         "status": dg.MetadataValue.text(res.status),
-        "source": dg.MetadataValue.path(res.source_path) if res.source_path else dg.MetadataValue.text("(stream)"),
+        "source": dg.MetadataValue.path(res.source_path)
+        if res.source_path
+        else dg.MetadataValue.text("(stream)"),
         "format": dg.MetadataValue.text(res.format or "unknown"),
         "captured_at": dg.MetadataValue.text(res.captured_at.isoformat() if res.captured_at else ""),
         "captured_at_source": dg.MetadataValue.text(res.captured_at_source or ""),
@@ -32,12 +34,21 @@ def run_metadata(res: ImportResult) -> dict:
         md["source_sha256"] = dg.MetadataValue.text(res.source_sha256)
     if res.rejected:
         name = _cell(os.path.basename(res.source_path or "") or "(stream)")
-        rows = "\n".join(f"| {name} | {r['record_index']} | {_cell(r.get('field') or '')} | {_cell(r['reason'])} |"
-                         for r in res.rejected)
-        more = (f"\n\n{res.records_rejected - len(res.rejected)} more in the table rejected_records "
-                f"(run_id = {res.run_id})") if res.records_rejected > len(res.rejected) else ""
-        md["rejected_records"] = dg.MetadataValue.md("| file | record | field | reason |\n|---|---:|---|---|\n"
-                                                     + rows + more)
+        rows = "\n".join(
+            f"| {name} | {r['record_index']} | {_cell(r.get('field') or '')} | {_cell(r['reason'])} |"
+            for r in res.rejected
+        )
+        more = (
+            (
+                f"\n\n{res.records_rejected - len(res.rejected)} more in the table rejected_records "
+                f"(run_id = {res.run_id})"
+            )
+            if res.records_rejected > len(res.rejected)
+            else ""
+        )
+        md["rejected_records"] = dg.MetadataValue.md(
+            "| file | record | field | reason |\n|---|---:|---|---|\n" + rows + more
+        )
     return md
 
 
@@ -58,5 +69,7 @@ def metadata_for(key: str, res: ImportResult) -> dict:
 
 def materializations(res: ImportResult, description: str = "") -> list:
     """Runtime materializations of the ingest tables (for op jobs: pulls and check-backs)."""
-    return [dg.AssetMaterialization(asset_key=k, description=description or None, metadata=metadata_for(k, res))
-            for k in INGEST_KEYS]
+    return [
+        dg.AssetMaterialization(asset_key=k, description=description or None, metadata=metadata_for(k, res))
+        for k in INGEST_KEYS
+    ]

@@ -49,11 +49,11 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-from postpulse.analytics.duck import Analytics
 from postpulse.analytics.daily_rows import COLUMNS, DailyRows, post_level, post_rollup_input, tags_by_dim_row
 from postpulse.analytics.daily_store import DailyWriter
+from postpulse.analytics.duck import Analytics
 from postpulse.analytics.errors import AnalyticsError
 from postpulse.analytics.post_days import MEASURES, TOTALS, DayRange, post_days_in_chunks
 
@@ -124,18 +124,26 @@ GROUP BY ALL
 _TOTALS = [f"{m}_total" for m in TOTALS]
 _NEWS = [f"{m}_new" for m in MEASURES]
 _COUNTS = ["posts_published", "posts_tracked", "posts_settled", "snapshots"]
-_COMBINED = ", ".join(f"sum({c}) AS {c}" for c in _TOTALS + _NEWS + _COUNTS) + """,
+_COMBINED = (
+    ", ".join(f"sum({c}) AS {c}" for c in _TOTALS + _NEWS + _COUNTS)
+    + """,
   sum(engagement_new) FILTER (WHERE views_new > 0) AS engagement_of_viewed,
   sum(views_new) FILTER (WHERE views_new > 0) AS views_of_viewed,
   sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS engagement_of_followed,
   sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS followers_of_followed,
   bool_or(is_estimated) AS is_estimated"""
+)
 _FROM_COMBINED = ", ".join(
-    [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _TOTALS] + [f"sum({c}) AS {c}" for c in _NEWS]
-    + ["""CASE WHEN sum(views_of_viewed) > 0 THEN sum(engagement_of_viewed) / sum(views_of_viewed)
+    [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _TOTALS]
+    + [f"sum({c}) AS {c}" for c in _NEWS]
+    + [
+        """CASE WHEN sum(views_of_viewed) > 0 THEN sum(engagement_of_viewed) / sum(views_of_viewed)
        WHEN sum(followers_of_followed) > 0 THEN sum(engagement_of_followed) / sum(followers_of_followed)
-  END AS engagement_rate"""]
-    + [f"CAST(sum({c}) AS INTEGER) AS {c}" for c in _COUNTS] + ["bool_or(is_estimated) AS is_estimated"])
+  END AS engagement_rate"""
+    ]
+    + [f"CAST(sum({c}) AS INTEGER) AS {c}" for c in _COUNTS]
+    + ["bool_or(is_estimated) AS is_estimated"]
+)
 
 ROLLUPS = f"""
 WITH combined AS (
@@ -202,7 +210,7 @@ class DailyResult:
 
 
 def _utc(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
 def _dn(d: date) -> int:
@@ -211,20 +219,34 @@ def _dn(d: date) -> int:
 
 def _check_range(start: date, end: date, max_gap_days: int) -> None:
     if end <= start:
-        raise AnalyticsError(f"empty date range {start} .. {end}", fix="give an end date after the start date")
+        raise AnalyticsError(
+            f"empty date range {start} .. {end}", fix="give an end date after the start date"
+        )
     if not 1 <= int(max_gap_days) <= 366:
         raise AnalyticsError(f"max_gap_days must be between 1 and 366, got {max_gap_days}")
 
 
-def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
-                  timings: dict[str, float] | None = None, counts: dict[str, int] | None = None) -> int:
+def compute_daily(
+    a: Analytics,
+    start: date,
+    end: date,
+    *,
+    max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
+    timings: dict[str, float] | None = None,
+    counts: dict[str, int] | None = None,
+) -> int:
     """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
     (``a.results[DAILY_ROWS]``, to be stored by ``daily_store``; DuckDB shows them as ``dm_final``);
     returns their count. ``counts["snapshots"]``: the snapshots read."""
     _check_range(start, end, max_gap_days)
     gap = timedelta(days=int(max_gap_days))
-    params = {"lo": _utc(start) - gap, "hi": _utc(end) + gap, "start": _utc(start), "end": _utc(end),
-              "start_s": _utc(start).timestamp()}
+    params = {
+        "lo": _utc(start) - gap,
+        "hi": _utc(end) + gap,
+        "start": _utc(start),
+        "end": _utc(end),
+        "start_s": _utc(start).timestamp(),
+    }
     timings = timings if timings is not None else {}
     narrow = (end - start).days <= NARROW_MAX_DAYS
 
@@ -233,8 +255,9 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
         return a.con.execute(stmt, {k: v for k, v in params.items() if k in names} or None)
 
     t0 = time.perf_counter()
-    day_range = DayRange(start_dn=_dn(start), end_dn=_dn(end), gap_days=int(max_gap_days),
-                         settled_fraction=SETTLED_FRACTION)
+    day_range = DayRange(
+        start_dn=_dn(start), end_dn=_dn(end), gap_days=int(max_gap_days), settled_fraction=SETTLED_FRACTION
+    )
     scanned = 0
 
     def counted(batches):
@@ -259,7 +282,9 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
     timings["post_rows"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     run(ACTIONS)
-    rows = DailyRows(start=start, end=end, posts=post_level(rollup_input), rollups=run(ROLLUPS).fetch_arrow_table())
+    rows = DailyRows(
+        start=start, end=end, posts=post_level(rollup_input), rollups=run(ROLLUPS).fetch_arrow_table()
+    )
     a.con.unregister("dm_post")
     a.con.unregister("dm_tags")
     a.results[DAILY_ROWS] = rows
@@ -269,12 +294,21 @@ def compute_daily(a: Analytics, start: date, end: date, *, max_gap_days: int = D
 
 
 def _parts(start: date, end: date, days: int) -> list[tuple[date, date]]:
-    return [(start + timedelta(days=i), min(end, start + timedelta(days=i + days)))
-            for i in range(0, (end - start).days, days)]
+    return [
+        (start + timedelta(days=i), min(end, start + timedelta(days=i + days)))
+        for i in range(0, (end - start).days, days)
+    ]
 
 
-def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
-                      max_gap_days: int = DEFAULT_MAX_GAP_DAYS, days_per_part: int = DAYS_PER_PART) -> DailyResult:
+def materialize_daily(
+    a: Analytics,
+    store_url: str,
+    start: date,
+    end: date,
+    *,
+    max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
+    days_per_part: int = DAYS_PER_PART,
+) -> DailyResult:
     """Compute and store daily_metrics for the UTC days [start, end). Idempotent.
 
     A range longer than ``days_per_part`` days is computed in parts of that many days, each
@@ -287,7 +321,9 @@ def materialize_daily(a: Analytics, store_url: str, start: date, end: date, *,
         for part_start, part_end in _parts(start, end, days_per_part):
             counts: dict[str, int] = {}
             timings: dict[str, float] = {}
-            res.rows += compute_daily(a, part_start, part_end, max_gap_days=max_gap_days, timings=timings, counts=counts)
+            res.rows += compute_daily(
+                a, part_start, part_end, max_gap_days=max_gap_days, timings=timings, counts=counts
+            )
             res.snapshots_scanned += counts["snapshots"]
             rows = a.results[DAILY_ROWS]
             t0 = time.perf_counter()

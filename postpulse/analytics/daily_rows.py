@@ -16,9 +16,9 @@ Arrow is a few gathers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +28,12 @@ from postpulse.analytics.post_days import MEASURES, TOTALS, as_floats
 
 EPOCH = date(1970, 1, 1)
 SCHEMA = pa.schema(
-    [("metric_date", pa.date32()), ("grain", pa.string()), ("entity_id", pa.string()), ("platform", pa.string())]
+    [
+        ("metric_date", pa.date32()),
+        ("grain", pa.string()),
+        ("entity_id", pa.string()),
+        ("platform", pa.string()),
+    ]
     + [(f"{m}_total", pa.int64()) for m in TOTALS]
     + [(f"{m}_new", pa.float64()) for m in MEASURES]
     + [("engagement_rate", pa.float64())]
@@ -66,8 +71,10 @@ class _Dimensions:
         return np.split(rows, np.cumsum([part.num_rows for part in parts])[:-1])
 
     def taken(self, rows: np.ndarray) -> dict[str, pa.Array]:
-        return {"dim_row": pa.array(rows.astype(np.int32)),
-                **{c: v.take(pa.array(rows)) for c, v in self.columns.items()}}
+        return {
+            "dim_row": pa.array(rows.astype(np.int32)),
+            **{c: v.take(pa.array(rows)) for c, v in self.columns.items()},
+        }
 
 
 def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_dn: int) -> pa.Table:
@@ -103,8 +110,11 @@ def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_
     pub = np.flatnonzero((dimensions.posted >= start_dn) & (dimensions.posted < end_dn) & ~has_row)
     pub = pub[np.argsort(dimensions.posted[pub], kind="stable")]
     k = len(pub)
-    cols = {"post_id": dimensions.post_id.take(pa.array(pub)),
-            "dn": pa.array(dimensions.posted[pub], type=pa.int32()), **dimensions.taken(pub)}
+    cols = {
+        "post_id": dimensions.post_id.take(pa.array(pub)),
+        "dn": pa.array(dimensions.posted[pub], type=pa.int32()),
+        **dimensions.taken(pub),
+    }
     for m in TOTALS:
         cols[f"{m}_total"] = pa.nulls(k, pa.int64())
     for m in MEASURES:
@@ -122,21 +132,27 @@ def tags_by_dim_row(tags: pa.Table, dims: pa.Table) -> pa.Table:
     post_rollup_input): the tag rollup joins on an integer instead of the post id."""
     found = pc.index_in(tags["post_id"], value_set=dims["post_id"])
     keep = pc.is_valid(found)
-    return pa.table({"dim_row": pc.cast(found.filter(keep), pa.int32()), "tag_id": tags["tag_id"].filter(keep)})
+    return pa.table(
+        {"dim_row": pc.cast(found.filter(keep), pa.int32()), "tag_id": tags["tag_id"].filter(keep)}
+    )
 
 
 def post_level(rows: pa.Table) -> pa.Table:
     """The ``grain = 'post'`` rows (SCHEMA) of :func:`post_rollup_input`'s rows, in its order."""
     n = rows.num_rows
-    views, eng, followers = as_floats(rows["views_new"]), as_floats(rows["engagement_new"]), as_floats(rows["followers"])
+    views, eng, followers = (
+        as_floats(rows["views_new"]),
+        as_floats(rows["engagement_new"]),
+        as_floats(rows["followers"]),
+    )
     tracked = rows["posts_tracked"].to_numpy(zero_copy_only=False) == 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(views > 0, eng / views,
-                        np.where(tracked & (followers > 0), eng / followers, np.nan))
+        rate = np.where(views > 0, eng / views, np.where(tracked & (followers > 0), eng / followers, np.nan))
     cols = {
         "metric_date": pc.cast(rows["dn"], pa.date32()),
         "grain": pa.repeat(pa.scalar("post"), n),
-        "entity_id": rows["post_id"], "platform": pc.cast(rows["platform"], pa.string()),
+        "entity_id": rows["post_id"],
+        "platform": pc.cast(rows["platform"], pa.string()),
     }
     for m in TOTALS:
         cols[f"{m}_total"] = rows[f"{m}_total"]
@@ -162,11 +178,16 @@ class DailyRows:
     rollups: pa.Table
 
     def __post_init__(self) -> None:
-        dn = self.posts["metric_date"].cast(pa.int32()).to_numpy(zero_copy_only=False) - (self.start - EPOCH).days
+        dn = (
+            self.posts["metric_date"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+            - (self.start - EPOCH).days
+        )
         # the posts come as runs sorted by day (post_rollup_input): the day bounds within each run
         run_starts = np.concatenate([[0], np.flatnonzero(np.diff(dn) < 0) + 1, [len(dn)]])
         days = np.arange((self.end - self.start).days + 1)
-        self._bounds = [lo + np.searchsorted(dn[lo:hi], days) for lo, hi in zip(run_starts[:-1], run_starts[1:])]
+        self._bounds = [
+            lo + np.searchsorted(dn[lo:hi], days) for lo, hi in zip(run_starts[:-1], run_starts[1:])
+        ]
         self.rollups = self.rollups.cast(SCHEMA).combine_chunks()
 
     @property
@@ -174,7 +195,9 @@ class DailyRows:
         return self.posts.num_rows + self.rollups.num_rows
 
     def rows_by_grain(self) -> dict[str, int]:
-        counts = dict(zip(*np.unique(self.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True)))
+        counts = dict(
+            zip(*np.unique(self.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True))
+        )
         if self.posts.num_rows:
             counts["post"] = self.posts.num_rows
         return {str(grain): int(n) for grain, n in counts.items()}

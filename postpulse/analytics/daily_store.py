@@ -100,10 +100,14 @@ def _load_day(conn: psycopg.Connection, rows: DailyRows, day: date) -> tuple[flo
     name = _day_table(day, "n")
     t0 = time.perf_counter()
     with conn.transaction():
-        conn.execute(f"CREATE TABLE {DAYS_SCHEMA}.{name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
-                     f"CONSTRAINT one_day CHECK (metric_date = DATE '{day.isoformat()}'))")
+        conn.execute(
+            f"CREATE TABLE {DAYS_SCHEMA}.{name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+            f"CONSTRAINT one_day CHECK (metric_date = DATE '{day.isoformat()}'))"
+        )
         conn.execute(f"ALTER TABLE {DAYS_SCHEMA}.{name} DROP CONSTRAINT IF EXISTS {PARENT_ONLY_CHECK}")
-        with conn.cursor().copy(f"COPY {DAYS_SCHEMA}.{name} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary, FREEZE)") as cp:
+        with conn.cursor().copy(
+            f"COPY {DAYS_SCHEMA}.{name} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary, FREEZE)"
+        ) as cp:
             for chunk in _prefetched(_binary_chunks(rows, day)):
                 cp.write(chunk)
         t1 = time.perf_counter()
@@ -111,8 +115,9 @@ def _load_day(conn: psycopg.Connection, rows: DailyRows, day: date) -> tuple[flo
     return t1 - t0, time.perf_counter() - t1
 
 
-def _load_days(libpq: str, rows: DailyRows, days: list[date], loaders: int,
-               loaded: list[date], timings: dict[str, float]) -> None:
+def _load_days(
+    libpq: str, rows: DailyRows, days: list[date], loaders: int, loaded: list[date], timings: dict[str, float]
+) -> None:
     """Load ``days`` on ``loaders`` connections at once; every committed day is appended to
     ``loaded`` (so that a failure can drop them). The first error is raised once all have
     stopped."""
@@ -140,8 +145,10 @@ def _load_days(libpq: str, rows: DailyRows, days: list[date], loaders: int,
             with lock:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=work, name=f"daily-metrics-loader-{i}", daemon=True)
-               for i in range(max(1, min(loaders, len(days))))]
+    threads = [
+        threading.Thread(target=work, name=f"daily-metrics-loader-{i}", daemon=True)
+        for i in range(max(1, min(loaders, len(days))))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -156,7 +163,9 @@ def _drop_unattached(conn: psycopg.Connection, only: list[date] | None = None) -
     names = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname ~ '^n[0-9]{8}$' "
-        "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)", (DAYS_SCHEMA,)).fetchall()
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+        (DAYS_SCHEMA,),
+    ).fetchall()
     wanted = None if only is None else {_day_table(d, "n") for d in only}
     doomed = [name for (name,) in names if wanted is None or name in wanted]
     if doomed:  # catalog names of the form nYYYYMMDD (matched above)
@@ -180,7 +189,7 @@ class DailyWriter:
         self._conn: psycopg.Connection | None = None
         self._swapped = False
 
-    def __enter__(self) -> "DailyWriter":
+    def __enter__(self) -> DailyWriter:
         return self
 
     def _begin(self) -> None:
@@ -194,23 +203,33 @@ class DailyWriter:
             with psycopg.connect(self.libpq, autocommit=True) as helper:
                 _drop_unattached(helper)  # a killed writer's (we hold the lock)
             days = [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
-            self._old = [name for (name,) in self._conn.execute(
-                "SELECT c.relname FROM pg_inherits i "
-                "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                f"WHERE i.inhparent = '{PARENT}'::regclass AND n.nspname = %s AND c.relname = ANY(%s) "
-                "ORDER BY c.oid",  # the order in which readers of daily_metrics lock its children
-                (DAYS_SCHEMA, [_day_table(d) for d in days])).fetchall()]
+            self._old = [
+                name
+                for (name,) in self._conn.execute(
+                    "SELECT c.relname FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    f"WHERE i.inhparent = '{PARENT}'::regclass AND n.nspname = %s AND c.relname = ANY(%s) "
+                    "ORDER BY c.oid",  # the order in which readers of daily_metrics lock its children
+                    (DAYS_SCHEMA, [_day_table(d) for d in days]),
+                ).fetchall()
+            ]
             if self._old:  # catalog names of the form dYYYYMMDD (matched above)
-                self.replaced = int(self._conn.execute("SELECT " + " + ".join(
-                    f"(SELECT count(*) FROM {DAYS_SCHEMA}.{name})" for name in self._old)).fetchone()[0])
+                self.replaced = int(
+                    self._conn.execute(
+                        "SELECT "
+                        + " + ".join(f"(SELECT count(*) FROM {DAYS_SCHEMA}.{name})" for name in self._old)
+                    ).fetchone()[0]
+                )
         except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as exc:
             raise _not_migrated(exc) from None
 
     def load(self, rows: DailyRows) -> None:
         days = rows.days()
         if rows.start < self.start or rows.end > self.end or set(days) & set(self.loaded):
-            raise AnalyticsError(f"rows of {rows.start} .. {rows.end} do not fit the write of "
-                                 f"{self.start} .. {self.end} (or a day was loaded twice)")
+            raise AnalyticsError(
+                f"rows of {rows.start} .. {rows.end} do not fit the write of "
+                f"{self.start} .. {self.end} (or a day was loaded twice)"
+            )
         self._begin()
         _load_days(self.libpq, rows, days, self.loaders, self.loaded, self.timings)
 
@@ -245,12 +264,14 @@ class DailyWriter:
 
 
 def _not_migrated(exc: Exception) -> AnalyticsError:
-    return AnalyticsError(f"the store's daily_metrics is not migrated: {first_line(exc)}",
-                          fix="run `postpulse db upgrade`")
+    return AnalyticsError(
+        f"the store's daily_metrics is not migrated: {first_line(exc)}", fix="run `postpulse db upgrade`"
+    )
 
 
-def write_daily(store_url: str, rows: DailyRows, steps: dict[str, float] | None = None,
-                loaders: int = DEFAULT_LOADERS) -> int:
+def write_daily(
+    store_url: str, rows: DailyRows, steps: dict[str, float] | None = None, loaders: int = DEFAULT_LOADERS
+) -> int:
     """Replace the daily_metrics rows of the days [rows.start, rows.end) by ``rows``. Returns the
     number of rows replaced (counted in the old day tables). ``steps``: seconds of load and key
     (summed over the loaders) and of the swap."""

@@ -85,7 +85,7 @@ class Analytics:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "Analytics":
+    def __enter__(self) -> Analytics:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -98,16 +98,19 @@ def _env_settings(threads: int | None, memory_limit: str | None) -> tuple[int | 
     if threads is None and os.environ.get(THREADS_ENV, "").strip():
         raw = os.environ[THREADS_ENV].strip()
         if not raw.isdigit() or int(raw) < 1:
-            raise AnalyticsError(f"{THREADS_ENV}={raw!r} is not a positive whole number",
-                                 fix=f"set {THREADS_ENV} to e.g. 2, or unset it to use every core")
+            raise AnalyticsError(
+                f"{THREADS_ENV}={raw!r} is not a positive whole number",
+                fix=f"set {THREADS_ENV} to e.g. 2, or unset it to use every core",
+            )
         threads = int(raw)
     if memory_limit is None and os.environ.get(MEMORY_LIMIT_ENV, "").strip():
         memory_limit = os.environ[MEMORY_LIMIT_ENV].strip()
     return threads, memory_limit
 
 
-def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | None = None,
-                   lockdown: bool = True) -> Analytics:
+def open_analytics(
+    url: str, *, threads: int | None = None, memory_limit: str | None = None, lockdown: bool = True
+) -> Analytics:
     """Open an in-memory DuckDB with the store attached read-only as ``pg`` (see module doc)."""
     import duckdb_ext
 
@@ -124,8 +127,10 @@ def open_analytics(url: str, *, threads: int | None = None, memory_limit: str | 
                 con.execute("SET memory_limit = ?", [memory_limit])
             except duckdb.Error:
                 con.close()
-                raise AnalyticsError(f"memory limit {memory_limit!r} is not understood by DuckDB",
-                                     fix=f"set {MEMORY_LIMIT_ENV} to a size such as 2GB or 512MB") from None
+                raise AnalyticsError(
+                    f"memory limit {memory_limit!r} is not understood by DuckDB",
+                    fix=f"set {MEMORY_LIMIT_ENV} to a size such as 2GB or 512MB",
+                ) from None
         # binary COPY is the fast read path; filters on scanned columns are pushed to PostgreSQL
         con.execute("SET pg_use_binary_copy = true")
         con.execute("SET pg_experimental_filter_pushdown = true")
@@ -157,7 +162,9 @@ def _create_views(con: duckdb.DuckDBPyConnection) -> None:
         raise duckdb.CatalogException("the store has no postpulse schema (table data_downloads is missing)")
     for (name,) in names:
         # catalog names, quoted as identifiers; not user input
-        con.execute(f"CREATE OR REPLACE VIEW memory.main.{_ident(name)} AS SELECT * FROM pg.public.{_ident(name)}")
+        con.execute(
+            f"CREATE OR REPLACE VIEW memory.main.{_ident(name)} AS SELECT * FROM pg.public.{_ident(name)}"
+        )
     con.execute(HELPER_VIEWS.read_text())
 
 
@@ -168,15 +175,19 @@ def check_read_only(query: str) -> str:
     ATTACH/COPY/SET/PRAGMA/LOAD and multiple statements are refused."""
     text = (query or "").strip()
     if not text:
-        raise QueryRefused("empty query", fix='pass one SELECT statement, e.g. postpulse query "SELECT count(*) FROM posts"')
+        raise QueryRefused(
+            "empty query", fix='pass one SELECT statement, e.g. postpulse query "SELECT count(*) FROM posts"'
+        )
     try:
         statements = duckdb.extract_statements(text)
     except duckdb.Error as exc:
-        raise QueryRefused(f"the query does not parse: {first_line(exc)}",
-                           fix="check the SQL syntax (DuckDB dialect)") from None
+        raise QueryRefused(
+            f"the query does not parse: {first_line(exc)}", fix="check the SQL syntax (DuckDB dialect)"
+        ) from None
     if len(statements) != 1:
-        raise QueryRefused(f"{len(statements)} statements given; only one SELECT is allowed",
-                           fix="run one SELECT at a time")
+        raise QueryRefused(
+            f"{len(statements)} statements given; only one SELECT is allowed", fix="run one SELECT at a time"
+        )
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         raise QueryRefused(
@@ -195,5 +206,8 @@ def run_user_query(a: Analytics, query: str, params: dict[str, Any] | None = Non
         msg = first_line(exc)
         if "read-only" in msg.lower() or "read only" in msg.lower():
             raise QueryRefused(f"refused by the read-only store: {msg}") from None
-        raise AnalyticsError(f"query failed: {msg}", fix="check table and column names; list the tables with: postpulse query "
-                             "\"SELECT view_name FROM duckdb_views() WHERE NOT internal\"") from None
+        raise AnalyticsError(
+            f"query failed: {msg}",
+            fix="check table and column names; list the tables with: postpulse query "
+            '"SELECT view_name FROM duckdb_views() WHERE NOT internal"',
+        ) from None

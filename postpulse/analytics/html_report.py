@@ -3,7 +3,7 @@ external assets)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -17,9 +17,21 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 def _table(df, max_rows: int = 15) -> dict:
     df = df.head(max_rows)
-    rows = [["" if v is None or (isinstance(v, float) and v != v) or str(v) in ("<NA>", "NaT")
-             else (f"{v:,.4g}" if isinstance(v, float) and abs(v) < 1 else f"{v:,.1f}" if isinstance(v, float) else str(v))
-             for v in r] for r in df.itertuples(index=False)]
+    rows = [
+        [
+            ""
+            if v is None or (isinstance(v, float) and v != v) or str(v) in ("<NA>", "NaT")
+            else (
+                f"{v:,.4g}"
+                if isinstance(v, float) and abs(v) < 1
+                else f"{v:,.1f}"
+                if isinstance(v, float)
+                else str(v)
+            )
+            for v in r
+        ]
+        for r in df.itertuples(index=False)
+    ]
     return {"columns": [str(c) for c in df.columns], "rows": rows}
 
 
@@ -27,35 +39,54 @@ def render(a: Analytics, workspace: str, days: int = 30) -> str:
     ws = a.sql("SELECT id, name FROM workspaces WHERE name = $n OR id = $n", {"n": workspace})
     if ws.empty:
         names = a.sql("SELECT name FROM workspaces ORDER BY name")["name"].tolist()
-        raise AnalyticsError(f"no workspace named {workspace!r}; workspaces: {', '.join(names) or '(none yet)'}",
-                             fix="pass --workspace with one of those names")
+        raise AnalyticsError(
+            f"no workspace named {workspace!r}; workspaces: {', '.join(names) or '(none yet)'}",
+            fix="pass --workspace with one of those names",
+        )
     wid, wname = ws["id"][0], ws["name"][0]
     lib = queries.load_library()
     curves = lib["growth_curves"].run(a, {"workspace": wname, "limit_posts": 8})
     since = date.today() - timedelta(days=days)
-    trend = a.sql("""SELECT metric_date, 'workspace' AS entity_id, engagement_new, engagement_rate, is_estimated
+    trend = a.sql(
+        """SELECT metric_date, 'workspace' AS entity_id, engagement_new, engagement_rate, is_estimated
                      FROM daily_metrics WHERE grain = 'workspace' AND entity_id = $w AND metric_date >= $s
-                     ORDER BY metric_date""", {"w": wid, "s": since})
-    summary = a.sql("""SELECT count(*) AS posts, count(*) FILTER (WHERE posted_at >= $s) AS posts_in_period,
+                     ORDER BY metric_date""",
+        {"w": wid, "s": since},
+    )
+    summary = a.sql(
+        """SELECT count(*) AS posts, count(*) FILTER (WHERE posted_at >= $s) AS posts_in_period,
                               (SELECT count(*) FROM snapshots s JOIN post_dim d2 USING (post_id) WHERE d2.workspace_id = $w) AS snapshots,
                               (SELECT count(*) FROM accounts WHERE workspace_id = $w) AS accounts
-                       FROM post_dim WHERE workspace_id = $w""", {"w": wid, "s": since})
-    top = a.sql("""WITH latest AS (SELECT post_id, arg_max(engagement, downloaded_at) AS engagement,
+                       FROM post_dim WHERE workspace_id = $w""",
+        {"w": wid, "s": since},
+    )
+    top = a.sql(
+        """WITH latest AS (SELECT post_id, arg_max(engagement, downloaded_at) AS engagement,
                                           arg_max(views, downloaded_at) AS views, count(*) AS snapshots
                                    FROM snapshots GROUP BY post_id)
                    SELECT d.platform, d.author_username, d.post_id, d.posted_at, l.engagement, l.views, l.snapshots
                    FROM post_dim d JOIN latest l USING (post_id)
-                   WHERE d.workspace_id = $w ORDER BY l.engagement DESC NULLS LAST LIMIT 15""", {"w": wid})
-    daily = a.sql("""SELECT metric_date, posts_tracked, posts_published, posts_settled, round(engagement_new, 1) AS engagement_new,
+                   WHERE d.workspace_id = $w ORDER BY l.engagement DESC NULLS LAST LIMIT 15""",
+        {"w": wid},
+    )
+    daily = a.sql(
+        """SELECT metric_date, posts_tracked, posts_published, posts_settled, round(engagement_new, 1) AS engagement_new,
                             round(engagement_rate * 100, 2) AS engagement_rate_pct, actions_completed, actions_failed, is_estimated
                      FROM daily_metrics WHERE grain = 'workspace' AND entity_id = $w AND metric_date >= $s
-                     ORDER BY metric_date DESC""", {"w": wid, "s": since})
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"]))
+                     ORDER BY metric_date DESC""",
+        {"w": wid, "s": since},
+    )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"])
+    )
     return env.get_template("report.html").render(
-        workspace=wname, workspace_id=wid, days=days,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        workspace=wname,
+        workspace_id=wid,
+        days=days,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         summary=summary.iloc[0].to_dict(),
         growth_png=plots.data_uri(plots.growth_curves_png(curves, f"Growth curves: top posts of {wname}")),
         trend_png=plots.data_uri(plots.daily_trends_png(trend, f"{wname}: daily new engagement and rate")),
-        top=_table(top), daily=_table(daily, 60),
+        top=_table(top),
+        daily=_table(daily, 60),
     )

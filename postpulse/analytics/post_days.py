@@ -24,9 +24,9 @@ snapshots) plus two window sorts; measured at 10 M snapshots, 24.7 s of SQL agai
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -81,7 +81,9 @@ def _by_day(dn: np.ndarray) -> np.ndarray:
 def _same_post_as_next(post_id: pa.Array) -> np.ndarray:
     same = np.zeros(len(post_id), dtype=bool)
     if len(post_id) > 1:
-        same[:-1] = pc.equal(post_id.slice(1), post_id.slice(0, len(post_id) - 1)).to_numpy(zero_copy_only=False)
+        same[:-1] = pc.equal(post_id.slice(1), post_id.slice(0, len(post_id) - 1)).to_numpy(
+            zero_copy_only=False
+        )
     return same
 
 
@@ -147,7 +149,9 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
     day_end = day_start + DAY_S
     p_ts, p_nxt, p_valid = ts[seg], nxt[seg], valid[seg]
     with np.errstate(invalid="ignore"):
-        frac = np.where(p_valid, (np.minimum(p_nxt, day_end) - np.maximum(p_ts, day_start)) / (p_nxt - p_ts), np.nan)
+        frac = np.where(
+            p_valid, (np.minimum(p_nxt, day_end) - np.maximum(p_ts, day_start)) / (p_nxt - p_ts), np.nan
+        )
         spread = p_valid & ((p_ts < day_start) | (p_nxt > day_end))
         provider = np.isnan(p_nxt) | (p_nxt >= day_end)  # the snapshot whose values hold at the day's end
     snap_here = p_ts >= day_start
@@ -181,7 +185,9 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
     return pa.table(cols, schema=OUTPUT_SCHEMA)
 
 
-def _settled(post_code, first_day, rate, row_post, row_day, holder, days: DayRange) -> tuple[np.ndarray, np.ndarray]:
+def _settled(
+    post_code, first_day, rate, row_post, row_day, holder, days: DayRange
+) -> tuple[np.ndarray, np.ndarray]:
     """is_settled per row: the last known pair rate at the day's end below a fraction of the peak
     rate of the pairs started in the ``gap_days`` days ending with that day (values, and whether
     decided: NULL without a peak or a current rate)."""
@@ -240,8 +246,9 @@ def whole_post_chunks(batches: Iterable[pa.RecordBatch], rows_per_chunk: int) ->
         yield pa.Table.from_batches(pending)
 
 
-def post_days_in_chunks(batches: Iterable[pa.RecordBatch], days: DayRange, *, threads: int = 2,
-                        rows_per_chunk: int = 500_000) -> Iterator[pa.Table]:
+def post_days_in_chunks(
+    batches: Iterable[pa.RecordBatch], days: DayRange, *, threads: int = 2, rows_per_chunk: int = 500_000
+) -> Iterator[pa.Table]:
     """:func:`post_days` over a stream of record batches sorted by (post_id, ts), in chunks of
     whole posts (bounded memory for any store size), ``threads`` chunks at a time (numpy releases
     the GIL); the results come in input order."""

@@ -56,7 +56,8 @@ class NamedQuery:
         if unknown:
             raise BadParameter(
                 f"report {self.name!r} has no parameter {', '.join(unknown)}",
-                fix=f"its parameters: {', '.join(known) or '(none)'}")
+                fix=f"its parameters: {', '.join(known) or '(none)'}",
+            )
         return {p.name: convert(p, values[p.name]) if p.name in values else p.default for p in self.params}
 
     def run(self, a: Analytics, values: dict[str, Any] | None = None):
@@ -64,8 +65,10 @@ class NamedQuery:
         try:
             return a.con.execute(self.sql, bound or None).df()
         except duckdb.Error as exc:
-            raise AnalyticsError(f"report {self.name!r} failed: {first_line(exc)}",
-                                 fix="check the parameters; `postpulse report list` shows them") from None
+            raise AnalyticsError(
+                f"report {self.name!r} failed: {first_line(exc)}",
+                fix="check the parameters; `postpulse report list` shows them",
+            ) from None
 
 
 def convert(p: Param, raw: Any) -> Any:
@@ -90,9 +93,16 @@ def convert(p: Param, raw: Any) -> Any:
                 return False
             raise ValueError(s)
     except ValueError:
-        example = {"int": "10", "float": "3.5", "date": "2025-01-31", "timestamp": "2025-01-31T12:00:00+00:00",
-                   "bool": "true"}[p.type]
-        raise BadParameter(f"parameter {p.name}={raw!r} is not a {p.type}", fix=f"e.g. {p.name}={example}") from None
+        example = {
+            "int": "10",
+            "float": "3.5",
+            "date": "2025-01-31",
+            "timestamp": "2025-01-31T12:00:00+00:00",
+            "bool": "true",
+        }[p.type]
+        raise BadParameter(
+            f"parameter {p.name}={raw!r} is not a {p.type}", fix=f"e.g. {p.name}={example}"
+        ) from None
     return s
 
 
@@ -122,8 +132,14 @@ def parse(path: Path) -> NamedQuery:
         if km:
             meta[km.group(1)] = km.group(2).strip()
     name = meta.get("name") or path.stem
-    return NamedQuery(name=name, title=meta.get("title", name), description=meta.get("description", ""),
-                      sql=text, path=path, params=tuple(params))
+    return NamedQuery(
+        name=name,
+        title=meta.get("title", name),
+        description=meta.get("description", ""),
+        sql=text,
+        path=path,
+        params=tuple(params),
+    )
 
 
 def load_library(directory: Path = QUERIES_DIR) -> dict[str, NamedQuery]:
@@ -139,8 +155,10 @@ def load_library(directory: Path = QUERIES_DIR) -> dict[str, NamedQuery]:
 def get(name: str, library: dict[str, NamedQuery] | None = None) -> NamedQuery:
     library = library if library is not None else load_library()
     if name not in library:
-        raise UnknownReport(f"unknown report {name!r}; available: {', '.join(sorted(library))}",
-                            fix="run `postpulse report list` for their parameters")
+        raise UnknownReport(
+            f"unknown report {name!r}; available: {', '.join(sorted(library))}",
+            fix="run `postpulse report list` for their parameters",
+        )
     return library[name]
 
 

@@ -27,8 +27,11 @@ def dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
     out = df
     for col in df.columns:
         values = df[col]
-        if pd.api.types.is_datetime64_any_dtype(values) and values.notna().any() \
-                and (values.dropna() == values.dropna().dt.normalize()).all():
+        if (
+            pd.api.types.is_datetime64_any_dtype(values)
+            and values.notna().any()
+            and (values.dropna() == values.dropna().dt.normalize()).all()
+        ):
             out = out.copy() if out is df else out
             out[col] = values.dt.strftime("%Y-%m-%d").where(values.notna(), None)
     return out

@@ -19,9 +19,10 @@ from __future__ import annotations
 import io
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -34,8 +35,18 @@ PLATFORMS = ("instagram", "tiktok", "linkedin", "x")
 CHECK_AGES_H = [1, 3, 6, 12, 24] + [24 * d for d in range(2, 15)] + [24 * 21, 24 * 30]
 TAG_NAMES = ("launch", "tutorial", "behind-the-scenes", "promo", "meme", "hiring")
 
-SNAPSHOT_COLUMNS = ("id", "post_id", "run_id", "downloaded_at", "total_reactions", "like_count",
-                    "comment_count", "share_count", "view_count", "save_count")
+SNAPSHOT_COLUMNS = (
+    "id",
+    "post_id",
+    "run_id",
+    "downloaded_at",
+    "total_reactions",
+    "like_count",
+    "comment_count",
+    "share_count",
+    "view_count",
+    "save_count",
+)
 
 
 def _copy_table(conn: psycopg.Connection, table: str, data: pa.Table) -> None:
@@ -45,7 +56,7 @@ def _copy_table(conn: psycopg.Connection, table: str, data: pa.Table) -> None:
     raw = memoryview(buf.getvalue())
     with conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
         for i in range(0, len(raw), 4 << 20):
-            copy.write(raw[i:i + (4 << 20)])
+            copy.write(raw[i : i + (4 << 20)])
 
 
 def _free_block(conn: psycopg.Connection, table: str, prefix: str, n: int) -> int:
@@ -54,7 +65,9 @@ def _free_block(conn: psycopg.Connection, table: str, prefix: str, n: int) -> in
         start = secrets.randbelow(0xFFFFFFFF - n)
         lo, hi = f"{prefix}-{start:08x}", f"{prefix}-{start + n - 1:08x}"
         # ids sort as text; 8-digit ids in [lo, hi] are exactly our block (shorter ids never clash)
-        busy = conn.execute(f"SELECT count(*) FROM {table} WHERE id >= %s AND id <= %s", (lo, hi)).fetchone()[0]
+        busy = conn.execute(f"SELECT count(*) FROM {table} WHERE id >= %s AND id <= %s", (lo, hi)).fetchone()[
+            0
+        ]
         if not busy:
             return start
     raise RuntimeError(f"no free block of {n} ids in {table}")
@@ -77,13 +90,21 @@ class Generated:
 def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: int) -> dict[str, list]:
     from postpulse.ids import new_id
 
-    out: dict[str, list] = {"workspaces": [], "accounts": [], "profiles": [], "tags": [], "platform": [],
-                            "followers": [], "usernames": []}
+    out: dict[str, list] = {
+        "workspaces": [],
+        "accounts": [],
+        "profiles": [],
+        "tags": [],
+        "platform": [],
+        "followers": [],
+        "usernames": [],
+    }
     ws_names = [f"synthetic-{secrets.token_hex(3)}", f"synthetic-{secrets.token_hex(3)}"]
     for name in ws_names:
         wid = conn.execute(
             "INSERT INTO workspaces (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING id",
-            (new_id("wsp"), name)).fetchone()[0]
+            (new_id("wsp"), name),
+        ).fetchone()[0]
         out["workspaces"].append(wid)
     for i in range(n_accounts):
         platform = PLATFORMS[i % len(PLATFORMS)]
@@ -91,13 +112,15 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
         conn.execute(
             "INSERT INTO accounts (id, workspace_id, platform, platform_user_id, username, is_authorized) "
             "VALUES (%s, %s, %s, %s, %s, true)",
-            (acc, out["workspaces"][i % 2], platform, f"syn-{acc}", f"syn_{acc[4:]}"))
+            (acc, out["workspaces"][i % 2], platform, f"syn-{acc}", f"syn_{acc[4:]}"),
+        )
         followers = int(rng.lognormal(8, 1.2))
         prf = new_id("prf")
         conn.execute(
             "INSERT INTO profiles (id, platform, platform_user_id, username, follower_count, account_id, is_tracked) "
             "VALUES (%s, %s, %s, %s, %s, %s, true)",
-            (prf, platform, f"syn-{acc}", f"syn_{acc[4:]}", followers, acc))
+            (prf, platform, f"syn-{acc}", f"syn_{acc[4:]}", followers, acc),
+        )
         out["accounts"].append(acc)
         out["profiles"].append(prf)
         out["platform"].append(platform)
@@ -106,14 +129,24 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
     for name in TAG_NAMES:
         tid = conn.execute(
             "INSERT INTO tags (id, name) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-            (new_id("tag"), name)).fetchone()[0]
+            (new_id("tag"), name),
+        ).fetchone()[0]
         out["tags"].append(tid)
     return out
 
 
-def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, span_days: int = 60,
-             n_accounts: int = 24, seed: int = 7, chunk_posts: int = 50_000, log=print,
-             defer_indexes: bool = False) -> Generated:
+def generate(
+    url: str,
+    *,
+    snapshots: int = 1_000_000,
+    end: date | None = None,
+    span_days: int = 60,
+    n_accounts: int = 24,
+    seed: int = 7,
+    chunk_posts: int = 50_000,
+    log=print,
+    defer_indexes: bool = False,
+) -> Generated:
     """Load about ``snapshots`` synthetic snapshots (posts published over ``span_days`` before
     ``end``, observed until ``end``). Returns counts and the time it took.
 
@@ -122,8 +155,8 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
     with their exact definitions afterwards, which is several times faster than maintaining
     them row by row; the schema ends up identical."""
     t_start = time.perf_counter()
-    end = end or datetime.now(timezone.utc).date()
-    end_ts = datetime(end.year, end.month, end.day, tzinfo=timezone.utc).timestamp()
+    end = end or datetime.now(UTC).date()
+    end_ts = datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()
     rng = np.random.default_rng(seed)
     ages_s = np.array(CHECK_AGES_H, dtype=np.float64) * 3600.0
     # expected snapshots per post: ages that fit before `end` for a uniform posting time
@@ -139,7 +172,8 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
             deferred = conn.execute(
                 "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
                 "WHERE i.indrelid = 'data_downloads'::regclass "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)").fetchall()
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+            ).fetchall()
             for name, _ in deferred:
                 conn.execute(f"DROP INDEX {name}")  # catalog names, not input
             conn.commit()
@@ -153,28 +187,38 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
                 posted = end_ts - rng.uniform(0, span_days * 86400, n)
                 post_ids = _ids("p", post_start + done, n)
                 platforms = pa.array([dims["platform"][i] for i in acc_idx])
-                posts = pa.table({
-                    "id": post_ids,
-                    "platform": platforms,
-                    "platform_post_id": pa.array([f"syn{post_start + done + i:08x}" for i in range(n)]),
-                    "author_profile_id": pa.array([dims["profiles"][i] for i in acc_idx]),
-                    "author_username": pa.array([dims["usernames"][i] for i in acc_idx]),
-                    "account_id": pa.array([dims["accounts"][i] for i in acc_idx]),
-                    "posted_at": pa.array((posted * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
-                    "content_type": pa.array(["image"] * n),
-                })
+                posts = pa.table(
+                    {
+                        "id": post_ids,
+                        "platform": platforms,
+                        "platform_post_id": pa.array([f"syn{post_start + done + i:08x}" for i in range(n)]),
+                        "author_profile_id": pa.array([dims["profiles"][i] for i in acc_idx]),
+                        "author_username": pa.array([dims["usernames"][i] for i in acc_idx]),
+                        "account_id": pa.array([dims["accounts"][i] for i in acc_idx]),
+                        "posted_at": pa.array((posted * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
+                        "content_type": pa.array(["image"] * n),
+                    }
+                )
                 _copy_table(conn, "posts", posts)
                 # tags: each post gets 0-2 tags
                 n_tags = rng.integers(0, 3, n)
-                tag_rows = [(i, t) for i in range(n) for t in rng.choice(len(dims["tags"]), n_tags[i], replace=False)]
+                tag_rows = [
+                    (i, t) for i in range(n) for t in rng.choice(len(dims["tags"]), n_tags[i], replace=False)
+                ]
                 if tag_rows:
                     tstart = _free_block(conn, "post_tags", "ptg", len(tag_rows))
-                    _copy_table(conn, "post_tags", pa.table({
-                        "id": _ids("ptg", tstart, len(tag_rows)),
-                        "post_id": pa.array([post_ids[i].as_py() for i, _ in tag_rows]),
-                        "tag_id": pa.array([dims["tags"][t] for _, t in tag_rows]),
-                        "applied_by": pa.array(["rule"] * len(tag_rows)),
-                    }))
+                    _copy_table(
+                        conn,
+                        "post_tags",
+                        pa.table(
+                            {
+                                "id": _ids("ptg", tstart, len(tag_rows)),
+                                "post_id": pa.array([post_ids[i].as_py() for i, _ in tag_rows]),
+                                "tag_id": pa.array([dims["tags"][t] for _, t in tag_rows]),
+                                "applied_by": pa.array(["rule"] * len(tag_rows)),
+                            }
+                        ),
+                    )
                 # snapshots
                 final = rng.lognormal(5.0, 1.3, n)
                 tau_h = rng.uniform(4, 48, n)
@@ -195,23 +239,27 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
                 m = len(ts)
                 if snap_start is None:
                     snap_start = _free_block(conn, "data_downloads", "dl", max(snapshots * 2, m))
-                snaps = pa.table({
-                    "id": _ids("dl", snap_start + total_snaps, m),
-                    "post_id": pa.array(np.array(post_ids.to_pylist(), dtype=object)[rows_post]),
-                    "downloaded_at": pa.array((ts * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
-                    "total_reactions": pa.array(likes, mask=~linkedin),
-                    "like_count": pa.array(likes, mask=linkedin),
-                    "comment_count": pa.array(comments),
-                    "share_count": pa.array(shares),
-                    "view_count": pa.array(views, mask=linkedin),
-                    "save_count": pa.array(saves, mask=linkedin | xpl),
-                })
+                snaps = pa.table(
+                    {
+                        "id": _ids("dl", snap_start + total_snaps, m),
+                        "post_id": pa.array(np.array(post_ids.to_pylist(), dtype=object)[rows_post]),
+                        "downloaded_at": pa.array((ts * 1e6).astype("int64"), pa.timestamp("us", tz="UTC")),
+                        "total_reactions": pa.array(likes, mask=~linkedin),
+                        "like_count": pa.array(likes, mask=linkedin),
+                        "comment_count": pa.array(comments),
+                        "share_count": pa.array(shares),
+                        "view_count": pa.array(views, mask=linkedin),
+                        "save_count": pa.array(saves, mask=linkedin | xpl),
+                    }
+                )
                 _copy_table(conn, "data_downloads", snaps)
                 conn.commit()
                 total_snaps += m
                 done += n
                 if log:
-                    log(f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots ({time.perf_counter() - t_start:.0f} s)")
+                    log(
+                        f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots ({time.perf_counter() - t_start:.0f} s)"
+                    )
         finally:
             if deferred:
                 conn.rollback()  # a failed load leaves an aborted transaction; the indexes come back regardless
@@ -223,15 +271,23 @@ def generate(url: str, *, snapshots: int = 1_000_000, end: date | None = None, s
         conn.execute("ANALYZE posts")
         conn.execute("ANALYZE data_downloads")
         conn.commit()
-    first_day = (datetime.fromtimestamp(end_ts, timezone.utc) - timedelta(days=span_days)).date()
-    return Generated(posts=n_posts, snapshots=total_snaps, seconds=time.perf_counter() - t_start,
-                     first_day=first_day, last_day=end - timedelta(days=1), workspaces=dims["workspaces"])
+    first_day = (datetime.fromtimestamp(end_ts, UTC) - timedelta(days=span_days)).date()
+    return Generated(
+        posts=n_posts,
+        snapshots=total_snaps,
+        seconds=time.perf_counter() - t_start,
+        first_day=first_day,
+        last_day=end - timedelta(days=1),
+        workspaces=dims["workspaces"],
+    )
 
 
 # --- small exact data sets for tests ---------------------------------------------------------
 
-def add_dimension(url: str, *, workspace: str = "acme", platform: str = "instagram",
-                  followers: int | None = 1000) -> dict[str, str]:
+
+def add_dimension(
+    url: str, *, workspace: str = "acme", platform: str = "instagram", followers: int | None = 1000
+) -> dict[str, str]:
     """One workspace, account and (linked) profile. Returns their ids."""
     from postpulse.ids import new_id
 
@@ -244,11 +300,20 @@ def add_dimension(url: str, *, workspace: str = "acme", platform: str = "instagr
             conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, %s)", (ids["workspace"], workspace))
         conn.execute(
             "INSERT INTO accounts (id, workspace_id, platform, platform_user_id, username) VALUES (%s, %s, %s, %s, %s)",
-            (ids["account"], ids["workspace"], platform, ids["account"], ids["account"].replace("-", "_")))
+            (ids["account"], ids["workspace"], platform, ids["account"], ids["account"].replace("-", "_")),
+        )
         conn.execute(
             "INSERT INTO profiles (id, platform, platform_user_id, username, follower_count, account_id) "
             "VALUES (%s, %s, %s, %s, %s, %s)",
-            (ids["profile"], platform, ids["account"], ids["account"].replace("-", "_"), followers, ids["account"]))
+            (
+                ids["profile"],
+                platform,
+                ids["account"],
+                ids["account"].replace("-", "_"),
+                followers,
+                ids["account"],
+            ),
+        )
     return ids
 
 
@@ -264,8 +329,16 @@ def add_posts(url: str, posts: Iterable[dict[str, Any]]) -> list[str]:
             conn.execute(
                 "INSERT INTO posts (id, platform, platform_post_id, author_profile_id, account_id, posted_at, text_content) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (pid, p.get("platform", "instagram"), p.get("platform_post_id", pid), p.get("author_profile_id"),
-                 p.get("account_id"), p.get("posted_at"), p.get("text_content")))
+                (
+                    pid,
+                    p.get("platform", "instagram"),
+                    p.get("platform_post_id", pid),
+                    p.get("author_profile_id"),
+                    p.get("account_id"),
+                    p.get("posted_at"),
+                    p.get("text_content"),
+                ),
+            )
             ids.append(pid)
     return ids
 

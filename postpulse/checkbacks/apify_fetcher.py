@@ -75,11 +75,16 @@ class ApifyFetcher:
             return [FetchResult("error", error=f"Apify: {exc}"[:500], http_seconds=dt) for _ in posts]
         dt = time.perf_counter() - t0
         found = _items_by_post_id(items)
-        return [FetchResult("ok", item=found[p["platform_post_id"]], http_seconds=dt)
-                if p["platform_post_id"] in found else
-                FetchResult("error", error=f"actor {actor} returned no item for it (deleted, private or not "
-                                           "scraped this time)", http_seconds=dt)
-                for p in posts]
+        return [
+            FetchResult("ok", item=found[p["platform_post_id"]], http_seconds=dt)
+            if p["platform_post_id"] in found
+            else FetchResult(
+                "error",
+                error=f"actor {actor} returned no item for it (deleted, private or not scraped this time)",
+                http_seconds=dt,
+            )
+            for p in posts
+        ]
 
 
 def _items_by_post_id(items: list[dict]) -> dict[str, dict]:
@@ -111,7 +116,9 @@ class RoutingFetcher:
 
     @property
     def base_url(self) -> str | None:
-        return (self.sandbox.base_url if self.sandbox else None) or (self.apify.base_url if self.apify else None)
+        return (self.sandbox.base_url if self.sandbox else None) or (
+            self.apify.base_url if self.apify else None
+        )
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -130,9 +137,12 @@ class RoutingFetcher:
             if self.apify is None:
                 for i in there:
                     p = posts[i]
-                    out[i] = FetchResult("error", error=f"no client can re-fetch {p['platform']} posts outside the "
-                                                        f"sandbox ({p['url'] or 'no URL'}): set APIFY_TOKEN, or "
-                                                        "import a fresh export")
+                    out[i] = FetchResult(
+                        "error",
+                        error=f"no client can re-fetch {p['platform']} posts outside the "
+                        f"sandbox ({p['url'] or 'no URL'}): set APIFY_TOKEN, or "
+                        "import a fresh export",
+                    )
             else:
                 for i, r in zip(there, self.apify.fetch_many([posts[i] for i in there])):
                     out[i] = r

@@ -56,14 +56,13 @@ RETURNING p.id, d.next_check_at AS due_at
 """)
 
 
-
-
 def due_platforms(conn: Connection, now: datetime) -> list[str]:
     return list(conn.execute(_PLATFORMS, {"now": now}).scalars())
 
 
-def due_posts(conn: Connection, now: datetime, *, platform: str | None = None,
-              limit: int = DEFAULT_BATCH) -> list[dict]:
+def due_posts(
+    conn: Connection, now: datetime, *, platform: str | None = None, limit: int = DEFAULT_BATCH
+) -> list[dict]:
     """The due posts (oldest due first), of one platform or of all."""
     if platform is None:
         rows = conn.execute(_DUE_ANY, {"now": now, "limit": limit})
@@ -81,20 +80,29 @@ class Batch:
     @property
     def run_key(self) -> str:
         """Same batch, same key: a repeated tick cannot start a second run for it."""
-        digest = hashlib.sha256(("\n".join([self.platform, *sorted(self.post_ids)])).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(("\n".join([self.platform, *sorted(self.post_ids)])).encode()).hexdigest()[
+            :16
+        ]
         return f"checkback-{self.platform}-{self.oldest_due.strftime('%Y%m%dT%H%M%S')}-{digest}"
 
 
-def claim_batches(conn: Connection, now: datetime, *, batch_size: int = DEFAULT_BATCH,
-                  lease: timedelta = DEFAULT_LEASE, platforms: list[str] | None = None) -> list[Batch]:
+def claim_batches(
+    conn: Connection,
+    now: datetime,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    lease: timedelta = DEFAULT_LEASE,
+    platforms: list[str] | None = None,
+) -> list[Batch]:
     """One batch per platform of up to ``batch_size`` due posts, leased for ``lease``: their
     ``next_check_at`` moves to ``now + lease`` so the next tick does not hand them out again
     while the run is queued; if the run never happens they are simply due again after the lease
     (nothing lost). The caller commits."""
     out: list[Batch] = []
     for platform in platforms if platforms is not None else due_platforms(conn, now):
-        rows = conn.execute(_CLAIM, {"now": now, "platform": platform, "limit": batch_size,
-                                     "lease_until": now + lease}).all()
+        rows = conn.execute(
+            _CLAIM, {"now": now, "platform": platform, "limit": batch_size, "lease_until": now + lease}
+        ).all()
         if rows:
             out.append(Batch(platform, sorted(r.id for r in rows), min(r.due_at for r in rows)))
     return out

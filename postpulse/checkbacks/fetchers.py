@@ -46,14 +46,24 @@ def fetch_each(fetcher: Fetcher, posts: list[dict], max_concurrency: int) -> lis
 class SandboxFetcher:
     """Re-fetches posts from the sandbox's scraper JSON endpoint (thread-safe, pooled)."""
 
-    def __init__(self, base_url: str, *, serve_all: bool = False, timeout: float = 15.0,
-                 max_connections: int = 32, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        serve_all: bool = False,
+        timeout: float = 15.0,
+        max_connections: int = 32,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self._netloc = urlsplit(self.base_url).netloc
         self.serve_all = serve_all
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                    limits=httpx.Limits(max_connections=max_connections,
-                                                        max_keepalive_connections=max_connections))
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -65,20 +75,28 @@ class SandboxFetcher:
 
     def fetch(self, platform: str, platform_post_id: str, url: str | None) -> FetchResult:
         if not self.can_serve(url):
-            return FetchResult("error", error=f"no client can re-fetch {platform} posts outside the sandbox "
-                                              f"({url or 'no URL'}); import a fresh export instead")
+            return FetchResult(
+                "error",
+                error=f"no client can re-fetch {platform} posts outside the sandbox "
+                f"({url or 'no URL'}); import a fresh export instead",
+            )
         path = f"/api/{quote(platform, safe='')}/posts/{quote(platform_post_id, safe=':')}"
         t0 = time.perf_counter()
         try:
             resp = self._client.get(path)
         except httpx.HTTPError as exc:
-            return FetchResult("error", error=f"{type(exc).__name__} from the sandbox",
-                               http_seconds=time.perf_counter() - t0)
+            return FetchResult(
+                "error", error=f"{type(exc).__name__} from the sandbox", http_seconds=time.perf_counter() - t0
+            )
         dt = time.perf_counter() - t0
         if resp.status_code == 404:
             return FetchResult("deleted", error="deleted on the platform (HTTP 404)", http_seconds=dt)
         if resp.status_code != 200:
-            extra = f", retry after {resp.headers['retry-after']} s" if resp.status_code == 429 and "retry-after" in resp.headers else ""
+            extra = (
+                f", retry after {resp.headers['retry-after']} s"
+                if resp.status_code == 429 and "retry-after" in resp.headers
+                else ""
+            )
             return FetchResult("error", error=f"HTTP {resp.status_code}{extra}", http_seconds=dt)
         try:
             item: Any = resp.json()

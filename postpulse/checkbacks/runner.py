@@ -17,13 +17,13 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from postpulse.checkbacks.fetchers import FetchResult, Fetcher, fetch_each
+from postpulse.checkbacks.fetchers import Fetcher, FetchResult, fetch_each
 from postpulse.checkbacks.schedule import backoff, offsets_seconds, resolve_schedule, slot_state
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 from postpulse.timeutil import as_utc
@@ -69,14 +69,23 @@ class CheckbackResult:
         return max(0.0, self.total_s - self.http_wall_s)
 
 
-def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now: datetime | None = None,
-                   max_concurrency: int = DEFAULT_CONCURRENCY, platform: str | None = None,
-                   dagster_run_id: str | None = None) -> CheckbackResult:
+def run_checkbacks(
+    engine: Engine,
+    post_ids: list[str],
+    fetcher: Fetcher,
+    *,
+    now: datetime | None = None,
+    max_concurrency: int = DEFAULT_CONCURRENCY,
+    platform: str | None = None,
+    dagster_run_id: str | None = None,
+) -> CheckbackResult:
     t0 = time.perf_counter()
-    now = as_utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(UTC)
     with engine.connect() as conn:
         posts = [dict(r) for r in conn.execute(_LOAD, {"ids": list(post_ids)}).mappings()]
-    res = CheckbackResult(run_id=None, platform=platform or (posts[0]["platform"] if posts else None), posts=len(posts))
+    res = CheckbackResult(
+        run_id=None, platform=platform or (posts[0]["platform"] if posts else None), posts=len(posts)
+    )
     if not posts:  # all of them finished, untracked or deleted meanwhile: no run
         res.total_s = time.perf_counter() - t0
         return res
@@ -125,10 +134,14 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
             for p, r in zip(posts, results):
                 failures = p["check_failures"] or 0
                 if r.status == "ok" and p["id"] in parsed_ok:
-                    offs = offsets_seconds(resolve_schedule(p["platform"], p["check_schedule"], p["account_settings"]))
+                    offs = offsets_seconds(
+                        resolve_schedule(p["platform"], p["check_schedule"], p["account_settings"])
+                    )
                     anchor = as_utc(p["posted_at"]) or as_utc(p["tracking_started_at"]) or now
                     st = slot_state(offs, anchor, now)
-                    rows.append((p["id"], st.checks_completed, st.next_check_at, st.complete, 0, None, False, now))
+                    rows.append(
+                        (p["id"], st.checks_completed, st.next_check_at, st.complete, 0, None, False, now)
+                    )
                     res.checked += 1
                     res.completed_tracking += int(st.complete)
                 elif r.status == "deleted":
@@ -137,16 +150,28 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
                 else:
                     err = parse_errors.get(p["id"]) or r.error or "unknown error"
                     failures += 1
-                    rows.append((p["id"], p["checks_completed"], now + backoff(failures), False, failures,
-                                 err[:500], False, now))
+                    rows.append(
+                        (
+                            p["id"],
+                            p["checks_completed"],
+                            now + backoff(failures),
+                            False,
+                            failures,
+                            err[:500],
+                            False,
+                            now,
+                        )
+                    )
                     res.failed += 1
                     if len(res.errors) < 10:
                         res.errors.append(f"{p['id']}: {err}")
             raw = conn.connection.driver_connection
             with raw.cursor() as cur:
-                cur.execute("CREATE TEMP TABLE _cb_update (id text, checks_completed integer, next_check_at timestamptz,"
-                            " tracking_complete boolean, check_failures integer, last_check_error text,"
-                            " deleted boolean, at timestamptz) ON COMMIT DROP")
+                cur.execute(
+                    "CREATE TEMP TABLE _cb_update (id text, checks_completed integer, next_check_at timestamptz,"
+                    " tracking_complete boolean, check_failures integer, last_check_error text,"
+                    " deleted boolean, at timestamptz) ON COMMIT DROP"
+                )
                 with cur.copy("COPY _cb_update FROM STDIN") as cp:
                     for row in rows:
                         cp.write_row(row)
@@ -155,10 +180,16 @@ def run_checkbacks(engine: Engine, post_ids: list[str], fetcher: Fetcher, *, now
                 return f"{res.failed} of {len(posts)} check-backs failed; first: {res.errors[0]}"
             return None
 
-        src = RunSource(source_kind="checkback", source_path=getattr(fetcher, "base_url", None),
-                        platform=res.platform, captured_at=now, captured_at_source="fetch_time",
-                        script_name="postpulse check-back", dagster_run_id=dagster_run_id,
-                        extra_info={"posts": len(posts), "max_concurrency": max_concurrency})
+        src = RunSource(
+            source_kind="checkback",
+            source_path=getattr(fetcher, "base_url", None),
+            platform=res.platform,
+            captured_at=now,
+            captured_at_source="fetch_time",
+            script_name="postpulse check-back",
+            dagster_run_id=dagster_run_id,
+            extra_info={"posts": len(posts), "max_concurrency": max_concurrency},
+        )
         imp = load_records(engine, records(), src, now=now, after_merge=advance)
     finally:
         os.unlink(tmp)

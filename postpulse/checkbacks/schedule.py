@@ -30,7 +30,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, ...]] = {
     "tiktok": STANDARD,
     "instagram": STANDARD,
     "threads": STANDARD,
-    "x": ("1h", "6h", "24h", "72h", "7d"),          # tweets decay fastest
+    "x": ("1h", "6h", "24h", "72h", "7d"),  # tweets decay fastest
     "linkedin": ("6h", "24h", "72h", "7d", "30d"),  # LinkedIn posts keep growing for weeks
     "facebook": STANDARD,
     "youtube": ("6h", "24h", "72h", "7d", "30d"),
@@ -54,8 +54,10 @@ def parse_offset(value: str | int | float) -> int:
     else:
         m = _OFFSET_RE.match(str(value))
         if not m:
-            raise ScheduleError(f"check-back offset {value!r} is not a duration",
-                                fix="use a number with a unit: 30m, 1h, 24h, 7d, 2w")
+            raise ScheduleError(
+                f"check-back offset {value!r} is not a duration",
+                fix="use a number with a unit: 30m, 1h, 24h, 7d, 2w",
+            )
         seconds = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
     if seconds <= 0 or seconds > 5 * 365 * 86400:
         raise ScheduleError(f"check-back offset {value!r} must be between 1 s and 5 years")
@@ -67,7 +69,9 @@ def parse_schedule(spec: str | Iterable[str | int | float] | None) -> list[str]:
     if spec is None:
         return []
     items = [s for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
-    pairs = sorted({parse_offset(s): (s.strip() if isinstance(s, str) else f"{int(s)}s") for s in items}.items())
+    pairs = sorted(
+        {parse_offset(s): (s.strip() if isinstance(s, str) else f"{int(s)}s") for s in items}.items()
+    )
     return [label for _, label in pairs]
 
 
@@ -75,8 +79,9 @@ def offsets_seconds(schedule: Sequence[str | int | float]) -> list[int]:
     return sorted({parse_offset(s) for s in schedule})
 
 
-def resolve_schedule(platform: str, post_schedule: Sequence | None = None,
-                     account_settings: dict | None = None) -> list[str]:
+def resolve_schedule(
+    platform: str, post_schedule: Sequence | None = None, account_settings: dict | None = None
+) -> list[str]:
     """The schedule in force: post's own, else the account's, else the platform default."""
     if post_schedule:
         return list(post_schedule)

@@ -27,7 +27,9 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("sandbox", "sandbox"),
     ("analytics", None),
     ("ingest", None),
-    ("actions", "actions"), ("accounts", "accounts"), ("keys", "keys"),
+    ("actions", "actions"),
+    ("accounts", "accounts"),
+    ("keys", "keys"),
 ]
 
 

@@ -1,20 +1,19 @@
 """``postpulse accounts ...``: our own, authorized accounts, their sessions and settings.
 
-    postpulse accounts add --platform x --username demo_x [--authorize] [--timezone Europe/Berlin]
-    postpulse accounts list
-    postpulse accounts authorize demo_x | deauthorize demo_x
-    postpulse accounts login demo_x [--password-env VAR]    # prompts for the password otherwise
-    postpulse accounts logout demo_x                         # deletes the stored session
-    postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
-    postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
-    postpulse accounts sync-dms demo_x
+postpulse accounts add --platform x --username demo_x [--authorize] [--timezone Europe/Berlin]
+postpulse accounts list
+postpulse accounts authorize demo_x | deauthorize demo_x
+postpulse accounts login demo_x [--password-env VAR]    # prompts for the password otherwise
+postpulse accounts logout demo_x                         # deletes the stored session
+postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
+postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
+postpulse accounts sync-dms demo_x
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -22,24 +21,31 @@ from rich.table import Table
 
 from postpulse.cli.common import console, fail, open_store
 
-app = typer.Typer(help="Our own accounts: add, authorize, log in (encrypted session), pause, settings.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Our own accounts: add, authorize, log in (encrypted session), pause, settings.",
+    no_args_is_help=True,
+)
 
 
 def _engine():
     return open_store().engine
 
 
-def _sandbox_url(value: Optional[str]) -> str:
+def _sandbox_url(value: str | None) -> str:
     return (value or os.environ.get("POSTPULSE_SANDBOX_URL") or "http://127.0.0.1:8765").rstrip("/")
 
 
 @app.command()
-def add(platform: str = typer.Option(..., "--platform"), username: str = typer.Option(..., "--username"),
-        authorize: bool = typer.Option(False, "--authorize", help="mark it as yours and authorized for automation"),
-        display_name: Optional[str] = typer.Option(None, "--display-name"),
-        timezone: str = typer.Option("UTC", "--timezone"),
-        settings_json: Optional[str] = typer.Option(None, "--settings-json")) -> None:
+def add(
+    platform: str = typer.Option(..., "--platform"),
+    username: str = typer.Option(..., "--username"),
+    authorize: bool = typer.Option(
+        False, "--authorize", help="mark it as yours and authorized for automation"
+    ),
+    display_name: str | None = typer.Option(None, "--display-name"),
+    timezone: str = typer.Option("UTC", "--timezone"),
+    settings_json: str | None = typer.Option(None, "--settings-json"),
+) -> None:
     """Add one of your accounts (not authorized unless --authorize)."""
     from postpulse.engagement import repository as repo
 
@@ -50,10 +56,19 @@ def add(platform: str = typer.Option(..., "--platform"), username: str = typer.O
         except ValueError as exc:
             fail(f"--settings-json is not valid JSON: {exc}")
     with _engine().begin() as conn:
-        acc = repo.add_account(conn, platform=platform, username=username, authorize=authorize,
-                               display_name=display_name, timezone=timezone, settings=settings)
-    console.print(f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
-                  f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})")
+        acc = repo.add_account(
+            conn,
+            platform=platform,
+            username=username,
+            authorize=authorize,
+            display_name=display_name,
+            timezone=timezone,
+            settings=settings,
+        )
+    console.print(
+        f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
+        f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})"
+    )
 
 
 @app.command("list")
@@ -73,61 +88,82 @@ def list_() -> None:
         mine = by_acc.get(r["id"], [])
         state = "; ".join(f"{a['kind']}: {a['reason']}" for a in mine) or "ok"
         frozen = next((a["until"] for a in mine if a["kind"] == "frozen"), None)
-        t.add_row(r["id"], f"@{r['username']} ({r['platform']})", str(r["is_authorized"]), str(r["is_active"]),
-                  "stored" if r["has_session"] else "-", str(r["needs_relogin"]),
-                  f"{frozen:%Y-%m-%d %H:%M} UTC" if frozen else "", state)
+        t.add_row(
+            r["id"],
+            f"@{r['username']} ({r['platform']})",
+            str(r["is_authorized"]),
+            str(r["is_active"]),
+            "stored" if r["has_session"] else "-",
+            str(r["needs_relogin"]),
+            f"{frozen:%Y-%m-%d %H:%M} UTC" if frozen else "",
+            state,
+        )
     console.print(t)
     for a in alerts:
-        console.print(f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}", soft_wrap=True, highlight=False)
+        console.print(
+            f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}", soft_wrap=True, highlight=False
+        )
 
 
-def _set(username: str, platform: Optional[str], **flags) -> dict:
+def _set(username: str, platform: str | None, **flags) -> dict:
     from postpulse.engagement import audit
     from postpulse.engagement import repository as repo
 
     with _engine().begin() as conn:
         acc = repo.get_account(conn, username, platform)
         repo.set_account_flags(conn, acc["id"], **flags)
-        audit.record(conn, run_id="manual", step_id="account", event_type="approval", outcome="success",
-                     account_id=acc["id"], platform=acc["platform"],
-                     details={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in flags.items()})
+        audit.record(
+            conn,
+            run_id="manual",
+            step_id="account",
+            event_type="approval",
+            outcome="success",
+            account_id=acc["id"],
+            platform=acc["platform"],
+            details={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in flags.items()},
+        )
     return acc
 
 
 @app.command()
-def authorize(username: str, platform: Optional[str] = typer.Option(None, "--platform")) -> None:
+def authorize(username: str, platform: str | None = typer.Option(None, "--platform")) -> None:
     """Mark the account as yours and authorized: postpulse acts only on authorized accounts."""
     acc = _set(username, platform, is_authorized=True)
     console.print(f"[green]@{acc['username']} authorized[/green]")
 
 
 @app.command()
-def deauthorize(username: str, platform: Optional[str] = typer.Option(None, "--platform")) -> None:
+def deauthorize(username: str, platform: str | None = typer.Option(None, "--platform")) -> None:
     acc = _set(username, platform, is_authorized=False)
     console.print(f"[yellow]@{acc['username']} no longer authorized[/yellow]")
 
 
 @app.command()
-def pause(username: str, platform: Optional[str] = typer.Option(None, "--platform")) -> None:
+def pause(username: str, platform: str | None = typer.Option(None, "--platform")) -> None:
     """Pause one account (its actions wait)."""
     acc = _set(username, platform, is_active=False)
     console.print(f"[yellow]@{acc['username']} paused[/yellow]")
 
 
 @app.command()
-def resume(username: str, platform: Optional[str] = typer.Option(None, "--platform")) -> None:
+def resume(username: str, platform: str | None = typer.Option(None, "--platform")) -> None:
     """Resume an account (also lifts a block-signal freeze: only do that if you are sure)."""
     acc = _set(username, platform, is_active=True, frozen_until=None, frozen_reason=None)
     console.print(f"[green]@{acc['username']} resumed[/green]")
 
 
 @app.command()
-def login(username: str, platform: Optional[str] = typer.Option(None, "--platform"),
-          password_env: Optional[str] = typer.Option(None, "--password-env", help="read the password from this env var"),
-          sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url")) -> None:
+def login(
+    username: str,
+    platform: str | None = typer.Option(None, "--platform"),
+    password_env: str | None = typer.Option(
+        None, "--password-env", help="read the password from this env var"
+    ),
+    sandbox_url: str | None = typer.Option(None, "--sandbox-url"),
+) -> None:
     """Log in once in Chromium; the browser session is stored encrypted, the password never."""
-    from postpulse.engagement import repository as repo
     from postpulse.cli.keys import vault_or_fail
+    from postpulse.engagement import repository as repo
     from postpulse.engagement.sessions import login_account
 
     engine = _engine()
@@ -142,14 +178,18 @@ def login(username: str, platform: Optional[str] = typer.Option(None, "--platfor
     from postpulse.engagement.drivers.base import DriverError
 
     try:
-        info = login_account(engine, vault_or_fail(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url))
+        info = login_account(
+            engine, vault_or_fail(create=True), acc["id"], password, base_url=_sandbox_url(sandbox_url)
+        )
     except DriverError as exc:
         fail(f"logging in @{acc['username']} on {acc['platform']} failed: {exc.message}")
-    console.print(f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)")
+    console.print(
+        f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)"
+    )
 
 
 @app.command()
-def logout(username: str, platform: Optional[str] = typer.Option(None, "--platform")) -> None:
+def logout(username: str, platform: str | None = typer.Option(None, "--platform")) -> None:
     """Delete the stored session."""
     from postpulse.engagement import repository as repo
     from postpulse.engagement.sessions import clear_session
@@ -161,11 +201,17 @@ def logout(username: str, platform: Optional[str] = typer.Option(None, "--platfo
 
 
 @app.command()
-def settings(username: str, platform: Optional[str] = typer.Option(None, "--platform"),
-             json_patch: Optional[str] = typer.Option(None, "--json", help="top-level keys to replace, e.g. "
-                                                      "'{\"rate_limits\": {\"like\": {\"per_hour\": 10}}}'"),
-             auto_approve: list[str] = typer.Option([], "--auto-approve", help="action type to auto-approve (repeatable)"),
-             no_quiet_hours: bool = typer.Option(False, "--no-quiet-hours")) -> None:
+def settings(
+    username: str,
+    platform: str | None = typer.Option(None, "--platform"),
+    json_patch: str | None = typer.Option(
+        None, "--json", help='top-level keys to replace, e.g. \'{"rate_limits": {"like": {"per_hour": 10}}}\''
+    ),
+    auto_approve: list[str] = typer.Option(
+        [], "--auto-approve", help="action type to auto-approve (repeatable)"
+    ),
+    no_quiet_hours: bool = typer.Option(False, "--no-quiet-hours"),
+) -> None:
     """Show or change the account's settings (validated; defaults are conservative)."""
     from postpulse.engagement import repository as repo
     from postpulse.policy import AccountSettings
@@ -189,15 +235,18 @@ def settings(username: str, platform: Optional[str] = typer.Option(None, "--plat
 
 
 @app.command("sync-dms")
-def sync_dms(username: str, platform: Optional[str] = typer.Option(None, "--platform"),
-             sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url")) -> None:
+def sync_dms(
+    username: str,
+    platform: str | None = typer.Option(None, "--platform"),
+    sandbox_url: str | None = typer.Option(None, "--sandbox-url"),
+) -> None:
     """Sync DM threads and messages (stored encrypted); opt-out messages add blocklist entries."""
     from playwright.sync_api import sync_playwright
 
     from postpulse.browser import launch_args
+    from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement import repository as repo
     from postpulse.engagement.dm_sync import sync_account
-    from postpulse.cli.keys import vault_or_fail
 
     engine = _engine()
     with engine.connect() as conn:
@@ -205,8 +254,14 @@ def sync_dms(username: str, platform: Optional[str] = typer.Option(None, "--plat
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch_args())
         try:
-            counts = sync_account(engine, vault_or_fail(), acc["id"], browser=browser,
-                                  base_url=_sandbox_url(sandbox_url), run_id="cli")
+            counts = sync_account(
+                engine,
+                vault_or_fail(),
+                acc["id"],
+                browser=browser,
+                base_url=_sandbox_url(sandbox_url),
+                run_id="cli",
+            )
         finally:
             browser.close()
     console.print_json(json.dumps(counts))

@@ -1,25 +1,24 @@
 """``postpulse actions ...``: the engagement action queue, the global pause, a one-off run.
 
-    postpulse actions add --account demo_x --type like --target 2124746352620947455
-    postpulse actions add --account demo_x --type comment --target POST --template thanks --var name=Ana
-    postpulse actions add --account demo_x --type dm_send --to someone --text "hello"
-    postpulse actions list [--status queued] [--account demo_x]
-    postpulse actions approve act-1a2b3c4d [act-...] | --all-queued
-    postpulse actions reject act-... [--note why] ; postpulse actions cancel act-...
-    postpulse actions show act-...
-    postpulse actions pause | resume | status
-    postpulse actions run [--execute] [--max 20]       # dry run unless --execute
-    postpulse actions retention [--dry-run]
-    postpulse actions blocklist add --type user --value spammer [--match exact] [--platform x] [--reason ...]
-    postpulse actions blocklist list ; postpulse actions blocklist remove blk-...
-    postpulse actions template add --name thanks --type comment --content "Thanks {{ name }}!" ; ... template list
+postpulse actions add --account demo_x --type like --target 2124746352620947455
+postpulse actions add --account demo_x --type comment --target POST --template thanks --var name=Ana
+postpulse actions add --account demo_x --type dm_send --to someone --text "hello"
+postpulse actions list [--status queued] [--account demo_x]
+postpulse actions approve act-1a2b3c4d [act-...] | --all-queued
+postpulse actions reject act-... [--note why] ; postpulse actions cancel act-...
+postpulse actions show act-...
+postpulse actions pause | resume | status
+postpulse actions run [--execute] [--max 20]       # dry run unless --execute
+postpulse actions retention [--dry-run]
+postpulse actions blocklist add --type user --value spammer [--match exact] [--platform x] [--reason ...]
+postpulse actions blocklist list ; postpulse actions blocklist remove blk-...
+postpulse actions template add --name thanks --type comment --content "Thanks {{ name }}!" ; ... template list
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -27,14 +26,16 @@ from rich.table import Table
 
 from postpulse.cli.common import console, fail, open_store
 
-app = typer.Typer(help="Engagement actions: queue, approve, reject, cancel, pause, run.", no_args_is_help=True)
+app = typer.Typer(
+    help="Engagement actions: queue, approve, reject, cancel, pause, run.", no_args_is_help=True
+)
 
 
 def _engine():
     return open_store().engine
 
 
-def _when(value: Optional[str], what: str) -> Optional[datetime]:
+def _when(value: str | None, what: str) -> datetime | None:
     if not value:
         return None
     try:
@@ -55,21 +56,34 @@ def _vars(items: list[str]) -> dict[str, str]:
 
 
 @app.command("add")
-def add(account: str = typer.Option(..., "--account", "-a", help="username or account id"),
-        action_type: str = typer.Option(..., "--type", "-t", help="like, unlike, comment, reply, delete_comment, dm_send, follow, unfollow, publish"),
-        target: Optional[str] = typer.Option(None, "--target", help="platform post id / comment id / username / dmt-... thread"),
-        to: Optional[str] = typer.Option(None, "--to", help="username (follow, unfollow, dm_send)"),
-        thread: Optional[str] = typer.Option(None, "--thread", help="DM thread id (dmt-...) for dm_send"),
-        post: Optional[str] = typer.Option(None, "--post", help="platform post id the comment is on (reply, delete_comment)"),
-        text_value: Optional[str] = typer.Option(None, "--text", help="text of a comment, reply, DM or post"),
-        template: Optional[str] = typer.Option(None, "--template", help="message template name or id"),
-        var: list[str] = typer.Option([], "--var", help="template variable name=value (repeatable)"),
-        platform: Optional[str] = typer.Option(None, "--platform"),
-        priority: int = typer.Option(0, "--priority"),
-        at: Optional[str] = typer.Option(None, "--at", help="not before (ISO 8601)"),
-        expires: Optional[str] = typer.Option(None, "--expires", help="give up after (ISO 8601)"),
-        note: Optional[str] = typer.Option(None, "--note", help="your note"),
-        url: Optional[str] = typer.Option(None, "--url", help="target URL (checked against domain blocklist entries)")) -> None:
+def add(
+    account: str = typer.Option(..., "--account", "-a", help="username or account id"),
+    action_type: str = typer.Option(
+        ...,
+        "--type",
+        "-t",
+        help="like, unlike, comment, reply, delete_comment, dm_send, follow, unfollow, publish",
+    ),
+    target: str | None = typer.Option(
+        None, "--target", help="platform post id / comment id / username / dmt-... thread"
+    ),
+    to: str | None = typer.Option(None, "--to", help="username (follow, unfollow, dm_send)"),
+    thread: str | None = typer.Option(None, "--thread", help="DM thread id (dmt-...) for dm_send"),
+    post: str | None = typer.Option(
+        None, "--post", help="platform post id the comment is on (reply, delete_comment)"
+    ),
+    text_value: str | None = typer.Option(None, "--text", help="text of a comment, reply, DM or post"),
+    template: str | None = typer.Option(None, "--template", help="message template name or id"),
+    var: list[str] = typer.Option([], "--var", help="template variable name=value (repeatable)"),
+    platform: str | None = typer.Option(None, "--platform"),
+    priority: int = typer.Option(0, "--priority"),
+    at: str | None = typer.Option(None, "--at", help="not before (ISO 8601)"),
+    expires: str | None = typer.Option(None, "--expires", help="give up after (ISO 8601)"),
+    note: str | None = typer.Option(None, "--note", help="your note"),
+    url: str | None = typer.Option(
+        None, "--url", help="target URL (checked against domain blocklist entries)"
+    ),
+) -> None:
     """Queue an action (auto-approved if the account's settings auto-approve its type)."""
     from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement import repository as repo
@@ -81,11 +95,25 @@ def add(account: str = typer.Option(..., "--account", "-a", help="username or ac
         target = to
     vault = vault_or_fail(create=True) if action_type == "dm_send" else None
     with _engine().begin() as conn:
-        res = repo.add_action(conn, account=account, action_type=action_type, target_id=target, target_type=target_type,
-                              target_username=to, post_id=post, text_value=text_value, template=template,
-                              variables=_vars(var), priority=priority, scheduled_for=_when(at, "--at"),
-                              expires_at=_when(expires, "--expires"), user_notes=note, target_url=url, vault=vault,
-                              platform=platform)
+        res = repo.add_action(
+            conn,
+            account=account,
+            action_type=action_type,
+            target_id=target,
+            target_type=target_type,
+            target_username=to,
+            post_id=post,
+            text_value=text_value,
+            template=template,
+            variables=_vars(var),
+            priority=priority,
+            scheduled_for=_when(at, "--at"),
+            expires_at=_when(expires, "--expires"),
+            user_notes=note,
+            target_url=url,
+            vault=vault,
+            platform=platform,
+        )
     a = res.action
     if res.error:
         fail(f"{a['id']} recorded as rejected: {res.error}")
@@ -93,8 +121,11 @@ def add(account: str = typer.Option(..., "--account", "-a", help="username or ac
 
 
 @app.command("list")
-def list_(status: Optional[str] = typer.Option(None, "--status"), account: Optional[str] = typer.Option(None, "--account"),
-          limit: int = typer.Option(50, "--limit")) -> None:
+def list_(
+    status: str | None = typer.Option(None, "--status"),
+    account: str | None = typer.Option(None, "--account"),
+    limit: int = typer.Option(50, "--limit"),
+) -> None:
     """List actions, highest priority and newest first."""
     from postpulse.engagement import repository as repo
 
@@ -104,13 +135,20 @@ def list_(status: Optional[str] = typer.Option(None, "--status"), account: Optio
     t = Table("id", "account", "type", "target", "status", "prio", "scheduled", "reason")
     t.columns[0].no_wrap = t.columns[4].no_wrap = True
     for r in rows:
-        t.add_row(r["id"], f"@{r['username']} ({r['platform']})", r["action_type"], str(r["target_id"])[:24], r["status"],
-                  str(r["priority"]), f"{r['scheduled_for']:%Y-%m-%d %H:%M}" if r["scheduled_for"] else "",
-                  r["last_reason_code"] or "")
+        t.add_row(
+            r["id"],
+            f"@{r['username']} ({r['platform']})",
+            r["action_type"],
+            str(r["target_id"])[:24],
+            r["status"],
+            str(r["priority"]),
+            f"{r['scheduled_for']:%Y-%m-%d %H:%M}" if r["scheduled_for"] else "",
+            r["last_reason_code"] or "",
+        )
     console.print(t)
 
 
-def _decide(ids: list[str], decision: str, note: Optional[str], all_queued: bool = False) -> None:
+def _decide(ids: list[str], decision: str, note: str | None, all_queued: bool = False) -> None:
     from postpulse.engagement import repository as repo
 
     with _engine().begin() as conn:
@@ -129,20 +167,23 @@ def _decide(ids: list[str], decision: str, note: Optional[str], all_queued: bool
 
 
 @app.command()
-def approve(ids: list[str] = typer.Argument(None), all_queued: bool = typer.Option(False, "--all-queued"),
-            note: Optional[str] = typer.Option(None, "--note")) -> None:
+def approve(
+    ids: list[str] = typer.Argument(None),
+    all_queued: bool = typer.Option(False, "--all-queued"),
+    note: str | None = typer.Option(None, "--note"),
+) -> None:
     """Approve queued actions."""
     _decide(ids or [], "approve", note, all_queued)
 
 
 @app.command()
-def reject(ids: list[str] = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note")) -> None:
+def reject(ids: list[str] = typer.Argument(...), note: str | None = typer.Option(None, "--note")) -> None:
     """Reject queued or approved actions."""
     _decide(ids, "reject", note)
 
 
 @app.command()
-def cancel(ids: list[str] = typer.Argument(...), note: Optional[str] = typer.Option(None, "--note")) -> None:
+def cancel(ids: list[str] = typer.Argument(...), note: str | None = typer.Option(None, "--note")) -> None:
     """Cancel queued or approved actions."""
     _decide(ids, "cancel", note)
 
@@ -188,13 +229,19 @@ def status() -> None:
         console.print(f"global pause: {repo.is_globally_paused(conn)}")
         console.print_json(json.dumps(repo.queue_counts(conn)))
         for a in repo.account_alerts(conn):
-            console.print(f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}", soft_wrap=True, highlight=False)
+            console.print(
+                f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 @app.command()
-def run(execute: bool = typer.Option(False, "--execute", help="really act (default: dry run)"),
-        max_actions: int = typer.Option(20, "--max"),
-        sandbox_url: Optional[str] = typer.Option(None, "--sandbox-url", envvar="POSTPULSE_SANDBOX_URL")) -> None:
+def run(
+    execute: bool = typer.Option(False, "--execute", help="really act (default: dry run)"),
+    max_actions: int = typer.Option(20, "--max"),
+    sandbox_url: str | None = typer.Option(None, "--sandbox-url", envvar="POSTPULSE_SANDBOX_URL"),
+) -> None:
     """Run the executor once from the command line (dry run unless --execute)."""
     from postpulse.cli.keys import vault_or_fail
     from postpulse.engagement.executor import Executor, ExecutorConfig
@@ -204,7 +251,9 @@ def run(execute: bool = typer.Option(False, "--execute", help="really act (defau
     if not execute:
         ex = Executor(engine, _vault_if_any(), config=cfg)
         for d in ex.preview(max_actions):
-            console.print(f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — {d['message']}")
+            console.print(
+                f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — {d['message']}"
+            )
         console.print("[dim]dry run: nothing executed (use --execute)[/dim]")
         return
     from playwright.sync_api import sync_playwright
@@ -241,27 +290,47 @@ def retention(dry_run: bool = typer.Option(False, "--dry-run", help="only count"
     console.print_json(json.dumps(counts))
 
 
-blocklist_app = typer.Typer(help="Users, posts, keywords and domains never to engage with.", no_args_is_help=True)
+blocklist_app = typer.Typer(
+    help="Users, posts, keywords and domains never to engage with.", no_args_is_help=True
+)
 app.add_typer(blocklist_app, name="blocklist")
 
 
 @blocklist_app.command("add")
-def blocklist_add(entry_type: str = typer.Option(..., "--type", help="user, post, keyword or domain"),
-                  value: str = typer.Option(..., "--value", help="username, platform post id, word/phrase, domain, or a pattern"),
-                  match: str = typer.Option("exact", "--match", help="exact, contains or regex (RE2: linear time, "
-                                                                      "no backreferences or lookaround)"),
-                  platform: Optional[str] = typer.Option(None, "--platform", help="only on this platform (default: all)"),
-                  account: Optional[str] = typer.Option(None, "--account", help="only for this account (default: all)"),
-                  reason: str = typer.Option("", "--reason"),
-                  expires: Optional[str] = typer.Option(None, "--expires", help="until (ISO 8601; default: permanent)")) -> None:
+def blocklist_add(
+    entry_type: str = typer.Option(..., "--type", help="user, post, keyword or domain"),
+    value: str = typer.Option(
+        ..., "--value", help="username, platform post id, word/phrase, domain, or a pattern"
+    ),
+    match: str = typer.Option(
+        "exact",
+        "--match",
+        help="exact, contains or regex (RE2: linear time, no backreferences or lookaround)",
+    ),
+    platform: str | None = typer.Option(None, "--platform", help="only on this platform (default: all)"),
+    account: str | None = typer.Option(None, "--account", help="only for this account (default: all)"),
+    reason: str = typer.Option("", "--reason"),
+    expires: str | None = typer.Option(None, "--expires", help="until (ISO 8601; default: permanent)"),
+) -> None:
     """Add a blocklist entry (checked before every action; matching actions are rejected)."""
     from postpulse.engagement import repository as repo
 
     with _engine().begin() as conn:
-        row = repo.add_blocklist_entry(conn, entry_type=entry_type, value=value, match_type=match, platform=platform,
-                                       account=account, reason=reason, expires_at=_when(expires, "--expires"))
-    console.print(f"[green]{row['id']}[/green] {row['entry_type']} {row['match_type']} {escape(row['value'])!r} "
-                  f"({row['platform'] or 'all platforms'})", highlight=False)
+        row = repo.add_blocklist_entry(
+            conn,
+            entry_type=entry_type,
+            value=value,
+            match_type=match,
+            platform=platform,
+            account=account,
+            reason=reason,
+            expires_at=_when(expires, "--expires"),
+        )
+    console.print(
+        f"[green]{row['id']}[/green] {row['entry_type']} {row['match_type']} {escape(row['value'])!r} "
+        f"({row['platform'] or 'all platforms'})",
+        highlight=False,
+    )
 
 
 @blocklist_app.command("list")
@@ -274,10 +343,14 @@ def blocklist_list(limit: int = typer.Option(1000, "--limit")) -> None:
     t = Table("id", "entry", "value", "where", "added by / expires", "reason")
     t.columns[0].no_wrap = t.columns[2].no_wrap = True
     for r in rows:
-        t.add_row(r["id"], f"{r['entry_type']} {r['match_type']}", escape(r["value"]),
-                  f"{r['platform'] or 'all'} / {'@' + r['account'] if r['account'] else 'all'}",
-                  r["added_by"] + (f" until {r['expires_at']:%Y-%m-%d %H:%M}" if r["expires_at"] else ""),
-                  escape(r["reason"] or ""))
+        t.add_row(
+            r["id"],
+            f"{r['entry_type']} {r['match_type']}",
+            escape(r["value"]),
+            f"{r['platform'] or 'all'} / {'@' + r['account'] if r['account'] else 'all'}",
+            r["added_by"] + (f" until {r['expires_at']:%Y-%m-%d %H:%M}" if r["expires_at"] else ""),
+            escape(r["reason"] or ""),
+        )
     console.print(t)
 
 
@@ -291,24 +364,36 @@ def blocklist_remove(entry_id: str) -> None:
     console.print(f"{entry_id} removed")
 
 
-template_app = typer.Typer(help="Message templates with {{ variables }} for comments, replies, DMs and posts.",
-                           no_args_is_help=True)
+template_app = typer.Typer(
+    help="Message templates with {{ variables }} for comments, replies, DMs and posts.", no_args_is_help=True
+)
 app.add_typer(template_app, name="template")
 
 
 @template_app.command("add")
-def template_add(name: str = typer.Option(..., "--name"),
-                 template_type: str = typer.Option(..., "--type", help="comment, reply, dm, bio, post, story, highlight"),
-                 content: str = typer.Option(..., "--content", help='Jinja2 text, e.g. "Thanks {{ name }}!" '
-                                             '(use it with `actions add --template NAME --var name=Ana`)')) -> None:
+def template_add(
+    name: str = typer.Option(..., "--name"),
+    template_type: str = typer.Option(..., "--type", help="comment, reply, dm, bio, post, story, highlight"),
+    content: str = typer.Option(
+        ...,
+        "--content",
+        help='Jinja2 text, e.g. "Thanks {{ name }}!" '
+        "(use it with `actions add --template NAME --var name=Ana`)",
+    ),
+) -> None:
     """Store a message template (syntax checked; a variable missing at use rejects the action, naming it)."""
     from postpulse.engagement import repository as repo
 
     with _engine().begin() as conn:
-        tid = repo.add_template(conn, name=name, template_type=template_type, content=content, created_by="cli")
+        tid = repo.add_template(
+            conn, name=name, template_type=template_type, content=content, created_by="cli"
+        )
         row = next(t for t in repo.list_templates(conn) if t["id"] == tid)
-    console.print(f"[green]{tid}[/green] {escape(name)} ({template_type}); variables: "
-                  f"{', '.join(row['variables']) or 'none'}", highlight=False)
+    console.print(
+        f"[green]{tid}[/green] {escape(name)} ({template_type}); variables: "
+        f"{', '.join(row['variables']) or 'none'}",
+        highlight=False,
+    )
 
 
 @template_app.command("list")
@@ -321,5 +406,11 @@ def template_list() -> None:
     t = Table("id", "name", "type", "variables", "content")
     t.columns[0].no_wrap = t.columns[1].no_wrap = True
     for r in rows:
-        t.add_row(r["id"], escape(r["name"]), r["template_type"], ", ".join(r["variables"]), escape(r["content"][:80]))
+        t.add_row(
+            r["id"],
+            escape(r["name"]),
+            r["template_type"],
+            ", ".join(r["variables"]),
+            escape(r["content"][:80]),
+        )
     console.print(t)

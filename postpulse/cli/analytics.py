@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -48,7 +47,7 @@ def _print_df(df, title: str | None = None) -> None:
         console.print(f"[dim]{len(df) - MAX_TABLE_ROWS} more row(s); use --format csv -o FILE for all[/dim]")
 
 
-def _emit(df, fmt: str, output: Optional[Path], title: str | None = None) -> None:
+def _emit(df, fmt: str, output: Path | None, title: str | None = None) -> None:
     from postpulse.analytics import report_format
 
     if fmt not in report_format.FORMATS:
@@ -68,9 +67,13 @@ def _emit(df, fmt: str, output: Optional[Path], title: str | None = None) -> Non
 
 
 def query(
-    sql: str = typer.Argument(..., help='one SELECT statement, e.g. "SELECT platform, count(*) FROM posts GROUP BY 1"'),
+    sql: str = typer.Argument(
+        ..., help='one SELECT statement, e.g. "SELECT platform, count(*) FROM posts GROUP BY 1"'
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | parquet | json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to FILE instead of the terminal"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="write to FILE instead of the terminal"
+    ),
 ) -> None:
     """Run read-only SQL (DuckDB dialect) over the store; writes and DDL are refused."""
     from postpulse.analytics.duck import check_read_only, run_user_query
@@ -86,11 +89,13 @@ def query(
 
 
 def report(
-    name: str = typer.Argument(..., help="a report name, `list` to list them, or `html` for the workspace report"),
+    name: str = typer.Argument(
+        ..., help="a report name, `list` to list them, or `html` for the workspace report"
+    ),
     param: list[str] = typer.Option([], "--param", "-p", help="report parameter name=value (repeatable)"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | parquet | json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to FILE"),
-    workspace: Optional[str] = typer.Option(None, "--workspace", "-w", help="workspace name (for `html`)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write to FILE"),
+    workspace: str | None = typer.Option(None, "--workspace", "-w", help="workspace name (for `html`)"),
     days: int = typer.Option(30, "--days", help="period of the html report, in days"),
 ) -> None:
     """Run a named report (sql/queries/NAME.sql). `postpulse report list` shows all of them."""
@@ -121,14 +126,17 @@ def _list(library) -> None:
     table.add_column("what")
     table.add_column("parameters (type = default)")
     for q in library.values():
-        params = "\n".join(f"{p.name} {p.type} = {p.default if p.default is not None else 'NULL'}"
-                           + (f"  [dim]{p.help}[/dim]" if p.help else "") for p in q.params)
+        params = "\n".join(
+            f"{p.name} {p.type} = {p.default if p.default is not None else 'NULL'}"
+            + (f"  [dim]{p.help}[/dim]" if p.help else "")
+            for p in q.params
+        )
         table.add_row(q.name, q.title, params or "-")
     console.print(table)
     console.print("[dim]also: `postpulse report html --workspace NAME -o report.html`[/dim]")
 
 
-def _html(workspace: Optional[str], output: Optional[Path], days: int) -> None:
+def _html(workspace: str | None, output: Path | None, days: int) -> None:
     from postpulse.analytics import html_report
 
     if not workspace:
@@ -142,15 +150,18 @@ def _html(workspace: Optional[str], output: Optional[Path], days: int) -> None:
     console.print(f"[green]wrote {output} ({len(html) // 1024} KiB, self-contained)[/green]", highlight=False)
 
 
-metrics_app = typer.Typer(help="Compute stored metrics directly (the same code the Dagster assets run).",
-                          no_args_is_help=True)
+metrics_app = typer.Typer(
+    help="Compute stored metrics directly (the same code the Dagster assets run).", no_args_is_help=True
+)
 
 
 @metrics_app.command("daily")
 def metrics_daily(
     start: str = typer.Option(..., "--start", help="first UTC day, YYYY-MM-DD"),
-    end: Optional[str] = typer.Option(None, "--end", help="last UTC day, inclusive (default: start)"),
-    max_gap_days: int = typer.Option(31, "--max-gap-days", help="snapshot gaps longer than this are not spread"),
+    end: str | None = typer.Option(None, "--end", help="last UTC day, inclusive (default: start)"),
+    max_gap_days: int = typer.Option(
+        31, "--max-gap-days", help="snapshot gaps longer than this are not spread"
+    ),
 ) -> None:
     """Recompute daily_metrics for START..END (inclusive) in one pass; idempotent."""
     from postpulse.analytics.daily import materialize_daily
@@ -168,9 +179,12 @@ def metrics_daily(
             res = materialize_daily(a, store.urls.app, d0, d1 + timedelta(days=1), max_gap_days=max_gap_days)
     except PostpulseError as exc:
         fail(str(exc))
-    console.print(f"[green]daily_metrics {d0}..{d1}: {res.rows:,} rows[/green] "
-                  f"({', '.join(f'{g} {n:,}' for g, n in res.rows_by_grain.items()) or 'no data in range'}; "
-                  f"{res.snapshots_scanned:,} snapshots read, {sum(res.timings.values()):.2f} s)", highlight=False)
+    console.print(
+        f"[green]daily_metrics {d0}..{d1}: {res.rows:,} rows[/green] "
+        f"({', '.join(f'{g} {n:,}' for g, n in res.rows_by_grain.items()) or 'no data in range'}; "
+        f"{res.snapshots_scanned:,} snapshots read, {sum(res.timings.values()):.2f} s)",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

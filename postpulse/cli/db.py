@@ -7,8 +7,9 @@ import typer
 from postpulse.cli.common import console, open_store
 from postpulse.store import migrate
 
-app = typer.Typer(help="Manage the store's schema (Alembic migrations under sql/migrations).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Manage the store's schema (Alembic migrations under sql/migrations).", no_args_is_help=True
+)
 
 
 @app.command()
@@ -16,11 +17,15 @@ def upgrade(revision: str = typer.Argument("head", help="target revision")) -> N
     """Apply migrations up to REVISION (default: the newest)."""
     store = open_store()
     migrate.upgrade(store.urls.app, revision)
-    console.print(f"[green]schema at {migrate.status(store.urls.app).current}[/green] ({store.urls.display()})")
+    console.print(
+        f"[green]schema at {migrate.status(store.urls.app).current}[/green] ({store.urls.display()})"
+    )
 
 
 @app.command()
-def downgrade(revision: str = typer.Argument("-1", help="target revision, -1 for one step, base for none")) -> None:
+def downgrade(
+    revision: str = typer.Argument("-1", help="target revision, -1 for one step, base for none"),
+) -> None:
     """Revert migrations down to REVISION."""
     store = open_store()
     migrate.downgrade(store.urls.app, revision)
@@ -28,7 +33,9 @@ def downgrade(revision: str = typer.Argument("-1", help="target revision, -1 for
 
 
 @app.command()
-def reset(yes: bool = typer.Option(False, "--yes", help="confirm that all postpulse data is deleted")) -> None:
+def reset(
+    yes: bool = typer.Option(False, "--yes", help="confirm that all postpulse data is deleted"),
+) -> None:
     """Drop every postpulse table and recreate the schema. Deletes all data."""
     store = open_store()
     if not yes:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,8 +20,13 @@ def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
-                              and not f.name.endswith(SKIP_NAMES)))
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and not f.name.startswith(".") and not f.name.endswith(SKIP_NAMES)
+                )
+            )
         else:
             out.append(p)
     return out
@@ -35,15 +39,20 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         fail(f"{option} {value!r} is not an ISO 8601 time; use e.g. 2025-09-21T13:10:57Z")
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def import_command(
     paths: list[Path] = typer.Argument(..., help="files or folders (folders: every file inside)"),
-    format: Optional[str] = typer.Option(None, "--format", help="force a format (see the README's format list)"),
-    captured_at: Optional[str] = typer.Option(None, "--captured-at",
-                                              help="capture time (ISO 8601) for records and file names without one"),
-    mapping: list[Path] = typer.Option([], "--mapping", help="extra field-mapping file(s) (TOML) for your own formats"),
+    format: str | None = typer.Option(
+        None, "--format", help="force a format (see the README's format list)"
+    ),
+    captured_at: str | None = typer.Option(
+        None, "--captured-at", help="capture time (ISO 8601) for records and file names without one"
+    ),
+    mapping: list[Path] = typer.Option(
+        [], "--mapping", help="extra field-mapping file(s) (TOML) for your own formats"
+    ),
     track: bool = typer.Option(False, "--track", help="start check-back tracking for the new posts"),
 ) -> None:
     """Import scraper exports (JSON, JSONL, CSV, gzip), one download run per file."""
@@ -58,17 +67,31 @@ def import_command(
     results = []
     for f in files:
         size = f.stat().st_size if f.exists() else 0
-        with Progress(TextColumn("[bold]{task.fields[name]}"), BarColumn(), DownloadColumn(),
-                      TextColumn("{task.fields[records]:,} records"), TimeElapsedColumn(),
-                      console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        with Progress(
+            TextColumn("[bold]{task.fields[name]}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[records]:,} records"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        ) as progress:
             task = progress.add_task("import", total=size or None, name=f.name[:40], records=0)
 
             def on_progress(records: int, read: int) -> None:
                 progress.update(task, completed=read or 0, records=records)
 
             try:
-                res = import_file(engine, f, format=format, captured_at=cap, mapping_paths=mapping,
-                                  track=track, progress=on_progress)
+                res = import_file(
+                    engine,
+                    f,
+                    format=format,
+                    captured_at=cap,
+                    mapping_paths=mapping,
+                    track=track,
+                    progress=on_progress,
+                )
             except PostpulseError as exc:
                 msg = str(exc)
                 fail(msg if str(f) in msg else f"{f}: {msg}")
@@ -76,9 +99,18 @@ def import_command(
         results.append(res)
     table = Table(title="postpulse import", show_lines=False)
     no_wrap = {"run"}
-    for col, just in (("file", "left"), ("run", "left"), ("format", "left"), ("captured (source)", "left"),
-                      ("posts", "right"), ("new", "right"), ("updated", "right"), ("snapshots", "right"),
-                      ("comments", "right"), ("rejected", "right")):
+    for col, just in (
+        ("file", "left"),
+        ("run", "left"),
+        ("format", "left"),
+        ("captured (source)", "left"),
+        ("posts", "right"),
+        ("new", "right"),
+        ("updated", "right"),
+        ("snapshots", "right"),
+        ("comments", "right"),
+        ("rejected", "right"),
+    ):
         table.add_column(col, justify=just, no_wrap=col in no_wrap)
     for r in results:
         name = Path(r.source_path or "").name
@@ -86,34 +118,52 @@ def import_command(
             table.add_row(name, r.run_id or "", "", "already imported", "", "", "", "0", "", "")
             continue
         cap_s = f"{r.captured_at:%Y-%m-%d %H:%M} ({r.captured_at_source})" if r.captured_at else ""
-        table.add_row(name, r.run_id or "", r.format or "", cap_s, f"{r.posts_fetched:,}", f"{r.posts_new:,}",
-                      f"{r.posts_updated:,}", f"{r.snapshots_new:,}", f"{r.comments_upserted:,}",
-                      f"{r.records_rejected:,}")
+        table.add_row(
+            name,
+            r.run_id or "",
+            r.format or "",
+            cap_s,
+            f"{r.posts_fetched:,}",
+            f"{r.posts_new:,}",
+            f"{r.posts_updated:,}",
+            f"{r.snapshots_new:,}",
+            f"{r.comments_upserted:,}",
+            f"{r.records_rejected:,}",
+        )
     console.print(table)
     for r in results:
         if r.already_imported:
             console.print(f"[yellow]{r.message}[/yellow]", highlight=False)
         elif r.rejected:
             first = r.rejected[0]
-            console.print(f"[yellow]{Path(r.source_path or '').name}: {r.records_rejected} record(s) kept aside, "
-                          f"e.g. record {first['record_index']}: {first['reason']}[/yellow]", highlight=False)
+            console.print(
+                f"[yellow]{Path(r.source_path or '').name}: {r.records_rejected} record(s) kept aside, "
+                f"e.g. record {first['record_index']}: {first['reason']}[/yellow]",
+                highlight=False,
+            )
 
 
 def track_command(
     url: str = typer.Argument(..., help="post URL, post id (p-…) or URN"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="check-back offsets after posting, e.g. 1h,24h,7d"),
+    schedule: str | None = typer.Option(
+        None, "--schedule", help="check-back offsets after posting, e.g. 1h,24h,7d"
+    ),
 ) -> None:
     """Start tracking a post: check its metrics again on a schedule."""
     from postpulse.checkbacks.track import track_post
 
     store = open_store()
     try:
-        info = track_post(store.engine, url, schedule=schedule, sandbox_url=os.environ.get("POSTPULSE_SANDBOX_URL"))
+        info = track_post(
+            store.engine, url, schedule=schedule, sandbox_url=os.environ.get("POSTPULSE_SANDBOX_URL")
+        )
     except PostpulseError as exc:
         fail(str(exc))
-    console.print(f"tracking [bold]{info['post_id']}[/bold] ({info['platform']}), schedule "
-                  f"{', '.join(info['schedule'])}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
-                  highlight=False)
+    console.print(
+        f"tracking [bold]{info['post_id']}[/bold] ({info['platform']}), schedule "
+        f"{', '.join(info['schedule'])}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
 
 
 def untrack_command(ref: str = typer.Argument(..., help="post URL or post id (p-…)")) -> None:
@@ -140,7 +190,7 @@ def _rel(dt: datetime | None, now: datetime) -> str:
 
 
 def tracking_command(
-    platform: Optional[str] = typer.Option(None, "--platform", help="only this platform"),
+    platform: str | None = typer.Option(None, "--platform", help="only this platform"),
     limit: int = typer.Option(50, "--limit", help="rows to show"),
     all_: bool = typer.Option(False, "--all", help="include posts whose tracking is complete"),
 ) -> None:
@@ -149,17 +199,42 @@ def tracking_command(
 
     store = open_store()
     total, rows = tracking_list(store.engine, platform=platform, limit=limit, include_done=all_)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     table = Table(title=f"tracked posts: {total:,}" + (f" (first {len(rows)})" if total > len(rows) else ""))
-    for col in ("post", "platform", "author", "posted", "checks", "next check", "due", "snapshots", "failures"):
-        table.add_column(col, justify="right" if col in ("checks", "snapshots", "failures") else "left",
-                         no_wrap=col in ("post", "platform"), min_width=10 if col == "post" else None)
+    for col in (
+        "post",
+        "platform",
+        "author",
+        "posted",
+        "checks",
+        "next check",
+        "due",
+        "snapshots",
+        "failures",
+    ):
+        table.add_column(
+            col,
+            justify="right" if col in ("checks", "snapshots", "failures") else "left",
+            no_wrap=col in ("post", "platform"),
+            min_width=10 if col == "post" else None,
+        )
     for r in rows:
-        fail_s = str(r.check_failures) if not r.last_check_error else f"{r.check_failures} ({r.last_check_error[:40]})"
-        table.add_row(r.post_id, r.platform, r.author or "", f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
-                      f"{r.checks_completed}/{r.slots}",
-                      f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",
-                      _rel(r.next_check_at, now), str(r.snapshots), fail_s)
+        fail_s = (
+            str(r.check_failures)
+            if not r.last_check_error
+            else f"{r.check_failures} ({r.last_check_error[:40]})"
+        )
+        table.add_row(
+            r.post_id,
+            r.platform,
+            r.author or "",
+            f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
+            f"{r.checks_completed}/{r.slots}",
+            f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",
+            _rel(r.next_check_at, now),
+            str(r.snapshots),
+            fail_s,
+        )
     console.print(table)
 
 

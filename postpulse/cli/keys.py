@@ -1,8 +1,8 @@
 """``postpulse keys status|rotate|reencrypt``: the encryption keys of DMs, sessions and tokens.
 
-    postpulse keys status      # key source, primary key id, envelopes per key id and column
-    postpulse keys rotate      # new primary key in the key file, then re-encrypt everything
-    postpulse keys reencrypt   # re-encrypt under the current primary (after changing POSTPULSE_SECRET_KEY)
+postpulse keys status      # key source, primary key id, envelopes per key id and column
+postpulse keys rotate      # new primary key in the key file, then re-encrypt everything
+postpulse keys reencrypt   # re-encrypt under the current primary (after changing POSTPULSE_SECRET_KEY)
 """
 
 from __future__ import annotations

@@ -92,7 +92,9 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("postpulse"))
 
 
-def default_key_file(data_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+def default_key_file(
+    data_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     base = Path(data_dir) if data_dir is not None else default_data_dir(environ)
     return base / "keys" / KEY_FILE_NAME
 
@@ -121,7 +123,9 @@ class Keyring:
 
     def _add(self, kid: str, material: bytes, created_at: str | None, *, where: str) -> None:
         if not isinstance(kid, str) or not KID_RE.fullmatch(kid):
-            raise KeyringError(f"{where}: key id {kid!r} is invalid; use 1-32 characters from A-Z a-z 0-9 . _ -")
+            raise KeyringError(
+                f"{where}: key id {kid!r} is invalid; use 1-32 characters from A-Z a-z 0-9 . _ -"
+            )
         if kid in self._keys:
             raise KeyringError(f"{where}: key id {kid!r} appears twice")
         if not isinstance(material, bytes) or len(material) != KEY_BYTES:
@@ -149,7 +153,9 @@ class Keyring:
                 kid, _, b64 = item.partition(":")
                 kid = kid.strip()
                 if not KID_RE.fullmatch(kid):
-                    raise KeyringError(f"{where}: key id {kid!r} is invalid; use 1-32 characters from A-Z a-z 0-9 . _ -")
+                    raise KeyringError(
+                        f"{where}: key id {kid!r} is invalid; use 1-32 characters from A-Z a-z 0-9 . _ -"
+                    )
                 keys.append((kid, _decode_key(b64, f"{where} (key id {kid!r})")))
             else:
                 if len(items) > 1:
@@ -172,7 +178,9 @@ class Keyring:
         p = Path(path)
         if not p.exists():
             if not create:
-                raise MissingKeyError(f"No encryption key configured: key file {p} does not exist. {HOW_TO_SUPPLY}")
+                raise MissingKeyError(
+                    f"No encryption key configured: key file {p} does not exist. {HOW_TO_SUPPLY}"
+                )
             _create_key_file(p)
         return cls._read_file(p)
 
@@ -198,8 +206,14 @@ class Keyring:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise KeyringError(f"key file {p} is unreadable or not valid JSON ({type(exc).__name__}); restore it from a backup") from None
-        if not isinstance(data, dict) or data.get("format") != _FILE_FORMAT or not isinstance(data.get("keys"), list):
+            raise KeyringError(
+                f"key file {p} is unreadable or not valid JSON ({type(exc).__name__}); restore it from a backup"
+            ) from None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != _FILE_FORMAT
+            or not isinstance(data.get("keys"), list)
+        ):
             raise KeyringError(f"key file {p} is not a postpulse keyring (expected format {_FILE_FORMAT!r})")
         ring = cls.__new__(cls)
         ring._keys = {}
@@ -207,7 +221,12 @@ class Keyring:
             if not isinstance(item, dict):
                 raise KeyringError(f"key file {p}: key {n} is not an object")
             kid = item.get("kid")
-            ring._add(kid, _decode_key(str(item.get("key", "")), f"key file {p}, key id {kid!r}"), item.get("created_at"), where=f"key file {p}")
+            ring._add(
+                kid,
+                _decode_key(str(item.get("key", "")), f"key file {p}, key id {kid!r}"),
+                item.get("created_at"),
+                where=f"key file {p}",
+            )
         if not ring._keys:
             raise MissingKeyError(f"key file {p} holds no keys. {HOW_TO_SUPPLY}")
         primary = data.get("primary")
@@ -317,7 +336,11 @@ class Keyring:
                 "version": 1,
                 "primary": self._primary,
                 "keys": [
-                    {"kid": k.kid, "key": base64.b64encode(k.material).decode("ascii"), "created_at": k.created_at}
+                    {
+                        "kid": k.kid,
+                        "key": base64.b64encode(k.material).decode("ascii"),
+                        "created_at": k.created_at,
+                    }
                     for k in self._keys.values()
                 ],
             },

@@ -60,7 +60,9 @@ def parse_envelope(envelope: bytes) -> tuple[int, str, bytes, bytes, bytes]:
         raise DecryptionError("not a postpulse envelope: too short")
     version, kid_len = env[0], env[1]
     if version != VERSION:
-        raise DecryptionError(f"unsupported envelope version {version} (this postpulse reads version {VERSION}); the data is corrupt or from a newer postpulse")
+        raise DecryptionError(
+            f"unsupported envelope version {version} (this postpulse reads version {VERSION}); the data is corrupt or from a newer postpulse"
+        )
     header_len = 2 + kid_len
     if kid_len == 0 or len(env) < header_len + NONCE_BYTES + TAG_BYTES:
         raise DecryptionError("not a postpulse envelope: truncated or malformed")
@@ -70,8 +72,8 @@ def parse_envelope(envelope: bytes) -> tuple[int, str, bytes, bytes, bytes]:
         raise DecryptionError("not a postpulse envelope: the key id is not ASCII (corrupt data)") from None
     if not KID_RE.fullmatch(kid):
         raise DecryptionError("not a postpulse envelope: malformed key id (corrupt data)")
-    nonce = env[header_len:header_len + NONCE_BYTES]
-    return version, kid, env[:header_len], nonce, env[header_len + NONCE_BYTES:]
+    nonce = env[header_len : header_len + NONCE_BYTES]
+    return version, kid, env[:header_len], nonce, env[header_len + NONCE_BYTES :]
 
 
 def envelope_to_text(envelope: bytes) -> str:
@@ -80,9 +82,11 @@ def envelope_to_text(envelope: bytes) -> str:
 
 def envelope_from_text(text: str) -> bytes:
     if not isinstance(text, str) or not text.startswith(TEXT_PREFIX):
-        raise DecryptionError(f"not an encrypted value (expected the prefix {TEXT_PREFIX!r}); was it redacted?")
+        raise DecryptionError(
+            f"not an encrypted value (expected the prefix {TEXT_PREFIX!r}); was it redacted?"
+        )
     try:
-        return base64.b64decode(text[len(TEXT_PREFIX):], validate=True)
+        return base64.b64decode(text[len(TEXT_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise DecryptionError("encrypted value is not valid base64 (corrupt data)") from None
 

@@ -16,17 +16,43 @@ from sqlalchemy.engine import Connection
 
 from postpulse.ids import MAX_ROUNDS, PREFIXES, IdSpaceExhausted, new_id
 
-_SECRET_KEYS = ("password", "secret", "token", "cookie", "session_state", "storage_state", "key",
-                "text", "content", "message_text", "plaintext")
+_SECRET_KEYS = (
+    "password",
+    "secret",
+    "token",
+    "cookie",
+    "session_state",
+    "storage_state",
+    "key",
+    "text",
+    "content",
+    "message_text",
+    "plaintext",
+)
 _ALLOWED = {"key_id", "kid", "primary_kid", "text_hash", "reason_code", "keys", "key_ids"}
 
-EVENTS = ('session_start', 'session_end', 'navigate', 'extract', 'action_attempt', 'action_complete',
-          'verification', 'error', 'rate_limit_hit', 'policy_block', 'approval', 'login', 'block_signal',
-          'retention', 'key_rotation', 'opt_out')
+EVENTS = (
+    "session_start",
+    "session_end",
+    "navigate",
+    "extract",
+    "action_attempt",
+    "action_complete",
+    "verification",
+    "error",
+    "rate_limit_hit",
+    "policy_block",
+    "approval",
+    "login",
+    "block_signal",
+    "retention",
+    "key_rotation",
+    "opt_out",
+)
 
 _INSERT = text(
     "INSERT INTO audit_entries (id, run_id, step_id, event_type, platform, account_id, action_id, "
-    "target_type, target_id, outcome, details, \"timestamp\", duration_ms) VALUES (:id, :run_id, :step_id, "
+    'target_type, target_id, outcome, details, "timestamp", duration_ms) VALUES (:id, :run_id, :step_id, '
     ":event_type, :platform, :account_id, :action_id, :target_type, :target_id, :outcome, "
     "CAST(:details AS jsonb), coalesce(:ts, now()), :duration_ms) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
@@ -49,18 +75,40 @@ def scrub(details: Any) -> Any:
     return details
 
 
-def record(conn: Connection, *, run_id: str, step_id: str, event_type: str, outcome: str,
-           details: dict[str, Any] | None = None, platform: str | None = None,
-           account_id: str | None = None, action_id: str | None = None, target_type: str | None = None,
-           target_id: str | None = None, at: datetime | None = None, duration_ms: int | None = None) -> str:
+def record(
+    conn: Connection,
+    *,
+    run_id: str,
+    step_id: str,
+    event_type: str,
+    outcome: str,
+    details: dict[str, Any] | None = None,
+    platform: str | None = None,
+    account_id: str | None = None,
+    action_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    at: datetime | None = None,
+    duration_ms: int | None = None,
+) -> str:
     """Insert one audit entry; returns its id."""
     if event_type not in EVENTS:
         raise ValueError(f"unknown audit event {event_type!r}")
     payload = json.dumps(scrub(details or {}), default=str)
-    values = {"run_id": run_id, "step_id": step_id, "event_type": event_type, "platform": platform,
-              "account_id": account_id, "action_id": action_id, "target_type": target_type,
-              "target_id": target_id, "outcome": outcome, "details": payload, "ts": at,
-              "duration_ms": duration_ms}
+    values = {
+        "run_id": run_id,
+        "step_id": step_id,
+        "event_type": event_type,
+        "platform": platform,
+        "account_id": account_id,
+        "action_id": action_id,
+        "target_type": target_type,
+        "target_id": target_id,
+        "outcome": outcome,
+        "details": payload,
+        "ts": at,
+        "duration_ms": duration_ms,
+    }
 
     return insert_fresh(conn, "audit_entries", _INSERT, values)
 

@@ -34,12 +34,15 @@ from sqlalchemy.engine import Connection
 
 from postpulse.ids import allocate_ids, retry_on_id_collision
 
-_FIND_POST = text("SELECT id FROM posts WHERE id = :pid OR (platform = :pf AND platform_post_id = :ppid) "
-                  "ORDER BY (id = :pid) DESC LIMIT 1")
+_FIND_POST = text(
+    "SELECT id FROM posts WHERE id = :pid OR (platform = :pf AND platform_post_id = :ppid) "
+    "ORDER BY (id = :pid) DESC LIMIT 1"
+)
 _STUB_POST = text(
     "INSERT INTO posts (id, platform, platform_post_id, url, engagement_status, raw_json) "
     "VALUES (:id, :pf, :ppid, :url, 'not_engaged', CAST(:raw AS jsonb)) "
-    "ON CONFLICT (platform, platform_post_id) DO NOTHING")
+    "ON CONFLICT (platform, platform_post_id) DO NOTHING"
+)
 _PARENT = text("SELECT id FROM comments WHERE platform = :pf AND platform_comment_id = :pcid")
 _UPSERT = text(
     "INSERT INTO comments (id, platform, platform_comment_id, post_id, parent_comment_id, is_reply, author_username, "
@@ -50,19 +53,31 @@ _UPSERT = text(
     "action_attempt_id = coalesce(comments.action_attempt_id, EXCLUDED.action_attempt_id), "
     "parent_comment_id = coalesce(comments.parent_comment_id, EXCLUDED.parent_comment_id), "
     "last_seen_at = greatest(comments.last_seen_at, EXCLUDED.last_seen_at) "
-    "RETURNING id")
+    "RETURNING id"
+)
 
 
-def _post_row(conn: Connection, *, platform: str, platform_post_id: str, db_post_id: str | None,
-              url: str | None) -> str:
-    pid = conn.execute(_FIND_POST, {"pid": db_post_id or "", "pf": platform, "ppid": platform_post_id}).scalar()
+def _post_row(
+    conn: Connection, *, platform: str, platform_post_id: str, db_post_id: str | None, url: str | None
+) -> str:
+    pid = conn.execute(
+        _FIND_POST, {"pid": db_post_id or "", "pf": platform, "ppid": platform_post_id}
+    ).scalar()
     if pid is not None:
         return pid
 
     def attempt() -> None:
         (new,) = allocate_ids(conn, "posts", 1)
-        conn.execute(_STUB_POST, {"id": new, "pf": platform, "ppid": platform_post_id, "url": url,
-                                  "raw": json.dumps({"source": "postpulse-engagement"})})
+        conn.execute(
+            _STUB_POST,
+            {
+                "id": new,
+                "pf": platform,
+                "ppid": platform_post_id,
+                "url": url,
+                "raw": json.dumps({"source": "postpulse-engagement"}),
+            },
+        )
 
     retry_on_id_collision(conn, "posts", attempt)
     return conn.execute(_FIND_POST, {"pid": "", "pf": platform, "ppid": platform_post_id}).scalar_one()
@@ -90,16 +105,20 @@ def lock_posts(conn: Connection, results: list[Any]) -> None:
     if not keys and not ids:
         return
     ks = sorted(keys)
-    conn.execute(text(
-        "SELECT p.id FROM posts p WHERE p.id = ANY(CAST(:ids AS text[])) OR (p.platform, p.platform_post_id) IN "
-        "(SELECT * FROM unnest(CAST(:pfs AS text[]), CAST(:ppids AS text[]))) ORDER BY p.id FOR UPDATE"),
-        {"ids": sorted(ids), "pfs": [k[0] for k in ks], "ppids": [k[1] for k in ks]}).all()
+    conn.execute(
+        text(
+            "SELECT p.id FROM posts p WHERE p.id = ANY(CAST(:ids AS text[])) OR (p.platform, p.platform_post_id) IN "
+            "(SELECT * FROM unnest(CAST(:pfs AS text[]), CAST(:ppids AS text[]))) ORDER BY p.id FOR UPDATE"
+        ),
+        {"ids": sorted(ids), "pfs": [k[0] for k in ks], "ppids": [k[1] for k in ks]},
+    ).all()
     for (pf, ppid), url in sorted(stubs.items()):
         _post_row(conn, platform=pf, platform_post_id=ppid, db_post_id=None, url=url)
 
 
-def record_our_comment(conn: Connection, task: Any, platform_comment_id: str, text_value: str | None,
-                       now: datetime) -> str | None:
+def record_our_comment(
+    conn: Connection, task: Any, platform_comment_id: str, text_value: str | None, now: datetime
+) -> str | None:
     """Write (or mark as ours) the comment/reply ``task`` posted; returns the ``cmt-`` id.
 
     ``task`` is the executor's ``ActionTask`` (``action_type`` comment or reply)."""
@@ -109,27 +128,55 @@ def record_our_comment(conn: Connection, task: Any, platform_comment_id: str, te
     platform_post_id = task.post_ref if is_reply else task.target_id
     if not platform_post_id:
         return None
-    post_id = _post_row(conn, platform=task.platform, platform_post_id=str(platform_post_id),
-                        db_post_id=task.db_post_id, url=None if is_reply else task.target_url)
-    parent = conn.execute(_PARENT, {"pf": task.platform, "pcid": task.target_id}).scalar() if is_reply else None
-    raw = {"postpulse": {"action_id": task.action_id, "attempt_id": task.attempt_id, "action_type": task.action_type}}
+    post_id = _post_row(
+        conn,
+        platform=task.platform,
+        platform_post_id=str(platform_post_id),
+        db_post_id=task.db_post_id,
+        url=None if is_reply else task.target_url,
+    )
+    parent = (
+        conn.execute(_PARENT, {"pf": task.platform, "pcid": task.target_id}).scalar() if is_reply else None
+    )
+    raw = {
+        "postpulse": {
+            "action_id": task.action_id,
+            "attempt_id": task.attempt_id,
+            "action_type": task.action_type,
+        }
+    }
     if is_reply:
         raw["postpulse"]["parent_platform_comment_id"] = task.target_id
 
     def attempt() -> str:
         (cid,) = allocate_ids(conn, "comments", 1)
-        return conn.execute(_UPSERT, {"id": cid, "pf": task.platform, "pcid": platform_comment_id, "post": post_id,
-                                      "parent": parent, "is_reply": is_reply, "author": task.username, "acc": task.account_id,
-                                      "text": text_value, "now": now, "att": task.attempt_id,
-                                      "raw": json.dumps(raw)}).scalar_one()
+        return conn.execute(
+            _UPSERT,
+            {
+                "id": cid,
+                "pf": task.platform,
+                "pcid": platform_comment_id,
+                "post": post_id,
+                "parent": parent,
+                "is_reply": is_reply,
+                "author": task.username,
+                "acc": task.account_id,
+                "text": text_value,
+                "now": now,
+                "att": task.attempt_id,
+                "raw": json.dumps(raw),
+            },
+        ).scalar_one()
 
     return retry_on_id_collision(conn, "comments", attempt)
 
 
 def forget_our_comment(conn: Connection, task: Any) -> int:
     """After a successful ``delete_comment``: remove our row of that comment."""
-    return conn.execute(text("DELETE FROM comments WHERE platform = :pf AND platform_comment_id = :pcid AND is_ours"),
-                        {"pf": task.platform, "pcid": task.target_id}).rowcount
+    return conn.execute(
+        text("DELETE FROM comments WHERE platform = :pf AND platform_comment_id = :pcid AND is_ours"),
+        {"pf": task.platform, "pcid": task.target_id},
+    ).rowcount
 
 
 _OUR_TEXTS = text(
@@ -139,7 +186,8 @@ _OUR_TEXTS = text(
     "WHERE c.is_ours AND c.account_id = :a AND c.platform = a.platform AND ("
     " (:kind = 'comment' AND NOT c.is_reply AND p.platform_post_id = :tid) OR "
     " (:kind = 'reply' AND c.is_reply AND (par.platform_comment_id = :tid "
-    "   OR c.raw_json -> 'postpulse' ->> 'parent_platform_comment_id' = :tid)))")
+    "   OR c.raw_json -> 'postpulse' ->> 'parent_platform_comment_id' = :tid)))"
+)
 
 
 def our_comment_texts(conn: Connection, account_id: str, action_type: str, target_id: str) -> list[str]:
@@ -159,17 +207,31 @@ _OUR_TEXTS_BATCH = text(
     "LEFT JOIN comments par ON par.id = c.parent_comment_id "
     "WHERE (k.typ = 'comment' AND NOT c.is_reply AND p.platform_post_id = k.tid) OR "
     " (k.typ = 'reply' AND c.is_reply AND (par.platform_comment_id = k.tid "
-    "   OR c.raw_json -> 'postpulse' ->> 'parent_platform_comment_id' = k.tid))")
+    "   OR c.raw_json -> 'postpulse' ->> 'parent_platform_comment_id' = k.tid))"
+)
 
 
-def our_comment_texts_batch(conn: Connection, keys: list[tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+def our_comment_texts_batch(
+    conn: Connection, keys: list[tuple[str, str, str]]
+) -> list[tuple[str, str, str, str]]:
     """``our_comment_texts`` for many ``(account_id, action_type, target_id)`` keys in one query:
     rows ``(account_id, action_type, target_id, text)``."""
     keys = [k for k in keys if k[1] in ("comment", "reply")]
     if not keys:
         return []
-    return [tuple(r) for r in conn.execute(_OUR_TEXTS_BATCH, {"accs": [k[0] for k in keys], "types": [k[1] for k in keys],
-                                                               "tids": [k[2] for k in keys]})]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            _OUR_TEXTS_BATCH,
+            {"accs": [k[0] for k in keys], "types": [k[1] for k in keys], "tids": [k[2] for k in keys]},
+        )
+    ]
 
 
-__all__ = ["lock_posts", "record_our_comment", "forget_our_comment", "our_comment_texts", "our_comment_texts_batch"]
+__all__ = [
+    "lock_posts",
+    "record_our_comment",
+    "forget_our_comment",
+    "our_comment_texts",
+    "our_comment_texts_batch",
+]

@@ -33,18 +33,27 @@ import json
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from postpulse.crypto import Vault, VaultError, envelope_from_text
-from postpulse.policy import (AccountSettings, AccountState, ActionRequest, PolicyEngine, SettingsError,
-                              classify_failure, freeze_message, freeze_until)
+from postpulse.policy import (
+    AccountSettings,
+    AccountState,
+    ActionRequest,
+    PolicyEngine,
+    SettingsError,
+    classify_failure,
+    freeze_message,
+    freeze_until,
+)
 
 from . import audit
 from .drivers.base import ActionTask, DriverError, ExecResult, TransientError, Verification
@@ -58,7 +67,9 @@ TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout", "network
 RELOGIN_CODES = frozenset({"session_expired", "no_session"})
 
 
-def _policy_inputs(r: dict, text_value: str | None, settings: AccountSettings) -> tuple[ActionRequest, AccountState]:
+def _policy_inputs(
+    r: dict, text_value: str | None, settings: AccountSettings
+) -> tuple[ActionRequest, AccountState]:
     """The policy engine's request and account for a claimed (or, in a dry run, a would-be
     claimed) queue row: one builder, so that the dry run decides exactly as the run does."""
     params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
@@ -67,15 +78,30 @@ def _policy_inputs(r: dict, text_value: str | None, settings: AccountSettings) -
     if r["post_platform_id"]:
         params.setdefault("platform_post_id", r["post_platform_id"])
     request = ActionRequest(
-        action_id=r["id"], account_id=r["account_id"], platform=r["platform"], action_type=r["action_type"],
-        target_type=r["target_type"], target_id=r["target_id"],
+        action_id=r["id"],
+        account_id=r["account_id"],
+        platform=r["platform"],
+        action_type=r["action_type"],
+        target_type=r["target_type"],
+        target_id=r["target_id"],
         target_username=r["target_username"] or r["thread_participant"],
-        target_text=r["post_text"], target_url=r["target_url"] or r["post_url"], params=params,
-        approved=r["approved_at"] is not None, expires_at=r["expires_at"])
+        target_text=r["post_text"],
+        target_url=r["target_url"] or r["post_url"],
+        params=params,
+        approved=r["approved_at"] is not None,
+        expires_at=r["expires_at"],
+    )
     account = AccountState(
-        account_id=r["account_id"], platform=r["platform"], is_authorized=r["is_authorized"],
-        is_active=r["is_active"], settings=settings, timezone=r["timezone"], frozen_until=r["frozen_until"],
-        needs_relogin=r["needs_relogin"], frozen_reason=r["frozen_reason"])
+        account_id=r["account_id"],
+        platform=r["platform"],
+        is_authorized=r["is_authorized"],
+        is_active=r["is_active"],
+        settings=settings,
+        timezone=r["timezone"],
+        frozen_until=r["frozen_until"],
+        needs_relogin=r["needs_relogin"],
+        frozen_reason=r["frozen_reason"],
+    )
     return request, account
 
 
@@ -94,7 +120,9 @@ class ExecutorConfig:
     base_url: str | None = None  # the sandbox
 
     def screenshots(self) -> Path:
-        return Path(self.screenshot_dir) if self.screenshot_dir else screenshot_dir()  # where retention cleans
+        return (
+            Path(self.screenshot_dir) if self.screenshot_dir else screenshot_dir()
+        )  # where retention cleans
 
 
 @dataclass
@@ -128,31 +156,44 @@ _INSERT_ATTEMPT = text(
     "attempts = attempts + 1, last_reason_code = NULL WHERE id = :act AND status = 'approved') "
     "INSERT INTO action_attempts (id, run_id, action_id, platform, action_type, account_id, target_type, "
     "target_id, input, text_hash, status, attempted_at) VALUES (:id, :run, :act, :pf, :type, :acc, :tt, :tid, "
-    "CAST(:input AS jsonb), :th, 'in_progress', :now) ON CONFLICT (id) DO NOTHING RETURNING id")
+    "CAST(:input AS jsonb), :th, 'in_progress', :now) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 _INSERT_VERIFICATION = text(
     "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
-    "duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) ON CONFLICT (id) DO NOTHING RETURNING id")
+    "duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('postpulse:account:' || :a, 0))")
 
 _SUPERSEDE = text(
     "UPDATE action_attempts SET superseded_at = :now WHERE account_id = :a AND platform = :p AND target_id = :t "
-    "AND action_type = ANY(CAST(:types AS text[])) AND status = 'success' AND superseded_at IS NULL")
+    "AND action_type = ANY(CAST(:types AS text[])) AND status = 'success' AND superseded_at IS NULL"
+)
 _COMPLETE_ACTION = text(
     "UPDATE action_queue SET status = 'completed', completed_at = :now, executed_at = :now, last_error = NULL, "
-    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :act")
+    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :act"
+)
 _SUCCEED = text(
     "WITH sup AS (" + _SUPERSEDE.text + "), q AS (" + _COMPLETE_ACTION.text + ") "
     "UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, result = CAST(:r AS jsonb), "
-    "verification_id = :v WHERE id = :id")
+    "verification_id = :v WHERE id = :id"
+)
 
 
 class Executor:
     """One executor (one worker). Thread-confined: give each thread its own Executor and browser."""
 
-    def __init__(self, engine: Engine, vault: Vault | None = None, *, browser: Any = None,
-                 config: ExecutorConfig | None = None, now_fn: Callable[[], datetime] = utcnow,
-                 run_id: str | None = None, driver_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        vault: Vault | None = None,
+        *,
+        browser: Any = None,
+        config: ExecutorConfig | None = None,
+        now_fn: Callable[[], datetime] = utcnow,
+        run_id: str | None = None,
+        driver_factory: Callable[..., Any] | None = None,
+    ) -> None:
         self.engine = engine
         self.vault = vault
         self.browser = browser
@@ -167,14 +208,26 @@ class Executor:
         """Actions stuck ``in_progress`` (an executor died) go back to ``approved``; their attempt
         becomes ``failed``/``abandoned``. Re-running is safe: drivers check the state first."""
         cutoff = now - timedelta(minutes=self.config.stale_after_minutes)
-        rows = conn.execute(text(
-            "UPDATE action_queue SET status = 'approved', claimed_by = NULL, last_reason_code = 'abandoned', "
-            "system_notes = concat_ws(E'\\n', system_notes, 'released: its executor stopped before recording') "
-            "WHERE status = 'in_progress' AND claimed_at < :c RETURNING id"), {"c": cutoff}).scalars().all()
+        rows = (
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = 'approved', claimed_by = NULL, last_reason_code = 'abandoned', "
+                    "system_notes = concat_ws(E'\\n', system_notes, 'released: its executor stopped before recording') "
+                    "WHERE status = 'in_progress' AND claimed_at < :c RETURNING id"
+                ),
+                {"c": cutoff},
+            )
+            .scalars()
+            .all()
+        )
         if rows:
-            conn.execute(text("UPDATE action_attempts SET status = 'failed', error_code = 'abandoned', completed_at = :now "
-                              "WHERE action_id = ANY(:ids) AND status IN ('in_progress', 'pending')"),
-                         {"ids": list(rows), "now": now})
+            conn.execute(
+                text(
+                    "UPDATE action_attempts SET status = 'failed', error_code = 'abandoned', completed_at = :now "
+                    "WHERE action_id = ANY(:ids) AND status IN ('in_progress', 'pending')"
+                ),
+                {"ids": list(rows), "now": now},
+            )
         return len(rows)
 
     def claim(self, limit: int | None = None) -> ClaimReport:
@@ -201,7 +254,9 @@ class Executor:
                 # in-progress attempts, so the preloaded times stay exact for this transaction (a
                 # concurrent record can only turn in-progress into failed: an upper bound); each
                 # allowed action is added by ``_gate`` (usage.record).
-                usage = PreloadedUsage(conn, [(account_id, r["action_type"]) for r in by_account[account_id]], now)
+                usage = PreloadedUsage(
+                    conn, [(account_id, r["action_type"]) for r in by_account[account_id]], now
+                )
                 engine = PolicyEngine(blocklist, usage=usage, idempotency=DbIdempotency(conn))
                 for r in by_account[account_id]:
                     self._gate(conn, engine, r, now, report, usage=usage)
@@ -212,36 +267,82 @@ class Executor:
         if "text_encrypted" in params:
             if self.vault is None:
                 raise VaultError("no vault configured: cannot read the encrypted DM text")
-            return self.vault.decrypt_text(envelope_from_text(params["text_encrypted"]), queued_text_aad(r["id"]))
+            return self.vault.decrypt_text(
+                envelope_from_text(params["text_encrypted"]), queued_text_aad(r["id"])
+            )
         return params.get("text")
 
-    def _gate(self, conn: Connection, engine: PolicyEngine, r: dict, now: datetime, report: ClaimReport,
-              usage: PreloadedUsage | None = None) -> None:
+    def _gate(
+        self,
+        conn: Connection,
+        engine: PolicyEngine,
+        r: dict,
+        now: datetime,
+        report: ClaimReport,
+        usage: PreloadedUsage | None = None,
+    ) -> None:
         params = dict(r["action_params"] or {})
         # request problems the policy engine does not know about
         if r["target_type"] == "dm_thread" and r["thread_row"] is None:
-            self._deny(conn, r, now, report, "reject", "unknown_thread",
-                       f"DM thread {r['target_id']} is unknown for account {r['account_id']} (deleted, or never "
-                       "synced); queue the DM to the user instead.", None)
+            self._deny(
+                conn,
+                r,
+                now,
+                report,
+                "reject",
+                "unknown_thread",
+                f"DM thread {r['target_id']} is unknown for account {r['account_id']} (deleted, or never "
+                "synced); queue the DM to the user instead.",
+                None,
+            )
             return
         try:
             text_value = self._text_of(r)
         except VaultError as exc:
             # a key problem (missing / wrong key), not the action's fault: it waits until the key is supplied
-            self._deny(conn, r, now, report, "defer", "decryption_failed", f"cannot read the action's text: {exc}", None)
+            self._deny(
+                conn,
+                r,
+                now,
+                report,
+                "defer",
+                "decryption_failed",
+                f"cannot read the action's text: {exc}",
+                None,
+            )
             return
         try:
-            settings = AccountSettings.parse(r["settings"] or {}, source=f"accounts.settings of {r['account_id']}")
+            settings = AccountSettings.parse(
+                r["settings"] or {}, source=f"accounts.settings of {r['account_id']}"
+            )
         except SettingsError as exc:
-            self._deny(conn, r, now, report, "defer", "invalid_settings",
-                       f"{exc}. Fix the account settings; the action waits.", None)
+            self._deny(
+                conn,
+                r,
+                now,
+                report,
+                "defer",
+                "invalid_settings",
+                f"{exc}. Fix the account settings; the action waits.",
+                None,
+            )
             return
         request, account = _policy_inputs(r, text_value, settings)
         target_username = request.target_username
         d = engine.decide(request, account, now)
         if d.outcome != "allow":
-            self._deny(conn, r, now, report, d.outcome, str(d.reason_code), d.message, d.retry_at,
-                       event=d.audit_event, details=d.details)
+            self._deny(
+                conn,
+                r,
+                now,
+                report,
+                d.outcome,
+                str(d.reason_code),
+                d.message,
+                d.retry_at,
+                event=d.audit_event,
+                details=d.details,
+            )
             return
         from .drivers.registry import resolve
 
@@ -250,61 +351,167 @@ class Executor:
         except DriverError as exc:
             self._deny(conn, r, now, report, "fail", "unsupported_platform", str(exc), None)
             return
-        input_doc = {"text_hash": r["text_hash"], "target_username": target_username,
-                     "template_id": params.get("template_id"), "worker": self.config.worker_id}
+        input_doc = {
+            "text_hash": r["text_hash"],
+            "target_username": target_username,
+            "template_id": params.get("template_id"),
+            "worker": self.config.worker_id,
+        }
         if r["action_type"] not in ("dm_send",) and text_value is not None:
             input_doc["text_length"] = len(text_value)
-        att_id = audit.insert_fresh(conn, "action_attempts", _INSERT_ATTEMPT, {
-            "run": self.run_id, "act": r["id"], "pf": r["platform"], "type": r["action_type"],
-             "acc": r["account_id"], "tt": r["target_type"], "tid": r["target_id"], "input": json.dumps(input_doc),
-             "th": r["text_hash"], "now": now, "w": self.config.worker_id})
+        att_id = audit.insert_fresh(
+            conn,
+            "action_attempts",
+            _INSERT_ATTEMPT,
+            {
+                "run": self.run_id,
+                "act": r["id"],
+                "pf": r["platform"],
+                "type": r["action_type"],
+                "acc": r["account_id"],
+                "tt": r["target_type"],
+                "tid": r["target_id"],
+                "input": json.dumps(input_doc),
+                "th": r["text_hash"],
+                "now": now,
+                "w": self.config.worker_id,
+            },
+        )
         if usage is not None:
             usage.record(r["account_id"], r["action_type"], now)
-        audit.record(conn, run_id=self.run_id, step_id="claim", event_type="action_attempt", outcome="pending",
-                     platform=r["platform"], account_id=r["account_id"], action_id=r["id"],
-                     target_type=r["target_type"], target_id=r["target_id"], at=now,
-                     details={"attempt_id": att_id, "action_type": r["action_type"], "worker": self.config.worker_id,
-                              "policy": "allowed"})
-        report.tasks.append(ActionTask(
-            action_id=r["id"], attempt_id=att_id, run_id=self.run_id, account_id=r["account_id"], platform=r["platform"],
-            site=site, username=r["username"], action_type=r["action_type"], target_type=r["target_type"],
-            target_id=r["target_id"], target_username=target_username, target_url=r["target_url"],
-            post_ref=params.get("post_id") or r["post_platform_id"],
-            text=text_value if "text_encrypted" not in params else None,
-            text_encrypted=params.get("text_encrypted"), text_hash=r["text_hash"],
-            params={**{k: v for k, v in params.items() if k in ("media", "post_id", "template_id")},
-                    **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {})},
-            attempts=r["attempts"] + 1, max_attempts=r["max_attempts"], db_post_id=r["db_post_id"], driver=driver_name))
+        audit.record(
+            conn,
+            run_id=self.run_id,
+            step_id="claim",
+            event_type="action_attempt",
+            outcome="pending",
+            platform=r["platform"],
+            account_id=r["account_id"],
+            action_id=r["id"],
+            target_type=r["target_type"],
+            target_id=r["target_id"],
+            at=now,
+            details={
+                "attempt_id": att_id,
+                "action_type": r["action_type"],
+                "worker": self.config.worker_id,
+                "policy": "allowed",
+            },
+        )
+        report.tasks.append(
+            ActionTask(
+                action_id=r["id"],
+                attempt_id=att_id,
+                run_id=self.run_id,
+                account_id=r["account_id"],
+                platform=r["platform"],
+                site=site,
+                username=r["username"],
+                action_type=r["action_type"],
+                target_type=r["target_type"],
+                target_id=r["target_id"],
+                target_username=target_username,
+                target_url=r["target_url"],
+                post_ref=params.get("post_id") or r["post_platform_id"],
+                text=text_value if "text_encrypted" not in params else None,
+                text_encrypted=params.get("text_encrypted"),
+                text_hash=r["text_hash"],
+                params={
+                    **{k: v for k, v in params.items() if k in ("media", "post_id", "template_id")},
+                    **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {}),
+                },
+                attempts=r["attempts"] + 1,
+                max_attempts=r["max_attempts"],
+                db_post_id=r["db_post_id"],
+                driver=driver_name,
+            )
+        )
 
-    def _deny(self, conn: Connection, r: dict, now: datetime, report: ClaimReport, outcome: str, code: str,
-              message: str, retry_at: datetime | None, *, event: str | None = None,
-              details: dict | None = None) -> None:
+    def _deny(
+        self,
+        conn: Connection,
+        r: dict,
+        now: datetime,
+        report: ClaimReport,
+        outcome: str,
+        code: str,
+        message: str,
+        retry_at: datetime | None,
+        *,
+        event: str | None = None,
+        details: dict | None = None,
+    ) -> None:
         if outcome == "defer":
             when = retry_at or now + timedelta(minutes=self.config.recheck_minutes)
-            conn.execute(text(
-                "UPDATE action_queue SET scheduled_for = :w, last_reason_code = :c, last_error = :m, "
-                "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"),
-                {"w": when, "c": code, "m": message, "id": r["id"],
-                 "note": f"{now:%Y-%m-%d %H:%M} UTC deferred to {when:%Y-%m-%d %H:%M} UTC: {code}"})
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET scheduled_for = :w, last_reason_code = :c, last_error = :m, "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                ),
+                {
+                    "w": when,
+                    "c": code,
+                    "m": message,
+                    "id": r["id"],
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC deferred to {when:%Y-%m-%d %H:%M} UTC: {code}",
+                },
+            )
         else:
             status = "rejected" if outcome == "reject" else "failed"
-            conn.execute(text(
-                "UPDATE action_queue SET status = :s, last_reason_code = :c, last_error = :m, completed_at = :now, "
-                "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"),
-                {"s": status, "c": code, "m": message, "now": now, "id": r["id"],
-                 "note": f"{now:%Y-%m-%d %H:%M} UTC {status}: {code}"})
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = :s, last_reason_code = :c, last_error = :m, completed_at = :now, "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                ),
+                {
+                    "s": status,
+                    "c": code,
+                    "m": message,
+                    "now": now,
+                    "id": r["id"],
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC {status}: {code}",
+                },
+            )
             retry_at = None
-        audit.record(conn, run_id=self.run_id, step_id="policy", event_type=event or "policy_block",
-                     outcome="skipped" if outcome == "defer" else "failure", platform=r["platform"],
-                     account_id=r["account_id"], action_id=r["id"], target_type=r["target_type"],
-                     target_id=r["target_id"], at=now,
-                     details={"reason_code": code, "outcome": outcome, "message": message,
-                              "retry_at": (retry_at or (now + timedelta(minutes=self.config.recheck_minutes))
-                                           if outcome == "defer" else None),
-                              **{k: v for k, v in (details or {}).items() if k in ("window", "count", "limit", "entry_id",
-                                                                                   "entry_type", "match_type", "quiet_hours")}})
-        report.decisions.append({"action_id": r["id"], "account_id": r["account_id"], "action_type": r["action_type"],
-                                 "outcome": outcome, "reason_code": code, "message": message})
+        audit.record(
+            conn,
+            run_id=self.run_id,
+            step_id="policy",
+            event_type=event or "policy_block",
+            outcome="skipped" if outcome == "defer" else "failure",
+            platform=r["platform"],
+            account_id=r["account_id"],
+            action_id=r["id"],
+            target_type=r["target_type"],
+            target_id=r["target_id"],
+            at=now,
+            details={
+                "reason_code": code,
+                "outcome": outcome,
+                "message": message,
+                "retry_at": (
+                    retry_at or (now + timedelta(minutes=self.config.recheck_minutes))
+                    if outcome == "defer"
+                    else None
+                ),
+                **{
+                    k: v
+                    for k, v in (details or {}).items()
+                    if k
+                    in ("window", "count", "limit", "entry_id", "entry_type", "match_type", "quiet_hours")
+                },
+            },
+        )
+        report.decisions.append(
+            {
+                "action_id": r["id"],
+                "account_id": r["account_id"],
+                "action_type": r["action_type"],
+                "outcome": outcome,
+                "reason_code": code,
+                "message": message,
+            }
+        )
 
     # ------------------------------------------------------------------------------- preview (dry run)
     def preview(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -314,17 +521,30 @@ class Executor:
         out = []
         with self.engine.connect() as conn:
             paused = is_globally_paused(conn)
-            rows = [dict(r) for r in conn.execute(text(str(_CLAIM.text).replace("FOR UPDATE OF q SKIP LOCKED", "")),
-                                                  {"now": now, "n": limit}).mappings()]
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    text(str(_CLAIM.text).replace("FOR UPDATE OF q SKIP LOCKED", "")),
+                    {"now": now, "n": limit},
+                ).mappings()
+            ]
             usage = PreloadedUsage(conn, [(r["account_id"], r["action_type"]) for r in rows], now)
-            idem = PreloadedIdempotency(conn, [(r["account_id"], r["action_type"], r["target_id"]) for r in rows])
+            idem = PreloadedIdempotency(
+                conn, [(r["account_id"], r["action_type"], r["target_id"]) for r in rows]
+            )
             first = True
             for r in rows:
                 try:
                     settings = AccountSettings.parse(r["settings"] or {})
                 except SettingsError as exc:
-                    out.append({"action_id": r["id"], "outcome": "defer", "reason_code": "invalid_settings",
-                                "message": str(exc)})
+                    out.append(
+                        {
+                            "action_id": r["id"],
+                            "outcome": "defer",
+                            "reason_code": "invalid_settings",
+                            "message": str(exc),
+                        }
+                    )
                     continue
                 try:
                     text_value = self._text_of(r)
@@ -333,14 +553,21 @@ class Executor:
                 # the blocklist's freshness is checked once per preview, as claim() does per batch
                 blocklist = self.blocklists.get(conn, r["account_id"], check=first)
                 first = False
-                engine = PolicyEngine(blocklist, usage=usage, idempotency=idem,
-                                      global_paused=paused)
+                engine = PolicyEngine(blocklist, usage=usage, idempotency=idem, global_paused=paused)
                 d = engine.decide(*_policy_inputs(r, text_value, settings), now)
                 if d.allowed:
                     usage.record(r["account_id"], r["action_type"], now)
-                out.append({"action_id": r["id"], "account": r["username"], "action_type": r["action_type"],
-                            "target_id": r["target_id"], "outcome": d.outcome, "reason_code": str(d.reason_code),
-                            "message": d.message})
+                out.append(
+                    {
+                        "action_id": r["id"],
+                        "account": r["username"],
+                        "action_type": r["action_type"],
+                        "target_id": r["target_id"],
+                        "outcome": d.outcome,
+                        "reason_code": str(d.reason_code),
+                        "message": d.message,
+                    }
+                )
         return out
 
     # ------------------------------------------------------------------------------- execute
@@ -350,8 +577,15 @@ class Executor:
         if self.browser is None:
             raise DriverError("no browser: the executor needs a Playwright browser for real runs")
         base = self.config.base_url or "http://127.0.0.1:8765"
-        return open_driver(task.driver, self.browser, base_url=base, site=task.site, username=task.username,
-                           storage_state=storage_state, timeout_ms=self.config.timeout_ms)
+        return open_driver(
+            task.driver,
+            self.browser,
+            base_url=base,
+            site=task.site,
+            username=task.username,
+            storage_state=storage_state,
+            timeout_ms=self.config.timeout_ms,
+        )
 
     def _session(self, account_id: str) -> dict | None:
         from .sessions import load_session
@@ -365,7 +599,9 @@ class Executor:
         if task.text_encrypted:
             if self.vault is None:
                 raise VaultError("no vault configured: cannot read the encrypted DM text")
-            return self.vault.decrypt_text(envelope_from_text(task.text_encrypted), queued_text_aad(task.action_id))
+            return self.vault.decrypt_text(
+                envelope_from_text(task.text_encrypted), queued_text_aad(task.action_id)
+            )
         return task.text
 
     def _wait(self, state) -> float:
@@ -394,11 +630,21 @@ class Executor:
         try:
             state = self._session(tasks[0].account_id)
         except VaultError as exc:
-            return [ExecResult(t, False, error_code="decryption_failed", error_message=f"session: {exc}") for t in tasks]
+            return [
+                ExecResult(t, False, error_code="decryption_failed", error_message=f"session: {exc}")
+                for t in tasks
+            ]
         if state is None:
-            return [ExecResult(t, False, error_code="no_session",
-                               error_message=f"@{t.username} has no stored session: run `postpulse accounts login "
-                                             f"{t.username}`") for t in tasks]
+            return [
+                ExecResult(
+                    t,
+                    False,
+                    error_code="no_session",
+                    error_message=f"@{t.username} has no stored session: run `postpulse accounts login "
+                    f"{t.username}`",
+                )
+                for t in tasks
+            ]
         try:
             driver = self.driver_factory(tasks[0], state)
         except DriverError as exc:
@@ -407,8 +653,15 @@ class Executor:
         try:
             for task in tasks:
                 if stop_reason is not None:
-                    out.append(ExecResult(task, False, error_code=stop_reason, skipped=True,
-                                          error_message=f"not run: the account was flagged earlier in this batch ({stop_reason})"))
+                    out.append(
+                        ExecResult(
+                            task,
+                            False,
+                            error_code=stop_reason,
+                            skipped=True,
+                            error_message=f"not run: the account was flagged earlier in this batch ({stop_reason})",
+                        )
+                    )
                     continue
                 t0 = time.perf_counter()
                 codes: list[int] = []
@@ -425,8 +678,12 @@ class Executor:
                             res.retry_after = e.retry_after
                             raise
 
-                    retrying = Retrying(retry=retry_if_exception_type(TransientError),
-                                        stop=stop_after_attempt(self.config.max_tries), wait=self._wait, reraise=True)
+                    retrying = Retrying(
+                        retry=retry_if_exception_type(TransientError),
+                        stop=stop_after_attempt(self.config.max_tries),
+                        wait=self._wait,
+                        reraise=True,
+                    )
                     result, dom = retrying(attempt)
                     res.ok, res.result = True, dict(result)
                     if dom is not None:
@@ -441,8 +698,10 @@ class Executor:
                     if exc.details.get("selector"):
                         res.result["selector"] = exc.details["selector"]
                 except Exception as exc:  # a bug or an unexpected browser failure: recorded, not raised
-                    res.error_code, res.error_message = "driver_error", \
-                        f"{type(exc).__name__}: {withhold_text(str(exc), text_value)[:300]}"
+                    res.error_code, res.error_message = (
+                        "driver_error",
+                        f"{type(exc).__name__}: {withhold_text(str(exc), text_value)[:300]}",
+                    )
                 res.error_message = withhold_text(res.error_message, text_value)
                 res.status_codes = codes
                 res.tries = len(codes) + (1 if res.ok or res.error_code not in TRANSIENT_CODES else 0)
@@ -452,7 +711,9 @@ class Executor:
                 if not res.ok:
                     if res.error_code in RELOGIN_CODES:
                         stop_reason = "needs_relogin"
-                    elif res.error_code == "action_blocked" or classify_failure(status_codes=codes) is not None:
+                    elif (
+                        res.error_code == "action_blocked" or classify_failure(status_codes=codes) is not None
+                    ):
                         stop_reason = "account_frozen"
                 elif res.verification is not None and self._not_persisted(res):
                     stop_reason = "account_frozen"
@@ -471,13 +732,21 @@ class Executor:
 
         t0 = time.perf_counter()
         try:
-            r = Retrying(retry=retry_if_exception_type(TransientError), stop=stop_after_attempt(self.config.max_tries),
-                         wait=self._wait, reraise=True)
+            r = Retrying(
+                retry=retry_if_exception_type(TransientError),
+                stop=stop_after_attempt(self.config.max_tries),
+                wait=self._wait,
+                reraise=True,
+            )
             return r(lambda: driver.verify(task, result, text_value))
         except DriverError as exc:
-            return Verification("reload_verify", False, 0.0, {"inconclusive": True, "error_code": exc.code,
-                                                              "message": exc.message[:200]},
-                                int((time.perf_counter() - t0) * 1000))
+            return Verification(
+                "reload_verify",
+                False,
+                0.0,
+                {"inconclusive": True, "error_code": exc.code, "message": exc.message[:200]},
+                int((time.perf_counter() - t0) * 1000),
+            )
 
     def verify(self, results: list[ExecResult]) -> list[ExecResult]:
         """Verify executed actions in fresh browser contexts (the Dagster ``verify_actions`` op)."""
@@ -491,8 +760,9 @@ class Executor:
                 driver = self.driver_factory(rs[0].task, state)
             except Exception as exc:
                 for r in rs:
-                    r.verification = Verification("reload_verify", False, 0.0, {"inconclusive": True,
-                                                                                "message": str(exc)[:200]})
+                    r.verification = Verification(
+                        "reload_verify", False, 0.0, {"inconclusive": True, "message": str(exc)[:200]}
+                    )
                 continue
             try:
                 for r in rs:
@@ -522,15 +792,31 @@ class Executor:
                 counts[self._record_one(conn, res, self.now())] += 1
             used = sorted({r.task.account_id for r in results if r.ok})
             if used:
-                conn.execute(text("UPDATE accounts SET last_used_at = :now WHERE id = ANY(:a)"), {"now": self.now(), "a": used})
+                conn.execute(
+                    text("UPDATE accounts SET last_used_at = :now WHERE id = ANY(:a)"),
+                    {"now": self.now(), "a": used},
+                )
         return dict(counts)
 
     def _insert_verification(self, conn: Connection, attempt_id: str, v: Verification, now: datetime) -> str:
-        return audit.insert_fresh(conn, "verification_results", _INSERT_VERIFICATION, {
-            "att": attempt_id, "v": bool(v.verified), "c": float(max(0.0, min(1.0, v.confidence))), "m": v.method,
-            "d": json.dumps(v.details, default=str), "now": now, "ms": max(0, int(v.duration_ms))})
+        return audit.insert_fresh(
+            conn,
+            "verification_results",
+            _INSERT_VERIFICATION,
+            {
+                "att": attempt_id,
+                "v": bool(v.verified),
+                "c": float(max(0.0, min(1.0, v.confidence))),
+                "m": v.method,
+                "d": json.dumps(v.details, default=str),
+                "now": now,
+                "ms": max(0, int(v.duration_ms)),
+            },
+        )
 
-    def _insert_verifications(self, conn: Connection, attempt_id: str, vs: list[Verification], now: datetime) -> str | None:
+    def _insert_verifications(
+        self, conn: Connection, attempt_id: str, vs: list[Verification], now: datetime
+    ) -> str | None:
         """All verification rows of an attempt in one statement (fresh ids; a rare id collision is
         retried row by row). Returns the id of the last one (the attempt's verification_id)."""
         if not vs:
@@ -544,12 +830,25 @@ class Executor:
         rows = []
         for i, (vid, v) in enumerate(zip(ids, vs)):
             rows.append(f"(:id{i}, :att, :v{i}, :c{i}, :m{i}, CAST(:d{i} AS jsonb), :now, :ms{i})")
-            params.update({f"id{i}": vid, f"v{i}": bool(v.verified), f"c{i}": float(max(0.0, min(1.0, v.confidence))),
-                           f"m{i}": v.method, f"d{i}": json.dumps(v.details, default=str),
-                           f"ms{i}": max(0, int(v.duration_ms))})
-        done = set(conn.execute(text(
-            "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
-            "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT (id) DO NOTHING RETURNING id"), params).scalars())
+            params.update(
+                {
+                    f"id{i}": vid,
+                    f"v{i}": bool(v.verified),
+                    f"c{i}": float(max(0.0, min(1.0, v.confidence))),
+                    f"m{i}": v.method,
+                    f"d{i}": json.dumps(v.details, default=str),
+                    f"ms{i}": max(0, int(v.duration_ms)),
+                }
+            )
+        done = set(
+            conn.execute(
+                text(
+                    "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
+                    "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT (id) DO NOTHING RETURNING id"
+                ),
+                params,
+            ).scalars()
+        )
         for i, (vid, v) in enumerate(zip(ids, vs)):
             if vid not in done:  # id collision with an existing row: insert this one under another id
                 ids[i] = self._insert_verification(conn, attempt_id, v, now)
@@ -557,15 +856,33 @@ class Executor:
 
     def _record_one(self, conn: Connection, res: ExecResult, now: datetime) -> str:
         t = res.task
-        base = dict(run_id=self.run_id, platform=t.platform, account_id=t.account_id, action_id=t.action_id,
-                    target_type=t.target_type, target_id=t.target_id, at=now)
+        base = dict(
+            run_id=self.run_id,
+            platform=t.platform,
+            account_id=t.account_id,
+            action_id=t.action_id,
+            target_type=t.target_type,
+            target_id=t.target_id,
+            at=now,
+        )
         # dom_state_check(s) right after acting, then reload_verify: one statement
         ver_id = self._insert_verifications(
-            conn, t.attempt_id, list(res.checks) + ([res.verification] if res.verification is not None else []), now)
+            conn,
+            t.attempt_id,
+            list(res.checks) + ([res.verification] if res.verification is not None else []),
+            now,
+        )
         if res.ok and self._not_persisted(res):
             sig = classify_failure(action_type=t.action_type, verified_after_reload=False)
-            return self._fail(conn, res, now, "not_persisted", sig.reason if sig else "not visible after reload",
-                              ver_id, signal=sig)
+            return self._fail(
+                conn,
+                res,
+                now,
+                "not_persisted",
+                sig.reason if sig else "not visible after reload",
+                ver_id,
+                signal=sig,
+            )
         if res.ok:
             return self._succeed(conn, res, now, ver_id, base)
         code = res.error_code or "driver_error"
@@ -576,14 +893,39 @@ class Executor:
             signal = classify_failure(status_codes=res.status_codes, retry_after_seconds=res.retry_after)
         return self._fail(conn, res, now, code, res.error_message or code, ver_id, signal=signal)
 
-    def _succeed(self, conn: Connection, res: ExecResult, now: datetime, ver_id: str | None, base: dict) -> str:
+    def _succeed(
+        self, conn: Connection, res: ExecResult, now: datetime, ver_id: str | None, base: dict
+    ) -> str:
         t = res.task
-        opposite = {"unlike": ["like"], "like": ["unlike"], "unfollow": ["follow"], "follow": ["unfollow"]}.get(t.action_type)
-        verified = res.verification.verified if res.verification else (res.checks[-1].verified if res.checks else False)
-        note = "done" + ("" if verified else " (verification inconclusive)") + (" (was already in place)" if res.result.get("already") else "")
-        p = {"now": now, "ms": res.duration_ms, "r": json.dumps(res.result, default=str), "v": ver_id, "id": t.attempt_id,
-             "a": t.account_id, "p": t.platform, "t": t.target_id, "types": opposite or [], "act": t.action_id,
-             "note": f"{now:%Y-%m-%d %H:%M} UTC {note}"}
+        opposite = {
+            "unlike": ["like"],
+            "like": ["unlike"],
+            "unfollow": ["follow"],
+            "follow": ["unfollow"],
+        }.get(t.action_type)
+        verified = (
+            res.verification.verified
+            if res.verification
+            else (res.checks[-1].verified if res.checks else False)
+        )
+        note = (
+            "done"
+            + ("" if verified else " (verification inconclusive)")
+            + (" (was already in place)" if res.result.get("already") else "")
+        )
+        p = {
+            "now": now,
+            "ms": res.duration_ms,
+            "r": json.dumps(res.result, default=str),
+            "v": ver_id,
+            "id": t.attempt_id,
+            "a": t.account_id,
+            "p": t.platform,
+            "t": t.target_id,
+            "types": opposite or [],
+            "act": t.action_id,
+            "note": f"{now:%Y-%m-%d %H:%M} UTC {note}",
+        }
         # one round trip on the usual path: supersede the opposite action, mark the attempt a success
         # (the unique indexes allow one live success per target) and complete the queued action
         sp = conn.begin_nested()
@@ -594,14 +936,32 @@ class Executor:
             sp.rollback()
             if opposite:
                 conn.execute(_SUPERSEDE, p)
-            conn.execute(text("UPDATE action_attempts SET status = 'skipped', error_code = 'already_done', completed_at = :now, "
-                              "duration_ms = :ms, result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"), p)
+            conn.execute(
+                text(
+                    "UPDATE action_attempts SET status = 'skipped', error_code = 'already_done', completed_at = :now, "
+                    "duration_ms = :ms, result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"
+                ),
+                p,
+            )
             conn.execute(_COMPLETE_ACTION, p)
         self._side_effects(conn, res, now)
-        audit.record(conn, step_id="record", event_type="action_complete", outcome="success", duration_ms=res.duration_ms,
-                     details={"attempt_id": t.attempt_id, "action_type": t.action_type, "verified": verified,
-                              "verification": _ver_summary(res), "verification_id": ver_id, "tries": res.tries,
-                              **{k: v for k, v in res.result.items() if k != "url"}}, **base)
+        audit.record(
+            conn,
+            step_id="record",
+            event_type="action_complete",
+            outcome="success",
+            duration_ms=res.duration_ms,
+            details={
+                "attempt_id": t.attempt_id,
+                "action_type": t.action_type,
+                "verified": verified,
+                "verification": _ver_summary(res),
+                "verification_id": ver_id,
+                "tries": res.tries,
+                **{k: v for k, v in res.result.items() if k != "url"},
+            },
+            **base,
+        )
         return "completed"
 
     def _side_effects(self, conn: Connection, res: ExecResult, now: datetime) -> None:
@@ -615,57 +975,119 @@ class Executor:
 
             forget_our_comment(conn, t)
         if t.action_type in ("like", "unlike", "comment"):
-            conn.execute(text(
-                "UPDATE posts SET engagement_status = CASE "
-                " WHEN :a = 'like' THEN CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'liked' END "
-                " WHEN :a = 'comment' THEN CASE WHEN engagement_status IN ('liked', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'commented' END "
-                " ELSE CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'commented' ELSE 'not_engaged' END END "
-                "WHERE id = :pid OR (platform = :pf AND platform_post_id = :tid)"),
-                {"a": t.action_type, "pid": t.db_post_id, "pf": t.platform, "tid": t.target_id})
+            conn.execute(
+                text(
+                    "UPDATE posts SET engagement_status = CASE "
+                    " WHEN :a = 'like' THEN CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'liked' END "
+                    " WHEN :a = 'comment' THEN CASE WHEN engagement_status IN ('liked', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'commented' END "
+                    " ELSE CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'commented' ELSE 'not_engaged' END END "
+                    "WHERE id = :pid OR (platform = :pf AND platform_post_id = :tid)"
+                ),
+                {"a": t.action_type, "pid": t.db_post_id, "pf": t.platform, "tid": t.target_id},
+            )
         if t.action_type == "publish" and t.target_type == "publication" and t.target_id.startswith("pub-"):
-            conn.execute(text("UPDATE publications SET status = 'published', published_at = :now, platform_post_id = :pp, "
-                              "platform_post_url = :url WHERE id = :id"),
-                         {"now": now, "pp": res.result.get("platform_post_id"), "url": res.result.get("url"), "id": t.target_id})
+            conn.execute(
+                text(
+                    "UPDATE publications SET status = 'published', published_at = :now, platform_post_id = :pp, "
+                    "platform_post_url = :url WHERE id = :id"
+                ),
+                {
+                    "now": now,
+                    "pp": res.result.get("platform_post_id"),
+                    "url": res.result.get("url"),
+                    "id": t.target_id,
+                },
+            )
         if t.action_type == "dm_send" and self.vault is not None and res.result.get("platform_thread_id"):
             from .dm_sync import store_outbound_dm
 
             store_outbound_dm(conn, self.vault, t, res.result, self.task_text(t), now)
 
-    def _fail(self, conn: Connection, res: ExecResult, now: datetime, code: str, message: str, ver_id: str | None,
-              *, signal=None) -> str:
+    def _fail(
+        self,
+        conn: Connection,
+        res: ExecResult,
+        now: datetime,
+        code: str,
+        message: str,
+        ver_id: str | None,
+        *,
+        signal=None,
+    ) -> str:
         t = res.task
-        base = dict(run_id=self.run_id, platform=t.platform, account_id=t.account_id, action_id=t.action_id,
-                    target_type=t.target_type, target_id=t.target_id, at=now)
+        base = dict(
+            run_id=self.run_id,
+            platform=t.platform,
+            account_id=t.account_id,
+            action_id=t.action_id,
+            target_type=t.target_type,
+            target_id=t.target_id,
+            at=now,
+        )
         attempt_status = "skipped" if res.skipped else "failed"
-        conn.execute(text("UPDATE action_attempts SET status = :s, error_code = :c, error = CAST(:e AS jsonb), "
-                          "screenshot_path = :shot, completed_at = :now, duration_ms = :ms, verification_id = :v, "
-                          "result = CAST(:r AS jsonb) WHERE id = :id"),
-                     {"s": attempt_status, "c": code, "e": json.dumps({"code": code, "message": message[:500],
-                                                                       "status_codes": res.status_codes}),
-                      "shot": res.screenshot_path, "now": now, "ms": res.duration_ms, "v": ver_id,
-                      "r": json.dumps(res.result, default=str), "id": t.attempt_id})
-        settings_raw = conn.execute(text("SELECT settings, frozen_until FROM accounts WHERE id = :a"),
-                                    {"a": t.account_id}).mappings().one()
+        conn.execute(
+            text(
+                "UPDATE action_attempts SET status = :s, error_code = :c, error = CAST(:e AS jsonb), "
+                "screenshot_path = :shot, completed_at = :now, duration_ms = :ms, verification_id = :v, "
+                "result = CAST(:r AS jsonb) WHERE id = :id"
+            ),
+            {
+                "s": attempt_status,
+                "c": code,
+                "e": json.dumps({"code": code, "message": message[:500], "status_codes": res.status_codes}),
+                "shot": res.screenshot_path,
+                "now": now,
+                "ms": res.duration_ms,
+                "v": ver_id,
+                "r": json.dumps(res.result, default=str),
+                "id": t.attempt_id,
+            },
+        )
+        settings_raw = (
+            conn.execute(
+                text("SELECT settings, frozen_until FROM accounts WHERE id = :a"), {"a": t.account_id}
+            )
+            .mappings()
+            .one()
+        )
         retry_at: datetime | None = None
         final = False
         attempts_delta = 0
         if res.skipped:
             attempts_delta = -1  # not the action's fault: does not use up its attempts
-            retry_at = settings_raw["frozen_until"] if code == "account_frozen" and settings_raw["frozen_until"] else \
-                now + timedelta(minutes=self.config.recheck_minutes)
+            retry_at = (
+                settings_raw["frozen_until"]
+                if code == "account_frozen" and settings_raw["frozen_until"]
+                else now + timedelta(minutes=self.config.recheck_minutes)
+            )
         elif signal is not None:
             try:
                 settings = AccountSettings.parse(settings_raw["settings"] or {})
             except SettingsError:
                 settings = AccountSettings()
             until = freeze_until(now, settings, signal)
-            conn.execute(text("UPDATE accounts SET frozen_until = greatest(coalesce(frozen_until, :u), :u), frozen_reason = :r, "
-                              "health = 'degraded', last_error_message = :r, last_error_at = :now WHERE id = :a"),
-                         {"u": until, "r": signal.reason[:300], "now": now, "a": t.account_id})
-            audit.record(conn, step_id="record", event_type="block_signal", outcome="failure",
-                         details={"signal": str(signal.kind), "reason_code": code, "frozen_until": until,
-                                  "message": freeze_message(signal, until), "attempt_id": t.attempt_id,
-                                  "status_codes": res.status_codes}, **base)
+            conn.execute(
+                text(
+                    "UPDATE accounts SET frozen_until = greatest(coalesce(frozen_until, :u), :u), frozen_reason = :r, "
+                    "health = 'degraded', last_error_message = :r, last_error_at = :now WHERE id = :a"
+                ),
+                {"u": until, "r": signal.reason[:300], "now": now, "a": t.account_id},
+            )
+            audit.record(
+                conn,
+                step_id="record",
+                event_type="block_signal",
+                outcome="failure",
+                details={
+                    "signal": str(signal.kind),
+                    "reason_code": code,
+                    "frozen_until": until,
+                    "message": freeze_message(signal, until),
+                    "attempt_id": t.attempt_id,
+                    "status_codes": res.status_codes,
+                },
+                **base,
+            )
             retry_at = until
             attempts_delta = -1
         elif code == "decryption_failed":  # the key is missing or wrong: fix the key, the action waits
@@ -674,8 +1096,14 @@ class Executor:
         elif code in RELOGIN_CODES:
             from .sessions import mark_needs_relogin
 
-            mark_needs_relogin(conn, t.account_id, run_id=self.run_id, reason=message[:300], platform=t.platform,
-                               action_id=t.action_id)
+            mark_needs_relogin(
+                conn,
+                t.account_id,
+                run_id=self.run_id,
+                reason=message[:300],
+                platform=t.platform,
+                action_id=t.action_id,
+            )
             retry_at = now + timedelta(minutes=self.config.recheck_minutes)
             attempts_delta = -1
         elif code in TRANSIENT_CODES or code in ("driver_error", "login_failed"):
@@ -689,23 +1117,53 @@ class Executor:
         else:
             final = True
         if not res.skipped:
-            audit.record(conn, step_id="execute", event_type="error", outcome="failure",
-                         details={"attempt_id": t.attempt_id, "error_code": code, "message": message[:300],
-                                  "tries": res.tries, "status_codes": res.status_codes,
-                                  "screenshot": bool(res.screenshot_path), "selector": res.result.get("selector"),
-                                  "verification": _ver_summary(res)},
-                         **base)
+            audit.record(
+                conn,
+                step_id="execute",
+                event_type="error",
+                outcome="failure",
+                details={
+                    "attempt_id": t.attempt_id,
+                    "error_code": code,
+                    "message": message[:300],
+                    "tries": res.tries,
+                    "status_codes": res.status_codes,
+                    "screenshot": bool(res.screenshot_path),
+                    "selector": res.result.get("selector"),
+                    "verification": _ver_summary(res),
+                },
+                **base,
+            )
         if final:
-            conn.execute(text("UPDATE action_queue SET status = 'failed', completed_at = :now, last_reason_code = :c, "
-                              "last_error = :m, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"),
-                         {"now": now, "c": code, "m": message[:1000], "id": t.action_id,
-                          "note": f"{now:%Y-%m-%d %H:%M} UTC failed: {code}"})
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = 'failed', completed_at = :now, last_reason_code = :c, "
+                    "last_error = :m, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                ),
+                {
+                    "now": now,
+                    "c": code,
+                    "m": message[:1000],
+                    "id": t.action_id,
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC failed: {code}",
+                },
+            )
             return "failed"
-        conn.execute(text("UPDATE action_queue SET status = 'approved', claimed_by = NULL, scheduled_for = :w, "
-                          "last_reason_code = :c, last_error = :m, attempts = greatest(attempts + :d, 0), "
-                          "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"),
-                     {"w": retry_at, "c": code, "m": message[:1000], "d": attempts_delta, "id": t.action_id,
-                      "note": f"{now:%Y-%m-%d %H:%M} UTC deferred to {retry_at:%Y-%m-%d %H:%M} UTC: {code}"})
+        conn.execute(
+            text(
+                "UPDATE action_queue SET status = 'approved', claimed_by = NULL, scheduled_for = :w, "
+                "last_reason_code = :c, last_error = :m, attempts = greatest(attempts + :d, 0), "
+                "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+            ),
+            {
+                "w": retry_at,
+                "c": code,
+                "m": message[:1000],
+                "d": attempts_delta,
+                "id": t.action_id,
+                "note": f"{now:%Y-%m-%d %H:%M} UTC deferred to {retry_at:%Y-%m-%d %H:%M} UTC: {code}",
+            },
+        )
         return "deferred"
 
     # ------------------------------------------------------------------------------- one batch
@@ -713,9 +1171,14 @@ class Executor:
         claim = self.claim(limit)
         results = self.execute(claim.tasks, verify=True) if claim.tasks else []
         counts = self.record(results) if results else {}
-        return {"claimed": len(claim.tasks), "denied": len(claim.decisions), "paused": claim.paused,
-                "released_stale": claim.released_stale, **counts,
-                "decisions": claim.decisions}
+        return {
+            "claimed": len(claim.tasks),
+            "denied": len(claim.decisions),
+            "paused": claim.paused,
+            "released_stale": claim.released_stale,
+            **counts,
+            "decisions": claim.decisions,
+        }
 
     def run_until_idle(self, *, max_batches: int = 1000) -> dict[str, int]:
         total: dict[str, int] = defaultdict(int)
@@ -733,14 +1196,23 @@ def _ver_summary(res: ExecResult) -> dict | None:
     v = res.verification
     if v is None:
         return None
-    return {"method": v.method, "verified": v.verified, "confidence": v.confidence,
-            **{k: x for k, x in v.details.items() if k != "message"}}
+    return {
+        "method": v.method,
+        "verified": v.verified,
+        "confidence": v.confidence,
+        **{k: x for k, x in v.details.items() if k != "message"},
+    }
 
 
 def result_summary(res: ExecResult) -> dict[str, Any]:
     """A JSON-friendly summary of a result (no text): for Dagster metadata."""
-    d = {"action_id": res.task.action_id, "action_type": res.task.action_type, "ok": res.ok,
-         "error_code": res.error_code, "verified": res.verification.verified if res.verification else None}
+    d = {
+        "action_id": res.task.action_id,
+        "action_type": res.task.action_type,
+        "ok": res.ok,
+        "error_code": res.error_code,
+        "verified": res.verification.verified if res.verification else None,
+    }
     return d
 
 

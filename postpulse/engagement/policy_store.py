@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from postpulse.policy import Blocklist, BlocklistEntry, BlocklistError, validate_entry
 
-
 _COUNT = text(
     "SELECT count(*) FROM action_attempts WHERE account_id = :a AND action_type = :t "
     "AND attempted_at >= :since AND status IN ('success', 'in_progress')"
@@ -54,31 +53,43 @@ class DbUsageCounter:
         self.conn = conn
 
     def count_actions(self, account_id: str, action_type: str, since: datetime) -> int:
-        return int(self.conn.execute(_COUNT, {"a": account_id, "t": action_type, "since": since}).scalar_one())
+        return int(
+            self.conn.execute(_COUNT, {"a": account_id, "t": action_type, "since": since}).scalar_one()
+        )
 
-    def oldest_action_in_window(self, account_id: str, action_type: str, since: datetime,
-                                offset: int = 0) -> datetime | None:
-        return self.conn.execute(_OLDEST, {"a": account_id, "t": action_type, "since": since,
-                                           "off": max(0, offset)}).scalar()
+    def oldest_action_in_window(
+        self, account_id: str, action_type: str, since: datetime, offset: int = 0
+    ) -> datetime | None:
+        return self.conn.execute(
+            _OLDEST, {"a": account_id, "t": action_type, "since": since, "off": max(0, offset)}
+        ).scalar()
 
 
 class DbIdempotency:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def already_succeeded(self, account_id: str, action_type: str, target_id: str, text_hash: str | None) -> bool:
+    def already_succeeded(
+        self, account_id: str, action_type: str, target_id: str, text_hash: str | None
+    ) -> bool:
         if text_hash is None:
-            row = self.conn.execute(_DONE_TARGET, {"a": account_id, "t": action_type, "tid": target_id}).first()
+            row = self.conn.execute(
+                _DONE_TARGET, {"a": account_id, "t": action_type, "tid": target_id}
+            ).first()
         else:
-            row = self.conn.execute(_DONE_TEXT, {"a": account_id, "t": action_type, "tid": target_id,
-                                                 "h": text_hash}).first()
+            row = self.conn.execute(
+                _DONE_TEXT, {"a": account_id, "t": action_type, "tid": target_id, "h": text_hash}
+            ).first()
             if row is None and action_type in ("comment", "reply"):
                 # our comments in ``comments`` count too (attempts past retention, imported ones)
                 from postpulse.policy import text_hash as hash_of
 
                 from .comments import our_comment_texts
 
-                return any(hash_of(t) == text_hash for t in our_comment_texts(self.conn, account_id, action_type, target_id))
+                return any(
+                    hash_of(t) == text_hash
+                    for t in our_comment_texts(self.conn, account_id, action_type, target_id)
+                )
         return row is not None
 
 
@@ -94,10 +105,12 @@ class PreloadedUsage:
         if not pairs:
             return
         rows = conn.execute(
-            text("SELECT a.account_id, a.action_type, a.attempted_at FROM action_attempts a "
-                 "JOIN unnest(CAST(:accs AS text[]), CAST(:types AS text[])) AS p(acc, typ) "
-                 "ON a.account_id = p.acc AND a.action_type = p.typ "
-                 "WHERE a.attempted_at >= :since AND a.status IN ('success', 'in_progress')"),
+            text(
+                "SELECT a.account_id, a.action_type, a.attempted_at FROM action_attempts a "
+                "JOIN unnest(CAST(:accs AS text[]), CAST(:types AS text[])) AS p(acc, typ) "
+                "ON a.account_id = p.acc AND a.action_type = p.typ "
+                "WHERE a.attempted_at >= :since AND a.status IN ('success', 'in_progress')"
+            ),
             {"accs": [p[0] for p in pairs], "types": [p[1] for p in pairs], "since": now - timedelta(days=1)},
         )
         for acc, typ, at in rows:
@@ -112,8 +125,9 @@ class PreloadedUsage:
         times = self._times.get((account_id, action_type))
         return len(times) - bisect.bisect_left(times, since) if times else 0
 
-    def oldest_action_in_window(self, account_id: str, action_type: str, since: datetime,
-                                offset: int = 0) -> datetime | None:
+    def oldest_action_in_window(
+        self, account_id: str, action_type: str, since: datetime, offset: int = 0
+    ) -> datetime | None:
         times = self._times.get((account_id, action_type), [])
         i = bisect.bisect_left(times, since) + max(0, offset)
         return times[i] if i < len(times) else None
@@ -128,11 +142,13 @@ class PreloadedIdempotency:
         if not keys:
             return
         rows = conn.execute(
-            text("SELECT a.account_id, a.action_type, a.target_id, a.text_hash FROM action_attempts a "
-                 "JOIN unnest(CAST(:accs AS text[]), CAST(:types AS text[]), CAST(:tids AS text[])) "
-                 "AS k(acc, typ, tid) ON a.account_id = k.acc AND a.action_type = k.typ AND a.target_id = k.tid "
-                 "WHERE (a.status = 'success' AND a.superseded_at IS NULL) OR a.status = 'in_progress' "
-                 "OR (a.status = 'success' AND a.action_type IN ('comment', 'reply', 'dm_send'))"),
+            text(
+                "SELECT a.account_id, a.action_type, a.target_id, a.text_hash FROM action_attempts a "
+                "JOIN unnest(CAST(:accs AS text[]), CAST(:types AS text[]), CAST(:tids AS text[])) "
+                "AS k(acc, typ, tid) ON a.account_id = k.acc AND a.action_type = k.typ AND a.target_id = k.tid "
+                "WHERE (a.status = 'success' AND a.superseded_at IS NULL) OR a.status = 'in_progress' "
+                "OR (a.status = 'success' AND a.action_type IN ('comment', 'reply', 'dm_send'))"
+            ),
             {"accs": [k[0] for k in keys], "types": [k[1] for k in keys], "tids": [k[2] for k in keys]},
         )
         for acc, typ, tid, h in rows:
@@ -146,7 +162,9 @@ class PreloadedIdempotency:
         for acc, typ, tid, body in our_comment_texts_batch(conn, keys):
             self._done.add((acc, typ, tid, hash_of(body)))
 
-    def already_succeeded(self, account_id: str, action_type: str, target_id: str, text_hash: str | None) -> bool:
+    def already_succeeded(
+        self, account_id: str, action_type: str, target_id: str, text_hash: str | None
+    ) -> bool:
         return (account_id, action_type, target_id, text_hash) in self._done
 
 
@@ -220,4 +238,3 @@ def blocklist_cache(engine: Engine) -> BlocklistCache:
     if cache is None:
         cache = _CACHES[key] = BlocklistCache()
     return cache
-

@@ -23,7 +23,14 @@ from sqlalchemy.engine import Connection
 
 from postpulse.errors import PostpulseError
 from postpulse.ids import allocate_ids, insert_with_new_id, retry_on_id_collision
-from postpulse.policy import ACTION_TYPES, TEXT_ACTIONS, AccountSettings, SettingsError, TemplateError, text_hash
+from postpulse.policy import (
+    ACTION_TYPES,
+    TEXT_ACTIONS,
+    AccountSettings,
+    SettingsError,
+    TemplateError,
+    text_hash,
+)
 from postpulse.policy.templates import render
 
 from . import audit
@@ -31,13 +38,21 @@ from .secrets import queued_text_aad
 
 TARGET_TYPES = ("post", "user", "dm_thread", "comment", "publication")
 #: default target type per action type
-DEFAULT_TARGET = {"like": "post", "unlike": "post", "comment": "post", "reply": "comment",
-                  "delete_comment": "comment", "dm_send": "user", "follow": "user", "unfollow": "user",
-                  "publish": "publication"}
+DEFAULT_TARGET = {
+    "like": "post",
+    "unlike": "post",
+    "comment": "post",
+    "reply": "comment",
+    "delete_comment": "comment",
+    "dm_send": "user",
+    "follow": "user",
+    "unfollow": "user",
+    "publish": "publication",
+}
 #: actions whose params carry text we send
 #: private text: never stored in plain (encrypted in action_params.text_encrypted)
 PRIVATE_TEXT_ACTIONS = ("dm_send",)
-PLATFORMS = ('linkedin', 'instagram', 'tiktok', 'x', 'threads', 'facebook', 'youtube', 'sandbox')
+PLATFORMS = ("linkedin", "instagram", "tiktok", "x", "threads", "facebook", "youtube", "sandbox")
 
 
 class NotFound(PostpulseError):
@@ -55,10 +70,18 @@ def utcnow() -> datetime:
 # -- accounts ----------------------------------------------------------------------------------
 
 
-def add_account(conn: Connection, *, platform: str, username: str, authorize: bool = False,
-                display_name: str | None = None, timezone: str = "UTC",
-                settings: dict[str, Any] | None = None, platform_user_id: str | None = None,
-                metadata: dict[str, Any] | None = None) -> dict:
+def add_account(
+    conn: Connection,
+    *,
+    platform: str,
+    username: str,
+    authorize: bool = False,
+    display_name: str | None = None,
+    timezone: str = "UTC",
+    settings: dict[str, Any] | None = None,
+    platform_user_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict:
     platform = platform.strip().lower()
     if platform not in PLATFORMS:
         raise InvalidAction(f"unknown platform {platform!r}", fix=f"use one of {', '.join(PLATFORMS)}")
@@ -70,53 +93,89 @@ def add_account(conn: Connection, *, platform: str, username: str, authorize: bo
         AccountSettings.parse(raw_settings, source="account settings")
     except SettingsError as exc:
         raise InvalidAction(str(exc)) from None
-    existing = conn.execute(text("SELECT id FROM accounts WHERE platform = :p AND lower(username) = lower(:u)"),
-                            {"p": platform, "u": handle}).scalar()
+    existing = conn.execute(
+        text("SELECT id FROM accounts WHERE platform = :p AND lower(username) = lower(:u)"),
+        {"p": platform, "u": handle},
+    ).scalar()
     if existing:
         raise InvalidAction(f"account @{handle} on {platform} already exists ({existing})")
-    values = {"platform": platform, "puid": platform_user_id or handle.lower(), "username": handle,
-              "dn": display_name, "auth": authorize, "tz": timezone, "settings": json.dumps(raw_settings),
-              "meta": json.dumps(metadata or {})}
+    values = {
+        "platform": platform,
+        "puid": platform_user_id or handle.lower(),
+        "username": handle,
+        "dn": display_name,
+        "auth": authorize,
+        "tz": timezone,
+        "settings": json.dumps(raw_settings),
+        "meta": json.dumps(metadata or {}),
+    }
 
     def attempt() -> dict:
         (aid,) = allocate_ids(conn, "accounts", 1)
-        conn.execute(text(
-            "INSERT INTO accounts (id, platform, platform_user_id, username, display_name, is_authorized, timezone, "
-            "settings, metadata, lifecycle_state) VALUES (:id, :platform, :puid, :username, :dn, :auth, :tz, "
-            "CAST(:settings AS jsonb), CAST(:meta AS jsonb), 'active')"), {"id": aid, **values})
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, platform, platform_user_id, username, display_name, is_authorized, timezone, "
+                "settings, metadata, lifecycle_state) VALUES (:id, :platform, :puid, :username, :dn, :auth, :tz, "
+                "CAST(:settings AS jsonb), CAST(:meta AS jsonb), 'active')"
+            ),
+            {"id": aid, **values},
+        )
         return {"id": aid}
 
     row = retry_on_id_collision(conn, "accounts", attempt)
     return get_account(conn, row["id"])
 
 
-_ACCOUNT_COLS = ("id, platform, username, display_name, is_authorized, is_active, needs_relogin, frozen_until, "
-                 "frozen_reason, settings, timezone, status, session_encrypted IS NOT NULL AS has_session, "
-                 "session_updated_at, metadata, last_used_at, created_at")
+_ACCOUNT_COLS = (
+    "id, platform, username, display_name, is_authorized, is_active, needs_relogin, frozen_until, "
+    "frozen_reason, settings, timezone, status, session_encrypted IS NOT NULL AS has_session, "
+    "session_updated_at, metadata, last_used_at, created_at"
+)
 
 
 def get_account(conn: Connection, ident: str, platform: str | None = None) -> dict:
     """An account by id (``acc-...``) or username (with ``platform`` when ambiguous)."""
     if ident.startswith("acc-"):
-        row = conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = :i"), {"i": ident}).mappings().first()
+        row = (
+            conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = :i"), {"i": ident})
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound(f"no account {ident}", fix="see `postpulse accounts list`")
         return dict(row)
     handle = ident.strip().lstrip("@")
-    rows = conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE lower(username) = lower(:u) "
-                             "AND (CAST(:p AS text) IS NULL OR platform = :p) ORDER BY platform"),
-                        {"u": handle, "p": platform}).mappings().all()
+    rows = (
+        conn.execute(
+            text(
+                f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE lower(username) = lower(:u) "
+                "AND (CAST(:p AS text) IS NULL OR platform = :p) ORDER BY platform"
+            ),
+            {"u": handle, "p": platform},
+        )
+        .mappings()
+        .all()
+    )
     if not rows:
-        raise NotFound(f"no account @{handle}" + (f" on {platform}" if platform else ""),
-                       fix="add it with `postpulse accounts add --platform ... --username ...`")
+        raise NotFound(
+            f"no account @{handle}" + (f" on {platform}" if platform else ""),
+            fix="add it with `postpulse accounts add --platform ... --username ...`",
+        )
     if len(rows) > 1:
-        raise InvalidAction(f"@{handle} exists on several platforms ({', '.join(r['platform'] for r in rows)})",
-                            fix="pass --platform")
+        raise InvalidAction(
+            f"@{handle} exists on several platforms ({', '.join(r['platform'] for r in rows)})",
+            fix="pass --platform",
+        )
     return dict(rows[0])
 
 
 def list_accounts(conn: Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY platform, username")).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY platform, username")
+        ).mappings()
+    ]
 
 
 def set_account_flags(conn: Connection, account_id: str, **flags: Any) -> None:
@@ -130,48 +189,83 @@ def set_account_flags(conn: Connection, account_id: str, **flags: Any) -> None:
 
 def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) -> dict:
     """Merge ``patch`` into the account's settings (top-level keys replaced), validated."""
-    current = conn.execute(text("SELECT settings FROM accounts WHERE id = :id"), {"id": account_id}).scalar_one()
+    current = conn.execute(
+        text("SELECT settings FROM accounts WHERE id = :id"), {"id": account_id}
+    ).scalar_one()
     merged = {**(current or {}), **patch}
     try:
         AccountSettings.parse(merged, source=f"settings of {account_id}")
     except SettingsError as exc:
         raise InvalidAction(str(exc)) from None
-    conn.execute(text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE id = :id"),
-                 {"s": json.dumps(merged), "id": account_id})
+    conn.execute(
+        text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE id = :id"),
+        {"s": json.dumps(merged), "id": account_id},
+    )
     return merged
 
 
-def account_alerts(conn: Connection, now: datetime | None = None, account_ids: list[str] | None = None) -> list[dict]:
+def account_alerts(
+    conn: Connection, now: datetime | None = None, account_ids: list[str] | None = None
+) -> list[dict]:
     """Accounts whose actions are held back, each with what to do: ``frozen`` (a block signal
     from the platform froze it until ``until``), ``needs_relogin`` (the stored session expired or
     is missing), ``paused`` (``postpulse accounts pause``). Shown by ``postpulse accounts list``,
     ``postpulse actions status``, the Dagster asset check ``engagement_accounts_ok`` and the
     executor run that saw the signal."""
     now = now or utcnow()
-    rows = conn.execute(text(
-        "SELECT id, username, platform, frozen_until, frozen_reason, needs_relogin, is_active, is_authorized, "
-        "last_error_message FROM accounts WHERE (frozen_until > :now OR needs_relogin OR NOT is_active) "
-        "AND (CAST(:ids AS text[]) IS NULL OR id = ANY(CAST(:ids AS text[]))) ORDER BY platform, username"),
-        {"now": now, "ids": account_ids}).mappings().all()
+    rows = (
+        conn.execute(
+            text(
+                "SELECT id, username, platform, frozen_until, frozen_reason, needs_relogin, is_active, is_authorized, "
+                "last_error_message FROM accounts WHERE (frozen_until > :now OR needs_relogin OR NOT is_active) "
+                "AND (CAST(:ids AS text[]) IS NULL OR id = ANY(CAST(:ids AS text[]))) ORDER BY platform, username"
+            ),
+            {"now": now, "ids": account_ids},
+        )
+        .mappings()
+        .all()
+    )
     out = []
     for r in rows:
         who = f"@{r['username']} ({r['platform']})"
         if r["frozen_until"] is not None and r["frozen_until"] > now:
-            out.append({"account_id": r["id"], "account": who, "kind": "frozen", "until": r["frozen_until"],
-                        "reason": r["frozen_reason"] or "block signal",
-                        "message": f"{who} is frozen until {r['frozen_until']:%Y-%m-%d %H:%M} UTC after a block signal "
-                                   f"from the platform ({r['frozen_reason'] or 'block signal'}); its actions wait until then",
-                        "fix": f"wait; or, if you are sure the block is over, `postpulse accounts resume {r['username']}`"})
+            out.append(
+                {
+                    "account_id": r["id"],
+                    "account": who,
+                    "kind": "frozen",
+                    "until": r["frozen_until"],
+                    "reason": r["frozen_reason"] or "block signal",
+                    "message": f"{who} is frozen until {r['frozen_until']:%Y-%m-%d %H:%M} UTC after a block signal "
+                    f"from the platform ({r['frozen_reason'] or 'block signal'}); its actions wait until then",
+                    "fix": f"wait; or, if you are sure the block is over, `postpulse accounts resume {r['username']}`",
+                }
+            )
         if r["needs_relogin"]:
-            out.append({"account_id": r["id"], "account": who, "kind": "needs_relogin", "until": None,
-                        "reason": r["last_error_message"] or "session expired",
-                        "message": f"{who} needs a new login ({r['last_error_message'] or 'session expired'}); "
-                                   "its actions wait",
-                        "fix": f"`postpulse accounts login {r['username']}`"})
+            out.append(
+                {
+                    "account_id": r["id"],
+                    "account": who,
+                    "kind": "needs_relogin",
+                    "until": None,
+                    "reason": r["last_error_message"] or "session expired",
+                    "message": f"{who} needs a new login ({r['last_error_message'] or 'session expired'}); "
+                    "its actions wait",
+                    "fix": f"`postpulse accounts login {r['username']}`",
+                }
+            )
         if not r["is_active"]:
-            out.append({"account_id": r["id"], "account": who, "kind": "paused", "until": None, "reason": "paused",
-                        "message": f"{who} is paused; its actions wait",
-                        "fix": f"`postpulse accounts resume {r['username']}`"})
+            out.append(
+                {
+                    "account_id": r["id"],
+                    "account": who,
+                    "kind": "paused",
+                    "until": None,
+                    "reason": "paused",
+                    "message": f"{who} is paused; its actions wait",
+                    "fix": f"`postpulse accounts resume {r['username']}`",
+                }
+            )
     return out
 
 
@@ -179,72 +273,170 @@ def account_alerts(conn: Connection, now: datetime | None = None, account_ids: l
 
 
 def set_global_pause(conn: Connection, paused: bool, *, actor: str = "cli", run_id: str = "manual") -> None:
-    conn.execute(text("INSERT INTO app_settings (key, value, updated_at) VALUES ('global_pause', CAST(:v AS jsonb), now()) "
-                      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"),
-                 {"v": json.dumps(bool(paused))})
-    audit.record(conn, run_id=run_id, step_id="global_pause", event_type="approval", outcome="success",
-                 details={"global_pause": bool(paused), "by": actor})
+    conn.execute(
+        text(
+            "INSERT INTO app_settings (key, value, updated_at) VALUES ('global_pause', CAST(:v AS jsonb), now()) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+        ),
+        {"v": json.dumps(bool(paused))},
+    )
+    audit.record(
+        conn,
+        run_id=run_id,
+        step_id="global_pause",
+        event_type="approval",
+        outcome="success",
+        details={"global_pause": bool(paused), "by": actor},
+    )
 
 
 def is_globally_paused(conn: Connection) -> bool:
     """Only a stored JSON ``true`` pauses (what ``set_global_pause`` writes)."""
-    return bool(conn.execute(text("SELECT coalesce((SELECT value = 'true'::jsonb FROM app_settings "
-                                  "WHERE key = 'global_pause'), false)")).scalar())
+    return bool(
+        conn.execute(
+            text(
+                "SELECT coalesce((SELECT value = 'true'::jsonb FROM app_settings "
+                "WHERE key = 'global_pause'), false)"
+            )
+        ).scalar()
+    )
 
 
 # -- blocklist ------------------------------------------------------------------------------------
 
 
-def add_blocklist_entry(conn: Connection, *, entry_type: str, value: str, match_type: str = "exact",
-                        platform: str | None = None, reason: str = "", account: str | None = None,
-                        expires_at: datetime | None = None, added_by: str = "user", actor: str = "cli",
-                        run_id: str = "manual") -> dict:
+def add_blocklist_entry(
+    conn: Connection,
+    *,
+    entry_type: str,
+    value: str,
+    match_type: str = "exact",
+    platform: str | None = None,
+    reason: str = "",
+    account: str | None = None,
+    expires_at: datetime | None = None,
+    added_by: str = "user",
+    actor: str = "cli",
+    run_id: str = "manual",
+) -> dict:
     """Validate (RE2 for regexes) and insert one entry; ``account`` limits it to one of our
     accounts (else it applies to all). An identical entry is refused, naming the existing id."""
     from postpulse.policy import BlocklistEntry, BlocklistError, validate_entry
 
     try:
-        entry = validate_entry(BlocklistEntry(entry_type=entry_type, value=value, match_type=match_type,
-                                              platform=platform, reason=reason or "added by hand",
-                                              added_by=added_by, expires_at=expires_at))
+        entry = validate_entry(
+            BlocklistEntry(
+                entry_type=entry_type,
+                value=value,
+                match_type=match_type,
+                platform=platform,
+                reason=reason or "added by hand",
+                added_by=added_by,
+                expires_at=expires_at,
+            )
+        )
     except BlocklistError as exc:
         raise InvalidAction(str(exc)) from None
     acc_id = get_account(conn, account)["id"] if account else None
-    dup = conn.execute(text(
-        "SELECT id FROM blocklist_entries WHERE entry_type = :t AND coalesce(platform, '') = coalesce(CAST(:p AS text), '') "
-        "AND match_type = :m AND lower(value) = lower(:v) AND coalesce(account_id, '') = coalesce(CAST(:a AS text), '')"),
-        {"t": entry.entry_type, "p": entry.platform, "m": entry.match_type, "v": entry.value, "a": acc_id}).scalar()
+    dup = conn.execute(
+        text(
+            "SELECT id FROM blocklist_entries WHERE entry_type = :t AND coalesce(platform, '') = coalesce(CAST(:p AS text), '') "
+            "AND match_type = :m AND lower(value) = lower(:v) AND coalesce(account_id, '') = coalesce(CAST(:a AS text), '')"
+        ),
+        {"t": entry.entry_type, "p": entry.platform, "m": entry.match_type, "v": entry.value, "a": acc_id},
+    ).scalar()
     if dup:
-        raise InvalidAction(f"the same blocklist entry exists already ({dup})",
-                            fix=f"remove it first with `postpulse actions blocklist remove {dup}` to change it")
-    row = insert_with_new_id(conn, "blocklist_entries", {
-        "entry_type": entry.entry_type, "platform": entry.platform, "value": entry.value,
-        "match_type": entry.match_type, "reason": entry.reason, "added_by": entry.added_by, "account_id": acc_id,
-        "expires_at": entry.expires_at}, returning=("id", "entry_type", "platform", "value", "match_type", "reason",
-                                                    "added_by", "account_id", "expires_at", "created_at"))
-    audit.record(conn, run_id=run_id, step_id="blocklist", event_type="approval", outcome="success",
-                 platform=entry.platform, account_id=acc_id, target_type=entry.entry_type,
-                 details={"blocklist_entry_id": row["id"], "change": "added", "match_type": entry.match_type,
-                          "by": actor})
+        raise InvalidAction(
+            f"the same blocklist entry exists already ({dup})",
+            fix=f"remove it first with `postpulse actions blocklist remove {dup}` to change it",
+        )
+    row = insert_with_new_id(
+        conn,
+        "blocklist_entries",
+        {
+            "entry_type": entry.entry_type,
+            "platform": entry.platform,
+            "value": entry.value,
+            "match_type": entry.match_type,
+            "reason": entry.reason,
+            "added_by": entry.added_by,
+            "account_id": acc_id,
+            "expires_at": entry.expires_at,
+        },
+        returning=(
+            "id",
+            "entry_type",
+            "platform",
+            "value",
+            "match_type",
+            "reason",
+            "added_by",
+            "account_id",
+            "expires_at",
+            "created_at",
+        ),
+    )
+    audit.record(
+        conn,
+        run_id=run_id,
+        step_id="blocklist",
+        event_type="approval",
+        outcome="success",
+        platform=entry.platform,
+        account_id=acc_id,
+        target_type=entry.entry_type,
+        details={
+            "blocklist_entry_id": row["id"],
+            "change": "added",
+            "match_type": entry.match_type,
+            "by": actor,
+        },
+    )
     return row
 
 
 def list_blocklist(conn: Connection, *, limit: int = 1000) -> list[dict]:
-    return [dict(r) for r in conn.execute(text(
-        "SELECT b.id, b.entry_type, b.platform, b.value, b.match_type, b.reason, b.added_by, a.username AS account, "
-        "b.expires_at, b.created_at FROM blocklist_entries b LEFT JOIN accounts a ON a.id = b.account_id "
-        "ORDER BY b.created_at DESC, b.id LIMIT :l"), {"l": limit}).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT b.id, b.entry_type, b.platform, b.value, b.match_type, b.reason, b.added_by, a.username AS account, "
+                "b.expires_at, b.created_at FROM blocklist_entries b LEFT JOIN accounts a ON a.id = b.account_id "
+                "ORDER BY b.created_at DESC, b.id LIMIT :l"
+            ),
+            {"l": limit},
+        ).mappings()
+    ]
 
 
-def remove_blocklist_entry(conn: Connection, entry_id: str, *, actor: str = "cli", run_id: str = "manual") -> dict:
-    row = conn.execute(text("DELETE FROM blocklist_entries WHERE id = :i RETURNING id, entry_type, platform, added_by"),
-                       {"i": entry_id}).mappings().first()
+def remove_blocklist_entry(
+    conn: Connection, entry_id: str, *, actor: str = "cli", run_id: str = "manual"
+) -> dict:
+    row = (
+        conn.execute(
+            text("DELETE FROM blocklist_entries WHERE id = :i RETURNING id, entry_type, platform, added_by"),
+            {"i": entry_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no blocklist entry {entry_id}", fix="see `postpulse actions blocklist list`")
-    audit.record(conn, run_id=run_id, step_id="blocklist", event_type="approval", outcome="success",
-                 platform=row["platform"], target_type=row["entry_type"],
-                 details={"blocklist_entry_id": entry_id, "change": "removed", "was_added_by": row["added_by"],
-                          "by": actor})
+    audit.record(
+        conn,
+        run_id=run_id,
+        step_id="blocklist",
+        event_type="approval",
+        outcome="success",
+        platform=row["platform"],
+        target_type=row["entry_type"],
+        details={
+            "blocklist_entry_id": entry_id,
+            "change": "removed",
+            "was_added_by": row["added_by"],
+            "by": actor,
+        },
+    )
     return dict(row)
 
 
@@ -252,8 +444,17 @@ def remove_blocklist_entry(conn: Connection, entry_id: str, *, actor: str = "cli
 
 
 def get_template(conn: Connection, ident: str) -> dict:
-    row = conn.execute(text("SELECT id, name, template_type, content, is_active FROM message_templates "
-                            "WHERE id = :i OR name = :i ORDER BY (id = :i) DESC LIMIT 1"), {"i": ident}).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, name, template_type, content, is_active FROM message_templates "
+                "WHERE id = :i OR name = :i ORDER BY (id = :i) DESC LIMIT 1"
+            ),
+            {"i": ident},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no message template {ident!r}", fix="create it in message_templates (id tpl-...)")
     return dict(row)
@@ -262,13 +463,17 @@ def get_template(conn: Connection, ident: str) -> dict:
 TEMPLATE_TYPES = ("comment", "reply", "dm", "bio", "post", "story", "highlight")
 
 
-def add_template(conn: Connection, *, name: str, template_type: str, content: str, created_by: str | None = None) -> str:
+def add_template(
+    conn: Connection, *, name: str, template_type: str, content: str, created_by: str | None = None
+) -> str:
     """Store a message template (Jinja2 ``{{ variable }}`` syntax, checked now; its variables are
     listed in ``message_templates.variables``). Names are unique."""
     from postpulse.policy.templates import variables as template_variables
 
     if template_type not in TEMPLATE_TYPES:
-        raise InvalidAction(f"unknown template type {template_type!r}", fix=f"use one of {', '.join(TEMPLATE_TYPES)}")
+        raise InvalidAction(
+            f"unknown template type {template_type!r}", fix=f"use one of {', '.join(TEMPLATE_TYPES)}"
+        )
     if not name.strip() or not content.strip():
         raise InvalidAction("a template needs a name and a content")
     try:
@@ -277,15 +482,29 @@ def add_template(conn: Connection, *, name: str, template_type: str, content: st
         raise InvalidAction(str(exc)) from None
     if conn.execute(text("SELECT 1 FROM message_templates WHERE name = :n"), {"n": name}).first():
         raise InvalidAction(f"a message template named {name!r} exists already", fix="choose another name")
-    return insert_with_new_id(conn, "message_templates", {"name": name, "template_type": template_type,
-                                                          "content": content, "variables": json.dumps(names),
-                                                          "created_by": created_by})["id"]
+    return insert_with_new_id(
+        conn,
+        "message_templates",
+        {
+            "name": name,
+            "template_type": template_type,
+            "content": content,
+            "variables": json.dumps(names),
+            "created_by": created_by,
+        },
+    )["id"]
 
 
 def list_templates(conn: Connection) -> list[dict]:
-    return [dict(r) for r in conn.execute(text(
-        "SELECT id, name, template_type, content, variables, is_active, usage_count FROM message_templates "
-        "ORDER BY name")).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT id, name, template_type, content, variables, is_active, usage_count FROM message_templates "
+                "ORDER BY name"
+            )
+        ).mappings()
+    ]
 
 
 # -- the queue -------------------------------------------------------------------------------------
@@ -297,14 +516,30 @@ class AddResult:
     error: str | None = None  # set when the action was recorded as rejected (e.g. template error)
 
 
-def add_action(conn: Connection, *, account: str, action_type: str, target_id: str | None = None,
-               target_type: str | None = None, target_url: str | None = None,
-               target_username: str | None = None, post_id: str | None = None,
-               params: dict[str, Any] | None = None, text_value: str | None = None,
-               template: str | None = None, variables: dict[str, Any] | None = None, priority: int = 0,
-               scheduled_for: datetime | None = None, expires_at: datetime | None = None,
-               user_notes: str | None = None, vault=None, platform: str | None = None,
-               actor: str = "cli", run_id: str = "manual", now: datetime | None = None) -> AddResult:
+def add_action(
+    conn: Connection,
+    *,
+    account: str,
+    action_type: str,
+    target_id: str | None = None,
+    target_type: str | None = None,
+    target_url: str | None = None,
+    target_username: str | None = None,
+    post_id: str | None = None,
+    params: dict[str, Any] | None = None,
+    text_value: str | None = None,
+    template: str | None = None,
+    variables: dict[str, Any] | None = None,
+    priority: int = 0,
+    scheduled_for: datetime | None = None,
+    expires_at: datetime | None = None,
+    user_notes: str | None = None,
+    vault=None,
+    platform: str | None = None,
+    actor: str = "cli",
+    run_id: str = "manual",
+    now: datetime | None = None,
+) -> AddResult:
     """Queue one action. Auto-approved when the account's settings say so.
 
     ``text_value`` or ``template`` (+ ``variables``) give the text of comment/reply/DM/publish.
@@ -314,34 +549,48 @@ def add_action(conn: Connection, *, account: str, action_type: str, target_id: s
     """
     now = now or utcnow()
     if action_type not in ACTION_TYPES:
-        raise InvalidAction(f"unknown action type {action_type!r}", fix=f"use one of {', '.join(ACTION_TYPES)}")
+        raise InvalidAction(
+            f"unknown action type {action_type!r}", fix=f"use one of {', '.join(ACTION_TYPES)}"
+        )
     acc = get_account(conn, account, platform)
     params = dict(params or {})
     target_type = target_type or DEFAULT_TARGET[action_type]
     if target_type not in TARGET_TYPES:
-        raise InvalidAction(f"unknown target type {target_type!r}", fix=f"use one of {', '.join(TARGET_TYPES)}")
+        raise InvalidAction(
+            f"unknown target type {target_type!r}", fix=f"use one of {', '.join(TARGET_TYPES)}"
+        )
     if action_type in ("follow", "unfollow", "dm_send") and target_type == "user":
         target_username = (target_username or target_id or "").lstrip("@") or None
         target_id = target_id.lstrip("@") if target_id else target_username
     if action_type == "dm_send" and target_type == "dm_thread":
         if not target_id:
             raise InvalidAction("a DM to a thread needs the thread id (dmt-...)")
-        th = conn.execute(text("SELECT participant_username FROM dm_threads WHERE id = :t AND account_id = :a"),
-                          {"t": target_id, "a": acc["id"]}).first()
+        th = conn.execute(
+            text("SELECT participant_username FROM dm_threads WHERE id = :t AND account_id = :a"),
+            {"t": target_id, "a": acc["id"]},
+        ).first()
         if th is None:
-            raise NotFound(f"unknown DM thread {target_id} for account {acc['id']}",
-                           fix="sync DMs first (`postpulse accounts sync-dms`) or send to a user (--to USERNAME)")
+            raise NotFound(
+                f"unknown DM thread {target_id} for account {acc['id']}",
+                fix="sync DMs first (`postpulse accounts sync-dms`) or send to a user (--to USERNAME)",
+            )
         target_username = th[0]
     if action_type in ("reply", "delete_comment") and not (params.get("post_id") or post_id):
-        raise InvalidAction(f"{action_type} needs the post the comment is on", fix="pass --post PLATFORM_POST_ID")
+        raise InvalidAction(
+            f"{action_type} needs the post the comment is on", fix="pass --post PLATFORM_POST_ID"
+        )
     if not target_id and action_type != "publish":
-        raise InvalidAction(f"{action_type} needs a target", fix="pass --target (post id, comment id or username)")
+        raise InvalidAction(
+            f"{action_type} needs a target", fix="pass --target (post id, comment id or username)"
+        )
     if post_id and not params.get("post_id"):
         params.setdefault("post_id", post_id)
     db_post_id = None
     if post_id or (target_type == "post" and target_id):
-        db_post_id = conn.execute(text("SELECT id FROM posts WHERE id = :i OR (platform = :p AND platform_post_id = :i) LIMIT 1"),
-                                  {"i": post_id or target_id, "p": acc["platform"]}).scalar()
+        db_post_id = conn.execute(
+            text("SELECT id FROM posts WHERE id = :i OR (platform = :p AND platform_post_id = :i) LIMIT 1"),
+            {"i": post_id or target_id, "p": acc["platform"]},
+        ).scalar()
 
     rendered: str | None = text_value
     template_error: str | None = None
@@ -356,7 +605,9 @@ def add_action(conn: Connection, *, account: str, action_type: str, target_id: s
         if action_type not in PRIVATE_TEXT_ACTIONS:
             params["variables"] = variables or {}
     if action_type in TEXT_ACTIONS and rendered is None and template_error is None:
-        raise InvalidAction(f"{action_type} needs a text", fix="pass --text or --template with --var name=value")
+        raise InvalidAction(
+            f"{action_type} needs a text", fix="pass --text or --template with --var name=value"
+        )
     if action_type == "publish" and not target_id:
         target_id = f"new:{text_hash(rendered or '')[:16]}"
 
@@ -373,54 +624,115 @@ def add_action(conn: Connection, *, account: str, action_type: str, target_id: s
                 if vault is None:
                     raise InvalidAction("DM text is encrypted at rest; no vault was given")
                 from postpulse.crypto import envelope_to_text
+
                 p["text_encrypted"] = envelope_to_text(vault.encrypt(rendered, queued_text_aad(aid)))
             else:
                 p["text"] = rendered
-        row = conn.execute(text(
-            "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, target_url, "
-            "target_username, action_params, text_hash, status, priority, scheduled_for, expires_at, approved_at, "
-            "approved_by, last_reason_code, last_error, user_notes, system_notes, created_at) VALUES (:id, :acc, :post, :type, "
-            ":tt, :tid, :url, :tu, CAST(:params AS jsonb), :th, :status, :prio, :sched, :exp, :appr_at, :appr_by, "
-            ":reason, :err, :notes, :sys, :now) RETURNING *"),
-            {"id": aid, "acc": acc["id"], "post": db_post_id, "type": action_type, "tt": target_type,
-             "tid": target_id, "url": target_url, "tu": target_username, "params": json.dumps(p), "th": th_value,
-             "status": status, "prio": priority, "sched": scheduled_for, "exp": expires_at,
-             "appr_at": now if auto else None, "appr_by": "auto-approve" if auto else None,
-             "reason": "template_error" if template_error else None, "err": template_error,
-             "notes": user_notes, "sys": ("rejected when queued: " + template_error) if template_error else
-             ("auto-approved by the account's settings" if auto else None), "now": now}).mappings().one()
+        row = (
+            conn.execute(
+                text(
+                    "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, target_url, "
+                    "target_username, action_params, text_hash, status, priority, scheduled_for, expires_at, approved_at, "
+                    "approved_by, last_reason_code, last_error, user_notes, system_notes, created_at) VALUES (:id, :acc, :post, :type, "
+                    ":tt, :tid, :url, :tu, CAST(:params AS jsonb), :th, :status, :prio, :sched, :exp, :appr_at, :appr_by, "
+                    ":reason, :err, :notes, :sys, :now) RETURNING *"
+                ),
+                {
+                    "id": aid,
+                    "acc": acc["id"],
+                    "post": db_post_id,
+                    "type": action_type,
+                    "tt": target_type,
+                    "tid": target_id,
+                    "url": target_url,
+                    "tu": target_username,
+                    "params": json.dumps(p),
+                    "th": th_value,
+                    "status": status,
+                    "prio": priority,
+                    "sched": scheduled_for,
+                    "exp": expires_at,
+                    "appr_at": now if auto else None,
+                    "appr_by": "auto-approve" if auto else None,
+                    "reason": "template_error" if template_error else None,
+                    "err": template_error,
+                    "notes": user_notes,
+                    "sys": ("rejected when queued: " + template_error)
+                    if template_error
+                    else ("auto-approved by the account's settings" if auto else None),
+                    "now": now,
+                },
+            )
+            .mappings()
+            .one()
+        )
         return dict(row)
 
     row = retry_on_id_collision(conn, "action_queue", attempt)
     if template_error:
-        audit.record(conn, run_id=run_id, step_id="queue", event_type="policy_block", outcome="failure",
-                     platform=acc["platform"], account_id=acc["id"], action_id=row["id"], target_type=target_type,
-                     target_id=target_id, details={"reason_code": "template_error", "error_message": template_error,
-                                                   "by": actor})
+        audit.record(
+            conn,
+            run_id=run_id,
+            step_id="queue",
+            event_type="policy_block",
+            outcome="failure",
+            platform=acc["platform"],
+            account_id=acc["id"],
+            action_id=row["id"],
+            target_type=target_type,
+            target_id=target_id,
+            details={"reason_code": "template_error", "error_message": template_error, "by": actor},
+        )
     elif auto:
-        audit.record(conn, run_id=run_id, step_id="queue", event_type="approval", outcome="success",
-                     platform=acc["platform"], account_id=acc["id"], action_id=row["id"],
-                     details={"decision": "approve", "by": "auto-approve", "action_type": action_type})
+        audit.record(
+            conn,
+            run_id=run_id,
+            step_id="queue",
+            event_type="approval",
+            outcome="success",
+            platform=acc["platform"],
+            account_id=acc["id"],
+            action_id=row["id"],
+            details={"decision": "approve", "by": "auto-approve", "action_type": action_type},
+        )
     return AddResult(row, template_error)
 
 
-_LIST_COLS = ("q.id, q.account_id, a.username, a.platform, q.action_type, q.target_type, q.target_id, q.target_username, "
-              "q.status, q.priority, q.scheduled_for, q.expires_at, q.attempts, q.last_reason_code, q.last_error, "
-              "q.user_notes, q.system_notes, q.created_at, q.updated_at, q.approved_by, q.completed_at")
+_LIST_COLS = (
+    "q.id, q.account_id, a.username, a.platform, q.action_type, q.target_type, q.target_id, q.target_username, "
+    "q.status, q.priority, q.scheduled_for, q.expires_at, q.attempts, q.last_reason_code, q.last_error, "
+    "q.user_notes, q.system_notes, q.created_at, q.updated_at, q.approved_by, q.completed_at"
+)
 
 
-def list_actions(conn: Connection, *, status: str | None = None, account_id: str | None = None,
-                 limit: int = 100) -> list[dict]:
-    return [dict(r) for r in conn.execute(text(
-        f"SELECT {_LIST_COLS} FROM action_queue q JOIN accounts a ON a.id = q.account_id "
-        "WHERE (CAST(:s AS text) IS NULL OR q.status = :s) AND (CAST(:a AS text) IS NULL OR q.account_id = :a) "
-        "ORDER BY q.priority DESC, q.created_at DESC LIMIT :l"), {"s": status, "a": account_id, "l": limit}).mappings()]
+def list_actions(
+    conn: Connection, *, status: str | None = None, account_id: str | None = None, limit: int = 100
+) -> list[dict]:
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                f"SELECT {_LIST_COLS} FROM action_queue q JOIN accounts a ON a.id = q.account_id "
+                "WHERE (CAST(:s AS text) IS NULL OR q.status = :s) AND (CAST(:a AS text) IS NULL OR q.account_id = :a) "
+                "ORDER BY q.priority DESC, q.created_at DESC LIMIT :l"
+            ),
+            {"s": status, "a": account_id, "l": limit},
+        ).mappings()
+    ]
 
 
 def get_action(conn: Connection, action_id: str) -> dict:
-    row = conn.execute(text(f"SELECT {_LIST_COLS}, q.action_params, q.text_hash, q.post_id, q.approved_at "
-                            "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i"),
-                       {"i": action_id}).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                f"SELECT {_LIST_COLS}, q.action_params, q.text_hash, q.post_id, q.approved_at "
+                "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i"
+            ),
+            {"i": action_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no action {action_id}", fix="see `postpulse actions list`")
     out = dict(row)
@@ -432,17 +744,37 @@ def get_action(conn: Connection, action_id: str) -> dict:
 
 
 def action_history(conn: Connection, action_id: str) -> dict[str, list[dict]]:
-    attempts = [dict(r) for r in conn.execute(text(
-        "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, duration_ms, "
-        "verification_id, screenshot_path, superseded_at FROM action_attempts WHERE action_id = :i ORDER BY attempted_at"),
-        {"i": action_id}).mappings()]
-    verifs = [dict(r) for r in conn.execute(text(
-        "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, v.verified_at "
-        "FROM verification_results v JOIN action_attempts t ON t.id = v.action_attempt_id WHERE t.action_id = :i "
-        "ORDER BY v.verified_at"), {"i": action_id}).mappings()]
-    audits = [dict(r) for r in conn.execute(text(
-        "SELECT id, run_id, step_id, event_type, outcome, details, \"timestamp\" FROM audit_entries "
-        "WHERE action_id = :i ORDER BY \"timestamp\", id"), {"i": action_id}).mappings()]
+    attempts = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, duration_ms, "
+                "verification_id, screenshot_path, superseded_at FROM action_attempts WHERE action_id = :i ORDER BY attempted_at"
+            ),
+            {"i": action_id},
+        ).mappings()
+    ]
+    verifs = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, v.verified_at "
+                "FROM verification_results v JOIN action_attempts t ON t.id = v.action_attempt_id WHERE t.action_id = :i "
+                "ORDER BY v.verified_at"
+            ),
+            {"i": action_id},
+        ).mappings()
+    ]
+    audits = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                'SELECT id, run_id, step_id, event_type, outcome, details, "timestamp" FROM audit_entries '
+                'WHERE action_id = :i ORDER BY "timestamp", id'
+            ),
+            {"i": action_id},
+        ).mappings()
+    ]
     return {"attempts": attempts, "verifications": verifs, "audit": audits}
 
 
@@ -453,8 +785,16 @@ _TRANSITIONS = {
 }
 
 
-def decide(conn: Connection, action_ids: list[str], decision: str, *, actor: str = "cli", note: str | None = None,
-           run_id: str = "manual", now: datetime | None = None) -> dict[str, str]:
+def decide(
+    conn: Connection,
+    action_ids: list[str],
+    decision: str,
+    *,
+    actor: str = "cli",
+    note: str | None = None,
+    run_id: str = "manual",
+    now: datetime | None = None,
+) -> dict[str, str]:
     """Approve, reject or cancel actions. Returns ``{id: outcome}``; an action in another state is
     left alone and reported (e.g. ``"skipped: is completed"``)."""
     if decision not in _TRANSITIONS:
@@ -463,41 +803,76 @@ def decide(conn: Connection, action_ids: list[str], decision: str, *, actor: str
     allowed_from, to = _TRANSITIONS[decision]
     out: dict[str, str] = {}
     for aid in action_ids:
-        row = conn.execute(text("SELECT q.status, q.account_id, q.action_type, q.target_type, q.target_id, a.platform "
-                                "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i FOR UPDATE OF q"),
-                           {"i": aid}).mappings().first()
+        row = (
+            conn.execute(
+                text(
+                    "SELECT q.status, q.account_id, q.action_type, q.target_type, q.target_id, a.platform "
+                    "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i FOR UPDATE OF q"
+                ),
+                {"i": aid},
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             out[aid] = "not found"
             continue
         if row["status"] not in allowed_from:
             out[aid] = f"skipped: is {row['status']}"
             continue
-        conn.execute(text(
-            "UPDATE action_queue SET status = :to, approved_at = CASE WHEN :to = 'approved' THEN :now ELSE approved_at END, "
-            "approved_by = CASE WHEN :to = 'approved' THEN :actor ELSE approved_by END, "
-            "last_reason_code = CASE WHEN :to = 'approved' THEN last_reason_code ELSE :to END, "
-            "system_notes = concat_ws(E'\\n', system_notes, CAST(:sys AS text)), "
-            "user_notes = CASE WHEN CAST(:note AS text) IS NULL THEN user_notes ELSE concat_ws(E'\\n', user_notes, CAST(:note AS text)) END, "
-            "completed_at = CASE WHEN :to IN ('rejected', 'cancelled') THEN :now ELSE completed_at END "
-            "WHERE id = :i"),
-            {"to": to, "now": now, "actor": actor, "note": note, "i": aid,
-             "sys": f"{now:%Y-%m-%d %H:%M} UTC: {to} by {actor}"})
-        audit.record(conn, run_id=run_id, step_id=decision, event_type="approval",
-                     outcome="success" if decision == "approve" else "skipped",
-                     platform=row["platform"], account_id=row["account_id"], action_id=aid,
-                     target_type=row["target_type"], target_id=row["target_id"],
-                     details={"decision": decision, "by": actor, "note": note, "action_type": row["action_type"]})
+        conn.execute(
+            text(
+                "UPDATE action_queue SET status = :to, approved_at = CASE WHEN :to = 'approved' THEN :now ELSE approved_at END, "
+                "approved_by = CASE WHEN :to = 'approved' THEN :actor ELSE approved_by END, "
+                "last_reason_code = CASE WHEN :to = 'approved' THEN last_reason_code ELSE :to END, "
+                "system_notes = concat_ws(E'\\n', system_notes, CAST(:sys AS text)), "
+                "user_notes = CASE WHEN CAST(:note AS text) IS NULL THEN user_notes ELSE concat_ws(E'\\n', user_notes, CAST(:note AS text)) END, "
+                "completed_at = CASE WHEN :to IN ('rejected', 'cancelled') THEN :now ELSE completed_at END "
+                "WHERE id = :i"
+            ),
+            {
+                "to": to,
+                "now": now,
+                "actor": actor,
+                "note": note,
+                "i": aid,
+                "sys": f"{now:%Y-%m-%d %H:%M} UTC: {to} by {actor}",
+            },
+        )
+        audit.record(
+            conn,
+            run_id=run_id,
+            step_id=decision,
+            event_type="approval",
+            outcome="success" if decision == "approve" else "skipped",
+            platform=row["platform"],
+            account_id=row["account_id"],
+            action_id=aid,
+            target_type=row["target_type"],
+            target_id=row["target_id"],
+            details={"decision": decision, "by": actor, "note": note, "action_type": row["action_type"]},
+        )
         out[aid] = to
     return out
 
 
-def auto_approve_queued(conn: Connection, *, now: datetime | None = None, run_id: str = "auto-approve") -> list[str]:
+def auto_approve_queued(
+    conn: Connection, *, now: datetime | None = None, run_id: str = "auto-approve"
+) -> list[str]:
     """Approve queued actions whose account settings auto-approve their type (settings may have
     changed after they were queued)."""
     now = now or utcnow()
     ids = []
-    rows = conn.execute(text("SELECT q.id, q.action_type, a.settings, a.id AS account_id FROM action_queue q "
-                             "JOIN accounts a ON a.id = q.account_id WHERE q.status = 'queued'")).mappings().all()
+    rows = (
+        conn.execute(
+            text(
+                "SELECT q.id, q.action_type, a.settings, a.id AS account_id FROM action_queue q "
+                "JOIN accounts a ON a.id = q.account_id WHERE q.status = 'queued'"
+            )
+        )
+        .mappings()
+        .all()
+    )
     cache: dict[str, AccountSettings | None] = {}
     for r in rows:
         if r["account_id"] not in cache:
@@ -513,16 +888,27 @@ def auto_approve_queued(conn: Connection, *, now: datetime | None = None, run_id
     return ids
 
 
-_DUE = ("q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now) "
-        "AND (q.expires_at IS NULL OR q.expires_at > :now - interval '1 day')")
+_DUE = (
+    "q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now) "
+    "AND (q.expires_at IS NULL OR q.expires_at > :now - interval '1 day')"
+)
 
 
 def due_actions(conn: Connection, now: datetime, limit: int = 1000) -> list[dict]:
-    return [dict(r) for r in conn.execute(text(
-        f"SELECT q.id, q.updated_at FROM action_queue q WHERE {_DUE} "
-        "ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at LIMIT :l"),
-        {"now": now, "l": limit}).mappings()]
+    return [
+        dict(r)
+        for r in conn.execute(
+            text(
+                f"SELECT q.id, q.updated_at FROM action_queue q WHERE {_DUE} "
+                "ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at LIMIT :l"
+            ),
+            {"now": now, "l": limit},
+        ).mappings()
+    ]
 
 
 def queue_counts(conn: Connection) -> dict[str, int]:
-    return {r[0]: int(r[1]) for r in conn.execute(text("SELECT status, count(*) FROM action_queue GROUP BY status"))}
+    return {
+        r[0]: int(r[1])
+        for r in conn.execute(text("SELECT status, count(*) FROM action_queue GROUP BY status"))
+    }

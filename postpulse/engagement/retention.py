@@ -44,35 +44,63 @@ def screenshot_dir() -> Path:
     return config.data_dir() / "screenshots"
 
 
-def run_retention(engine: Engine, now: datetime, *, screenshots: Path | None = None, run_id: str = "retention",
-                  dry_run: bool = False) -> dict[str, int]:
+def run_retention(
+    engine: Engine,
+    now: datetime,
+    *,
+    screenshots: Path | None = None,
+    run_id: str = "retention",
+    dry_run: bool = False,
+) -> dict[str, int]:
     if now.tzinfo is None:
         raise ValueError("run_retention needs an aware 'now'")
     t0 = time.perf_counter()
     shots = screenshots or screenshot_dir()
-    p = {"audit": now - timedelta(days=AUDIT_DAYS), "att": now - timedelta(days=ATTEMPT_DAYS),
-         "posts": now - timedelta(days=POST_DAYS), "dm": now - timedelta(days=DM_CONTENT_DAYS),
-         "shot": now - timedelta(days=SCREENSHOT_DAYS), "now": now}
+    p = {
+        "audit": now - timedelta(days=AUDIT_DAYS),
+        "att": now - timedelta(days=ATTEMPT_DAYS),
+        "posts": now - timedelta(days=POST_DAYS),
+        "dm": now - timedelta(days=DM_CONTENT_DAYS),
+        "shot": now - timedelta(days=SCREENSHOT_DAYS),
+        "now": now,
+    }
     counts: dict[str, int] = {}
     with engine.begin() as conn:
-        q_audit = "DELETE FROM audit_entries WHERE \"timestamp\" < :audit"
+        q_audit = 'DELETE FROM audit_entries WHERE "timestamp" < :audit'
         q_att = "DELETE FROM action_attempts WHERE attempted_at < :att"
-        q_posts = ("DELETE FROM posts p WHERE p.first_seen_at < :posts AND p.engagement_status = 'not_engaged' "
-                   "AND p.account_id IS NULL "
-                   "AND NOT EXISTS (SELECT 1 FROM action_queue q WHERE q.post_id = p.id "
-                   "  OR (q.target_type = 'post' AND q.target_id IN (p.id, p.platform_post_id))) "
-                   "AND NOT EXISTS (SELECT 1 FROM action_attempts a WHERE a.target_type = 'post' "
-                   "  AND a.target_id IN (p.id, p.platform_post_id)) "
-                   "AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND c.is_ours)")
-        q_dm = ("UPDATE dm_messages SET content_encrypted = NULL, key_id = NULL, content_redacted_at = :now "
-                "WHERE content_encrypted IS NOT NULL AND coalesce(sent_at, discovered_at) < :dm")
-        q_prev = ("UPDATE dm_threads SET last_message_preview_encrypted = NULL "
-                  "WHERE last_message_preview_encrypted IS NOT NULL AND coalesce(last_message_at, discovered_at) < :dm")
+        q_posts = (
+            "DELETE FROM posts p WHERE p.first_seen_at < :posts AND p.engagement_status = 'not_engaged' "
+            "AND p.account_id IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM action_queue q WHERE q.post_id = p.id "
+            "  OR (q.target_type = 'post' AND q.target_id IN (p.id, p.platform_post_id))) "
+            "AND NOT EXISTS (SELECT 1 FROM action_attempts a WHERE a.target_type = 'post' "
+            "  AND a.target_id IN (p.id, p.platform_post_id)) "
+            "AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND c.is_ours)"
+        )
+        q_dm = (
+            "UPDATE dm_messages SET content_encrypted = NULL, key_id = NULL, content_redacted_at = :now "
+            "WHERE content_encrypted IS NOT NULL AND coalesce(sent_at, discovered_at) < :dm"
+        )
+        q_prev = (
+            "UPDATE dm_threads SET last_message_preview_encrypted = NULL "
+            "WHERE last_message_preview_encrypted IS NOT NULL AND coalesce(last_message_at, discovered_at) < :dm"
+        )
         if dry_run:
-            for name, q in (("audit_entries_deleted", q_audit), ("action_attempts_deleted", q_att),
-                            ("posts_deleted", q_posts), ("dm_messages_redacted", q_dm), ("dm_previews_redacted", q_prev)):
-                sel = ("SELECT 1 FROM " + q.split("FROM", 1)[1]) if q.startswith("DELETE") else \
-                    "SELECT 1 FROM " + q.split("UPDATE", 1)[1].split(" SET ")[0] + " WHERE " + q.split(" WHERE ", 1)[1]
+            for name, q in (
+                ("audit_entries_deleted", q_audit),
+                ("action_attempts_deleted", q_att),
+                ("posts_deleted", q_posts),
+                ("dm_messages_redacted", q_dm),
+                ("dm_previews_redacted", q_prev),
+            ):
+                sel = (
+                    ("SELECT 1 FROM " + q.split("FROM", 1)[1])
+                    if q.startswith("DELETE")
+                    else "SELECT 1 FROM "
+                    + q.split("UPDATE", 1)[1].split(" SET ")[0]
+                    + " WHERE "
+                    + q.split(" WHERE ", 1)[1]
+                )
                 counts[name] = int(conn.execute(text(f"SELECT count(*) FROM ({sel}) x"), p).scalar_one())
         else:
             counts["audit_entries_deleted"] = conn.execute(text(q_audit), p).rowcount
@@ -98,10 +126,20 @@ def run_retention(engine: Engine, now: datetime, *, screenshots: Path | None = N
                 except OSError:
                     pass
             if old_files:
-                conn.execute(text("UPDATE action_attempts SET screenshot_path = NULL WHERE screenshot_path = ANY(:p)"),
-                             {"p": [str(f) for f in old_files]})
+                conn.execute(
+                    text("UPDATE action_attempts SET screenshot_path = NULL WHERE screenshot_path = ANY(:p)"),
+                    {"p": [str(f) for f in old_files]},
+                )
         counts["screenshots_deleted"] = removed if not dry_run else len(old_files)
         if not dry_run:
-            audit.record(conn, run_id=run_id, step_id="retention", event_type="retention", outcome="success", at=now,
-                         duration_ms=int((time.perf_counter() - t0) * 1000), details=dict(counts))
+            audit.record(
+                conn,
+                run_id=run_id,
+                step_id="retention",
+                event_type="retention",
+                outcome="success",
+                at=now,
+                duration_ms=int((time.perf_counter() - t0) * 1000),
+                details=dict(counts),
+            )
     return counts

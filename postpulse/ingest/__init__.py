@@ -20,7 +20,12 @@ from .mapping import BadValue, Mapping, MappingError, MappingSet, load_mapping_f
 from .parsers.run import iter_file
 from .readers import FileReadError
 from .records import (
-    CommentRecord, HashtagStatsRecord, MediaRecord, MetricCounts, PostRecord, ProfileRecord,
+    CommentRecord,
+    HashtagStatsRecord,
+    MediaRecord,
+    MetricCounts,
+    PostRecord,
+    ProfileRecord,
     Rejected,
 )
 from .timeparse import BadTime, capture_time_from_filename, parse_datetime, parse_relative
@@ -32,9 +37,28 @@ def known_formats(mapping_paths=()) -> list[str]:
 
 
 __all__ = [
-    "BadCount", "BadTime", "BadValue", "CommentRecord", "FileReadError", "HashtagStatsRecord",
-    "Mapping", "MappingError", "MappingSet", "MediaRecord", "MetricCounts", "PostRecord",
-    "ProfileRecord", "Rejected", "UnknownFormatError", "capture_time_from_filename",
-    "detect_format", "iter_file", "known_formats", "load_mapping_file", "load_mappings",
-    "parse_count", "parse_datetime", "parse_relative",
+    "BadCount",
+    "BadTime",
+    "BadValue",
+    "CommentRecord",
+    "FileReadError",
+    "HashtagStatsRecord",
+    "Mapping",
+    "MappingError",
+    "MappingSet",
+    "MediaRecord",
+    "MetricCounts",
+    "PostRecord",
+    "ProfileRecord",
+    "Rejected",
+    "UnknownFormatError",
+    "capture_time_from_filename",
+    "detect_format",
+    "iter_file",
+    "known_formats",
+    "load_mapping_file",
+    "load_mappings",
+    "parse_count",
+    "parse_datetime",
+    "parse_relative",
 ]

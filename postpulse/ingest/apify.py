@@ -17,14 +17,18 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from tenacity import (
-    RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
 )
 
 from postpulse.errors import PostpulseError
@@ -57,7 +61,7 @@ def _retry_after(resp: httpx.Response) -> float | None:
             from email.utils import parsedate_to_datetime
 
             dt = parsedate_to_datetime(value)
-            return max(0.0, min(MAX_RETRY_AFTER_S, (dt - datetime.now(timezone.utc)).total_seconds()))
+            return max(0.0, min(MAX_RETRY_AFTER_S, (dt - datetime.now(UTC)).total_seconds()))
         except Exception:
             return None
 
@@ -86,16 +90,28 @@ class ActorRun:
 class ApifyClient:
     """A small Apify v2 API client."""
 
-    def __init__(self, token: str, base_url: str | None = None, *, timeout: float = 30.0,
-                 max_attempts: int = 6, backoff_min: float = 0.5, backoff_max: float = 30.0,
-                 poll_interval: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        token: str,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        backoff_min: float = 0.5,
+        backoff_max: float = 30.0,
+        poll_interval: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ):
         if not token:
             raise ApifyError("no Apify token", fix="set APIFY_TOKEN (the sandbox accepts 'sandbox-token')")
         self.base_url = (base_url or APIFY_DEFAULT_URL).rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                    headers={"Authorization": f"Bearer {token}",
-                                             "User-Agent": "postpulse-apify/1"})
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "postpulse-apify/1"},
+        )
         self.max_attempts = max_attempts
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.poll_interval = poll_interval
@@ -105,7 +121,7 @@ class ApifyClient:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "ApifyClient":
+    def __enter__(self) -> ApifyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,7 +135,9 @@ class ApifyClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return exc.retry_after
-        return wait_exponential(multiplier=self.backoff_min, min=self.backoff_min, max=self.backoff_max)(state)
+        return wait_exponential(multiplier=self.backoff_min, min=self.backoff_min, max=self.backoff_max)(
+            state
+        )
 
     def _request(self, method: str, path: str, *, endpoint: str, **kw: Any) -> httpx.Response:
         def once() -> httpx.Response:
@@ -138,17 +156,28 @@ class ApifyClient:
                 log.warning("Apify %s: HTTP %s, retrying", endpoint, resp.status_code)
                 raise _Retryable(f"{endpoint}: HTTP {resp.status_code} {_message(resp)}")
             if resp.status_code >= 400:
-                raise ApifyError(f"Apify {endpoint} failed: HTTP {resp.status_code}: {_message(resp)}",
-                                 fix="check the actor id, its input and APIFY_TOKEN" if resp.status_code in (401, 403, 404) else None)
+                raise ApifyError(
+                    f"Apify {endpoint} failed: HTTP {resp.status_code}: {_message(resp)}",
+                    fix="check the actor id, its input and APIFY_TOKEN"
+                    if resp.status_code in (401, 403, 404)
+                    else None,
+                )
             return resp
 
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait, sleep=self.sleep,
-                            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)), reraise=True)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self.sleep,
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            reraise=True,
+        )
         try:
             return retrying(once)
         except _Retryable as exc:
-            raise ApifyError(f"Apify {endpoint} kept failing after {self.max_attempts} attempts: {exc}",
-                             fix=f"check that {self.base_url} is reachable; try again later") from None
+            raise ApifyError(
+                f"Apify {endpoint} kept failing after {self.max_attempts} attempts: {exc}",
+                fix=f"check that {self.base_url} is reachable; try again later",
+            ) from None
 
     # ---------------------------------------------------------------- API
     @staticmethod
@@ -156,8 +185,13 @@ class ApifyClient:
         return actor_id.replace("/", "~")
 
     def start_run(self, actor_id: str, run_input: dict | None = None) -> ActorRun:
-        resp = self._request("POST", f"/v2/acts/{self._actor_path(actor_id)}/runs", endpoint="start run",
-                             content=orjson.dumps(run_input or {}), headers={"Content-Type": "application/json"})
+        resp = self._request(
+            "POST",
+            f"/v2/acts/{self._actor_path(actor_id)}/runs",
+            endpoint="start run",
+            content=orjson.dumps(run_input or {}),
+            headers={"Content-Type": "application/json"},
+        )
         return self._run(resp.json().get("data") or {})
 
     def get_run(self, run_id: str) -> ActorRun:
@@ -166,9 +200,14 @@ class ApifyClient:
 
     @staticmethod
     def _run(data: dict) -> ActorRun:
-        return ActorRun(id=str(data.get("id")), status=str(data.get("status") or "UNKNOWN"),
-                        dataset_id=data.get("defaultDatasetId"), started_at=data.get("startedAt"),
-                        finished_at=data.get("finishedAt"), raw=data)
+        return ActorRun(
+            id=str(data.get("id")),
+            status=str(data.get("status") or "UNKNOWN"),
+            dataset_id=data.get("defaultDatasetId"),
+            started_at=data.get("startedAt"),
+            finished_at=data.get("finishedAt"),
+            raw=data,
+        )
 
     def wait_for_run(self, run_id: str, *, timeout: float = 3600.0) -> ActorRun:
         deadline = time.monotonic() + timeout
@@ -183,11 +222,17 @@ class ApifyClient:
     def iter_items(self, dataset_id: str, *, page_size: int = 1000) -> Iterator[dict]:
         offset = 0
         while True:
-            resp = self._request("GET", f"/v2/datasets/{dataset_id}/items", endpoint="dataset items",
-                                 params={"offset": offset, "limit": page_size, "format": "json", "clean": "true"})
+            resp = self._request(
+                "GET",
+                f"/v2/datasets/{dataset_id}/items",
+                endpoint="dataset items",
+                params={"offset": offset, "limit": page_size, "format": "json", "clean": "true"},
+            )
             page = resp.json()
             if not isinstance(page, list):
-                raise ApifyError(f"Apify dataset {dataset_id}: expected a list of items, got {type(page).__name__}")
+                raise ApifyError(
+                    f"Apify dataset {dataset_id}: expected a list of items, got {type(page).__name__}"
+                )
             yield from page
             offset += len(page)
             total = resp.headers.get("x-apify-pagination-total")
@@ -198,10 +243,10 @@ class ApifyClient:
 def _stamp(iso: str | None) -> datetime:
     if iso:
         try:
-            return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(timezone.utc)
+            return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
         except ValueError:
             pass
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def export_name(actor_id: str, finished: datetime, run_id: str = "") -> str:
@@ -219,14 +264,22 @@ class PullResult:
     items: int
 
 
-def pull_actor(client: ApifyClient, actor_id: str, run_input: dict | None, out_dir: str | os.PathLike, *,
-               timeout: float = 3600.0) -> PullResult:
+def pull_actor(
+    client: ApifyClient,
+    actor_id: str,
+    run_input: dict | None,
+    out_dir: str | os.PathLike,
+    *,
+    timeout: float = 3600.0,
+) -> PullResult:
     """Run an actor to completion and save its dataset as an Apify-style JSONL export."""
     run = client.start_run(actor_id, run_input)
     run = client.wait_for_run(run.id, timeout=timeout)
     if run.status != "SUCCEEDED":
-        raise ApifyError(f"Apify actor {actor_id} run {run.id} ended {run.status}",
-                         fix="see the run's log on Apify; nothing was imported")
+        raise ApifyError(
+            f"Apify actor {actor_id} run {run.id} ended {run.status}",
+            fix="see the run's log on Apify; nothing was imported",
+        )
     if not run.dataset_id:
         raise ApifyError(f"Apify run {run.id} has no dataset")
     out = Path(out_dir)

@@ -11,8 +11,16 @@ from postpulse.errors import PostpulseError
 
 from .mapping import Mapping, MappingSet, compile_path, load_mappings
 from .readers import (
-    CSV, JSON_ARRAY, JSON_OBJECT, JSONL, FileReadError, ijson_prefix, iter_container,
-    read_first_value, read_sample, sniff_container,
+    CSV,
+    JSON_ARRAY,
+    JSON_OBJECT,
+    JSONL,
+    FileReadError,
+    ijson_prefix,
+    iter_container,
+    read_first_value,
+    read_sample,
+    sniff_container,
 )
 
 DETECT_RECORDS = 20
@@ -29,8 +37,8 @@ class UnknownFormatError(PostpulseError):
             f"{self.path}: unknown format: no mapping recognises its records.{seen} "
             f"Known formats: {', '.join(known)}",
             fix="force one with --format NAME (iter_file(..., format=NAME)), or describe the "
-                "format in a mapping file and pass it with --mapping FILE.toml "
-                "(see postpulse/ingest/mappings/README.md)",
+            "format in a mapping file and pass it with --mapping FILE.toml "
+            "(see postpulse/ingest/mappings/README.md)",
         )
 
 
@@ -68,8 +76,9 @@ def _match_obj(obj: dict, mappings: MappingSet) -> Mapping | None:
     return None
 
 
-def detect_mapping(path: str | os.PathLike, mappings: MappingSet, sample: bytes | None = None,
-                   kind: str | None = None) -> tuple[Mapping, str]:
+def detect_mapping(
+    path: str | os.PathLike, mappings: MappingSet, sample: bytes | None = None, kind: str | None = None
+) -> tuple[Mapping, str]:
     """(mapping, container kind) for the file; raises UnknownFormatError."""
     if kind is None:
         kind = sniff_container(path, read_sample(path, sample))
@@ -104,8 +113,7 @@ def detect_mapping(path: str | os.PathLike, mappings: MappingSet, sample: bytes 
     raise UnknownFormatError(path, mappings.names(), first_keys)
 
 
-def detect_format(path: str | os.PathLike, sample: bytes | None = None, *,
-                  mapping_paths=()) -> str:
+def detect_format(path: str | os.PathLike, sample: bytes | None = None, *, mapping_paths=()) -> str:
     """Name of the file's format (e.g. ``apify_x_tweets``, ``mapping:youtube_videos``).
     ``sample`` (the first bytes of the file, gzip allowed) is used instead of reading ``path``."""
     mappings = load_mappings(mapping_paths)

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from postpulse import config
@@ -61,7 +61,7 @@ def pending_files(root: Path | None = None, *, settle: float = SETTLE_SECONDS) -
 def _target(folder: Path, name: str) -> Path:
     target = folder / name
     if target.exists():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{stamp}_{name}"
     return target
 

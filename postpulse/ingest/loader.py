@@ -58,7 +58,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,18 @@ from sqlalchemy.exc import IntegrityError
 
 from postpulse.ingest.merge import _PREVIEW, _PREVIEW_FROM_STAGING, ChunkCounts, _merge, merge_chunk
 from postpulse.ingest.runs import (
-    _COMPLETE_RUN, PREVIEW_ROWS, ImportFailed, ImportResult, RunSource, _already, _AlreadyImported, _create_run,
-    existing_run_for_hash, preview_markdown, sha256_file, system_info,
+    _COMPLETE_RUN,
+    PREVIEW_ROWS,
+    ImportFailed,
+    ImportResult,
+    RunSource,
+    _already,
+    _AlreadyImported,
+    _create_run,
+    existing_run_for_hash,
+    preview_markdown,
+    sha256_file,
+    system_info,
 )
 from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
 from postpulse.ingest.store_values import _x
@@ -83,10 +93,16 @@ ProgressFn = Callable[[int, int], None]
 """``progress(records_parsed, bytes_read)``; called after each chunk (and at the end)."""
 
 
-def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
-                 progress: ProgressFn | None = None, bytes_read: Callable[[], int] | None = None,
-                 now: datetime | None = None,
-                 after_merge: Callable[[Connection, str], str | None] | None = None) -> ImportResult:
+def load_records(
+    engine: Engine,
+    records: Iterable[Any],
+    source: RunSource,
+    *,
+    progress: ProgressFn | None = None,
+    bytes_read: Callable[[], int] | None = None,
+    now: datetime | None = None,
+    after_merge: Callable[[Connection, str], str | None] | None = None,
+) -> ImportResult:
     """Load a stream of parser records as one download run, all or nothing.
 
     Raises :class:`ImportFailed` (or the parser's own error) and stores nothing when the stream
@@ -95,7 +111,7 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
     advance their schedules there); a string it returns becomes the run's ``error_message``.
     """
     t0 = time.perf_counter()
-    now = as_utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(UTC)
     with engine.connect() as conn:
         if source.source_sha256:
             prev = existing_run_for_hash(conn, source.source_sha256)
@@ -117,9 +133,13 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                 with raw_conn.cursor() as cur:
                     cur.execute(_STAGING_DDL)
                 chunks = ChunkCounts()
-                writer = _CopyWriter(raw_conn, on_chunk=functools.partial(
-                    merge_chunk, conn, raw_conn, run_id, source, now, chunks, chunk_views=side is not None),
-                    side=side)
+                writer = _CopyWriter(
+                    raw_conn,
+                    on_chunk=functools.partial(
+                        merge_chunk, conn, raw_conn, run_id, source, now, chunks, chunk_views=side is not None
+                    ),
+                    side=side,
+                )
                 stager = _Stager(raw_conn, source, now, writer)
                 try:
                     for rec in records:
@@ -141,13 +161,30 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
                     cap_src, cap_at = "record", stager.record_times[0]
                 else:
                     cap_src, cap_at = source.captured_at_source, as_utc(source.captured_at) or now
-                fmt = source.format or (max(stager.formats, key=stager.formats.get) if stager.formats else None)
-                plat = source.platform or (max(stager.platforms, key=stager.platforms.get) if stager.platforms else None)
-                _x(conn, _COMPLETE_RUN, {
-                    "id": run_id, "platform": plat, "format": fmt, "captured_at": cap_at,
-                    "captured_at_source": cap_src, "fetched": res.posts_fetched, "new": res.posts_new,
-                    "updated": res.posts_updated, "snaps": res.snapshots_new, "comments": res.comments_upserted,
-                    "rejected": res.records_rejected, "error": run_error})
+                fmt = source.format or (
+                    max(stager.formats, key=stager.formats.get) if stager.formats else None
+                )
+                plat = source.platform or (
+                    max(stager.platforms, key=stager.platforms.get) if stager.platforms else None
+                )
+                _x(
+                    conn,
+                    _COMPLETE_RUN,
+                    {
+                        "id": run_id,
+                        "platform": plat,
+                        "format": fmt,
+                        "captured_at": cap_at,
+                        "captured_at_source": cap_src,
+                        "fetched": res.posts_fetched,
+                        "new": res.posts_new,
+                        "updated": res.posts_updated,
+                        "snaps": res.snapshots_new,
+                        "comments": res.comments_upserted,
+                        "rejected": res.records_rejected,
+                        "error": run_error,
+                    },
+                )
                 res.preview = _preview(conn, run_id, res.snapshots_new)
         except _AlreadyImported:
             with engine.connect() as c2:
@@ -156,7 +193,11 @@ def load_records(engine: Engine, records: Iterable[Any], source: RunSource, *,
         finally:
             if side is not None:
                 side.close()  # after the transaction: it holds locks on the side tables it read
-    res.source_path, res.source_sha256, res.source_bytes = source.source_path, source.source_sha256, source.source_bytes
+    res.source_path, res.source_sha256, res.source_bytes = (
+        source.source_path,
+        source.source_sha256,
+        source.source_bytes,
+    )
     res.format, res.platform, res.captured_at, res.captured_at_source = fmt, plat, cap_at, cap_src
     res.records_parsed = stager.records
     res.seconds = time.perf_counter() - t0
@@ -204,9 +245,11 @@ def _refuse_mismatched_format(path: Path, forced, mset) -> None:
         return  # the forced format fits as well (overlapping scrapers): the user's choice stands
     except (UnknownFormatError, FileReadError):
         pass
-    raise ImportFailed(f"{path}: --format {forced.format_name!r} does not fit its records, which look like "
-                       f"{detected.format_name!r}; nothing stored",
-                       fix=f"use --format {detected.format_name}, or leave --format out to detect it")
+    raise ImportFailed(
+        f"{path}: --format {forced.format_name!r} does not fit its records, which look like "
+        f"{detected.format_name!r}; nothing stored",
+        fix=f"use --format {detected.format_name}, or leave --format out to detect it",
+    )
 
 
 def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
@@ -219,7 +262,8 @@ def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
     raise ImportFailed(
         f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} records "
         f"(first: {where}: {reason}); nothing stored",
-        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` lists them)")
+        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` lists them)",
+    )
 
 
 # ----------------------------------------------------------------------------- files
@@ -243,8 +287,9 @@ def _proc_rchar() -> Callable[[], int] | None:
     return read
 
 
-def resolve_capture_time(path: str | os.PathLike, cli_time: datetime | None,
-                         now: datetime) -> tuple[datetime, str]:
+def resolve_capture_time(
+    path: str | os.PathLike, cli_time: datetime | None, now: datetime
+) -> tuple[datetime, str]:
     """Fallback capture time for records without their own: file name → ``--captured-at`` →
     import time."""
     from postpulse.ingest.timeparse import capture_time_from_filename
@@ -257,11 +302,20 @@ def resolve_capture_time(path: str | os.PathLike, cli_time: datetime | None,
     return now, "import_time"
 
 
-def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None = None,
-                captured_at: datetime | None = None, mapping_paths: Iterable[str | os.PathLike] = (),
-                source_kind: str = "file", track: bool = False, dagster_run_id: str | None = None,
-                progress: ProgressFn | None = None, now: datetime | None = None,
-                records_filter: Callable[[Iterator[Any]], Iterator[Any]] | None = None) -> ImportResult:
+def import_file(
+    engine: Engine,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    captured_at: datetime | None = None,
+    mapping_paths: Iterable[str | os.PathLike] = (),
+    source_kind: str = "file",
+    track: bool = False,
+    dagster_run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    now: datetime | None = None,
+    records_filter: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
+) -> ImportResult:
     """Import one file as one download run (see the module docstring)."""
     from postpulse.ingest import iter_file
     from postpulse.ingest.readers import FileReadError
@@ -271,7 +325,7 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         raise FileReadError(path, "file not found", fix="check the path")
     if path.is_dir():
         raise FileReadError(path, "is a directory, not a file")
-    now = as_utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(UTC)
     mapping_paths = tuple(mapping_paths)
     mset = None
     if format:
@@ -281,18 +335,29 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
         mset = load_mappings(mapping_paths)
         forced = mset.get(format)
         if forced is None:
-            raise ImportFailed(f"{path}: --format {format!r} is not a known format; known formats: "
-                               f"{', '.join(mset.names())}",
-                               fix="leave --format out to detect the format, or pass your mapping file with --mapping")
+            raise ImportFailed(
+                f"{path}: --format {format!r} is not a known format; known formats: "
+                f"{', '.join(mset.names())}",
+                fix="leave --format out to detect the format, or pass your mapping file with --mapping",
+            )
         _refuse_mismatched_format(path, forced, mset)
     try:
         sha, size = sha256_file(path)
     except OSError as exc:
         raise FileReadError(path, f"cannot read: {exc.strerror or exc}") from None
     fallback, fallback_src = resolve_capture_time(path, captured_at, now)
-    source = RunSource(source_kind=source_kind, source_path=str(path.resolve()), source_sha256=sha,
-                       source_bytes=size, format=format, captured_at=fallback, captured_at_source=fallback_src,
-                       script_name="postpulse import", dagster_run_id=dagster_run_id, track=track)
+    source = RunSource(
+        source_kind=source_kind,
+        source_path=str(path.resolve()),
+        source_sha256=sha,
+        source_bytes=size,
+        format=format,
+        captured_at=fallback,
+        captured_at_source=fallback_src,
+        script_name="postpulse import",
+        dagster_run_id=dagster_run_id,
+        track=track,
+    )
     rchar = _proc_rchar() if progress is not None else None
     base = rchar() if rchar else 0
 
@@ -306,9 +371,18 @@ def import_file(engine: Engine, path: str | os.PathLike, *, format: str | None =
     return load_records(engine, records, source, progress=progress, bytes_read=bytes_read, now=now)
 
 
-def import_file_as_pull(engine: Engine, path: str | os.PathLike, *, source_kind: str, platform: str | None,
-                        apify_run_id: str | None = None, actor_id: str | None = None, track: bool = False,
-                        dagster_run_id: str | None = None, now: datetime | None = None) -> ImportResult:
+def import_file_as_pull(
+    engine: Engine,
+    path: str | os.PathLike,
+    *,
+    source_kind: str,
+    platform: str | None,
+    apify_run_id: str | None = None,
+    actor_id: str | None = None,
+    track: bool = False,
+    dagster_run_id: str | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
     """Import a dataset this process just downloaded (Apify / sandbox pull).
 
     Unlike a user's file, a pull is never "already imported": two pulls may return the same
@@ -319,16 +393,35 @@ def import_file_as_pull(engine: Engine, path: str | os.PathLike, *, source_kind:
     from postpulse.ingest import iter_file
 
     path = Path(path)
-    now = as_utc(now) or datetime.now(timezone.utc)
+    now = as_utc(now) or datetime.now(UTC)
     sha, size = sha256_file(path)
     fallback, fallback_src = resolve_capture_time(path, None, now)
-    source = RunSource(source_kind=source_kind, source_path=str(path.resolve()), source_sha256=None,
-                       source_bytes=size, platform=platform, captured_at=fallback,
-                       captured_at_source=fallback_src, script_name=f"postpulse {source_kind} pull",
-                       dagster_run_id=dagster_run_id, track=track,
-                       extra_info={"file_sha256": sha, "apify_run_id": apify_run_id, "actor_id": actor_id})
+    source = RunSource(
+        source_kind=source_kind,
+        source_path=str(path.resolve()),
+        source_sha256=None,
+        source_bytes=size,
+        platform=platform,
+        captured_at=fallback,
+        captured_at_source=fallback_src,
+        script_name=f"postpulse {source_kind} pull",
+        dagster_run_id=dagster_run_id,
+        track=track,
+        extra_info={"file_sha256": sha, "apify_run_id": apify_run_id, "actor_id": actor_id},
+    )
     return load_records(engine, iter_file(path, captured_at=fallback), source, now=now)
 
 
-__all__ = ["ImportFailed", "ImportResult", "RunSource", "existing_run_for_hash", "import_file", "import_file_as_pull", "load_records", "preview_markdown",
-           "resolve_capture_time", "sha256_file", "system_info"]
+__all__ = [
+    "ImportFailed",
+    "ImportResult",
+    "RunSource",
+    "existing_run_for_hash",
+    "import_file",
+    "import_file_as_pull",
+    "load_records",
+    "preview_markdown",
+    "resolve_capture_time",
+    "sha256_file",
+    "system_info",
+]

@@ -33,7 +33,7 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
         raise ValueError(f"unknown table {table!r} for id allocation")
     prefix = prefix or _ids_mod.PREFIXES[table]
     digits = _ids_mod.HEX_DIGITS
-    space = 16 ** digits
+    space = 16**digits
     if 4 * (n + n // 8 + 4) > space:  # a (test-shrunk) id space too small for runs: random ids
         return _ids_mod.allocate_ids(conn, table, n, prefix=prefix)
     chosen: list[str] = []
@@ -47,8 +47,13 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
         # fixed-width lowercase hex: the index order of the ids is their numeric order; ids the
         # range would miss under an odd collation still fail the insert (and are retried).
         # Table names come from PREFIXES (code), never from input.
-        taken = set(_x(conn, f"SELECT id FROM {table} WHERE id >= %(lo)s AND id <= %(hi)s",
-                       {"lo": cands[0], "hi": cands[-1]}).scalars())
+        taken = set(
+            _x(
+                conn,
+                f"SELECT id FROM {table} WHERE id >= %(lo)s AND id <= %(hi)s",
+                {"lo": cands[0], "hi": cands[-1]},
+            ).scalars()
+        )
         taken.update(chosen)
         for cand in cands:
             if len(chosen) >= n:
@@ -56,7 +61,9 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
             if cand not in taken:
                 chosen.append(cand)
     if len(chosen) < n:
-        raise _ids_mod.IdSpaceExhausted(f"could not allocate {n} free ids for {table} with {digits} hex digits")
+        raise _ids_mod.IdSpaceExhausted(
+            f"could not allocate {n} free ids for {table} with {digits} hex digits"
+        )
     return chosen
 
 
@@ -85,8 +92,10 @@ def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
                 for _ in range(k):
                     cp.write_row((ids_mod.new_id(prefix),))
             # table names come from code (PREFIXES), never from input
-            cur.execute(f"INSERT INTO _idpool SELECT DISTINCT c.id FROM _idcand c "
-                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = c.id) ON CONFLICT DO NOTHING")
+            cur.execute(
+                f"INSERT INTO _idpool SELECT DISTINCT c.id FROM _idcand c "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = c.id) ON CONFLICT DO NOTHING"
+            )
             have += cur.rowcount
         if have < n:
             raise ids_mod.IdSpaceExhausted(f"could not allocate {n} free ids for {table}")
@@ -94,9 +103,17 @@ def _pool_ids(conn: Connection, raw_conn, table: str, n: int) -> None:
         cur.execute("INSERT INTO _ids (rn, id) SELECT row_number() OVER (ORDER BY id), id FROM _idpool")
 
 
-def _insert_with_ids(conn: Connection, raw_conn, table: str, new_table: str, insert_sql: str,
-                     params: dict | None = None, n: int | None = None, *,
-                     plain_first: tuple[str, str] | None = None) -> int:
+def _insert_with_ids(
+    conn: Connection,
+    raw_conn,
+    table: str,
+    new_table: str,
+    insert_sql: str,
+    params: dict | None = None,
+    n: int | None = None,
+    *,
+    plain_first: tuple[str, str] | None = None,
+) -> int:
     """Insert the rows listed in ``new_table`` (numbered ``rn`` 1..n; ``n`` counted here unless
     the caller knows it) under fresh ids (an array parameter, or the server-side pool in ``_ids``
     above ``BULK_IDS`` rows); retried with new ids when one collides with a concurrent writer's.
@@ -134,7 +151,10 @@ def _insert_with_ids(conn: Connection, raw_conn, table: str, new_table: str, ins
             _pool_ids(conn, raw_conn, table, n)
             return run(insert_sql, params)
         # the ids as an array parameter: no TRUNCATE + COPY of ``_ids`` (two round trips)
-        return run(insert_sql.replace(_IDS_JOIN, _IDS_UNNEST), {**(params or {}), "ids": allocate_ids(conn, table, n)})
+        return run(
+            insert_sql.replace(_IDS_JOIN, _IDS_UNNEST),
+            {**(params or {}), "ids": allocate_ids(conn, table, n)},
+        )
 
     return retry_on_id_collision(conn, table, attempt)
 
@@ -272,15 +292,25 @@ _POST_COLUMNS = """full_urn, url, author_profile_id, author_username,
 # when the chunk merges created no post, the anti-join with the empty _created_post only costs:
 # hashing every joined row of posts for nothing (~0.15 s of 1.2 s per 50,000 posts)
 _UPDATE_POSTS_NONE_CREATED = _UPDATE_POSTS.replace(
-    "  AND NOT EXISTS (SELECT 1 FROM _created_post c WHERE c.id = p.id)\n", "")
+    "  AND NOT EXISTS (SELECT 1 FROM _created_post c WHERE c.id = p.id)\n", ""
+)
 assert _UPDATE_POSTS_NONE_CREATED != _UPDATE_POSTS
 _FIX_CREATED_POSTS = (
-    "UPDATE posts p SET (" + _POST_COLUMNS + ") = (" + _POST_VALUES + """)
+    "UPDATE posts p SET ("
+    + _POST_COLUMNS
+    + ") = ("
+    + _POST_VALUES
+    + """)
 FROM _created_post c, _post n JOIN stg_post s ON s.idx = n.idx
 LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
 WHERE c.id = p.id AND p.platform = n.platform AND p.platform_post_id = n.platform_post_id
   AND (n.n_caps > 1 OR s.a_username IS NULL)
-  AND (""" + ", ".join("p." + c.strip() for c in _POST_COLUMNS.split(",")) + ") IS DISTINCT FROM (" + _POST_VALUES + ")")
+  AND ("""
+    + ", ".join("p." + c.strip() for c in _POST_COLUMNS.split(","))
+    + ") IS DISTINCT FROM ("
+    + _POST_VALUES
+    + ")"
+)
 _NEW_POSTS = """
 CREATE TEMP TABLE _new_post ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id) AS rn, n.idx, n.first_seen, n.captured_at
@@ -496,27 +526,37 @@ _CHUNK_POSTS = [
        FROM _c_post n
        WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id)""",
 ]
-_CHUNK_INSERT_POSTS = """
+_CHUNK_INSERT_POSTS = (
+    """
 WITH ins AS (
-  INSERT INTO posts (id, platform, platform_post_id, """ + _POST_COLUMNS + """)
-  SELECT i.id, s.platform, s.platform_post_id, """ + _POST_VALUES + """
+  INSERT INTO posts (id, platform, platform_post_id, """
+    + _POST_COLUMNS
+    + """)
+  SELECT i.id, s.platform, s.platform_post_id, """
+    + _POST_VALUES
+    + """
   FROM _c_new_post n JOIN _ids i USING (rn) JOIN stg_post_c s ON s.idx = n.idx
   LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
   ON CONFLICT (platform, platform_post_id) DO NOTHING
   RETURNING id)
 INSERT INTO _created_post (id) SELECT id FROM ins
 """
+)
 # Every snapshot of the chunk gets an id and goes to the INSERT, whose ON CONFLICT skips the ones
 # stored before: no separate pass to find the new ones first (0.9 s per 100,000 snapshots); the ids
 # of skipped rows are simply not used.
 _CHUNK_INSERT_SNAPS = _INSERT_SNAPS.replace("n.post_id,", "p.id,").replace(
     "FROM _new_snap n JOIN _ids i USING (rn) JOIN stg_post s ON s.idx = n.idx",
     "FROM _c_snap k JOIN _ids i USING (rn) JOIN stg_post_c s ON s.idx = k.idx\n"
-    "JOIN posts p ON p.platform = k.platform AND p.platform_post_id = k.platform_post_id")
+    "JOIN posts p ON p.platform = k.platform AND p.platform_post_id = k.platform_post_id",
+)
 assert "_c_snap k" in _CHUNK_INSERT_SNAPS and "p.id," in _CHUNK_INSERT_SNAPS
 _POST_KEY = ("ON CONFLICT (platform, platform_post_id) DO NOTHING", "posts_platform_platform_post_id_key")
 """The chunk's new posts were checked just before: only a concurrent import can add one."""
-_SNAPSHOT_KEY = ("ON CONFLICT (post_id, downloaded_at) DO NOTHING", "data_downloads_post_id_downloaded_at_key")
+_SNAPSHOT_KEY = (
+    "ON CONFLICT (post_id, downloaded_at) DO NOTHING",
+    "data_downloads_post_id_downloaded_at_key",
+)
 """A chunk's snapshots are nearly always new: an earlier snapshot at the same capture time comes
 only from an overlapping re-import or a duplicate record in an earlier chunk."""
 _CHUNK_DONE = [
@@ -540,8 +580,15 @@ class ChunkCounts:
         """True once every chunk of the run went through :func:`merge_chunk` (set by the loader)."""
 
 
-def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now: datetime,
-                counts: ChunkCounts, chunk_views: bool = False) -> None:
+def merge_chunk(
+    conn: Connection,
+    raw_conn,
+    run_id: str,
+    source: RunSource,
+    now: datetime,
+    counts: ChunkCounts,
+    chunk_views: bool = False,
+) -> None:
     """Insert the new profiles, posts and snapshots of the chunk in ``stg_post_c`` /
     ``stg_profile_c``, then append the chunk to ``stg_post`` / ``stg_profile`` (runs on the COPY
     thread; see the comment above)."""
@@ -549,12 +596,23 @@ def merge_chunk(conn: Connection, raw_conn, run_id: str, source: RunSource, now:
     # the _c_new_* tables hold this chunk's rows only (emptied by _CHUNK_DONE): the row count of
     # the statement filling each is its size
     n = _run_many(raw_conn, _CHUNK_PREPARE)[-1]
-    counts.profiles += _insert_with_ids(conn, raw_conn, "profiles", "_c_new_prof", _CHUNK_INSERT_PROFILES, n=n)
+    counts.profiles += _insert_with_ids(
+        conn, raw_conn, "profiles", "_c_new_prof", _CHUNK_INSERT_PROFILES, n=n
+    )
     n_snaps, _, n = _run_many(raw_conn, _CHUNK_POSTS)
-    counts.posts += _insert_with_ids(conn, raw_conn, "posts", "_c_new_post", _CHUNK_INSERT_POSTS, p, n=n,
-                                     plain_first=_POST_KEY)
-    counts.snapshots += _insert_with_ids(conn, raw_conn, "data_downloads", "_c_snap", _CHUNK_INSERT_SNAPS, p,
-                                         n=n_snaps, plain_first=_SNAPSHOT_KEY)
+    counts.posts += _insert_with_ids(
+        conn, raw_conn, "posts", "_c_new_post", _CHUNK_INSERT_POSTS, p, n=n, plain_first=_POST_KEY
+    )
+    counts.snapshots += _insert_with_ids(
+        conn,
+        raw_conn,
+        "data_downloads",
+        "_c_snap",
+        _CHUNK_INSERT_SNAPS,
+        p,
+        n=n_snaps,
+        plain_first=_SNAPSHOT_KEY,
+    )
     _run_many(raw_conn, _CHUNK_DONE_VIEWS if chunk_views else _CHUNK_DONE)
 
 
@@ -569,8 +627,15 @@ def _run_many(raw_conn, statements: list[str]) -> list[int]:
     return counts
 
 
-def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _Stager,
-           now: datetime, chunks: ChunkCounts | None = None) -> ImportResult:
+def _merge(
+    conn: Connection,
+    raw_conn,
+    run_id: str,
+    source: RunSource,
+    stager: _Stager,
+    now: datetime,
+    chunks: ChunkCounts | None = None,
+) -> ImportResult:
     track = bool(source.track)
     p = {"run_id": run_id, "source_path": source.source_path, "track": track, "now": now}
     res = ImportResult(run_id=run_id, status="completed")
@@ -586,9 +651,13 @@ def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _
     if chunks.complete and chunks.posts == n_posts:
         res.posts_updated = 0  # every post of the file was created by this run: none existed before
     else:
-        res.posts_updated = _x(conn, _UPDATE_POSTS if chunks.posts else _UPDATE_POSTS_NONE_CREATED, p).rowcount
-    if chunks.posts and (stager.posts_without_username
-                         or _x(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()):
+        res.posts_updated = _x(
+            conn, _UPDATE_POSTS if chunks.posts else _UPDATE_POSTS_NONE_CREATED, p
+        ).rowcount
+    if chunks.posts and (
+        stager.posts_without_username
+        or _x(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()
+    ):
         _x(conn, _FIX_CREATED_POSTS, p)
     # after per-chunk merges of every chunk, each post of the file exists and each first
     # (post, capture time) has its snapshot: the whole-file inserts below would find nothing
@@ -618,8 +687,13 @@ def _merge(conn: Connection, raw_conn, run_id: str, source: RunSource, stager: _
         _x(conn, sql)
     _insert_with_ids(conn, raw_conn, "hashtags", "_new_tag", _INSERT_HASHTAGS)
     _x(conn, _NEW_REJECTS)
-    res.records_rejected = _insert_with_ids(conn, raw_conn, "rejected_records", "_new_rej", _INSERT_REJECTS, p)
+    res.records_rejected = _insert_with_ids(
+        conn, raw_conn, "rejected_records", "_new_rej", _INSERT_REJECTS, p
+    )
     res.duplicates = _x(conn, "SELECT count(*) FROM _new_rej WHERE kind = 'duplicate'").scalar()
-    res.rejected = [dict(r) for r in _x(conn, "SELECT record_index, field, reason FROM _new_rej ORDER BY rn LIMIT 20").mappings()]
+    res.rejected = [
+        dict(r)
+        for r in _x(conn, "SELECT record_index, field, reason FROM _new_rej ORDER BY rn LIMIT 20").mappings()
+    ]
     res.posts_fetched = stager.posts
     return res

@@ -96,8 +96,11 @@ class _GzipGuard(io.RawIOBase):
         try:
             return self._gz.readinto(b)
         except (EOFError, OSError, zlib.error) as exc:
-            raise FileReadError(self._path, f"corrupt or truncated gzip data: {exc}",
-                                fix="re-download or re-compress the file") from None
+            raise FileReadError(
+                self._path,
+                f"corrupt or truncated gzip data: {exc}",
+                fix="re-download or re-compress the file",
+            ) from None
 
     def close(self) -> None:
         try:
@@ -139,8 +142,10 @@ def read_sample(path, sample: bytes | None = None) -> bytes:
 # ----------------------------------------------------------------------------- sniffing
 
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
 )
 
 
@@ -150,20 +155,25 @@ def sniff_container(path, sample: bytes) -> str:
         raise FileReadError(path, "file is empty (no records)", fix="check that the export finished")
     for bom, name in _BOMS:
         if sample.startswith(bom):
-            raise FileReadError(path, f"file is {name} encoded; postpulse reads UTF-8",
-                                fix="re-save the file as UTF-8")
+            raise FileReadError(
+                path, f"file is {name} encoded; postpulse reads UTF-8", fix="re-save the file as UTF-8"
+            )
     if sample.startswith(codecs.BOM_UTF8):
         sample = sample[3:]
     if b"\x00" in sample:
         pos = sample.index(b"\x00")
-        raise FileReadError(path, f"binary data (NUL byte at byte {pos}); not a JSON, JSONL or CSV file",
-                            fix="pass the exported .json/.jsonl/.csv (optionally .gz) file")
+        raise FileReadError(
+            path,
+            f"binary data (NUL byte at byte {pos}); not a JSON, JSONL or CSV file",
+            fix="pass the exported .json/.jsonl/.csv (optionally .gz) file",
+        )
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(sample) - 4:  # not just a multi-byte character cut by the sample
-            raise FileReadError(path, f"not UTF-8 text (invalid byte at byte {exc.start})",
-                                fix="re-save the file as UTF-8") from None
+            raise FileReadError(
+                path, f"not UTF-8 text (invalid byte at byte {exc.start})", fix="re-save the file as UTF-8"
+            ) from None
     stripped = sample.lstrip()
     first = stripped[:1]
     if first == b"[":
@@ -186,13 +196,18 @@ def sniff_container(path, sample: bytes) -> str:
         except orjson.JSONDecodeError:
             value = _NOT_JSON
         if value is not _NOT_JSON:
-            raise FileReadError(path, f"JSON document is a {type(value).__name__}, not a list or object of records")
+            raise FileReadError(
+                path, f"JSON document is a {type(value).__name__}, not a list or object of records"
+            )
     text = stripped.decode("utf-8", "replace")
     header = text.split("\n", 1)[0]
     if any(d in header for d in (",", ";", "\t")) and header.isprintable():
         return CSV
-    raise FileReadError(path, "unrecognised content: not JSON, JSONL or CSV",
-                        fix="pass an exported .json/.jsonl/.csv file (optionally gzipped)")
+    raise FileReadError(
+        path,
+        "unrecognised content: not JSON, JSONL or CSV",
+        fix="pass an exported .json/.jsonl/.csv file (optionally gzipped)",
+    )
 
 
 _NOT_JSON = object()
@@ -414,8 +429,12 @@ def iter_jsonl(path) -> Iterator[RawItem]:
                 while line and not line.endswith(b"\n"):
                     line = f.readline(MAX_RECORD_BYTES)
                     size += len(line)
-                yield RawItem(None, f"line {lineno}: record is {size:,} bytes; the limit is "
-                                    f"{MAX_RECORD_BYTES:,} bytes", _excerpt(head), lineno)
+                yield RawItem(
+                    None,
+                    f"line {lineno}: record is {size:,} bytes; the limit is {MAX_RECORD_BYTES:,} bytes",
+                    _excerpt(head),
+                    lineno,
+                )
                 continue
             if line.isspace():
                 continue
@@ -427,12 +446,18 @@ def iter_jsonl(path) -> Iterator[RawItem]:
                     obj = json.loads(line)
                     sanitize = True
                 except (ValueError, UnicodeDecodeError, RecursionError):
-                    problem = "invalid JSON" if line.endswith(b"\n") else "truncated or invalid JSON (last line)"
+                    problem = (
+                        "invalid JSON" if line.endswith(b"\n") else "truncated or invalid JSON (last line)"
+                    )
                     yield RawItem(None, f"line {lineno}: {problem}: {exc}", _excerpt(line.rstrip()), lineno)
                     continue
             if type(obj) is not dict:
-                yield RawItem(None, f"line {lineno}: expected a JSON object, got {_json_kind(obj)}",
-                              _excerpt(line.rstrip()), lineno)
+                yield RawItem(
+                    None,
+                    f"line {lineno}: expected a JSON object, got {_json_kind(obj)}",
+                    _excerpt(line.rstrip()),
+                    lineno,
+                )
                 continue
             yield RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
 
@@ -485,8 +510,12 @@ def iter_csv(path) -> Iterator[RawItem]:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if len(row) != ncols:
-                    yield RawItem(None, f"row {rowno}: has {len(row)} fields, the header has {ncols}",
-                                  _excerpt(delimiter.join(row)), rowno)
+                    yield RawItem(
+                        None,
+                        f"row {rowno}: has {len(row)} fields, the header has {ncols}",
+                        _excerpt(delimiter.join(row)),
+                        rowno,
+                    )
                     continue
                 sanitized = False
                 obj = {}
@@ -499,8 +528,11 @@ def iter_csv(path) -> Iterator[RawItem]:
                     obj[k] = v
                 yield RawItem(unflatten(obj), line=rowno, sanitized=sanitized)
         except UnicodeDecodeError as exc:
-            raise FileReadError(path, f"not UTF-8 text (invalid byte near row {locals().get('rowno', 1)}): {exc.reason}",
-                                fix="re-save the CSV as UTF-8") from None
+            raise FileReadError(
+                path,
+                f"not UTF-8 text (invalid byte near row {locals().get('rowno', 1)}): {exc.reason}",
+                fix="re-save the CSV as UTF-8",
+            ) from None
 
 
 def iter_container(path, kind: str) -> Iterator[RawItem]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-
 @dataclass(slots=True)
 class ProfileRecord:
     platform: str
@@ -32,8 +31,16 @@ class ProfileRecord:
 
 
 COUNT_FIELDS = (
-    "reactions", "likes", "comments", "shares", "views", "saves",
-    "impressions", "reach", "clicks", "quotes",
+    "reactions",
+    "likes",
+    "comments",
+    "shares",
+    "views",
+    "saves",
+    "impressions",
+    "reach",
+    "clicks",
+    "quotes",
 )
 
 

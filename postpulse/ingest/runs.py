@@ -85,9 +85,11 @@ class ImportResult:
     def summary(self) -> str:
         if self.already_imported:
             return self.message
-        return (f"{self.run_id}: {self.posts_fetched} posts ({self.posts_new} new, {self.posts_updated} "
-                f"updated), {self.snapshots_new} snapshots, {self.comments_upserted} comments, "
-                f"{self.records_rejected} rejected")
+        return (
+            f"{self.run_id}: {self.posts_fetched} posts ({self.posts_new} new, {self.posts_updated} "
+            f"updated), {self.snapshots_new} snapshots, {self.comments_upserted} comments, "
+            f"{self.records_rejected} rejected"
+        )
 
     def preview_markdown(self) -> str:
         return preview_markdown(self.preview)
@@ -127,8 +129,15 @@ def system_info(**extra: Any) -> dict:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    return {"hostname": socket.gethostname(), "user": user, "postpulse_version": __version__,
-            "python": _platform.python_version(), "platform": sys.platform, "pid": os.getpid(), **extra}
+    return {
+        "hostname": socket.gethostname(),
+        "user": user,
+        "postpulse_version": __version__,
+        "python": _platform.python_version(),
+        "platform": sys.platform,
+        "pid": os.getpid(),
+        **extra,
+    }
 
 
 _INSERT_RUN = """
@@ -149,17 +158,28 @@ WHERE id = %(id)s
 
 def existing_run_for_hash(conn: Connection, sha: str) -> str | None:
     return conn.execute(
-        text("SELECT id FROM download_runs WHERE source_sha256 = :s AND status IN ('running', 'completed') "
-             "ORDER BY started_at LIMIT 1"), {"s": sha}).scalar()
+        text(
+            "SELECT id FROM download_runs WHERE source_sha256 = :s AND status IN ('running', 'completed') "
+            "ORDER BY started_at LIMIT 1"
+        ),
+        {"s": sha},
+    ).scalar()
 
 
 def _create_run(conn: Connection, source: RunSource, now: datetime) -> str:
     params = {
-        "source_kind": source.source_kind, "script_name": source.script_name, "platform": source.platform,
-        "format": source.format, "source_path": source.source_path, "sha": source.source_sha256,
-        "bytes": source.source_bytes, "captured_at": as_utc(source.captured_at) or now,
-        "captured_at_source": source.captured_at_source, "dagster_run_id": source.dagster_run_id,
-        "system_info": json.dumps(system_info(**source.extra_info), default=str), "started_at": now,
+        "source_kind": source.source_kind,
+        "script_name": source.script_name,
+        "platform": source.platform,
+        "format": source.format,
+        "source_path": source.source_path,
+        "sha": source.source_sha256,
+        "bytes": source.source_bytes,
+        "captured_at": as_utc(source.captured_at) or now,
+        "captured_at_source": source.captured_at_source,
+        "dagster_run_id": source.dagster_run_id,
+        "system_info": json.dumps(system_info(**source.extra_info), default=str),
+        "started_at": now,
     }
 
     def attempt() -> str:
@@ -176,6 +196,11 @@ class _AlreadyImported(Exception):
 
 def _already(run_id: str, source: RunSource) -> ImportResult:
     name = source.source_path or "this data"
-    return ImportResult(run_id=run_id, status="already_imported", source_path=source.source_path,
-                        source_sha256=source.source_sha256, source_bytes=source.source_bytes,
-                        message=f"{name}: already imported as {run_id} (same SHA-256); nothing changed")
+    return ImportResult(
+        run_id=run_id,
+        status="already_imported",
+        source_path=source.source_path,
+        source_sha256=source.source_sha256,
+        source_bytes=source.source_bytes,
+        message=f"{name}: already imported as {run_id} (same SHA-256); nothing changed",
+    )

@@ -41,10 +41,18 @@ class SandboxPull:
     result: ImportResult
 
 
-def pull_platform(engine: Engine, platform: str, *, base_url: str, token: str = DEFAULT_SANDBOX_TOKEN,
-                  out_dir: str | os.PathLike | None = None, run_input: dict | None = None,
-                  dagster_run_id: str | None = None, client: ApifyClient | None = None,
-                  track: bool = True) -> SandboxPull:
+def pull_platform(
+    engine: Engine,
+    platform: str,
+    *,
+    base_url: str,
+    token: str = DEFAULT_SANDBOX_TOKEN,
+    out_dir: str | os.PathLike | None = None,
+    run_input: dict | None = None,
+    dagster_run_id: str | None = None,
+    client: ApifyClient | None = None,
+    track: bool = True,
+) -> SandboxPull:
     actor = SANDBOX_ACTORS.get(platform)
     if actor is None:
         raise ValueError(f"the sandbox has no platform {platform!r}; it has {', '.join(SANDBOX_ACTORS)}")
@@ -56,9 +64,14 @@ def pull_platform(engine: Engine, platform: str, *, base_url: str, token: str = 
     finally:
         if own:
             client.close()
-    res = import_file_as_pull(engine, pulled.path, source_kind="sandbox", platform=platform,
-                              apify_run_id=pulled.run.id, actor_id=actor, track=track,
-                              dagster_run_id=dagster_run_id)
+    res = import_file_as_pull(
+        engine,
+        pulled.path,
+        source_kind="sandbox",
+        platform=platform,
+        apify_run_id=pulled.run.id,
+        actor_id=actor,
+        track=track,
+        dagster_run_id=dagster_run_id,
+    )
     return SandboxPull(platform, actor, pulled.run.id, pulled.items, pulled.path, res)
-
-

@@ -47,8 +47,11 @@ class SideStaging:
         except psycopg.OperationalError as exc:
             raise SideStagingUnavailable(str(exc)) from None
         try:
-            row = self.conn.execute("SELECT has_schema_privilege(current_user, n.oid, 'CREATE') "
-                                    "FROM pg_namespace n WHERE nspname = %s", (SCHEMA,)).fetchone()
+            row = self.conn.execute(
+                "SELECT has_schema_privilege(current_user, n.oid, 'CREATE') "
+                "FROM pg_namespace n WHERE nspname = %s",
+                (SCHEMA,),
+            ).fetchone()
             if not (row and row[0]):
                 raise SideStagingUnavailable(f"no schema {SCHEMA} to create tables in (migration 0008)")
             self.token = secrets.token_hex(6)
@@ -79,11 +82,17 @@ class SideStaging:
         """Drop this import's tables (call after the import's transaction has ended: it holds
         locks on the tables it read) and release the token."""
         try:
-            names = [n for (n,) in self.conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
-                (SCHEMA, f"t{self.token}\\_%"))]
+            names = [
+                n
+                for (n,) in self.conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+                    (SCHEMA, f"t{self.token}\\_%"),
+                )
+            ]
             for i in range(0, len(names), 200):
-                self.conn.execute("DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{n}" for n in names[i:i + 200]))
+                self.conn.execute(
+                    "DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{n}" for n in names[i : i + 200])
+                )
             self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
         finally:
             self.conn.close()
@@ -99,7 +108,9 @@ def drop_orphans(conn: psycopg.Connection) -> int:
             by_token.setdefault(m.group(1), []).append(n)
     dropped = 0
     for token, tables in by_token.items():
-        (free,) = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, token)).fetchone()
+        (free,) = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, token)
+        ).fetchone()
         if not free:
             continue  # that import is still running
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,10 +35,21 @@ FIRST_CHUNK_DIVISOR = 5
 starts storing after a fifth of the parsing a full chunk takes (it waits for the first chunk
 while the parser runs alone); the result does not depend on the chunking."""
 CHUNK_BYTES = 32 * 1024 * 1024
-MAX_COUNT = 10 ** 15  # a count above this is not a real metric ("absurd"): rejected
+MAX_COUNT = 10**15  # a count above this is not a real metric ("absurd"): rejected
 
-CONTENT_TYPES = {"text", "image", "video", "carousel", "story", "reel", "mixed", "document",
-                 "article", "poll", "unknown"}
+CONTENT_TYPES = {
+    "text",
+    "image",
+    "video",
+    "carousel",
+    "story",
+    "reel",
+    "mixed",
+    "document",
+    "article",
+    "poll",
+    "unknown",
+}
 MEDIA_TYPES = {"image", "video", "gif", "document", "audio", "carousel", "unknown"}
 
 
@@ -127,17 +138,84 @@ CHUNK_TABLES = {"stg_post": "stg_post_c", "stg_profile": "stg_profile_c"}
 """With a per-chunk merge, these staging tables receive each chunk in their ``_c`` twin first."""
 
 _COPY_COLUMNS = {
-    "stg_post": ("idx", "platform", "platform_post_id", "full_urn", "url", "a_uid", "a_username",
-                 "text_content", "post_type", "content_type", "posted_at", "posted_approx", "hashtags",
-                 "mentions", "is_sponsored", "reactions", "likes", "comments", "shares", "views", "saves",
-                 "impressions", "reach", "clicks", "quotes", "stats", "raw", "captured_at", "media_urls",
-                 "next_check_at", "checks_completed", "track_complete"),
-    "stg_profile": ("idx", "platform", "uid", "username", "display_name", "profile_url", "follower_count",
-                    "following_count", "post_count", "is_verified", "bio", "raw", "seen_at", "first_seen"),
-    "stg_comment": ("idx", "sub", "platform", "pcid", "platform_post_id", "parent_pcid", "a_uid",
-                    "a_username", "text_content", "posted_at", "like_count", "reply_count", "raw", "seen_at"),
-    "stg_media": ("idx", "platform", "platform_post_id", "media_type", "url", "thumbnail_url", "width",
-                  "height", "duration_s", "position"),
+    "stg_post": (
+        "idx",
+        "platform",
+        "platform_post_id",
+        "full_urn",
+        "url",
+        "a_uid",
+        "a_username",
+        "text_content",
+        "post_type",
+        "content_type",
+        "posted_at",
+        "posted_approx",
+        "hashtags",
+        "mentions",
+        "is_sponsored",
+        "reactions",
+        "likes",
+        "comments",
+        "shares",
+        "views",
+        "saves",
+        "impressions",
+        "reach",
+        "clicks",
+        "quotes",
+        "stats",
+        "raw",
+        "captured_at",
+        "media_urls",
+        "next_check_at",
+        "checks_completed",
+        "track_complete",
+    ),
+    "stg_profile": (
+        "idx",
+        "platform",
+        "uid",
+        "username",
+        "display_name",
+        "profile_url",
+        "follower_count",
+        "following_count",
+        "post_count",
+        "is_verified",
+        "bio",
+        "raw",
+        "seen_at",
+        "first_seen",
+    ),
+    "stg_comment": (
+        "idx",
+        "sub",
+        "platform",
+        "pcid",
+        "platform_post_id",
+        "parent_pcid",
+        "a_uid",
+        "a_username",
+        "text_content",
+        "posted_at",
+        "like_count",
+        "reply_count",
+        "raw",
+        "seen_at",
+    ),
+    "stg_media": (
+        "idx",
+        "platform",
+        "platform_post_id",
+        "media_type",
+        "url",
+        "thumbnail_url",
+        "width",
+        "height",
+        "duration_s",
+        "position",
+    ),
     "stg_reject": ("record_index", "field", "reason", "excerpt", "kind"),
     "stg_hashtag": ("idx", "platform", "name", "post_count", "raw", "seen_at"),
 }
@@ -146,7 +224,7 @@ _COPY_COLUMNS = {
 class _Stager:
     """Turns records into staging rows and COPYs them in chunks."""
 
-    def __init__(self, raw_conn, source: RunSource, now: datetime, writer: "_CopyWriter | None" = None):
+    def __init__(self, raw_conn, source: RunSource, now: datetime, writer: _CopyWriter | None = None):
         self.raw = raw_conn
         self.writer = writer
         self.source = source
@@ -187,13 +265,24 @@ class _Stager:
             except _BadRecord as exc:
                 self._reject(rec.record_index, exc.field, str(exc), _excerpt(rec.raw), "invalid")
         elif kind is Rejected:
-            self._reject(rec.record_index, rec.field, rec.reason, rec.excerpt, getattr(rec, "kind", "invalid"))
+            self._reject(
+                rec.record_index, rec.field, rec.reason, rec.excerpt, getattr(rec, "kind", "invalid")
+            )
         elif kind is HashtagStatsRecord:
             seen = as_utc(rec.captured_at) or self.fallback
             name = _t(rec.name or "").lstrip("#").strip().lower()
             if name:
-                self._buf("stg_hashtag", (rec.record_index, rec.platform, name[:200], _profile_count(rec.posts_count),
-                                          _j(rec.raw), seen))
+                self._buf(
+                    "stg_hashtag",
+                    (
+                        rec.record_index,
+                        rec.platform,
+                        name[:200],
+                        _profile_count(rec.posts_count),
+                        _j(rec.raw),
+                        seen,
+                    ),
+                )
         if self.buffered_records >= self.chunk_records or self.buffered_bytes >= CHUNK_BYTES:
             self.flush()
 
@@ -204,7 +293,9 @@ class _Stager:
         self.rejected += 1
         if self.first_rejected is None:
             self.first_rejected = (index, _t(fld), _t(reason) or "rejected")
-        self._buf("stg_reject", (index, _t(fld), _t(reason) or "rejected", _fix_text(_t(excerpt) or "")[:200], kind))
+        self._buf(
+            "stg_reject", (index, _t(fld), _t(reason) or "rejected", _fix_text(_t(excerpt) or "")[:200], kind)
+        )
 
     def _schedule_state(self, platform: str, posted_at: datetime | None, captured: datetime):
         if not self.source.track:
@@ -257,8 +348,22 @@ class _Stager:
             pc = _profile_count(pc)
         raw = prof.raw or {}
         iv = prof.is_verified
-        row = (index, prof.platform, uid, username, _t(prof.display_name), _t(prof.profile_url), fc, gc, pc,
-               iv if iv is True or iv is False else None, _t(prof.bio), _j(raw) if raw else None, seen, first_seen)
+        row = (
+            index,
+            prof.platform,
+            uid,
+            username,
+            _t(prof.display_name),
+            _t(prof.profile_url),
+            fc,
+            gc,
+            pc,
+            iv if iv is True or iv is False else None,
+            _t(prof.bio),
+            _j(raw) if raw else None,
+            seen,
+            first_seen,
+        )
         if at is None:
             self._chunk_profiles[key] = len(rows)
             rows.append(row)
@@ -275,15 +380,25 @@ class _Stager:
         if len(pid) > 400:
             raise _BadRecord("platform_post_id", f"post id longer than 400 characters ({len(pid)})")
         c = rec.counts
-        counts = (c.reactions, c.likes, c.comments, c.shares, c.views, c.saves, c.impressions, c.reach,
-                  c.clicks, c.quotes)  # the order of COUNT_FIELDS
+        counts = (
+            c.reactions,
+            c.likes,
+            c.comments,
+            c.shares,
+            c.views,
+            c.saves,
+            c.impressions,
+            c.reach,
+            c.clicks,
+            c.quotes,
+        )  # the order of COUNT_FIELDS
         for v in counts:
             if v is not None and not (v.__class__ is int and 0 <= v <= MAX_COUNT):
                 counts = [_count(getattr(c, n), n) for n in COUNT_FIELDS]  # raises naming the field
                 break
         own = rec.captured_at
         if own is not None:
-            if own.tzinfo is not timezone.utc:
+            if own.tzinfo is not UTC:
                 own = as_utc(own)
             self.with_own_time += 1
             captured = own
@@ -306,7 +421,7 @@ class _Stager:
             raw_text = _j(raw)
             clean = False  # odd Unicode somewhere in the record: clean every string
         posted_at = rec.posted_at
-        if posted_at is not None and posted_at.tzinfo is not timezone.utc:
+        if posted_at is not None and posted_at.tzinfo is not UTC:
             posted_at = as_utc(posted_at)
         a_uid, a_username = self._profile(rec.author, captured, rec.record_index)
         if a_username is None:
@@ -327,8 +442,10 @@ class _Stager:
             mentions = _j(list(rec.mentions)) if rec.mentions else "[]"
             media_urls = _j([_t(m.url) for m in rec.media if m.url]) if rec.media else "[]"
         else:
+
             def fix(v: Any) -> Any:
                 return _fix_text(_t(v))
+
             pid = _fix_text(pid)
             a_uid, a_username = _fix_text(a_uid), _fix_text(a_username)
             text = fix(rec.text)
@@ -336,10 +453,31 @@ class _Stager:
             mentions = _j(_fix_text(list(rec.mentions or [])))
             media_urls = _j([_fix_text(_t(m.url)) for m in rec.media if m.url])
         stats = rec.platform_stats
-        row = (rec.record_index, rec.platform, pid, fix(rec.full_urn), fix(rec.url), a_uid, a_username, text,
-               fix(rec.post_type), content_type, posted_at, bool(rec.posted_at_approximate), hashtags, mentions,
-               rec.is_sponsored if rec.is_sponsored is True or rec.is_sponsored is False else None,
-               *counts, _j(stats) if stats else "{}", raw_text, captured, media_urls, nca, done, complete)
+        row = (
+            rec.record_index,
+            rec.platform,
+            pid,
+            fix(rec.full_urn),
+            fix(rec.url),
+            a_uid,
+            a_username,
+            text,
+            fix(rec.post_type),
+            content_type,
+            posted_at,
+            bool(rec.posted_at_approximate),
+            hashtags,
+            mentions,
+            rec.is_sponsored if rec.is_sponsored is True or rec.is_sponsored is False else None,
+            *counts,
+            _j(stats) if stats else "{}",
+            raw_text,
+            captured,
+            media_urls,
+            nca,
+            done,
+            complete,
+        )
         self.buffers["stg_post"].append(row)
         self.buffered_bytes += len(raw_text) + len(text or "")
         self.posts += 1
@@ -356,11 +494,28 @@ class _Stager:
             mt = (m.media_type or "unknown").lower()
             if mt not in MEDIA_TYPES:
                 mt = "unknown"
-            w = m.width if isinstance(m.width, int) and 0 < m.width < 2 ** 31 else None
-            h = m.height if isinstance(m.height, int) and 0 < m.height < 2 ** 31 else None
-            d = float(m.duration_s) if isinstance(m.duration_s, (int, float)) and 0 <= m.duration_s < 1e9 else None
-            self._buf("stg_media", (rec.record_index, rec.platform, fix(pid), mt, fix(url), fix(_t(m.thumbnail_url)),
-                                    w, h, d, m.position if isinstance(m.position, int) else pos))
+            w = m.width if isinstance(m.width, int) and 0 < m.width < 2**31 else None
+            h = m.height if isinstance(m.height, int) and 0 < m.height < 2**31 else None
+            d = (
+                float(m.duration_s)
+                if isinstance(m.duration_s, (int, float)) and 0 <= m.duration_s < 1e9
+                else None
+            )
+            self._buf(
+                "stg_media",
+                (
+                    rec.record_index,
+                    rec.platform,
+                    fix(pid),
+                    mt,
+                    fix(url),
+                    fix(_t(m.thumbnail_url)),
+                    w,
+                    h,
+                    d,
+                    m.position if isinstance(m.position, int) else pos,
+                ),
+            )
         for sub, cm in enumerate(rec.comments, start=1):
             try:
                 self._comment(cm, rec.record_index, sub, pid, captured)
@@ -382,13 +537,30 @@ class _Stager:
         if not ppid or len(ppid) > 400:
             raise _BadRecord("platform_post_id", "comment without the id of its post")
         like = cm.like_count if isinstance(cm.like_count, int) and 0 <= cm.like_count <= MAX_COUNT else None
-        reply = cm.reply_count if isinstance(cm.reply_count, int) and 0 <= cm.reply_count <= MAX_COUNT else None
+        reply = (
+            cm.reply_count if isinstance(cm.reply_count, int) and 0 <= cm.reply_count <= MAX_COUNT else None
+        )
         a_uid, a_username = self._profile(cm.author, captured, index)
         raw = cm.raw if isinstance(cm.raw, dict) else {}
-        self._buf("stg_comment", (index, sub, cm.platform, _fix_text(pcid), _fix_text(ppid),
-                                  _fix_text(_t(cm.parent_platform_comment_id)), _fix_text(a_uid),
-                                  _fix_text(a_username), _fix_text(_t(cm.text)) or "", as_utc(cm.posted_at),
-                                  like, reply, _j(raw), captured))
+        self._buf(
+            "stg_comment",
+            (
+                index,
+                sub,
+                cm.platform,
+                _fix_text(pcid),
+                _fix_text(ppid),
+                _fix_text(_t(cm.parent_platform_comment_id)),
+                _fix_text(a_uid),
+                _fix_text(a_username),
+                _fix_text(_t(cm.text)) or "",
+                as_utc(cm.posted_at),
+                like,
+                reply,
+                _j(raw),
+                captured,
+            ),
+        )
 
     def flush(self) -> None:
         """Hand the buffered rows to the COPY writer (a background thread when one runs, so
@@ -445,7 +617,9 @@ def _copy_table(cur, target: str, table: str, rows: list[tuple], options: tuple[
     cols = ", ".join(_COPY_COLUMNS[table])  # names from code, never from input
     types = BINARY_COPY.get(table)
     options = (("FORMAT BINARY",) if types else ()) + options
-    with cur.copy(f"COPY {target} ({cols}) FROM STDIN" + (f" ({', '.join(options)})" if options else "")) as cp:
+    with cur.copy(
+        f"COPY {target} ({cols}) FROM STDIN" + (f" ({', '.join(options)})" if options else "")
+    ) as cp:
         if types:
             cp.set_types(types)
         write = cp.write_row
@@ -495,7 +669,7 @@ class _CopyWriter:
     each chunk's post and profile rows on the side connection first; the import's own backend
     reads them there through views (:func:`_take_side_chunk`; see that module)."""
 
-    def __init__(self, raw_conn, on_chunk: "Callable[[], None] | None" = None, side=None):
+    def __init__(self, raw_conn, on_chunk: Callable[[], None] | None = None, side=None):
         self.raw = raw_conn
         self.on_chunk = on_chunk
         """Run on this thread after each chunk's COPY (the per-chunk merge: posts and snapshots
@@ -509,7 +683,9 @@ class _CopyWriter:
         self.side_thread: threading.Thread | None = None
         if side is not None:
             self.side_queue = queue.Queue(maxsize=1)
-            self.side_thread = threading.Thread(target=self._run_side, name="postpulse-side-copy", daemon=True)
+            self.side_thread = threading.Thread(
+                target=self._run_side, name="postpulse-side-copy", daemon=True
+            )
         gil_handoff.acquire()
         self._handoff = True  # released once, in close()
         self.thread.start()

@@ -4,14 +4,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
-
-from postpulse.timeutil import as_utc
 
 if TYPE_CHECKING:  # not imported at run time: the parse worker needs no SQLAlchemy
     from sqlalchemy.engine import Connection

@@ -14,12 +14,12 @@ All results are timezone-aware UTC datetimes.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from postpulse.timeutil import as_utc
 
-UTC = timezone.utc
+UTC = UTC
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -62,10 +62,16 @@ def from_unix(number: float, *, field: str = "time", value: object = None) -> da
 
 
 _X_FORMAT = "%a %b %d %H:%M:%S %z %Y"
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"), start=1)}
-_X_RE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) "
-                   r"([+-])(\d{2})(\d{2}) (\d{4})")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+    )
+}
+_X_RE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) "
+    r"([+-])(\d{2})(\d{2}) (\d{4})"
+)
 
 
 def _parse_x(s: str) -> datetime | None:
@@ -141,13 +147,39 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
 
 
 _UNITS = {
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 7 * 86400, "wk": 7 * 86400, "wks": 7 * 86400, "week": 7 * 86400, "weeks": 7 * 86400,
-    "mo": 30 * 86400, "mos": 30 * 86400, "mth": 30 * 86400, "month": 30 * 86400, "months": 30 * 86400,
-    "y": 365 * 86400, "yr": 365 * 86400, "yrs": 365 * 86400, "year": 365 * 86400, "years": 365 * 86400,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 7 * 86400,
+    "wk": 7 * 86400,
+    "wks": 7 * 86400,
+    "week": 7 * 86400,
+    "weeks": 7 * 86400,
+    "mo": 30 * 86400,
+    "mos": 30 * 86400,
+    "mth": 30 * 86400,
+    "month": 30 * 86400,
+    "months": 30 * 86400,
+    "y": 365 * 86400,
+    "yr": 365 * 86400,
+    "yrs": 365 * 86400,
+    "year": 365 * 86400,
+    "years": 365 * 86400,
 }
 _REL_RE = re.compile(
     r"^\s*(\d+|an?|one)\s*"
@@ -187,9 +219,7 @@ def parse_relative(value: object, reference: datetime | None) -> datetime | None
     return as_utc(reference) - timedelta(seconds=secs)
 
 
-_FILENAME_TS_RE = re.compile(
-    r"(?<!\d)(\d{4})-(\d{2})-(\d{2})[_T ](\d{2})-(\d{2})-(\d{2})(?:-(\d{3}))?(?!\d)"
-)
+_FILENAME_TS_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})[_T ](\d{2})-(\d{2})-(\d{2})(?:-(\d{3}))?(?!\d)")
 
 
 def capture_time_from_filename(name: str) -> datetime | None:
@@ -202,8 +232,7 @@ def capture_time_from_filename(name: str) -> datetime | None:
         return None
     y, mo, d, h, mi, s, ms = matches[-1].groups()
     try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
-                      int(ms or 0) * 1000, tzinfo=UTC)
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int(ms or 0) * 1000, tzinfo=UTC)
     except ValueError:
         return None
     if not (_MIN_YEAR <= dt.year <= _MAX_YEAR):

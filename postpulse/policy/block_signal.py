@@ -48,7 +48,9 @@ BLOCK_NOTICES: tuple[str, ...] = (
 )
 
 #: actions whose effect must be visible after a reload
-VERIFIABLE_ACTIONS = frozenset({"like", "unlike", "comment", "reply", "follow", "unfollow", "dm_send", "delete_comment", "publish"})
+VERIFIABLE_ACTIONS = frozenset(
+    {"like", "unlike", "comment", "reply", "follow", "unfollow", "dm_send", "delete_comment", "publish"}
+)
 
 
 class BlockSignalKind(StrEnum):
@@ -86,7 +88,7 @@ def classify_failure(
             if notice in low:
                 return BlockSignal(
                     BlockSignalKind.ACTION_BLOCKED,
-                    f"The platform showed a block notice (\"{notice}\"): it is limiting this "
+                    f'The platform showed a block notice ("{notice}"): it is limiting this '
                     "account's activity.",
                     evidence={"notice": notice},
                 )
@@ -96,7 +98,11 @@ def classify_failure(
             break
         trailing_429 += 1
     if trailing_429 >= REPEATED_429_THRESHOLD:
-        ra = timedelta(seconds=retry_after_seconds) if retry_after_seconds and retry_after_seconds > 0 else None
+        ra = (
+            timedelta(seconds=retry_after_seconds)
+            if retry_after_seconds and retry_after_seconds > 0
+            else None
+        )
         return BlockSignal(
             BlockSignalKind.RATE_LIMITED,
             f"The platform answered 'too many requests' (HTTP 429) {trailing_429} times in a row.",

@@ -162,9 +162,7 @@ def normalize_keyword_text(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
-_ASCII_NON_WORD = str.maketrans(
-    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
-)
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
 
 
 def _word_set(norm: str) -> set[str]:
@@ -309,7 +307,9 @@ def validate_entry(entry: BlocklistEntry) -> BlocklistEntry:
     elif entry.entry_type == "keyword":
         value = normalize_keyword_text(entry.value)
     else:
-        value = normalize_domain(entry.value) if entry.match_type == "exact" else entry.value.strip().casefold()
+        value = (
+            normalize_domain(entry.value) if entry.match_type == "exact" else entry.value.strip().casefold()
+        )
     if not value:
         raise BlocklistError(entry, "value is empty after normalisation")
     if value == entry.value and platform == entry.platform:
@@ -354,17 +354,21 @@ class _PatternChunk:
         return [self.entry_ids[i] for i, r in enumerate(self._singles) if r.search(text)]
 
 
-def _compile_chunks(patterns: list[str], ids: list[int], options: re2.Options, entries: Sequence[BlocklistEntry]) -> list[_PatternChunk]:
+def _compile_chunks(
+    patterns: list[str], ids: list[int], options: re2.Options, entries: Sequence[BlocklistEntry]
+) -> list[_PatternChunk]:
     out: list[_PatternChunk] = []
     for start in range(0, len(patterns), SET_CHUNK_SIZE):
-        stack = [(patterns[start:start + SET_CHUNK_SIZE], ids[start:start + SET_CHUNK_SIZE])]
+        stack = [(patterns[start : start + SET_CHUNK_SIZE], ids[start : start + SET_CHUNK_SIZE])]
         while stack:
             ps, es = stack.pop()
             try:
                 out.append(_PatternChunk(ps, es, options))
             except re2.error:
                 if len(ps) == 1:
-                    raise BlocklistError(entries[es[0]], "pattern is too large for RE2; simplify it") from None
+                    raise BlocklistError(
+                        entries[es[0]], "pattern is too large for RE2; simplify it"
+                    ) from None
                 mid = len(ps) // 2
                 stack.append((ps[mid:], es[mid:]))
                 stack.append((ps[:mid], es[:mid]))
@@ -450,7 +454,9 @@ class Blocklist:
 
     def _lookup(self, entry_type: str, platform: str | None) -> _TypeIndex | None:
         if platform:
-            idx = self._index.get((entry_type, platform)) or self._index.get((entry_type, platform.casefold()))
+            idx = self._index.get((entry_type, platform)) or self._index.get(
+                (entry_type, platform.casefold())
+            )
             if idx is not None:
                 return idx
         return self._index.get((entry_type, None))
@@ -466,7 +472,9 @@ class Blocklist:
                     best = e
         return best
 
-    def match_user(self, platform: str | None, username: str | None, now: datetime | None = None) -> BlocklistEntry | None:
+    def match_user(
+        self, platform: str | None, username: str | None, now: datetime | None = None
+    ) -> BlocklistEntry | None:
         if not username:
             return None
         idx = self._lookup("user", platform)
@@ -478,7 +486,9 @@ class Blocklist:
             ids = ids + idx.match_patterns(u)
         return self._first_active(ids, now) if ids else None
 
-    def match_post(self, platform: str | None, values: Iterable[str | None], now: datetime | None = None) -> BlocklistEntry | None:
+    def match_post(
+        self, platform: str | None, values: Iterable[str | None], now: datetime | None = None
+    ) -> BlocklistEntry | None:
         idx = self._lookup("post", platform)
         if idx is None:
             return None
@@ -491,7 +501,9 @@ class Blocklist:
                 ids.extend(idx.match_patterns(v))
         return self._first_active(ids, now) if ids else None
 
-    def match_domain(self, platform: str | None, url: str | None, text: str | None, now: datetime | None = None) -> BlocklistEntry | None:
+    def match_domain(
+        self, platform: str | None, url: str | None, text: str | None, now: datetime | None = None
+    ) -> BlocklistEntry | None:
         idx = self._lookup("domain", platform)
         if idx is None:
             return None
@@ -509,7 +521,9 @@ class Blocklist:
             ids.extend(idx.match_patterns("\n".join(hosts)))
         return self._first_active(ids, now) if ids else None
 
-    def match_keyword(self, platform: str | None, text: str | None, now: datetime | None = None) -> BlocklistEntry | None:
+    def match_keyword(
+        self, platform: str | None, text: str | None, now: datetime | None = None
+    ) -> BlocklistEntry | None:
         if not text:
             return None
         idx = self._lookup("keyword", platform)

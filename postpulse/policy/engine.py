@@ -71,22 +71,36 @@ class PolicyEngine:
         if now.tzinfo is None:
             raise ValueError("PolicyEngine.decide needs an aware 'now' (with tzinfo)")
         d = self._decide(request, account, now)
-        if d.outcome == "defer" and d.retry_at is not None and request.expires_at is not None and d.retry_at >= request.expires_at:
+        if (
+            d.outcome == "defer"
+            and d.retry_at is not None
+            and request.expires_at is not None
+            and d.retry_at >= request.expires_at
+        ):
             return Decision.reject(
                 ReasonCode.EXPIRED,
                 f"{d.message} That is after the action expires ({fmt_utc(request.expires_at)}), "
                 "so it is rejected now.",
-                **{**d.details, "deferred_reason": str(d.reason_code), "would_retry_at": d.retry_at.isoformat()},
+                **{
+                    **d.details,
+                    "deferred_reason": str(d.reason_code),
+                    "would_retry_at": d.retry_at.isoformat(),
+                },
             )
         return d
 
     def _decide(self, request: ActionRequest, account: AccountState, now: datetime) -> Decision:
-        base = {"action_id": request.action_id, "account_id": request.account_id, "action_type": request.action_type}
+        base = {
+            "action_id": request.action_id,
+            "account_id": request.account_id,
+            "action_type": request.action_type,
+        }
         if self.global_paused:
             return Decision.defer(
                 ReasonCode.GLOBAL_PAUSE,
                 "All actions are paused (global pause switch). The action waits until actions are resumed.",
-                None, **base,
+                None,
+                **base,
             )
         if request.action_type not in ACTION_TYPES:
             return Decision.reject(
@@ -95,7 +109,9 @@ class PolicyEngine:
                 **base,
             )
         if request.account_id != account.account_id or (
-            request.platform and account.platform and request.platform.casefold() != account.platform.casefold()
+            request.platform
+            and account.platform
+            and request.platform.casefold() != account.platform.casefold()
         ):
             return Decision.reject(
                 ReasonCode.ACCOUNT_MISMATCH,
@@ -114,7 +130,8 @@ class PolicyEngine:
             return Decision.reject(
                 ReasonCode.EXPIRED,
                 f"The action expired at {fmt_utc(request.expires_at)} before it could run.",
-                **base, expires_at=request.expires_at.isoformat(),
+                **base,
+                expires_at=request.expires_at.isoformat(),
             )
         settings = account.settings
         limit = settings.limit_for(request.action_type)
@@ -129,39 +146,55 @@ class PolicyEngine:
         if hit is not None:
             e = hit.entry
             details = {
-                **base, "entry_id": e.id, "entry_type": e.entry_type, "match_type": e.match_type,
-                "value": e.value, "platform": e.platform, "added_by": e.added_by, "field": hit.field,
+                **base,
+                "entry_id": e.id,
+                "entry_type": e.entry_type,
+                "match_type": e.match_type,
+                "value": e.value,
+                "platform": e.platform,
+                "added_by": e.added_by,
+                "field": hit.field,
             }
             if hit.reason_code == ReasonCode.OPTED_OUT:
-                msg = (f"@{e.value} opted out (asked not to be contacted); postpulse will not act "
-                       "towards them. Remove the opt-out entry only if they ask to be contacted again.")
+                msg = (
+                    f"@{e.value} opted out (asked not to be contacted); postpulse will not act "
+                    "towards them. Remove the opt-out entry only if they ask to be contacted again."
+                )
             else:
                 why = f" Reason: {e.reason}." if e.reason else ""
-                msg = (f"Blocked by the blocklist: {_BLOCK_WORDS[e.entry_type]} matches "
-                       f"{e.match_type} entry {e.value!r}{' (' + e.id + ')' if e.id else ''}.{why}")
+                msg = (
+                    f"Blocked by the blocklist: {_BLOCK_WORDS[e.entry_type]} matches "
+                    f"{e.match_type} entry {e.value!r}{' (' + e.id + ')' if e.id else ''}.{why}"
+                )
             return Decision.reject(hit.reason_code, msg, **details)
 
         key = idempotency_key(request.action_type, request.target_id, request.text)
-        if key is not None and self.idempotency.already_succeeded(request.account_id, request.action_type, key[0], key[1]):
+        if key is not None and self.idempotency.already_succeeded(
+            request.account_id, request.action_type, key[0], key[1]
+        ):
             what = "this text on this target" if key[1] else "this target"
             return Decision.reject(
                 ReasonCode.ALREADY_DONE,
                 f"Already done: this account has already completed {request.action_type} on {what}; "
                 "postpulse never repeats it.",
-                **base, target_id=key[0], text_hash=key[1],
+                **base,
+                target_id=key[0],
+                text_hash=key[1],
             )
 
         if not account.is_active:
             return Decision.defer(
                 ReasonCode.ACCOUNT_INACTIVE,
                 "The account is deactivated; the action waits until it is active again.",
-                None, **base,
+                None,
+                **base,
             )
         if account.needs_relogin:
             return Decision.defer(
                 ReasonCode.NEEDS_RELOGIN,
                 "The account's session has expired: log in again; the action waits until then.",
-                None, **base,
+                None,
+                **base,
             )
         if account.frozen_until is not None and account.frozen_until > now:
             why = f" ({account.frozen_reason})" if account.frozen_reason else ""
@@ -169,14 +202,16 @@ class PolicyEngine:
                 ReasonCode.ACCOUNT_FROZEN,
                 f"The account is cooling down after the platform signalled a block{why}; actions "
                 f"resume at {fmt_utc(account.frozen_until)}.",
-                account.frozen_until, **base,
+                account.frozen_until,
+                **base,
             )
         if not (request.approved or settings.auto_approves(request.action_type)):
             return Decision.defer(
                 ReasonCode.NOT_APPROVED,
                 f"Waiting for approval: approve the action, or turn on auto-approve for "
                 f"{request.action_type} in the account settings.",
-                None, **base,
+                None,
+                **base,
             )
         qh = settings.quiet_hours
         if qh.enabled and qh.is_quiet(now, account.timezone):
@@ -184,9 +219,13 @@ class PolicyEngine:
             return Decision.defer(
                 ReasonCode.QUIET_HOURS,
                 f"Quiet hours ({qh.describe(account.timezone)}): deferred to {fmt_utc(until)}.",
-                until, **base, quiet_hours=qh.describe(account.timezone),
+                until,
+                **base,
+                quiet_hours=qh.describe(account.timezone),
             )
         limited = check_rate_limits(self.usage, request.account_id, request.action_type, limit, now)
         if limited is not None:
-            return Decision.defer(limited.reason_code, limited.message, limited.retry_at, **base, **limited.details)
+            return Decision.defer(
+                limited.reason_code, limited.message, limited.retry_at, **base, **limited.details
+            )
         return Decision.allow(**base)

@@ -49,7 +49,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
-def idempotency_key(action_type: str, target_id: str | None, text: str | None) -> tuple[str, str | None] | None:
+def idempotency_key(
+    action_type: str, target_id: str | None, text: str | None
+) -> tuple[str, str | None] | None:
     """``(target_id, text_hash or None)`` for checked action types, else None."""
     if action_type not in IDEMPOTENT_ACTIONS or not target_id:
         return None

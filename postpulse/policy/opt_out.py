@@ -34,25 +34,74 @@ _OPTS.log_errors = False
 #: keywords that are an opt-out when they make up a whole message or a whole sentence
 _STRONG_KEYWORDS = frozenset(
     {
-        "stop", "stopp", "stop all", "stopall", "unsubscribe", "unsub", "opt out", "optout",
-        "opt me out", "remove me", "stop messaging", "stop texting", "stop it all",
+        "stop",
+        "stopp",
+        "stop all",
+        "stopall",
+        "unsubscribe",
+        "unsub",
+        "opt out",
+        "optout",
+        "opt me out",
+        "remove me",
+        "stop messaging",
+        "stop texting",
+        "stop it all",
         # fr
-        "arret", "arrete", "arreter", "arretez", "desabonner", "desabonnement", "desinscrire",
+        "arret",
+        "arrete",
+        "arreter",
+        "arretez",
+        "desabonner",
+        "desabonnement",
+        "desinscrire",
         "desinscription",
         # de / nordic
-        "abmelden", "abbestellen", "austragen", "avsluta", "afmeld",
+        "abmelden",
+        "abbestellen",
+        "austragen",
+        "avsluta",
+        "afmeld",
         # es / pt
-        "baja", "darme de baja", "dame de baja", "descadastrar",
+        "baja",
+        "darme de baja",
+        "dame de baja",
+        "descadastrar",
     }
 )
 #: weaker keywords: an opt-out only when they are the whole message ("END", "cancel")
-_WEAK_KEYWORDS = frozenset({"cancel", "cancel all", "quit", "end", "stoppen", "parar", "para ya", "cancelar", "sair"})
+_WEAK_KEYWORDS = frozenset(
+    {"cancel", "cancel all", "quit", "end", "stoppen", "parar", "para ya", "cancelar", "sair"}
+)
 
 _FILLER = frozenset(
     {
-        "please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ty", "ok", "okay",
-        "just", "already", "asap", "immediately", "hi", "hello", "hey",
-        "svp", "merci", "bitte", "danke", "por", "favor", "gracias", "ya",
+        "please",
+        "pls",
+        "plz",
+        "now",
+        "thanks",
+        "thank",
+        "you",
+        "thx",
+        "ty",
+        "ok",
+        "okay",
+        "just",
+        "already",
+        "asap",
+        "immediately",
+        "hi",
+        "hello",
+        "hey",
+        "svp",
+        "merci",
+        "bitte",
+        "danke",
+        "por",
+        "favor",
+        "gracias",
+        "ya",
     }
 )
 

@@ -76,8 +76,13 @@ class InMemoryUsageCounter:
 
 
 def _retry_at(
-    usage: UsageCounter, account_id: str, action_type: str, now: datetime, window: timedelta,
-    count: int, limit: int,
+    usage: UsageCounter,
+    account_id: str,
+    action_type: str,
+    now: datetime,
+    window: timedelta,
+    count: int,
+    limit: int,
 ) -> datetime:
     since = now - window
     oldest = getattr(usage, "oldest_action_in_window", None)
@@ -102,10 +107,14 @@ def check_rate_limits(
             f"24 hours for this account. Deferred to {fmt_utc(retry)}, when the window "
             "has room again. Raise the limit in the account settings only if you are sure.",
             retry,
-            window="day", count=day_count, limit=limit.per_day,
+            window="day",
+            count=day_count,
+            limit=limit.per_day,
         )
     # the hour count never exceeds the day count: skip the query when it cannot reach the limit
-    hour_count = usage.count_actions(account_id, action_type, now - HOUR) if day_count >= limit.per_hour else 0
+    hour_count = (
+        usage.count_actions(account_id, action_type, now - HOUR) if day_count >= limit.per_hour else 0
+    )
     if hour_count >= limit.per_hour:
         retry = _retry_at(usage, account_id, action_type, now, HOUR, hour_count, limit.per_hour)
         return Decision.defer(
@@ -113,6 +122,8 @@ def check_rate_limits(
             f"Hourly limit reached: {hour_count} of {limit.per_hour} {action_type} actions in the "
             f"last hour for this account. Deferred to {fmt_utc(retry)}.",
             retry,
-            window="hour", count=hour_count, limit=limit.per_hour,
+            window="hour",
+            count=hour_count,
+            limit=limit.per_hour,
         )
     return None

@@ -147,7 +147,9 @@ class AccountSettings:
         return cls()
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any] | str | bytes | None, *, source: str = "accounts.settings") -> AccountSettings:
+    def parse(
+        cls, raw: Mapping[str, Any] | str | bytes | None, *, source: str = "accounts.settings"
+    ) -> AccountSettings:
         """Parse the JSONB value (a mapping, JSON text, or None for all defaults)."""
         return _Parser(source).parse(raw)
 
@@ -202,8 +204,12 @@ class _Parser:
             if raw is None:
                 return AccountSettings()
         root = self.mapping("(root)", raw)
-        both = [("rate_limits", "rateLimit"), ("quiet_hours", "quietHours"),
-                ("auto_approve", "autoApprove"), ("cool_down_minutes", "coolDownMinutes")]
+        both = [
+            ("rate_limits", "rateLimit"),
+            ("quiet_hours", "quietHours"),
+            ("auto_approve", "autoApprove"),
+            ("cool_down_minutes", "coolDownMinutes"),
+        ]
         for snake, camel in both:
             if snake in root and camel in root:
                 raise self.err(camel, f"and {snake!r} are both set; keep one")
@@ -267,13 +273,18 @@ class _Parser:
         values: dict[str, dict[str, int]] = {}
         for name, value in self.mapping("rateLimit", section).items():
             key = f"rateLimit.{name}"
-            for suffix, window, hi in (("PerHour", "per_hour", MAX_PER_HOUR), ("PerDay", "per_day", MAX_PER_DAY)):
+            for suffix, window, hi in (
+                ("PerHour", "per_hour", MAX_PER_HOUR),
+                ("PerDay", "per_day", MAX_PER_DAY),
+            ):
                 if name.endswith(suffix) and name[: -len(suffix)] in _CAMEL_NOUNS:
                     action = _CAMEL_NOUNS[name[: -len(suffix)]]
                     values.setdefault(action, {})[window] = self.int_in(key, value, 0, hi)
                     break
             else:
-                raise self.err(key, "is not known; expected e.g. 'likesPerHour', 'commentsPerDay', 'dmsPerHour'")
+                raise self.err(
+                    key, "is not known; expected e.g. 'likesPerHour', 'commentsPerDay', 'dmsPerHour'"
+                )
         out: dict[str, RateLimit] = {}
         for action, v in values.items():
             default = DEFAULT_RATE_LIMITS[action]
@@ -287,7 +298,12 @@ class _Parser:
         names = (
             {"enabled": "enabled", "startHour": "start_hour", "endHour": "end_hour", "timezone": "timezone"}
             if camel
-            else {"enabled": "enabled", "start_hour": "start_hour", "end_hour": "end_hour", "timezone": "timezone"}
+            else {
+                "enabled": "enabled",
+                "start_hour": "start_hour",
+                "end_hour": "end_hour",
+                "timezone": "timezone",
+            }
         )
         kwargs: dict[str, Any] = {}
         for k, v in body.items():

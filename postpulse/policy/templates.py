@@ -92,14 +92,16 @@ def render(template_text: str, variables: Mapping[str, Any], *, name: str | None
         given = ", ".join(sorted(variables)) or "none"
         raise TemplateError(
             f"{_label(name)}: variable {exc.name!r} is used but was not given "
-            f"(given: {given}). Pass it, or write {{{{ {exc.name} | default(\"...\") }}}}.",
+            f'(given: {given}). Pass it, or write {{{{ {exc.name} | default("...") }}}}.',
             template=name or "",
             variable=exc.name,
         ) from None
     except UndefinedError as exc:
         raise TemplateError(f"{_label(name)}: {exc.message}", template=name or "") from None
     except SecurityError as exc:
-        raise TemplateError(f"{_label(name)}: not allowed in a template: {exc}", template=name or "") from None
+        raise TemplateError(
+            f"{_label(name)}: not allowed in a template: {exc}", template=name or ""
+        ) from None
     if len(out) > MAX_RENDERED_LENGTH:
         raise TemplateError(
             f"{_label(name)}: rendered text is {len(out)} characters; the limit is {MAX_RENDERED_LENGTH}",

@@ -11,24 +11,38 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_world", "World", "SandboxServer", "SandboxClock", "Faults", "create_app", "PLATFORMS",
-           "password_for", "our_accounts"]
+__all__ = [
+    "build_world",
+    "World",
+    "SandboxServer",
+    "SandboxClock",
+    "Faults",
+    "create_app",
+    "PLATFORMS",
+    "password_for",
+    "our_accounts",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("build_world", "World", "PLATFORMS", "password_for", "our_accounts"):
         from . import world
+
         return getattr(world, name)
     if name == "SandboxServer":
         from .server import SandboxServer
+
         return SandboxServer
     if name == "SandboxClock":
         from .clock import SandboxClock
+
         return SandboxClock
     if name == "Faults":
         from .faults import Faults
+
         return Faults
     if name == "create_app":
         from .app import create_app
+
         return create_app
     raise AttributeError(name)

@@ -39,12 +39,18 @@ from .formats import item_for, tiktok_comment_item
 from .world import World, WorldError
 
 ACTORS: dict[str, dict[str, str]] = {
-    "apimaestro~linkedin-profile-posts": {"platform": "linkedin", "kind": "posts",
-                                          "title": "LinkedIn Profile Posts Scraper"},
+    "apimaestro~linkedin-profile-posts": {
+        "platform": "linkedin",
+        "kind": "posts",
+        "title": "LinkedIn Profile Posts Scraper",
+    },
     "apify~instagram-scraper": {"platform": "instagram", "kind": "posts", "title": "Instagram Scraper"},
     "clockworks~tiktok-scraper": {"platform": "tiktok", "kind": "posts", "title": "TikTok Scraper"},
-    "clockworks~tiktok-comments-scraper": {"platform": "tiktok", "kind": "comments",
-                                           "title": "TikTok Comments Scraper"},
+    "clockworks~tiktok-comments-scraper": {
+        "platform": "tiktok",
+        "kind": "comments",
+        "title": "TikTok Comments Scraper",
+    },
     "apidojo~tweet-scraper": {"platform": "x", "kind": "posts", "title": "Tweet Scraper V2"},
     "postpulse~threads-posts": {"platform": "threads", "kind": "posts", "title": "Threads posts (sandbox)"},
 }
@@ -77,10 +83,17 @@ class Dataset:
 
     def info(self) -> dict[str, Any]:
         from .formats import iso_z
-        return {"id": self.id, "name": None, "userId": "sandboxUser0000001",
-                "createdAt": iso_z(self.created_at), "modifiedAt": iso_z(self.modified_at or self.created_at),
-                "accessedAt": iso_z(self.modified_at or self.created_at),
-                "itemCount": len(self.items), "cleanItemCount": len(self.items)}
+
+        return {
+            "id": self.id,
+            "name": None,
+            "userId": "sandboxUser0000001",
+            "createdAt": iso_z(self.created_at),
+            "modifiedAt": iso_z(self.modified_at or self.created_at),
+            "accessedAt": iso_z(self.modified_at or self.created_at),
+            "itemCount": len(self.items),
+            "cleanItemCount": len(self.items),
+        }
 
 
 @dataclass
@@ -98,18 +111,30 @@ class Run:
 
     def info(self) -> dict[str, Any]:
         from .formats import iso_z
+
         return {
-            "id": self.id, "actId": self.act_id, "userId": "sandboxUser0000001", "actorTaskId": None,
+            "id": self.id,
+            "actId": self.act_id,
+            "userId": "sandboxUser0000001",
+            "actorTaskId": None,
             "startedAt": iso_z(self.started_at),
             "finishedAt": iso_z(self.finished_at) if self.finished_at else None,
-            "status": self.status, "statusMessage": self.status_message, "isStatusMessageTerminal": None,
+            "status": self.status,
+            "statusMessage": self.status_message,
+            "isStatusMessageTerminal": None,
             "meta": {"origin": "API", "userAgent": "postpulse-sandbox"},
-            "stats": {"inputBodyLen": len(str(self.input)), "restartCount": 0, "resurrectCount": 0,
-                      "computeUnits": 0.0},
+            "stats": {
+                "inputBodyLen": len(str(self.input)),
+                "restartCount": 0,
+                "resurrectCount": 0,
+                "computeUnits": 0.0,
+            },
             "options": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 1024, "diskMbytes": 2048},
-            "buildId": "sandboxBuild00001", "buildNumber": "0.0.1",
+            "buildId": "sandboxBuild00001",
+            "buildNumber": "0.0.1",
             "exitCode": (0 if self.status == "SUCCEEDED" else 1) if self.finished_at else None,
-            "defaultKeyValueStoreId": self.id[::-1], "defaultDatasetId": self.dataset_id,
+            "defaultKeyValueStoreId": self.id[::-1],
+            "defaultDatasetId": self.dataset_id,
             "defaultRequestQueueId": self.id[1:] + "Q",
             "containerUrl": f"https://{self.id.lower()}.runs.sandbox.invalid",
         }
@@ -118,7 +143,9 @@ class Run:
 class ApifyState:
     """Runs and datasets of one sandbox server."""
 
-    def __init__(self, world: World, polls_to_finish: int = 2, seconds_to_finish: float | None = None) -> None:
+    def __init__(
+        self, world: World, polls_to_finish: int = 2, seconds_to_finish: float | None = None
+    ) -> None:
         self.world = world
         self.polls_to_finish = polls_to_finish
         self.seconds_to_finish = seconds_to_finish
@@ -189,13 +216,13 @@ def _as_list(value: Any, key: str) -> list[str]:
         elif isinstance(v, str):
             out.append(v)
         else:
-            raise InputError(f"input field {key!r} item {i} must be a string or {{\"url\": ...}}")
+            raise InputError(f'input field {key!r} item {i} must be a string or {{"url": ...}}')
     return out
 
 
 def _parse_input(world: World, platform: str, run_input: Any, now: datetime):
     if not isinstance(run_input, dict):
-        raise InputError("the actor input must be a JSON object, e.g. {\"profiles\": [\"name\"]}")
+        raise InputError('the actor input must be a JSON object, e.g. {"profiles": ["name"]}')
     names: list[str] = []
     for k in _NAME_KEYS:
         names += _as_list(run_input.get(k), k)
@@ -242,6 +269,7 @@ def _resolve_url(platform: str, url: str) -> tuple[str, str]:
             return ("profile", parts[1])
         if parts[0] == "posts" and len(parts) > 1:
             import re
+
             m = re.search(r"activity-(\d+)", parts[1])
             return ("post", m.group(1) if m else parts[1])
         if parts[0] == "feed" and len(parts) > 2:
@@ -262,7 +290,9 @@ def _resolve_url(platform: str, url: str) -> tuple[str, str]:
     return ("profile", parts[0])  # pragma: no cover
 
 
-def build_items(world: World, actor_id: str, run_input: dict[str, Any], now: datetime, base: str) -> list[dict[str, Any]]:
+def build_items(
+    world: World, actor_id: str, run_input: dict[str, Any], now: datetime, base: str
+) -> list[dict[str, Any]]:
     spec = ACTORS[actor_id]
     platform = spec["platform"]
     try:

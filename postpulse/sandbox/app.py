@@ -57,8 +57,16 @@ from .clock import SandboxClock
 from .faults import FaultError, Faults
 from .formats import flatten_item, item_for, post_path, profile_path, tiktok_comment_item
 from .html import STATIC, avatar_svg, changed_markup, env, media_svg, reltime_factory, rich_text
-from .world import (COMMENT_METRIC, LIKE_METRIC, PLATFORM_NAMES, PLATFORMS, USERNAME_RE, World,
-                    WorldError, password_for)
+from .world import (
+    COMMENT_METRIC,
+    LIKE_METRIC,
+    PLATFORM_NAMES,
+    PLATFORMS,
+    USERNAME_RE,
+    World,
+    WorldError,
+    password_for,
+)
 
 DEFAULT_APIFY_TOKEN = "sandbox-token"
 DEFAULT_SESSION_TTL = timedelta(days=7)
@@ -88,8 +96,15 @@ class Sessions:
         self.faults = faults
 
     def create(self, platform: str, username: str, now: datetime, ttl: timedelta) -> Session:
-        s = Session(secrets.token_urlsafe(32), platform, username, now, now + ttl,
-                    secrets.token_urlsafe(24), self.faults.next_serial())
+        s = Session(
+            secrets.token_urlsafe(32),
+            platform,
+            username,
+            now,
+            now + ttl,
+            secrets.token_urlsafe(24),
+            self.faults.next_serial(),
+        )
         with self._lock:
             self._by_token[s.token] = s
         return s
@@ -102,8 +117,9 @@ class Sessions:
             s = self._by_token.get(token)
             if s is None or s.platform != platform:
                 return None, False
-            if now >= s.expires_at or (self.faults.is_on("expired_sessions")
-                                       and s.serial < self.faults.expired_before):
+            if now >= s.expires_at or (
+                self.faults.is_on("expired_sessions") and s.serial < self.faults.expired_before
+            ):
                 del self._by_token[token]
                 return None, True
             return s, False
@@ -135,16 +151,30 @@ def _is_api(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
-def json_error(message: str, status: int, kind: str | None = None, headers: dict | None = None) -> JSONResponse:
-    kind = kind or {400: "invalid-input", 401: "token-not-valid", 403: "permission-denied",
-                    404: "record-not-found", 405: "method-not-allowed", 413: "payload-too-large",
-                    429: "rate-limit-exceeded"}.get(status, "server-error" if status >= 500 else "error")
+def json_error(
+    message: str, status: int, kind: str | None = None, headers: dict | None = None
+) -> JSONResponse:
+    kind = kind or {
+        400: "invalid-input",
+        401: "token-not-valid",
+        403: "permission-denied",
+        404: "record-not-found",
+        405: "method-not-allowed",
+        413: "payload-too-large",
+        429: "rate-limit-exceeded",
+    }.get(status, "server-error" if status >= 500 else "error")
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
 
 
 def _safe_next(value: Any, default: str) -> str:
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value \
-            and len(value) < 2000 and not any(ord(ch) < 32 for ch in value):
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and len(value) < 2000
+        and not any(ord(ch) < 32 for ch in value)
+    ):
         return value
     return default
 
@@ -182,7 +212,7 @@ async def read_form(request: Request) -> dict[str, str]:
     return out
 
 
-def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi: int = 10 ** 6) -> int | None:
+def _int_param(request: Request, name: str, default: int | None, lo: int = 0, hi: int = 10**6) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -212,9 +242,18 @@ def _bool_param(request: Request, name: str, default: bool = False) -> bool:
 class Sandbox:
     """Everything one app instance shares: world, clock, faults, sessions, Apify state."""
 
-    def __init__(self, world: World, clock: SandboxClock, faults: Faults, *, apify_token: str,
-                 session_ttl: timedelta, admin_token: str | None, polls_to_finish: int,
-                 seconds_to_finish: float | None) -> None:
+    def __init__(
+        self,
+        world: World,
+        clock: SandboxClock,
+        faults: Faults,
+        *,
+        apify_token: str,
+        session_ttl: timedelta,
+        admin_token: str | None,
+        polls_to_finish: int,
+        seconds_to_finish: float | None,
+    ) -> None:
         self.world = world
         self.clock = clock
         self.faults = faults
@@ -234,10 +273,15 @@ class Sandbox:
         if session:
             session.flash.clear()
         base_ctx = {
-            "platform": platform, "platform_name": PLATFORM_NAMES.get(platform or "", None),
-            "me": me, "csrf": session.csrf if session else "", "notices": notices + ctx.pop("extra_notices", []),
-            "now": now, "reltime": reltime_factory(now), "rich": rich_text, "here": request.url.path
-            + (f"?{request.url.query}" if request.url.query else ""),
+            "platform": platform,
+            "platform_name": PLATFORM_NAMES.get(platform or "", None),
+            "me": me,
+            "csrf": session.csrf if session else "",
+            "notices": notices + ctx.pop("extra_notices", []),
+            "now": now,
+            "reltime": reltime_factory(now),
+            "rich": rich_text,
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "like_metric": LIKE_METRIC.get(platform or "", "likes"),
             "comment_metric": COMMENT_METRIC.get(platform or "", "comments"),
             "title": ctx.get("title", "postpulse sandbox"),
@@ -248,16 +292,38 @@ class Sandbox:
             html = changed_markup(html)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
-    def error_page(self, request: Request, status: int, message: str, platform: str | None = None,
-                   session: Session | None = None) -> Response:
+    def error_page(
+        self,
+        request: Request,
+        status: int,
+        message: str,
+        platform: str | None = None,
+        session: Session | None = None,
+    ) -> Response:
         if _is_api(request.url.path):
             return json_error(message, status)
-        heading = {400: "That did not work", 401: "Log in first", 403: "Not allowed", 404: "Page not found",
-                   405: "Not allowed", 413: "Too large", 415: "Unsupported form", 429: "Too many requests"}.get(
-            status, "Something went wrong")
+        heading = {
+            400: "That did not work",
+            401: "Log in first",
+            403: "Not allowed",
+            404: "Page not found",
+            405: "Not allowed",
+            413: "Too large",
+            415: "Unsupported form",
+            429: "Too many requests",
+        }.get(status, "Something went wrong")
         back = f"/{platform}/" if platform in PLATFORMS else "/"
-        return self.page(request, "error.html", status=status, platform=platform if platform in PLATFORMS else None,
-                         session=session, heading=heading, message=message, back=back, title=heading)
+        return self.page(
+            request,
+            "error.html",
+            status=status,
+            platform=platform if platform in PLATFORMS else None,
+            session=session,
+            heading=heading,
+            message=message,
+            back=back,
+            title=heading,
+        )
 
     # ------------------------------------------------------------------ sessions
     def session_for(self, request: Request, platform: str) -> tuple[Session | None, bool]:
@@ -276,10 +342,17 @@ class Sandbox:
         return resp
 
 
-def create_app(world: World | None = None, clock: SandboxClock | None = None, faults: Faults | None = None, *,
-               apify_token: str | None = None, session_ttl: timedelta | float = DEFAULT_SESSION_TTL,
-               admin_token: str | None = None, apify_polls_to_finish: int = 2,
-               apify_seconds_to_finish: float | None = None) -> Starlette:
+def create_app(
+    world: World | None = None,
+    clock: SandboxClock | None = None,
+    faults: Faults | None = None,
+    *,
+    apify_token: str | None = None,
+    session_ttl: timedelta | float = DEFAULT_SESSION_TTL,
+    admin_token: str | None = None,
+    apify_polls_to_finish: int = 2,
+    apify_seconds_to_finish: float | None = None,
+) -> Starlette:
     """The sandbox Starlette app.
 
     ``apify_token`` defaults to ``$SANDBOX_APIFY_TOKEN`` (read now, not at import) or
@@ -294,8 +367,16 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
     if not isinstance(session_ttl, timedelta):
         session_ttl = timedelta(seconds=float(session_ttl))
     token = apify_token or os.environ.get("SANDBOX_APIFY_TOKEN") or DEFAULT_APIFY_TOKEN
-    sb = Sandbox(world, clock, faults, apify_token=token, session_ttl=session_ttl, admin_token=admin_token,
-                 polls_to_finish=apify_polls_to_finish, seconds_to_finish=apify_seconds_to_finish)
+    sb = Sandbox(
+        world,
+        clock,
+        faults,
+        apify_token=token,
+        session_ttl=session_ttl,
+        admin_token=admin_token,
+        polls_to_finish=apify_polls_to_finish,
+        seconds_to_finish=apify_seconds_to_finish,
+    )
 
     def handler(fn):
         async def wrapped(request: Request) -> Response:
@@ -309,6 +390,7 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
                 return json_error(str(exc), 400)
             except FaultError as exc:
                 return json_error(str(exc), 400)
+
         wrapped.__name__ = fn.__name__
         return wrapped
 
@@ -323,8 +405,12 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
 
     # ------------------------------------------------------------------ general
     async def index(request: Request) -> Response:
-        return sb.page(request, "index.html", platforms=[(p, PLATFORM_NAMES[p]) for p in PLATFORMS],
-                       title="postpulse sandbox")
+        return sb.page(
+            request,
+            "index.html",
+            platforms=[(p, PLATFORM_NAMES[p]) for p in PLATFORMS],
+            title="postpulse sandbox",
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "now": sb.clock.now().isoformat()})
@@ -337,12 +423,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         name = request.path_params["name"]
         stem, _, ext = name.rpartition(".")
         if ext in ("mp4", "mp3"):
-            return json_error("the sandbox serves no video or audio bytes; use the poster image "
-                              f"/media/{platform}/{stem}.svg", 404)
+            return json_error(
+                "the sandbox serves no video or audio bytes; use the poster image "
+                f"/media/{platform}/{stem}.svg",
+                404,
+            )
         if ext != "svg" or not stem or len(stem) > 120:
             return json_error(f"no media named {name!r}", 404)
         if stem.startswith("avatar-"):
-            user = stem[len("avatar-"):]
+            user = stem[len("avatar-") :]
             prof = sb.world.profiles[platform].get(user)
             initials = (prof.first_name[:1] + prof.last_name[:1]) if prof else "?"
             body = avatar_svg(user, initials)
@@ -359,14 +448,14 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
     async def api_posts(request: Request) -> Response:
         platform = platform_of(request)
         limit = _int_param(request, "limit", None, 0, 10000)
-        offset = _int_param(request, "offset", 0, 0, 10 ** 6)
+        offset = _int_param(request, "offset", 0, 0, 10**6)
         profile = request.query_params.get("profile")
         now = sb.clock.now()
         author = None
         if profile is not None:
             author = sb.world.profile(platform, profile).username
         posts = sb.world.visible_posts(platform, now, author)
-        posts = posts[offset:] if limit is None else posts[offset:offset + limit]
+        posts = posts[offset:] if limit is None else posts[offset : offset + limit]
         base = base_of(request)
         return JSONResponse([item_for(sb.world, p, now, base) for p in posts])
 
@@ -385,23 +474,46 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         post = sb.world.post(platform, ident, now)
         base = base_of(request)
         if platform == "tiktok":
-            return JSONResponse([tiktok_comment_item(sb.world, c, post, base)
-                                 for c in sb.world.comments_for(platform, post.post_id, now)])
-        return JSONResponse([{"id": c.comment_id, "post_id": c.post_id, "parent_id": c.parent_id,
-                              "author": c.author, "text": c.text, "likes": c.likes,
-                              "created_at": c.created_at.isoformat()}
-                             for c in sb.world.comments_for(platform, post.post_id, now)])
+            return JSONResponse(
+                [
+                    tiktok_comment_item(sb.world, c, post, base)
+                    for c in sb.world.comments_for(platform, post.post_id, now)
+                ]
+            )
+        return JSONResponse(
+            [
+                {
+                    "id": c.comment_id,
+                    "post_id": c.post_id,
+                    "parent_id": c.parent_id,
+                    "author": c.author,
+                    "text": c.text,
+                    "likes": c.likes,
+                    "created_at": c.created_at.isoformat(),
+                }
+                for c in sb.world.comments_for(platform, post.post_id, now)
+            ]
+        )
 
     async def api_profile(request: Request) -> Response:
         platform = platform_of(request)
         prof = sb.world.profile(platform, request.path_params["username"])
         now = sb.clock.now()
-        return JSONResponse({
-            "platform": platform, "username": prof.username, "user_id": prof.user_id,
-            "display_name": prof.display_name, "headline": prof.headline, "bio": prof.bio,
-            "followers": sb.world.follower_count(prof), "following": sb.world.following_count(prof),
-            "posts": len(sb.world.visible_posts(platform, now, prof.username)),
-            "url": base_of(request) + profile_path(prof), "is_ours": prof.is_ours})
+        return JSONResponse(
+            {
+                "platform": platform,
+                "username": prof.username,
+                "user_id": prof.user_id,
+                "display_name": prof.display_name,
+                "headline": prof.headline,
+                "bio": prof.bio,
+                "followers": sb.world.follower_count(prof),
+                "following": sb.world.following_count(prof),
+                "posts": len(sb.world.visible_posts(platform, now, prof.username)),
+                "url": base_of(request) + profile_path(prof),
+                "is_ours": prof.is_ours,
+            }
+        )
 
     # ------------------------------------------------------------------ Apify
     def check_token(request: Request) -> Response | None:
@@ -410,16 +522,27 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         if not tok and auth.lower().startswith("bearer "):
             tok = auth[7:].strip()
         if not tok:
-            return json_error("Authentication token was not provided: pass ?token=... or an "
-                              "'Authorization: Bearer ...' header", 401, "token-not-provided")
+            return json_error(
+                "Authentication token was not provided: pass ?token=... or an "
+                "'Authorization: Bearer ...' header",
+                401,
+                "token-not-provided",
+            )
         if not secrets.compare_digest(tok.encode(), sb.apify_token.encode()):
-            return json_error("Authentication token is not valid (the sandbox accepts its "
-                              "SANDBOX_APIFY_TOKEN, default 'sandbox-token')", 401, "token-not-valid")
+            return json_error(
+                "Authentication token is not valid (the sandbox accepts its "
+                "SANDBOX_APIFY_TOKEN, default 'sandbox-token')",
+                401,
+                "token-not-valid",
+            )
         return None
 
     def unknown_actor(actor_id: str) -> Response:
-        return json_error(f"Actor {actor_id!r} was not found. The sandbox has: "
-                          f"{', '.join(apify_mod.ACTORS)}", 404, "record-not-found")
+        return json_error(
+            f"Actor {actor_id!r} was not found. The sandbox has: {', '.join(apify_mod.ACTORS)}",
+            404,
+            "record-not-found",
+        )
 
     async def act_info(request: Request) -> Response:
         if (bad := check_token(request)) is not None:
@@ -429,8 +552,17 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         if spec is None:
             return unknown_actor(actor_id)
         user, _, name = actor_id.partition("~")
-        return JSONResponse({"data": {"id": actor_id, "username": user, "name": name, "title": spec["title"],
-                                      "platform": spec["platform"]}})
+        return JSONResponse(
+            {
+                "data": {
+                    "id": actor_id,
+                    "username": user,
+                    "name": name,
+                    "title": spec["title"],
+                    "platform": spec["platform"],
+                }
+            }
+        )
 
     async def start_actor_run(request: Request):
         """The run an actor-run request starts, or the error response that refuses it."""
@@ -449,8 +581,11 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         wait = _int_param(request, "waitForFinish", 0, 0, 60)
         if wait:
             sb.apify.poll(run, sb.clock.now(), base_of(request), sb.faults, wait=True)
-        return JSONResponse({"data": run.info()}, status_code=201,
-                            headers={"Location": f"{base_of(request)}/v2/actor-runs/{run.id}"})
+        return JSONResponse(
+            {"data": run.info()},
+            status_code=201,
+            headers={"Location": f"{base_of(request)}/v2/actor-runs/{run.id}"},
+        )
 
     async def act_run_sync(request: Request) -> Response:
         run = await start_actor_run(request)
@@ -504,7 +639,7 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         return dataset_response(request, get_dataset(request))
 
     def dataset_response(request: Request, ds: apify_mod.Dataset) -> Response:
-        offset = _int_param(request, "offset", 0, 0, 10 ** 9)
+        offset = _int_param(request, "offset", 0, 0, 10**9)
         limit = _int_param(request, "limit", None, 0, 250000)
         fmt = (request.query_params.get("format") or "json").lower()
         if fmt not in ("json", "jsonl"):
@@ -514,7 +649,7 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         desc = _bool_param(request, "desc")
         items = list(reversed(ds.items)) if desc else list(ds.items)
         total = len(items)
-        page = items[offset:] if limit is None else items[offset:offset + limit]
+        page = items[offset:] if limit is None else items[offset : offset + limit]
         flatten = [f for f in (request.query_params.get("flatten") or "").split(",") if f]
         fields = [f for f in (request.query_params.get("fields") or "").split(",") if f]
         omit = [f for f in (request.query_params.get("omit") or "").split(",") if f]
@@ -524,9 +659,13 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             page = [{k: it[k] for k in fields if k in it} for it in page]
         if omit:
             page = [{k: v for k, v in it.items() if k not in omit} for it in page]
-        headers = {"X-Apify-Pagination-Total": str(total), "X-Apify-Pagination-Offset": str(offset),
-                   "X-Apify-Pagination-Limit": str(limit if limit is not None else total),
-                   "X-Apify-Pagination-Count": str(len(page)), "X-Apify-Pagination-Desc": str(desc).lower()}
+        headers = {
+            "X-Apify-Pagination-Total": str(total),
+            "X-Apify-Pagination-Offset": str(offset),
+            "X-Apify-Pagination-Limit": str(limit if limit is not None else total),
+            "X-Apify-Pagination-Count": str(len(page)),
+            "X-Apify-Pagination-Desc": str(desc).lower(),
+        }
         if fmt == "jsonl":
             body = "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in page)
             return Response(body, media_type="application/jsonl; charset=utf-8", headers=headers)
@@ -535,7 +674,8 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
     # ------------------------------------------------------------------ admin
     def check_admin(request: Request) -> Response | None:
         if sb.admin_token and not secrets.compare_digest(
-                (request.headers.get("x-sandbox-admin") or "").encode(), sb.admin_token.encode()):
+            (request.headers.get("x-sandbox-admin") or "").encode(), sb.admin_token.encode()
+        ):
             return json_error("admin endpoints need the header X-Sandbox-Admin with the admin token", 403)
         return None
 
@@ -557,7 +697,9 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         else:
             kind = body.get("kind")
             if not isinstance(kind, str):
-                raise BadRequest('the fault needs a "kind", e.g. {"kind": "rate_limit", "params": {"count": 2}}')
+                raise BadRequest(
+                    'the fault needs a "kind", e.g. {"kind": "rate_limit", "params": {"count": 2}}'
+                )
             params = body.get("params")
             if params is None:
                 params = {k: v for k, v in body.items() if k != "kind"}
@@ -608,8 +750,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             raise BadRequest('"from" and "to" must be usernames')
         sender_p = sb.world.profile(platform, sender)
         thread, msg = sb.world.send_dm(platform, sender_p.username, to, body.get("text"), sb.clock.now())
-        return JSONResponse({"thread_id": thread.thread_id, "message_id": msg.message_id,
-                             "from": msg.sender, "to": thread.other(msg.sender)}, status_code=201)
+        return JSONResponse(
+            {
+                "thread_id": thread.thread_id,
+                "message_id": msg.message_id,
+                "from": msg.sender,
+                "to": thread.other(msg.sender),
+            },
+            status_code=201,
+        )
 
     async def admin_state(request: Request) -> Response:
         if (bad := check_admin(request)) is not None:
@@ -632,14 +781,21 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             post = sb.world.restore_post(platform, pid)
         elif op == "metrics":
             body = await read_json(request)
-            if not isinstance(body, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                     for v in body.values()):
+            if not isinstance(body, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in body.values()
+            ):
                 raise BadRequest('send integer offsets, e.g. {"likes": -5}')
             post = sb.world.adjust_metrics(platform, pid, **body)
         else:
             raise BadRequest(f"unknown post operation {op!r}; use delete, restore or metrics", 404)
-        return JSONResponse({"platform": platform, "post_id": post.post_id, "deleted": post.deleted,
-                             "metrics": sb.world.metrics(post, sb.clock.now())})
+        return JSONResponse(
+            {
+                "platform": platform,
+                "post_id": post.post_id,
+                "deleted": post.deleted,
+                "metrics": sb.world.metrics(post, sb.clock.now()),
+            }
+        )
 
     # ------------------------------------------------------------------ site: auth
     async def login(request: Request) -> Response:
@@ -649,17 +805,35 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             session, _ = sb.session_for(request, platform)
             if session is not None:
                 return RedirectResponse(nxt, status_code=303)
-            return sb.page(request, "login.html", platform=platform, next=nxt, username="", error=None,
-                           expired=request.query_params.get("expired") == "1", title="Log in")
+            return sb.page(
+                request,
+                "login.html",
+                platform=platform,
+                next=nxt,
+                username="",
+                error=None,
+                expired=request.query_params.get("expired") == "1",
+                title="Log in",
+            )
         form = await read_form(request)
         nxt = _safe_next(form.get("next"), f"/{platform}/")
         username = (form.get("username") or "").strip().lower().lstrip("@")
         password = form.get("password") or ""
         prof = sb.world.profiles[platform].get(username) if USERNAME_RE.match(username or "-") else None
-        if prof is None or not secrets.compare_digest(password.encode(), password_for(prof.username).encode()):
-            return sb.page(request, "login.html", status=401, platform=platform, next=nxt,
-                           username=form.get("username", "")[:100], expired=False, title="Log in",
-                           error="Wrong username or password.")
+        if prof is None or not secrets.compare_digest(
+            password.encode(), password_for(prof.username).encode()
+        ):
+            return sb.page(
+                request,
+                "login.html",
+                status=401,
+                platform=platform,
+                next=nxt,
+                username=form.get("username", "")[:100],
+                expired=False,
+                title="Log in",
+                error="Wrong username or password.",
+            )
         old = request.cookies.get(cookie_name(platform))
         sb.sessions.drop(old)
         session = sb.sessions.create(platform, prof.username, sb.clock.now(), sb.session_ttl)
@@ -685,7 +859,9 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             return None, sb.login_redirect(request, platform, expired)
         return session, None
 
-    async def require_form(request: Request, platform: str) -> tuple[Session | None, dict[str, str], Response | None]:
+    async def require_form(
+        request: Request, platform: str
+    ) -> tuple[Session | None, dict[str, str], Response | None]:
         session, redirect = require(request, platform)
         if redirect is not None:
             return None, {}, redirect
@@ -695,8 +871,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         return session, form, None
 
     def cards(posts, username: str, now: datetime):
-        return [(p, sb.world.profiles[p.platform][p.author], sb.world.metrics(p, now),
-                 sb.world.has_liked(p.platform, username, p.post_id)) for p in posts]
+        return [
+            (
+                p,
+                sb.world.profiles[p.platform][p.author],
+                sb.world.metrics(p, now),
+                sb.world.has_liked(p.platform, username, p.post_id),
+            )
+            for p in posts
+        ]
 
     # ------------------------------------------------------------------ site: pages
     async def feed(request: Request) -> Response:
@@ -711,21 +894,36 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
         if tag:
             posts = [p for p in posts if tag.lower() in (h.lower() for h in p.hashtags)]
         per = 20
-        chunk = posts[(page - 1) * per: page * per]
-        return sb.page(request, "feed.html", session=session, platform=platform, tag=tag, page=page,
-                       more=len(posts) > page * per, items=cards(chunk, session.username, now),
-                       title=f"#{tag}" if tag else "Feed")
+        chunk = posts[(page - 1) * per : page * per]
+        return sb.page(
+            request,
+            "feed.html",
+            session=session,
+            platform=platform,
+            tag=tag,
+            page=page,
+            more=len(posts) > page * per,
+            items=cards(chunk, session.username, now),
+            title=f"#{tag}" if tag else "Feed",
+        )
 
     async def profile_page(request: Request, platform: str, username: str, session: Session) -> Response:
         prof = sb.world.profile(platform, username)
         now = sb.clock.now()
         posts = sb.world.visible_posts(platform, now, prof.username)
-        return sb.page(request, "profile.html", session=session, platform=platform, profile=prof,
-                       n_posts=len(posts), followers=sb.world.follower_count(prof),
-                       following=sb.world.following_count(prof),
-                       is_following=sb.world.is_following(platform, session.username, prof.username),
-                       items=cards(posts[:30], session.username, now),
-                       title=f"{prof.display_name} (@{prof.username})")
+        return sb.page(
+            request,
+            "profile.html",
+            session=session,
+            platform=platform,
+            profile=prof,
+            n_posts=len(posts),
+            followers=sb.world.follower_count(prof),
+            following=sb.world.following_count(prof),
+            is_following=sb.world.is_following(platform, session.username, prof.username),
+            items=cards(posts[:30], session.username, now),
+            title=f"{prof.display_name} (@{prof.username})",
+        )
 
     async def post_page(request: Request, platform: str, ident: str, session: Session) -> Response:
         now = sb.clock.now()
@@ -742,10 +940,20 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             prof = sb.world.profiles[platform].get(username)
             return profile_path(prof) if prof else f"/{platform}/"
 
-        return sb.page(request, "post.html", session=session, platform=platform, post=post, author=author,
-                       m=sb.world.metrics(post, now), liked=sb.world.has_liked(platform, session.username, post.post_id),
-                       top=top, replies=replies, author_path=author_path,
-                       title=f"{author.display_name}: {post.text[:40]}")
+        return sb.page(
+            request,
+            "post.html",
+            session=session,
+            platform=platform,
+            post=post,
+            author=author,
+            m=sb.world.metrics(post, now),
+            liked=sb.world.has_liked(platform, session.username, post.post_id),
+            top=top,
+            replies=replies,
+            author_path=author_path,
+            title=f"{author.display_name}: {post.text[:40]}",
+        )
 
     def resolve(platform: str, parts: list[str]) -> tuple[str, str] | None:
         """Map a site path (after ``/{platform}/``) to ("profile", username) or ("post", id)."""
@@ -758,6 +966,7 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
                 return ("profile", parts[1])
             if parts[0] == "posts" and len(parts) == 2:
                 import re
+
                 m = re.search(r"activity-(\d+)-", parts[1])
                 return ("post", m.group(1)) if m else None
             if parts[0] == "feed" and len(parts) == 3 and parts[1] == "update":
@@ -864,8 +1073,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             other = sb.world.profiles[platform].get(t.other(session.username))
             if other is not None:
                 rows.append((t, other, t.messages[-1] if t.messages else None))
-        return sb.page(request, "messages.html", session=session, platform=platform, threads=rows,
-                       to=(request.query_params.get("to") or "")[:100], title="Messages")
+        return sb.page(
+            request,
+            "messages.html",
+            session=session,
+            platform=platform,
+            threads=rows,
+            to=(request.query_params.get("to") or "")[:100],
+            title="Messages",
+        )
 
     async def message_new(request: Request) -> Response:
         platform = platform_of(request)
@@ -891,8 +1107,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
                 return redirect
             thread = sb.world.thread(platform, tid, session.username)
             other = sb.world.profiles[platform][thread.other(session.username)]
-            return sb.page(request, "thread.html", session=session, platform=platform, thread=thread,
-                           other=other, title=f"Messages with {other.display_name}")
+            return sb.page(
+                request,
+                "thread.html",
+                session=session,
+                platform=platform,
+                thread=thread,
+                other=other,
+                title=f"Messages with {other.display_name}",
+            )
         session, form, redirect = await require_form(request, platform)
         if redirect is not None:
             return redirect
@@ -913,12 +1136,15 @@ def create_app(world: World | None = None, clock: SandboxClock | None = None, fa
             return redirect
         if blocked(session, request, "publish"):
             return RedirectResponse(f"/{platform}/compose", status_code=303)
-        post = sb.world.publish(platform, session.username, form.get("text"), sb.clock.now(),
-                                media_kind=form.get("media") or None)
+        post = sb.world.publish(
+            platform, session.username, form.get("text"), sb.clock.now(), media_kind=form.get("media") or None
+        )
         return RedirectResponse(post_path(post), status_code=303)
 
     async def api_not_found(request: Request) -> Response:
-        hint = (" (actor ids are written username~actor-name)" if request.url.path.startswith("/v2/acts/") else "")
+        hint = (
+            " (actor ids are written username~actor-name)" if request.url.path.startswith("/v2/acts/") else ""
+        )
         return json_error(f"there is no {request.method} endpoint at {request.url.path}{hint}", 404)
 
     h = handler
@@ -1003,15 +1229,23 @@ class FaultMiddleware:
         if rl is not None:
             retry = str(int(float(rl["retry_after"])))
             msg = f"Too many requests: rate limit exceeded; retry after {retry} seconds"
-            resp = (json_error(msg, 429, "rate-limit-exceeded", headers={"Retry-After": retry}) if _is_api(path)
-                    else HTMLResponse(_plain_page("Too many requests", msg), 429, headers={"Retry-After": retry}))
+            resp = (
+                json_error(msg, 429, "rate-limit-exceeded", headers={"Retry-After": retry})
+                if _is_api(path)
+                else HTMLResponse(_plain_page("Too many requests", msg), 429, headers={"Retry-After": retry})
+            )
         else:
             se = faults.take("server_error", path)
             if se is not None:
                 status = int(se["status"])
-                msg = f"The server had an error (sandbox fault 'server_error', HTTP {status}); try again later"
-                resp = json_error(msg, status) if _is_api(path) else HTMLResponse(
-                    _plain_page("Something went wrong", msg), status)
+                msg = (
+                    f"The server had an error (sandbox fault 'server_error', HTTP {status}); try again later"
+                )
+                resp = (
+                    json_error(msg, status)
+                    if _is_api(path)
+                    else HTMLResponse(_plain_page("Something went wrong", msg), status)
+                )
         if resp is not None:
             await resp(scope, receive, send)
             return
@@ -1020,9 +1254,12 @@ class FaultMiddleware:
 
 def _plain_page(title: str, message: str) -> str:
     from html import escape
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title></head>"
-            f"<body><main role=main><h1>{escape(title)}</h1><p role=alert data-testid=error-message>"
-            f"{escape(message)}</p></main></body></html>")
+
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title></head>"
+        f"<body><main role=main><h1>{escape(title)}</h1><p role=alert data-testid=error-message>"
+        f"{escape(message)}</p></main></body></html>"
+    )
 
 
 __all__ = ["create_app", "Sandbox", "Session", "cookie_name", "DEFAULT_APIFY_TOKEN", "DEFAULT_SESSION_TTL"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from postpulse.timeutil import as_utc
 
@@ -22,7 +22,7 @@ class SandboxClock:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0 (0 freezes the clock), got {time_scale}")
         self._lock = threading.Lock()
-        self._anchor = as_utc(start or datetime.now(timezone.utc))
+        self._anchor = as_utc(start or datetime.now(UTC))
         self._anchor_mono = time.monotonic()
         self.time_scale = float(time_scale)
 

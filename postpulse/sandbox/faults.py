@@ -83,13 +83,16 @@ class Faults:
         allowed = _PARAMS[kind]
         for name, value in params.items():
             if name not in allowed:
-                raise FaultError(f"fault {kind!r} has no parameter {name!r}; it takes "
-                                 f"{', '.join(allowed) or 'no parameters'}")
+                raise FaultError(
+                    f"fault {kind!r} has no parameter {name!r}; it takes "
+                    f"{', '.join(allowed) or 'no parameters'}"
+                )
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
-                raise FaultError(f"fault {kind!r}: parameter {name!r} has the wrong type "
-                                 f"({type(value).__name__})")
+                raise FaultError(
+                    f"fault {kind!r}: parameter {name!r} has the wrong type ({type(value).__name__})"
+                )
         eff = dict(_DEFAULTS[kind])
         eff.update(params)
         if eff.get("count") is not None and eff["count"] < 1:

@@ -22,8 +22,9 @@ with the same path shapes as the real sites, so a browser can open them. Dates a
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .world import COMMENT_METRIC, Comment, Post, Profile, World, ig_shortcode, pagination_token
 
@@ -34,6 +35,7 @@ def _register(platform: str):
     def deco(fn):
         ITEM_BUILDERS[platform] = fn
         return fn
+
     return deco
 
 
@@ -47,19 +49,25 @@ def item_for(world: World, post: Post, now: datetime, base: str) -> dict[str, An
 
 def iso_z(dt: datetime) -> str:
     """``2025-07-11T10:18:29.000Z`` (Apify's timestamps)."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def x_date(dt: datetime) -> str:
     """X's ``createdAt``: ``Sat Jun 21 18:05:00 +0000 2025``."""
-    return dt.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S +0000 %Y")
+    return dt.astimezone(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y")
 
 
 def relative(dt: datetime, now: datetime) -> str:
     """LinkedIn's relative age: ``21 hours ago``, ``1 week ago``, ``3 months ago``."""
     s = max(0.0, (now - dt).total_seconds())
-    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400),
-                       ("day", 86400), ("hour", 3600), ("minute", 60)):
+    for unit, size in (
+        ("year", 365 * 86400),
+        ("month", 30 * 86400),
+        ("week", 7 * 86400),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
         if s >= size:
             n = int(s // size)
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
@@ -77,8 +85,10 @@ def avatar_url(base: str, prof: Profile) -> str:
 def linkedin_post_path(post: Post) -> str:
     slug_words = "-".join(post.hashtags[:3]).lower() or "update"
     slug_words = re.sub(r"[^a-z0-9-]", "", slug_words) or "update"
-    return (f"/linkedin/posts/{post.author}_{slug_words}-activity-{post.ids['activity_urn']}"
-            f"-{post.ids['slug_suffix']}")
+    return (
+        f"/linkedin/posts/{post.author}_{slug_words}-activity-{post.ids['activity_urn']}"
+        f"-{post.ids['slug_suffix']}"
+    )
 
 
 def post_path(post: Post) -> str:
@@ -106,7 +116,9 @@ def profile_path(prof: Profile) -> str:
     return f"/x/{prof.username}"
 
 
-def _visible_comments(world: World, post: Post, now: datetime) -> tuple[list[Comment], dict[str, list[Comment]]]:
+def _visible_comments(
+    world: World, post: Post, now: datetime
+) -> tuple[list[Comment], dict[str, list[Comment]]]:
     allc = world.comments_for(post.platform, post.post_id, now)
     top = [c for c in allc if c.parent_id is None]
     replies: dict[str, list[Comment]] = {}
@@ -124,11 +136,14 @@ def linkedin_item(world: World, post: Post, now: datetime, base: str) -> dict[st
     prof = world.profiles["linkedin"][post.author]
     m = world.metrics(post, now)
     item: dict[str, Any] = {
-        "urn": {"activity_urn": post.ids["activity_urn"], "share_urn": post.ids["share_urn"],
-                "ugcPost_urn": post.ids["ugcPost_urn"]},
+        "urn": {
+            "activity_urn": post.ids["activity_urn"],
+            "share_urn": post.ids["share_urn"],
+            "ugcPost_urn": post.ids["ugcPost_urn"],
+        },
         "full_urn": post.ids["full_urn"],
         "posted_at": {
-            "date": post.posted_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "date": post.posted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "relative": f"{relative(post.posted_at, now)} • Visible to anyone on or off LinkedIn",
             "timestamp": int(post.posted_at.timestamp() * 1000),
         },
@@ -145,8 +160,13 @@ def linkedin_item(world: World, post: Post, now: datetime, base: str) -> dict[st
         },
         "stats": {
             "total_reactions": m["total_reactions"],
-            "like": m["like"], "support": m["support"], "love": m["love"], "insight": m["insight"],
-            "celebrate": m["celebrate"], "funny": m["funny"], "comments": m["comments"],
+            "like": m["like"],
+            "support": m["support"],
+            "love": m["love"],
+            "insight": m["insight"],
+            "celebrate": m["celebrate"],
+            "funny": m["funny"],
+            "comments": m["comments"],
             "reposts": m["reposts"],
         },
     }
@@ -155,10 +175,15 @@ def linkedin_item(world: World, post: Post, now: datetime, base: str) -> dict[st
         if first.kind == "video":
             item["media"] = {"type": "video", "url": media_url(base, "linkedin", first.media_id, "video")}
         else:
-            images = [{"url": media_url(base, "linkedin", x.media_id), "width": x.width, "height": x.height}
-                      for x in post.media]
-            item["media"] = {"type": "images" if len(images) > 1 else "image", "url": images[0]["url"],
-                             "images": images}
+            images = [
+                {"url": media_url(base, "linkedin", x.media_id), "width": x.width, "height": x.height}
+                for x in post.media
+            ]
+            item["media"] = {
+                "type": "images" if len(images) > 1 else "image",
+                "url": images[0]["url"],
+                "images": images,
+            }
     item["pagination_token"] = pagination_token(post)
     return item
 
@@ -178,8 +203,12 @@ def _ig_comment(world: World, c: Comment, replies: list[Comment], base: str) -> 
         "repliesCount": len(replies),
         "replies": [_ig_comment(world, r, [], base) for r in replies],
         "likesCount": c.likes,
-        "owner": {"id": prof.user_id if prof else "0", "is_verified": bool(prof and prof.verified),
-                  "profile_pic_url": pic, "username": c.author},
+        "owner": {
+            "id": prof.user_id if prof else "0",
+            "is_verified": bool(prof and prof.verified),
+            "profile_pic_url": pic,
+            "username": c.author,
+        },
     }
 
 
@@ -219,14 +248,29 @@ def instagram_item(world: World, post: Post, now: datetime, base: str) -> dict[s
     children = []
     if kind == "Sidecar":
         for x in post.media:
-            children.append({
-                "id": str(int(post.post_id) + len(children) + 1), "type": "Image", "caption": "",
-                "hashtags": [], "mentions": [], "url": url, "commentsCount": 0, "firstComment": "",
-                "latestComments": [], "dimensionsHeight": x.height, "dimensionsWidth": x.width,
-                "displayUrl": media_url(base, "instagram", x.media_id), "images": [], "alt": x.alt,
-                "likesCount": None, "timestamp": None, "childPosts": [], "ownerId": None,
-                "shortCode": ig_shortcode(int(post.post_id) + len(children) + 1)[:11],
-            })
+            children.append(
+                {
+                    "id": str(int(post.post_id) + len(children) + 1),
+                    "type": "Image",
+                    "caption": "",
+                    "hashtags": [],
+                    "mentions": [],
+                    "url": url,
+                    "commentsCount": 0,
+                    "firstComment": "",
+                    "latestComments": [],
+                    "dimensionsHeight": x.height,
+                    "dimensionsWidth": x.width,
+                    "displayUrl": media_url(base, "instagram", x.media_id),
+                    "images": [],
+                    "alt": x.alt,
+                    "likesCount": None,
+                    "timestamp": None,
+                    "childPosts": [],
+                    "ownerId": None,
+                    "shortCode": ig_shortcode(int(post.post_id) + len(children) + 1)[:11],
+                }
+            )
     item["childPosts"] = children
     item["ownerFullName"] = prof.display_name
     item["ownerUsername"] = prof.username
@@ -241,9 +285,14 @@ def instagram_item(world: World, post: Post, now: datetime, base: str) -> dict[s
         item["videoDuration"] = float(first.duration or 0.0)
     item["isSponsored"] = False
     if is_video:
-        item["musicInfo"] = {"artist_name": prof.username, "song_name": "Original audio",
-                             "uses_original_audio": True, "should_mute_audio": False,
-                             "should_mute_audio_reason": "", "audio_id": str(int(post.post_id) // 1000)}
+        item["musicInfo"] = {
+            "artist_name": prof.username,
+            "song_name": "Original audio",
+            "uses_original_audio": True,
+            "should_mute_audio": False,
+            "should_mute_audio_reason": "",
+            "audio_id": str(int(post.post_id) // 1000),
+        }
     return item
 
 
@@ -315,14 +364,24 @@ def tiktok_comment_item(world: World, c: Comment, post: Post, base: str) -> dict
     """A ``clockworks~tiktok-comments-scraper`` item."""
     prof = world.profiles["tiktok"].get(c.author)
     web = f"{base}/tiktok/@{post.author}/video/{post.post_id}"
-    n_replies = sum(1 for r in world.comments["tiktok"].values()
-                    if r.parent_id == c.comment_id and not r.deleted)
+    n_replies = sum(
+        1 for r in world.comments["tiktok"].values() if r.parent_id == c.comment_id and not r.deleted
+    )
     return {
-        "videoWebUrl": web, "submittedVideoUrl": web, "input": web,
-        "cid": c.comment_id, "createTime": int(c.created_at.timestamp()),
-        "createTimeISO": iso_z(c.created_at), "text": c.text, "diggCount": c.likes,
-        "likedByAuthor": False, "pinnedByAuthor": False, "repliesToId": c.parent_id,
-        "replyCommentTotal": n_replies, "uid": prof.user_id if prof else "0", "uniqueId": c.author,
+        "videoWebUrl": web,
+        "submittedVideoUrl": web,
+        "input": web,
+        "cid": c.comment_id,
+        "createTime": int(c.created_at.timestamp()),
+        "createTimeISO": iso_z(c.created_at),
+        "text": c.text,
+        "diggCount": c.likes,
+        "likedByAuthor": False,
+        "pinnedByAuthor": False,
+        "repliesToId": c.parent_id,
+        "replyCommentTotal": n_replies,
+        "uid": prof.user_id if prof else "0",
+        "uniqueId": c.author,
         "avatarThumbnail": avatar_url(base, prof) if prof else "",
     }
 
@@ -373,15 +432,23 @@ def x_item(world: World, post: Post, now: datetime, base: str) -> dict[str, Any]
     m = world.metrics(post, now)
     url = f"{base}/x/{prof.username}/status/{post.post_id}"
     entities: dict[str, Any] = {}
-    tags = [{"indices": [mm.start(), mm.end()], "text": mm.group(1)}
-            for mm in re.finditer(r"(?<![\w#])#(\w+)", post.text)]
+    tags = [
+        {"indices": [mm.start(), mm.end()], "text": mm.group(1)}
+        for mm in re.finditer(r"(?<![\w#])#(\w+)", post.text)
+    ]
     if tags:
         entities["hashtags"] = tags
     mentions = []
     for mm in re.finditer(r"(?<![\w@])@([A-Za-z0-9_.]+[A-Za-z0-9_])", post.text):
         other = world.profiles["x"].get(mm.group(1).lower())
-        mentions.append({"id_str": other.user_id if other else "0", "indices": [mm.start(), mm.end()],
-                         "name": other.display_name if other else mm.group(1), "screen_name": mm.group(1)})
+        mentions.append(
+            {
+                "id_str": other.user_id if other else "0",
+                "indices": [mm.start(), mm.end()],
+                "name": other.display_name if other else mm.group(1),
+                "screen_name": mm.group(1),
+            }
+        )
     if mentions:
         entities["user_mentions"] = mentions
     ext: dict[str, Any] = {}
@@ -390,19 +457,21 @@ def x_item(world: World, post: Post, now: datetime, base: str) -> dict[str, Any]
         for i, x in enumerate(post.media, start=1):
             mid = str(int(post.post_id) + i)
             kind = "video" if x.kind == "video" else "photo"
-            ext["media"].append({
-                "display_url": f"pic.x.com/{x.media_id}",
-                "expanded_url": f"{url}/{kind}/{i}",
-                "ext_media_availability": {"status": "Available"},
-                "id_str": mid,
-                "indices": [len(post.text), len(post.text) + 24],
-                "media_key": f"{'7' if kind == 'video' else '3'}_{mid}",
-                "media_url_https": media_url(base, "x", x.media_id),
-                "original_info": {"focus_rects": [], "height": x.height, "width": x.width},
-                "sizes": {"large": {"h": x.height, "w": x.width}},
-                "type": kind,
-                "url": f"{base}/x/i/{x.media_id}",
-            })
+            ext["media"].append(
+                {
+                    "display_url": f"pic.x.com/{x.media_id}",
+                    "expanded_url": f"{url}/{kind}/{i}",
+                    "ext_media_availability": {"status": "Available"},
+                    "id_str": mid,
+                    "indices": [len(post.text), len(post.text) + 24],
+                    "media_key": f"{'7' if kind == 'video' else '3'}_{mid}",
+                    "media_url_https": media_url(base, "x", x.media_id),
+                    "original_info": {"focus_rects": [], "height": x.height, "width": x.width},
+                    "sizes": {"large": {"h": x.height, "w": x.width}},
+                    "type": kind,
+                    "url": f"{base}/x/i/{x.media_id}",
+                }
+            )
     return {
         "type": "tweet",
         "id": post.post_id,
@@ -454,7 +523,7 @@ def threads_item(world: World, post: Post, now: datetime, base: str) -> dict[str
         "user_name": prof.username,
         "content": post.text,
         "published_on": int(post.posted_at.timestamp()),
-        "posted_at": post.posted_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "posted_at": post.posted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "reply_count": m[COMMENT_METRIC["threads"]],
         "like_count": m["likes"],
         "user_pic": avatar_url(base, prof),

@@ -38,11 +38,21 @@ class SandboxServer:
     ``$SANDBOX_APIFY_TOKEN`` or ``"sandbox-token"``.
     """
 
-    def __init__(self, world: World | None = None, *, seed: int = 7, host: str = "127.0.0.1", port: int = 0,
-                 time_scale: float = 1.0, apify_token: str | None = None,
-                 session_ttl: timedelta | float = DEFAULT_SESSION_TTL, admin_token: str | None = None,
-                 apify_polls_to_finish: int = 2, apify_seconds_to_finish: float | None = None,
-                 log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        seed: int = 7,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        time_scale: float = 1.0,
+        apify_token: str | None = None,
+        session_ttl: timedelta | float = DEFAULT_SESSION_TTL,
+        admin_token: str | None = None,
+        apify_polls_to_finish: int = 2,
+        apify_seconds_to_finish: float | None = None,
+        log_level: str = "warning",
+    ) -> None:
         self.world = world if world is not None else build_world(seed=seed)
         self.clock = SandboxClock(self.world.now, time_scale=time_scale)
         self.faults = Faults()
@@ -50,10 +60,16 @@ class SandboxServer:
         self._requested_port = port
         self.port: int | None = None
         self.apify_token = apify_token or os.environ.get("SANDBOX_APIFY_TOKEN") or "sandbox-token"
-        self.app = create_app(self.world, self.clock, self.faults, apify_token=self.apify_token,
-                              session_ttl=session_ttl, admin_token=admin_token,
-                              apify_polls_to_finish=apify_polls_to_finish,
-                              apify_seconds_to_finish=apify_seconds_to_finish)
+        self.app = create_app(
+            self.world,
+            self.clock,
+            self.faults,
+            apify_token=self.apify_token,
+            session_ttl=session_ttl,
+            admin_token=admin_token,
+            apify_polls_to_finish=apify_polls_to_finish,
+            apify_seconds_to_finish=apify_seconds_to_finish,
+        )
         self.log_level = log_level
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,7 +78,9 @@ class SandboxServer:
     @property
     def base_url(self) -> str:
         if self.port is None:
-            raise RuntimeError("the sandbox server is not running; call start() or use it as a context manager")
+            raise RuntimeError(
+                "the sandbox server is not running; call start() or use it as a context manager"
+            )
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
@@ -71,7 +89,7 @@ class SandboxServer:
         """The app's shared state (sessions, Apify runs...)."""
         return self.app.state.sandbox
 
-    def start(self, timeout: float = 10.0) -> "SandboxServer":
+    def start(self, timeout: float = 10.0) -> SandboxServer:
         if self._thread is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -81,17 +99,21 @@ class SandboxServer:
             sock.bind((self.host, self._requested_port))
         except OSError as exc:
             sock.close()
-            raise OSError(f"the sandbox cannot listen on {self.host}:{self._requested_port}: {exc}; "
-                          f"pick another --port (0 picks a free one)") from exc
+            raise OSError(
+                f"the sandbox cannot listen on {self.host}:{self._requested_port}: {exc}; "
+                f"pick another --port (0 picks a free one)"
+            ) from exc
         sock.listen(128)
         sock.set_inheritable(True)
         self._sock = sock
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level=self.log_level, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app, log_level=self.log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
         self._server = _Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -124,7 +146,7 @@ class SandboxServer:
         finally:
             self.stop()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

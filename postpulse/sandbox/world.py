@@ -39,9 +39,11 @@ import random
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from postpulse.timeutil import as_utc
 
 PLATFORMS: tuple[str, ...] = ("linkedin", "instagram", "tiktok", "x", "threads")
@@ -267,21 +269,74 @@ def _ig_media_id(dt: datetime, rng: random.Random) -> int:
 
 
 def _hour_now() -> datetime:
-    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 # --------------------------------------------------------------------------------------------
 # synthetic vocabulary (invented; no real people)
 
 FIRST_NAMES = [
-    "Maya", "Jonas", "Aiko", "Tomas", "Leila", "Ravi", "Ines", "Oskar", "Nora", "Kwame",
-    "Sofia", "Mateo", "Hana", "Elif", "Lucas", "Zara", "Ivo", "Amara", "Felix", "Yuki",
-    "Priya", "Emil", "Noor", "Theo", "Lena", "Sami", "Clara", "Idris", "Mila", "Arjun",
+    "Maya",
+    "Jonas",
+    "Aiko",
+    "Tomas",
+    "Leila",
+    "Ravi",
+    "Ines",
+    "Oskar",
+    "Nora",
+    "Kwame",
+    "Sofia",
+    "Mateo",
+    "Hana",
+    "Elif",
+    "Lucas",
+    "Zara",
+    "Ivo",
+    "Amara",
+    "Felix",
+    "Yuki",
+    "Priya",
+    "Emil",
+    "Noor",
+    "Theo",
+    "Lena",
+    "Sami",
+    "Clara",
+    "Idris",
+    "Mila",
+    "Arjun",
 ]
 LAST_NAMES = [
-    "Okafor", "Lindqvist", "Tanaka", "Novak", "Haddad", "Iyer", "Moreau", "Berg", "Castillo",
-    "Mensah", "Rossi", "Vargas", "Kim", "Demir", "Almeida", "Farah", "Petrov", "Nwosu", "Keller",
-    "Sato", "Raman", "Hansen", "Aziz", "Dubois", "Weber", "Kareem", "Fontaine", "Osei", "Horvat",
+    "Okafor",
+    "Lindqvist",
+    "Tanaka",
+    "Novak",
+    "Haddad",
+    "Iyer",
+    "Moreau",
+    "Berg",
+    "Castillo",
+    "Mensah",
+    "Rossi",
+    "Vargas",
+    "Kim",
+    "Demir",
+    "Almeida",
+    "Farah",
+    "Petrov",
+    "Nwosu",
+    "Keller",
+    "Sato",
+    "Raman",
+    "Hansen",
+    "Aziz",
+    "Dubois",
+    "Weber",
+    "Kareem",
+    "Fontaine",
+    "Osei",
+    "Horvat",
 ]
 TOPICS = {
     "coffee": (["coffee", "specialtycoffee", "barista", "latteart"], "Coffee roaster"),
@@ -325,18 +380,36 @@ CLOSERS = [
     "",
 ]
 COMMENT_TEXTS = [
-    "Love this!", "Great point, thanks for sharing.", "This is so useful 🙌", "Saving this for later.",
-    "Totally agree.", "How long did it take?", "Congrats, well deserved!", "Interesting take.",
-    "Wow 🔥", "Can you share more details?", "Same experience here.", "Beautiful work.",
+    "Love this!",
+    "Great point, thanks for sharing.",
+    "This is so useful 🙌",
+    "Saving this for later.",
+    "Totally agree.",
+    "How long did it take?",
+    "Congrats, well deserved!",
+    "Interesting take.",
+    "Wow 🔥",
+    "Can you share more details?",
+    "Same experience here.",
+    "Beautiful work.",
 ]
 REPLY_TEXTS = [
-    "Thank you!", "About two weeks, give or take.", "Glad it helps!", "Will post a follow-up soon.",
-    "Appreciate it 🙏", "Yes, happy to share more.",
+    "Thank you!",
+    "About two weeks, give or take.",
+    "Glad it helps!",
+    "Will post a follow-up soon.",
+    "Appreciate it 🙏",
+    "Yes, happy to share more.",
 ]
 DM_TEXTS = [
-    "Hi! Loved your last post.", "Would you be up for a collaboration?", "Thanks for the follow!",
-    "Quick question about your setup.", "Sure, let's talk next week.", "Sounds great, thank you!",
-    "Sending the details by email.", "Haha, exactly.",
+    "Hi! Loved your last post.",
+    "Would you be up for a collaboration?",
+    "Thanks for the follow!",
+    "Quick question about your setup.",
+    "Sure, let's talk next week.",
+    "Sounds great, thank you!",
+    "Sending the details by email.",
+    "Haha, exactly.",
 ]
 EMOJI = ["✨", "🚀", "☕", "🌿", "📸", "🏃", "📚", "🍳", "🧗", "📊"]
 
@@ -348,8 +421,9 @@ EMOJI = ["✨", "🚀", "☕", "🌿", "📸", "🏃", "📚", "🍳", "🧗", "
 class World:
     """The sandbox's whole state. Read freely; change only through the methods (thread-safe)."""
 
-    def __init__(self, seed: int, profiles_per_platform: int, posts_per_profile: int, now: datetime,
-                 future_days: int) -> None:
+    def __init__(
+        self, seed: int, profiles_per_platform: int, posts_per_profile: int, now: datetime, future_days: int
+    ) -> None:
         self.seed = seed
         self.profiles_per_platform = profiles_per_platform
         self.posts_per_profile = posts_per_profile
@@ -369,8 +443,7 @@ class World:
     # ---------------------------------------------------------------- lookups
     def check_platform(self, platform: str) -> str:
         if platform not in PLATFORMS:
-            raise WorldError(
-                f"unknown platform {platform!r}; the sandbox has {', '.join(PLATFORMS)}", 404)
+            raise WorldError(f"unknown platform {platform!r}; the sandbox has {', '.join(PLATFORMS)}", 404)
         return platform
 
     def profile(self, platform: str, username: str) -> Profile:
@@ -402,16 +475,22 @@ class World:
         """Visible posts, newest first."""
         self.check_platform(platform)
         with self.lock:
-            posts = [p for p in self.posts[platform].values()
-                     if not p.deleted and p.posted_at <= now and (author is None or p.author == author)]
+            posts = [
+                p
+                for p in self.posts[platform].values()
+                if not p.deleted and p.posted_at <= now and (author is None or p.author == author)
+            ]
         posts.sort(key=lambda p: (p.posted_at, p.post_id), reverse=True)
         return posts
 
     def comments_for(self, platform: str, post_id: str, now: datetime) -> list[Comment]:
         """Visible comments (top level and replies) of a post, oldest first."""
         with self.lock:
-            out = [c for c in self.comments[platform].values()
-                   if c.post_id == post_id and not c.deleted and c.created_at <= now]
+            out = [
+                c
+                for c in self.comments[platform].values()
+                if c.post_id == post_id and not c.deleted and c.created_at <= now
+            ]
         out.sort(key=lambda c: (c.created_at, c.comment_id))
         return out
 
@@ -436,8 +515,9 @@ class World:
     def threads_of(self, platform: str, username: str) -> list[DMThread]:
         with self.lock:
             out = [t for t in self.threads[platform].values() if username in t.participants]
-        out.sort(key=lambda t: (t.messages[-1].sent_at if t.messages else self.now, t.thread_id),
-                 reverse=True)
+        out.sort(
+            key=lambda t: (t.messages[-1].sent_at if t.messages else self.now, t.thread_id), reverse=True
+        )
         return out
 
     def thread(self, platform: str, thread_id: str, username: str) -> DMThread:
@@ -471,7 +551,7 @@ class World:
         self.events.append(event)
 
     def _live_id(self, digits: int = 19) -> str:
-        return str(self._live_rng.randrange(10 ** (digits - 1), 10 ** digits))
+        return str(self._live_rng.randrange(10 ** (digits - 1), 10**digits))
 
     def like(self, platform: str, username: str, post_id: str, now: datetime) -> bool:
         """``username`` likes the post; False if it already did (idempotent)."""
@@ -494,8 +574,15 @@ class World:
             self._log(now, platform=platform, account=username, action="unlike", post_id=post.post_id)
             return True
 
-    def add_comment(self, platform: str, username: str, post_id: str, text: str, now: datetime,
-                    parent_id: str | None = None) -> Comment:
+    def add_comment(
+        self,
+        platform: str,
+        username: str,
+        post_id: str,
+        text: str,
+        now: datetime,
+        parent_id: str | None = None,
+    ) -> Comment:
         text = _clean_text(text, "comment")
         with self.lock:
             post = self.post(platform, post_id, now)
@@ -508,9 +595,15 @@ class World:
             cid = self._live_id()
             c = Comment(platform, cid, post.post_id, username, text, now, parent_id, 0, live=True)
             self.comments[platform][cid] = c
-            self._log(now, platform=platform, account=username,
-                      action="reply" if parent_id else "comment", post_id=post.post_id,
-                      comment_id=cid, parent_id=parent_id)
+            self._log(
+                now,
+                platform=platform,
+                account=username,
+                action="reply" if parent_id else "comment",
+                post_id=post.post_id,
+                comment_id=cid,
+                parent_id=parent_id,
+            )
             return c
 
     def delete_comment(self, platform: str, username: str, comment_id: str, now: datetime) -> Comment:
@@ -524,8 +617,14 @@ class World:
             for r in self.comments[platform].values():
                 if r.parent_id == c.comment_id:
                     r.deleted = True
-            self._log(now, platform=platform, account=username, action="delete_comment",
-                      post_id=c.post_id, comment_id=comment_id)
+            self._log(
+                now,
+                platform=platform,
+                account=username,
+                action="delete_comment",
+                post_id=c.post_id,
+                comment_id=comment_id,
+            )
             return c
 
     def follow(self, platform: str, username: str, target: str, now: datetime) -> bool:
@@ -550,32 +649,45 @@ class World:
             self._log(now, platform=platform, account=username, action="unfollow", target=prof.username)
             return True
 
-    def send_dm(self, platform: str, sender: str, recipient: str, text: str, now: datetime) -> tuple[DMThread, DMMessage]:
+    def send_dm(
+        self, platform: str, sender: str, recipient: str, text: str, now: datetime
+    ) -> tuple[DMThread, DMMessage]:
         text = _clean_text(text, "message")
         with self.lock:
             self.profile(platform, sender)
             to = self.profile(platform, recipient)
             if to.username == sender:
                 raise WorldError("you cannot message yourself", 400)
-            thread = next((t for t in self.threads[platform].values()
-                           if set(t.participants) == {sender, to.username}), None)
+            thread = next(
+                (t for t in self.threads[platform].values() if set(t.participants) == {sender, to.username}),
+                None,
+            )
             if thread is None:
                 tid = "t" + self._live_id(12)
                 thread = DMThread(platform, tid, (sender, to.username))
                 self.threads[platform][tid] = thread
             msg = DMMessage("m" + self._live_id(15), sender, text, now, live=True)
             thread.messages.append(msg)
-            self._log(now, platform=platform, account=sender, action="dm", target=to.username,
-                      thread_id=thread.thread_id, message_id=msg.message_id)
+            self._log(
+                now,
+                platform=platform,
+                account=sender,
+                action="dm",
+                target=to.username,
+                thread_id=thread.thread_id,
+                message_id=msg.message_id,
+            )
             return thread, msg
 
-    def send_dm_in_thread(self, platform: str, sender: str, thread_id: str, text: str,
-                          now: datetime) -> tuple[DMThread, DMMessage]:
+    def send_dm_in_thread(
+        self, platform: str, sender: str, thread_id: str, text: str, now: datetime
+    ) -> tuple[DMThread, DMMessage]:
         thread = self.thread(platform, thread_id, sender)
         return self.send_dm(platform, sender, thread.other(sender), text, now)
 
-    def publish(self, platform: str, username: str, text: str, now: datetime,
-                media_kind: str | None = None) -> Post:
+    def publish(
+        self, platform: str, username: str, text: str, now: datetime, media_kind: str | None = None
+    ) -> Post:
         text = _clean_text(text, "post")
         if media_kind not in (None, "", "none", "image", "video"):
             raise WorldError(f"media must be none, image or video, not {media_kind!r}", 400)
@@ -620,8 +732,9 @@ class World:
             known = set(METRICS[platform]) | ({"total_reactions"} if platform == "linkedin" else set())
             for name, delta in deltas.items():
                 if name not in known or name == "total_reactions":
-                    raise WorldError(f"unknown {platform} metric {name!r}; use one of "
-                                     f"{', '.join(METRICS[platform])}", 400)
+                    raise WorldError(
+                        f"unknown {platform} metric {name!r}; use one of {', '.join(METRICS[platform])}", 400
+                    )
                 post.adjustments[name] = post.adjustments.get(name, 0) + int(delta)
             return post
 
@@ -639,49 +752,82 @@ class World:
             accounts: dict[str, dict[str, Any]] = {}
 
             def acc(platform: str, username: str) -> dict[str, Any]:
-                return accounts.setdefault(f"{platform}:{username}", {
-                    "platform": platform, "username": username, "likes": [], "following": [],
-                    "comments": [], "dms_sent": [], "dms_received": [], "published": []})
+                return accounts.setdefault(
+                    f"{platform}:{username}",
+                    {
+                        "platform": platform,
+                        "username": username,
+                        "likes": [],
+                        "following": [],
+                        "comments": [],
+                        "dms_sent": [],
+                        "dms_received": [],
+                        "published": [],
+                    },
+                )
 
             for p in PLATFORMS:
                 for u in our_accounts(p):
                     acc(p, u)
-            for (p, u, pid) in sorted(self.likes):
+            for p, u, pid in sorted(self.likes):
                 acc(p, u)["likes"].append(pid)
-            for (p, a, b) in sorted(self.follows):
+            for p, a, b in sorted(self.follows):
                 if (p, a) in {(p2, u2) for p2 in PLATFORMS for u2 in our_accounts(p2)} or any(
-                        e["platform"] == p and e["account"] == a and e["action"] in ("follow", "unfollow")
-                        for e in self.events):
+                    e["platform"] == p and e["account"] == a and e["action"] in ("follow", "unfollow")
+                    for e in self.events
+                ):
                     acc(p, a)["following"].append(b)
             for p in PLATFORMS:
                 for c in self.comments[p].values():
                     if c.live:
-                        acc(p, c.author)["comments"].append({
-                            "comment_id": c.comment_id, "post_id": c.post_id, "parent_id": c.parent_id,
-                            "text": c.text, "created_at": c.created_at.isoformat(), "deleted": c.deleted})
+                        acc(p, c.author)["comments"].append(
+                            {
+                                "comment_id": c.comment_id,
+                                "post_id": c.post_id,
+                                "parent_id": c.parent_id,
+                                "text": c.text,
+                                "created_at": c.created_at.isoformat(),
+                                "deleted": c.deleted,
+                            }
+                        )
                 for t in self.threads[p].values():
                     for m in t.messages:
                         if not m.live:
                             continue
                         to = t.other(m.sender)
-                        item = {"thread_id": t.thread_id, "message_id": m.message_id, "from": m.sender,
-                                "to": to, "text": m.text, "sent_at": m.sent_at.isoformat()}
+                        item = {
+                            "thread_id": t.thread_id,
+                            "message_id": m.message_id,
+                            "from": m.sender,
+                            "to": to,
+                            "text": m.text,
+                            "sent_at": m.sent_at.isoformat(),
+                        }
                         acc(p, m.sender)["dms_sent"].append(item)
                         if (p, to) in [(p, u) for u in our_accounts(p)] or f"{p}:{to}" in accounts:
                             acc(p, to)["dms_received"].append(item)
                 for post in self.posts[p].values():
                     if post.published_live:
                         acc(p, post.author)["published"].append(post.post_id)
-            deleted = [{"platform": p, "post_id": post.post_id}
-                       for p in PLATFORMS for post in self.posts[p].values() if post.deleted]
+            deleted = [
+                {"platform": p, "post_id": post.post_id}
+                for p in PLATFORMS
+                for post in self.posts[p].values()
+                if post.deleted
+            ]
             return {"accounts": accounts, "deleted_posts": deleted, "events": list(self.events)}
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able overview: parameters, and per platform the accounts and post counts."""
         out: dict[str, Any] = {
-            "seed": self.seed, "profiles": self.profiles_per_platform,
-            "posts_per_profile": self.posts_per_profile, "now": self.now.isoformat(),
-            "future_days": self.future_days, "password_rule": "sandbox-<username>", "platforms": {}}
+            "seed": self.seed,
+            "profiles": self.profiles_per_platform,
+            "posts_per_profile": self.posts_per_profile,
+            "now": self.now.isoformat(),
+            "future_days": self.future_days,
+            "password_rule": "sandbox-<username>",
+            "platforms": {},
+        }
         for p in PLATFORMS:
             posts = list(self.posts[p].values())
             out["platforms"][p] = {
@@ -736,11 +882,25 @@ def _ascii(s: str) -> str:
 def _make_media(rng: random.Random, kind: str, prof: Profile) -> Media:
     if kind == "video":
         w, h = rng.choice([(1080, 1920), (720, 1280), (1080, 1350)])
-        return Media(f"{rng.getrandbits(48):012x}", "video", w, h, round(rng.uniform(6, 95), 3),
-                     f"Video by {prof.display_name}", rng.randrange(360))
+        return Media(
+            f"{rng.getrandbits(48):012x}",
+            "video",
+            w,
+            h,
+            round(rng.uniform(6, 95), 3),
+            f"Video by {prof.display_name}",
+            rng.randrange(360),
+        )
     w, h = rng.choice([(1080, 1080), (1080, 1350), (1200, 675), (1280, 1700)])
-    return Media(f"{rng.getrandbits(48):012x}", "image", w, h, None,
-                 f"Photo by {prof.display_name} about {prof.topic}", rng.randrange(360))
+    return Media(
+        f"{rng.getrandbits(48):012x}",
+        "image",
+        w,
+        h,
+        None,
+        f"Photo by {prof.display_name} about {prof.topic}",
+        rng.randrange(360),
+    )
 
 
 def _finals(platform: str, rng: random.Random, prof: Profile, has_video: bool) -> dict[str, int]:
@@ -748,8 +908,14 @@ def _finals(platform: str, rng: random.Random, prof: Profile, has_video: bool) -
     v = rng.lognormvariate(0.0, 0.8)  # this post's virality
     if platform == "linkedin":
         total = aud * 0.03 * v + rng.uniform(3, 12)
-        weights = [rng.uniform(0.5, 0.75), rng.uniform(0.05, 0.2), rng.uniform(0.0, 0.08),
-                   rng.uniform(0.02, 0.1), rng.uniform(0.02, 0.1), rng.uniform(0.0, 0.04)]
+        weights = [
+            rng.uniform(0.5, 0.75),
+            rng.uniform(0.05, 0.2),
+            rng.uniform(0.0, 0.08),
+            rng.uniform(0.02, 0.1),
+            rng.uniform(0.02, 0.1),
+            rng.uniform(0.0, 0.04),
+        ]
         s = sum(weights)
         out = {name: int(total * w / s) for name, w in zip(LINKEDIN_REACTIONS, weights)}
         out["comments"] = int(total * rng.uniform(0.04, 0.15))
@@ -765,25 +931,47 @@ def _finals(platform: str, rng: random.Random, prof: Profile, has_video: bool) -
     if platform == "tiktok":
         plays = aud * 0.9 * v + rng.uniform(200, 900)
         likes = plays * rng.uniform(0.04, 0.12)
-        return {"plays": int(plays), "likes": int(likes), "comments": int(likes * rng.uniform(0.005, 0.02)),
-                "shares": int(likes * rng.uniform(0.01, 0.04)), "saves": int(likes * rng.uniform(0.02, 0.08))}
+        return {
+            "plays": int(plays),
+            "likes": int(likes),
+            "comments": int(likes * rng.uniform(0.005, 0.02)),
+            "shares": int(likes * rng.uniform(0.01, 0.04)),
+            "saves": int(likes * rng.uniform(0.02, 0.08)),
+        }
     if platform == "x":
         views = aud * 0.4 * v + rng.uniform(80, 300)
         likes = views * rng.uniform(0.01, 0.04)
-        return {"views": int(views), "likes": int(likes), "reposts": int(likes * rng.uniform(0.08, 0.2)),
-                "replies": int(likes * rng.uniform(0.04, 0.12)), "quotes": int(likes * rng.uniform(0.0, 0.04)),
-                "bookmarks": int(likes * rng.uniform(0.02, 0.08))}
+        return {
+            "views": int(views),
+            "likes": int(likes),
+            "reposts": int(likes * rng.uniform(0.08, 0.2)),
+            "replies": int(likes * rng.uniform(0.04, 0.12)),
+            "quotes": int(likes * rng.uniform(0.0, 0.04)),
+            "bookmarks": int(likes * rng.uniform(0.02, 0.08)),
+        }
     likes = aud * 0.03 * v + rng.uniform(2, 10)  # threads
-    return {"likes": int(likes), "replies": int(likes * rng.uniform(0.05, 0.15)),
-            "reposts": int(likes * rng.uniform(0.01, 0.05)), "quotes": int(likes * rng.uniform(0.0, 0.02))}
+    return {
+        "likes": int(likes),
+        "replies": int(likes * rng.uniform(0.05, 0.15)),
+        "reposts": int(likes * rng.uniform(0.01, 0.05)),
+        "quotes": int(likes * rng.uniform(0.0, 0.02)),
+    }
 
 
-def _make_post(platform: str, prof: Profile, text: str, posted_at: datetime, media: list[Media],
-               finals: dict[str, int], tau: float, rng: random.Random) -> Post:
+def _make_post(
+    platform: str,
+    prof: Profile,
+    text: str,
+    posted_at: datetime,
+    media: list[Media],
+    finals: dict[str, int],
+    tau: float,
+    rng: random.Random,
+) -> Post:
     ids: dict[str, Any] = {}
     if platform == "linkedin":
         activity = _snowflake_linkedin(posted_at, rng)
-        inner = activity - rng.randrange(1, 2 ** 20)
+        inner = activity - rng.randrange(1, 2**20)
         if rng.random() < 0.5:
             ids.update(activity_urn=str(activity), share_urn=None, ugcPost_urn=str(inner))
             full = f"urn:li:ugcPost:{inner}"
@@ -834,8 +1022,14 @@ def _post_text(platform: str, prof: Profile, rng: random.Random, others: list[Pr
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def build_world(seed: int = 7, profiles: int = 8, posts_per_profile: int = 6,
-                now: datetime | None = None, *, future_days: int = 14) -> World:
+def build_world(
+    seed: int = 7,
+    profiles: int = 8,
+    posts_per_profile: int = 6,
+    now: datetime | None = None,
+    *,
+    future_days: int = 14,
+) -> World:
     """Build the deterministic sandbox world (see the module docstring).
 
     ``profiles`` other users per platform (plus our two accounts), ``posts_per_profile`` posts
@@ -870,17 +1064,38 @@ def _build_platform(world: World, platform: str) -> None:
         role = TOPICS[topic][1]
         followers = int(rng.lognormvariate(7.3, 1.3))
         prof = Profile(
-            platform, username, str(rng.randrange(10 ** 9, 10 ** 11)), first, last,
-            f"{role} · {rng.choice(CITIES)}", f"{role}. Notes on {topic}, mostly.",
-            rng.choice(CITIES), topic, followers, int(rng.uniform(80, 900)), rng.random() < 0.15,
-            now - timedelta(days=rng.randrange(200, 4000)))
+            platform,
+            username,
+            str(rng.randrange(10**9, 10**11)),
+            first,
+            last,
+            f"{role} · {rng.choice(CITIES)}",
+            f"{role}. Notes on {topic}, mostly.",
+            rng.choice(CITIES),
+            topic,
+            followers,
+            int(rng.uniform(80, 900)),
+            rng.random() < 0.15,
+            now - timedelta(days=rng.randrange(200, 4000)),
+        )
         profs.append(prof)
     for j, username in enumerate(our_accounts(platform)):
-        prof = Profile(platform, username, str(rng.randrange(10 ** 9, 10 ** 11)), "Demo" if j == 0 else "Second",
-                       "Brand" if j == 0 else "Brand", "Our account · postpulse sandbox",
-                       "One of our own accounts, for the postpulse demo.", "Lisbon",
-                       topics[j % len(topics)], int(rng.uniform(800, 4000)), int(rng.uniform(100, 300)),
-                       False, now - timedelta(days=900), is_ours=True)
+        prof = Profile(
+            platform,
+            username,
+            str(rng.randrange(10**9, 10**11)),
+            "Demo" if j == 0 else "Second",
+            "Brand" if j == 0 else "Brand",
+            "Our account · postpulse sandbox",
+            "One of our own accounts, for the postpulse demo.",
+            "Lisbon",
+            topics[j % len(topics)],
+            int(rng.uniform(800, 4000)),
+            int(rng.uniform(100, 300)),
+            False,
+            now - timedelta(days=900),
+            is_ours=True,
+        )
         profs.append(prof)
     for prof in profs:
         world.profiles[platform][prof.username] = prof
@@ -891,7 +1106,9 @@ def _build_platform(world: World, platform: str) -> None:
     for prof in profs:
         prng = random.Random(f"{seed}:{platform}:posts:{prof.username}")
         others = [p for p in profs if p.username != prof.username]
-        times = sorted((now - timedelta(hours=prng.uniform(0.3, window_h)) for _ in range(world.posts_per_profile)))
+        times = sorted(
+            now - timedelta(hours=prng.uniform(0.3, window_h)) for _ in range(world.posts_per_profile)
+        )
         if world.future_days and not prof.is_ours:
             t = now
             horizon = now + timedelta(days=world.future_days)
@@ -927,7 +1144,7 @@ def _build_platform(world: World, platform: str) -> None:
     for ours in our_accounts(platform):
         partners = drng.sample(others_all, k=min(len(others_all), drng.randint(2, 3)))
         for partner in partners:
-            tid = f"t{drng.randrange(10 ** 11, 10 ** 12)}"
+            tid = f"t{drng.randrange(10**11, 10**12)}"
             thread = DMThread(platform, tid, (ours, partner.username))
             t = now - timedelta(hours=drng.uniform(10, 200))
             speakers = [partner.username, ours]
@@ -935,8 +1152,14 @@ def _build_platform(world: World, platform: str) -> None:
                 t = t + timedelta(minutes=drng.uniform(2, 300))
                 if t > now:
                     break
-                thread.messages.append(DMMessage(f"m{drng.randrange(10 ** 14, 10 ** 15)}", speakers[k % 2],
-                                                 drng.choice(DM_TEXTS), t.replace(microsecond=0)))
+                thread.messages.append(
+                    DMMessage(
+                        f"m{drng.randrange(10**14, 10**15)}",
+                        speakers[k % 2],
+                        drng.choice(DM_TEXTS),
+                        t.replace(microsecond=0),
+                    )
+                )
             world.threads[platform][tid] = thread
 
 
@@ -961,16 +1184,30 @@ def _seed_comments(world: World, post: Post, profs: list[Profile], rng: random.R
     for _ in range(rng.randint(0, 4)):
         author = rng.choice(others)
         created = post.posted_at + timedelta(minutes=rng.uniform(3, 60 * 30))
-        cid = str(rng.randrange(10 ** 17, 10 ** 18))
-        world.comments[platform][cid] = Comment(platform, cid, post.post_id, author.username,
-                                                rng.choice(COMMENT_TEXTS), created.replace(microsecond=0),
-                                                None, rng.randint(0, 12))
+        cid = str(rng.randrange(10**17, 10**18))
+        world.comments[platform][cid] = Comment(
+            platform,
+            cid,
+            post.post_id,
+            author.username,
+            rng.choice(COMMENT_TEXTS),
+            created.replace(microsecond=0),
+            None,
+            rng.randint(0, 12),
+        )
         if rng.random() < 0.4:
-            rid = str(rng.randrange(10 ** 17, 10 ** 18))
+            rid = str(rng.randrange(10**17, 10**18))
             rcreated = created + timedelta(minutes=rng.uniform(5, 600))
-            world.comments[platform][rid] = Comment(platform, rid, post.post_id, post.author,
-                                                    rng.choice(REPLY_TEXTS), rcreated.replace(microsecond=0),
-                                                    cid, rng.randint(0, 3))
+            world.comments[platform][rid] = Comment(
+                platform,
+                rid,
+                post.post_id,
+                post.author,
+                rng.choice(REPLY_TEXTS),
+                rcreated.replace(microsecond=0),
+                cid,
+                rng.randint(0, 3),
+            )
 
 
 def pagination_token(post: Post) -> str:

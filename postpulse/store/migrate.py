@@ -53,8 +53,10 @@ def status(url: str) -> SchemaStatus:
         engine.dispose()
     head = script.get_current_head()
     pending = [
-        rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))
-        if current is None or rev.revision not in {r.revision for r in script.iterate_revisions(current, "base")}
+        rev.revision
+        for rev in reversed(list(script.walk_revisions("base", "heads")))
+        if current is None
+        or rev.revision not in {r.revision for r in script.iterate_revisions(current, "base")}
     ]
     return SchemaStatus(current=current, head=head, pending=pending)
 

@@ -30,7 +30,6 @@ def redact(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-
 def libpq_url(url: str, database: str | None = None) -> str:
     """A plain ``postgresql://`` URL for libpq clients (psycopg.connect, DuckDB ATTACH), optionally
     for another database of the same server."""
@@ -38,6 +37,7 @@ def libpq_url(url: str, database: str | None = None) -> str:
     if database:
         u = u.set(database=database)
     return u.render_as_string(hide_password=False)
+
 
 @dataclass(frozen=True)
 class StoreUrls:
@@ -48,8 +48,9 @@ class StoreUrls:
     embedded: bool = False
 
     @classmethod
-    def from_base(cls, base: str, *, dagster_override: str | None = None,
-                  embedded: bool = False) -> "StoreUrls":
+    def from_base(
+        cls, base: str, *, dagster_override: str | None = None, embedded: bool = False
+    ) -> StoreUrls:
         app = _with_driver(base, "psycopg")
         if dagster_override:
             dag = _with_driver(dagster_override, "psycopg2")

@@ -81,12 +81,20 @@ def test_plots_are_png(duck, scenario):
     empty = plots.daily_trends_png(pd.DataFrame())
     assert empty[:4] == b"\x89PNG"
     # days with posts tracked but nothing to difference yet: a message, not empty axes at 1970
-    first_day = pd.DataFrame({"metric_date": [pd.Timestamp("2026-12-04")] * 2, "entity_id": ["x", "tiktok"],
-                              "engagement_new": [None, None], "engagement_rate": [None, None],
-                              "is_estimated": [False, False]})
+    first_day = pd.DataFrame(
+        {
+            "metric_date": [pd.Timestamp("2026-12-04")] * 2,
+            "entity_id": ["x", "tiktok"],
+            "engagement_new": [None, None],
+            "engagement_rate": [None, None],
+            "is_estimated": [False, False],
+        }
+    )
     title = "Daily new engagement and engagement rate"
     assert plots.daily_trends_png(first_day) == plots._empty(title, plots.NO_NEW_ENGAGEMENT)
-    assert plots.daily_trends_png(first_day.assign(engagement_new=[3.0, None])) != plots._empty(title, plots.NO_NEW_ENGAGEMENT)
+    assert plots.daily_trends_png(first_day.assign(engagement_new=[3.0, None])) != plots._empty(
+        title, plots.NO_NEW_ENGAGEMENT
+    )
     assert plots.md_image(png).startswith("![plot](data:image/png;base64,")
 
 
@@ -115,21 +123,27 @@ def test_definitions_graph():
 def test_materialize_partition_range_in_dagster(db_url, scenario, monkeypatch):
     import dagster as dg
 
-    from assets.analytics import checks as check_assets, daily_metrics, post_metrics
+    from assets.analytics import checks as check_assets
+    from assets.analytics import daily_metrics, post_metrics
     from resources.duckdb import DuckDBAnalytics
 
     res = dg.materialize(
         [post_metrics.post_metrics, daily_metrics.daily_metrics, *check_assets.analytics_checks],
         resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
         selection=[daily_metrics.daily_metrics],
-        tags={"dagster/asset_partition_range_start": "2025-01-09", "dagster/asset_partition_range_end": "2025-01-17"},
+        tags={
+            "dagster/asset_partition_range_start": "2025-01-09",
+            "dagster/asset_partition_range_end": "2025-01-17",
+        },
     )
     assert res.success
     md = res.asset_materializations_for_node("daily_metrics")[0].metadata
     assert md["days"].value == 9 and md["rows"].value > 0
     assert md["daily_trends"].value.startswith("![daily trends](data:image/png;base64,")
-    res = dg.materialize([post_metrics.post_metrics, *check_assets.analytics_checks],
-                         resources={"duckdb": DuckDBAnalytics(database_url=db_url)})
+    res = dg.materialize(
+        [post_metrics.post_metrics, *check_assets.analytics_checks],
+        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+    )
     assert res.success
     evals = res.get_asset_check_evaluations()
     assert len(evals) == 6 and all(e.passed for e in evals)
@@ -139,13 +153,25 @@ def test_materialize_partition_range_in_dagster(db_url, scenario, monkeypatch):
 def test_dagster_cli_backfill_command(db_url, scenario, tmp_path):
     """The documented backfill command: dagster asset materialize --partition-range (one run)."""
     env = {**os.environ, "DATABASE_URL": db_url, "DAGSTER_HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "orchestration.definitions",
-           "--select", "daily_metrics", "--partition-range", "2025-01-09...2025-01-17"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "orchestration.definitions",
+        "--select",
+        "daily_metrics",
+        "--partition-range",
+        "2025-01-09...2025-01-17",
+    ]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr[-2000:]
     with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
         first, last, days = conn.execute(
-            "SELECT min(metric_date), max(metric_date), count(DISTINCT metric_date) FROM daily_metrics").fetchone()
+            "SELECT min(metric_date), max(metric_date), count(DISTINCT metric_date) FROM daily_metrics"
+        ).fetchone()
     # the data spans Jan 10..16; Jan 9 and 17 have none (and no rows)
     assert (first, last, days) == (date(2025, 1, 10), date(2025, 1, 16), 7)
 
@@ -153,21 +179,29 @@ def test_dagster_cli_backfill_command(db_url, scenario, tmp_path):
 def test_assets_on_an_empty_store_materialize_with_empty_results(db_url):
     import dagster as dg
 
-    from assets.analytics import checks as check_assets, daily_metrics, post_metrics, reports
+    from assets.analytics import checks as check_assets
+    from assets.analytics import daily_metrics, post_metrics, reports
     from resources.duckdb import DuckDBAnalytics
 
     growth = next(a for a in reports.report_assets if a.key.to_user_string() == "report_growth_curves")
-    res = dg.materialize([post_metrics.post_metrics, growth, *check_assets.analytics_checks],
-                         resources={"duckdb": DuckDBAnalytics(database_url=db_url)})
+    res = dg.materialize(
+        [post_metrics.post_metrics, growth, *check_assets.analytics_checks],
+        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+    )
     assert res.success
     md = res.asset_materializations_for_node("post_metrics")[0].metadata
-    assert md["snapshots"].value == 0 and md["growth_curves"].value.startswith("![growth curves](data:image/png;base64,")
+    assert md["snapshots"].value == 0 and md["growth_curves"].value.startswith(
+        "![growth curves](data:image/png;base64,"
+    )
     md = res.asset_materializations_for_node("report_growth_curves")[0].metadata
     assert md["row_count"].value == 0 and md["preview"].value == "_no rows_"
     assert all(e.passed for e in res.get_asset_check_evaluations())
-    res = dg.materialize([post_metrics.post_metrics, daily_metrics.daily_metrics],
-                         resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
-                         selection=[daily_metrics.daily_metrics], partition_key="2025-01-05")
+    res = dg.materialize(
+        [post_metrics.post_metrics, daily_metrics.daily_metrics],
+        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+        selection=[daily_metrics.daily_metrics],
+        partition_key="2025-01-05",
+    )
     assert res.success
     md = res.asset_materializations_for_node("daily_metrics")[0].metadata
     assert md["rows"].value == 0 and md["days"].value == 1
@@ -180,10 +214,21 @@ def test_daily_trends_axis_spans_the_days_of_the_data(monkeypatch):
 
     figures = []
     monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"")
-    one_day = pd.DataFrame({"metric_date": [pd.Timestamp("2026-12-04")] * 2, "entity_id": ["x", "tiktok"],
-                            "engagement_new": [5.0, 7.0], "engagement_rate": [0.05, 0.11], "is_estimated": [False, True]})
+    one_day = pd.DataFrame(
+        {
+            "metric_date": [pd.Timestamp("2026-12-04")] * 2,
+            "entity_id": ["x", "tiktok"],
+            "engagement_new": [5.0, 7.0],
+            "engagement_rate": [0.05, 0.11],
+            "is_estimated": [False, True],
+        }
+    )
     plots.daily_trends_png(one_day)
     axis = figures[0].axes[1]
     lo, hi = (mdates.num2date(v).date().isoformat() for v in axis.get_xlim())
     assert (lo, hi) == ("2026-12-03", "2026-12-05")
-    assert [mdates.num2date(t).date().isoformat() for t in axis.get_xticks()] == ["2026-12-03", "2026-12-04", "2026-12-05"]
+    assert [mdates.num2date(t).date().isoformat() for t in axis.get_xticks()] == [
+        "2026-12-03",
+        "2026-12-04",
+        "2026-12-05",
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -41,7 +41,7 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
     for post, ss in histories(snaps).items():
         d = start
         while d < end:
-            d0 = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+            d0 = datetime(d.year, d.month, d.day, tzinfo=UTC)
             d1 = d0 + timedelta(days=1)
             new = {"engagement": None, "likes": None, "views": None}
             estimated, tracked = False, False
@@ -56,18 +56,26 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
                 frac = overlap / (t1 - t0).total_seconds()
                 if t0 < d0 or t1 > d1:
                     estimated = True
-                for key, fn in (("engagement", _engagement), ("likes", lambda s: s.get("like_count")),
-                                ("views", lambda s: s.get("view_count"))):
+                for key, fn in (
+                    ("engagement", _engagement),
+                    ("likes", lambda s: s.get("like_count")),
+                    ("views", lambda s: s.get("view_count")),
+                ):
                     a, b = fn(x), fn(y)
                     if a is not None and b is not None:
                         new[key] = (new[key] or 0) + (b - a) * frac
             on_day = [s for s in ss if d0 <= s["downloaded_at"] < d1]
             if on_day or tracked:
                 last = [s for s in ss if s["downloaded_at"] < d1][-1]
-                out[(post, d)] = {"engagement_new": new["engagement"], "likes_new": new["likes"],
-                                  "views_new": new["views"], "is_estimated": estimated,
-                                  "snapshots": len(on_day), "likes_total": last.get("like_count"),
-                                  "views_total": last.get("view_count")}
+                out[(post, d)] = {
+                    "engagement_new": new["engagement"],
+                    "likes_new": new["likes"],
+                    "views_new": new["views"],
+                    "is_estimated": estimated,
+                    "snapshots": len(on_day),
+                    "likes_total": last.get("like_count"),
+                    "views_total": last.get("view_count"),
+                }
             d += timedelta(days=1)
     return out
 
@@ -75,8 +83,10 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
 def _rows(db_url, grain):
     with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
         conn.row_factory = psycopg.rows.dict_row
-        return {(r["entity_id"], r["metric_date"]): r
-                for r in conn.execute("SELECT * FROM daily_metrics WHERE grain = %s", (grain,)).fetchall()}
+        return {
+            (r["entity_id"], r["metric_date"]): r
+            for r in conn.execute("SELECT * FROM daily_metrics WHERE grain = %s", (grain,)).fetchall()
+        }
 
 
 def _approx(a, b):
@@ -125,7 +135,9 @@ def test_publication_day_gets_no_engagement(duck, db_url, scenario):
     pub = rows[(d, date(2025, 1, 12))]
     assert pub["posts_published"] == 1 and pub["posts_tracked"] == 0
     assert pub["engagement_new"] is None
-    assert rows[(d, date(2025, 1, 15))]["engagement_new"] == pytest.approx(44 / 2)  # half of the Jan 15-16 pair
+    assert rows[(d, date(2025, 1, 15))]["engagement_new"] == pytest.approx(
+        44 / 2
+    )  # half of the Jan 15-16 pair
     # the first snapshot is a baseline: its 540 are in the totals, never in *_new
     assert rows[(d, date(2025, 1, 15))]["likes_total"] == 500
 
@@ -150,8 +162,17 @@ def test_utc_day_boundaries(duck, db_url, scenario):
     assert rows[(b, date(2025, 1, 12))]["engagement_new"] == pytest.approx(0.5)
     assert rows[(b, date(2025, 1, 12))]["snapshots"] == 1
     # an offset timestamp (+02:00) is the UTC instant: 01:00+02:00 on Jan 20 is Jan 19 23:00 UTC
-    synthetic.add_snapshots(db_url, [dict(post_id=b, downloaded_at=datetime.fromisoformat("2025-01-20T01:00:00+02:00"),
-                                          total_reactions=120, comment_count=9)])
+    synthetic.add_snapshots(
+        db_url,
+        [
+            dict(
+                post_id=b,
+                downloaded_at=datetime.fromisoformat("2025-01-20T01:00:00+02:00"),
+                total_reactions=120,
+                comment_count=9,
+            )
+        ],
+    )
     materialize_daily(duck, db_url, date(2025, 1, 19), date(2025, 1, 21))
     rows = _rows(db_url, "post")
     assert rows[(b, date(2025, 1, 19))]["snapshots"] == 1
@@ -173,8 +194,12 @@ def test_rollups_sum_post_rows(duck, db_url, scenario):
         r = rolled[(entity, day)]
         exp = sum((posts[(p, day)]["engagement_new"] or 0) for p in members if (p, day) in posts)
         assert r["engagement_new"] == pytest.approx(exp), grain
-        assert r["posts_tracked"] == sum(posts[(p, day)]["posts_tracked"] for p in members if (p, day) in posts)
-        assert r["posts_published"] == sum(posts[(p, day)]["posts_published"] for p in members if (p, day) in posts)
+        assert r["posts_tracked"] == sum(
+            posts[(p, day)]["posts_tracked"] for p in members if (p, day) in posts
+        )
+        assert r["posts_published"] == sum(
+            posts[(p, day)]["posts_published"] for p in members if (p, day) in posts
+        )
 
 
 def test_idempotent_and_range_independent(duck, db_url, scenario):
@@ -188,7 +213,9 @@ def test_idempotent_and_range_independent(duck, db_url, scenario):
     while d < DAY_END:
         materialize_daily(duck, db_url, d, d + timedelta(days=1))
         d += timedelta(days=1)
-    one_by_one = {k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in _rows(db_url, "post").items()}
+    one_by_one = {
+        k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in _rows(db_url, "post").items()
+    }
     assert one_by_one.keys() == first.keys()
     for k in first:
         for c in first[k]:
@@ -206,19 +233,33 @@ def test_empty_store_and_day_without_data(duck, db_url):
 
 def test_settled_and_actions(duck, db_url):
     ids = synthetic.add_dimension(db_url, workspace="w2", platform="x", followers=10)
-    (p,) = synthetic.add_posts(db_url, [{"platform": "x", "posted_at": utc(2025, 2, 1), "author_profile_id": ids["profile"],
-                                         "account_id": ids["account"]}])
+    (p,) = synthetic.add_posts(
+        db_url,
+        [
+            {
+                "platform": "x",
+                "posted_at": utc(2025, 2, 1),
+                "author_profile_id": ids["profile"],
+                "account_id": ids["account"],
+            }
+        ],
+    )
     # fast growth (100/h), then a crawl (1/h = 1% of the peak)
-    synthetic.add_snapshots(db_url, [
-        dict(post_id=p, downloaded_at=utc(2025, 2, 1, 1), like_count=100),
-        dict(post_id=p, downloaded_at=utc(2025, 2, 1, 2), like_count=200),
-        dict(post_id=p, downloaded_at=utc(2025, 2, 3, 2), like_count=248),
-    ])
+    synthetic.add_snapshots(
+        db_url,
+        [
+            dict(post_id=p, downloaded_at=utc(2025, 2, 1, 1), like_count=100),
+            dict(post_id=p, downloaded_at=utc(2025, 2, 1, 2), like_count=200),
+            dict(post_id=p, downloaded_at=utc(2025, 2, 3, 2), like_count=248),
+        ],
+    )
     with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
         for i, status in enumerate(["success", "success", "failed"]):
-            conn.execute("INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, target_id, "
-                         "status, attempted_at) VALUES (%s, 'r1', 'x', 'like', %s, 'post', %s, %s, %s)",
-                         (f"att-0000000{i}", ids["account"], f"t{i}", status, utc(2025, 2, 2, 10 + i)))
+            conn.execute(
+                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, target_id, "
+                "status, attempted_at) VALUES (%s, 'r1', 'x', 'like', %s, 'post', %s, %s, %s)",
+                (f"att-0000000{i}", ids["account"], f"t{i}", status, utc(2025, 2, 2, 10 + i)),
+            )
     materialize_daily(duck, db_url, date(2025, 2, 1), date(2025, 2, 4))
     posts = _rows(db_url, "post")
     assert posts[(p, date(2025, 2, 1))]["is_settled"] is True  # the last pair started before day end crawls
@@ -249,8 +290,10 @@ def test_short_ranges_scan_only_posts_seen_from_start_with_the_same_rows(duck, d
     from postpulse.analytics.daily import NARROW_MAX_DAYS
 
     synthetic.generate(db_url, snapshots=4000, end=date(2025, 3, 1), log=None)
-    cols = "metric_date, grain, entity_id, platform, reactions_total, likes_total, views_total, engagement_new, " \
-           "engagement_rate, posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled"
+    cols = (
+        "metric_date, grain, entity_id, platform, reactions_total, likes_total, views_total, engagement_new, "
+        "engagement_rate, posts_published, posts_tracked, posts_settled, snapshots, is_estimated, is_settled"
+    )
     long_start = date(2025, 3, 1) - timedelta(days=NARROW_MAX_DAYS + 3)
     counts = {}
     compute_daily(duck, long_start, date(2025, 3, 1), counts=counts)
@@ -261,10 +304,17 @@ def test_short_ranges_scan_only_posts_seen_from_start_with_the_same_rows(duck, d
         d = long_start + timedelta(days=i)
         compute_daily(duck, d, d + timedelta(days=1), counts=counts)
         scanned.append(counts["snapshots"])
-        narrowed_rows.update({tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()})
-    window = duck.con.execute("SELECT count(*) FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi",
-                              {"lo": utc(2025, 1, 28), "hi": utc(2025, 4, 1)}).fetchone()[0]
-    assert scanned[-1] < window / 2, (scanned[-1], window)  # the posts whose next check has not happened are skipped
+        narrowed_rows.update(
+            {tuple(r[:3]): r for r in duck.con.execute(f"SELECT {cols} FROM dm_final").fetchall()}
+        )
+    window = duck.con.execute(
+        "SELECT count(*) FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi",
+        {"lo": utc(2025, 1, 28), "hi": utc(2025, 4, 1)},
+    ).fetchone()[0]
+    assert scanned[-1] < window / 2, (
+        scanned[-1],
+        window,
+    )  # the posts whose next check has not happened are skipped
     assert full_scan >= window
     assert narrowed_rows.keys() == wide.keys()
     for k, row in wide.items():

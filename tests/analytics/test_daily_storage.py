@@ -22,24 +22,35 @@ from postpulse.store.urls import libpq_url
 from .test_daily import DAY0, DAY_END
 
 BEFORE = "0006_posts_fillfactor"
-CONSTRAINTS = ("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-               "WHERE conrelid = 'public.daily_metrics'::regclass ORDER BY 1")
-COLUMNS = ("SELECT column_name, data_type, column_default, is_nullable FROM information_schema.columns "
-           "WHERE table_schema = 'public' AND table_name = 'daily_metrics' ORDER BY ordinal_position")
+CONSTRAINTS = (
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid = 'public.daily_metrics'::regclass ORDER BY 1"
+)
+COLUMNS = (
+    "SELECT column_name, data_type, column_default, is_nullable FROM information_schema.columns "
+    "WHERE table_schema = 'public' AND table_name = 'daily_metrics' ORDER BY ordinal_position"
+)
 INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'daily_metrics' ORDER BY 1"
 ALL_ROWS = "SELECT * FROM daily_metrics ORDER BY metric_date, grain, entity_id"
 
 
 def _schema(conn) -> tuple:
-    return (conn.execute(CONSTRAINTS).fetchall(), conn.execute(COLUMNS).fetchall(), conn.execute(INDEXES).fetchall())
+    return (
+        conn.execute(CONSTRAINTS).fetchall(),
+        conn.execute(COLUMNS).fetchall(),
+        conn.execute(INDEXES).fetchall(),
+    )
 
 
 def _day_tables(conn) -> dict[str, int]:
-    return dict(conn.execute(
-        "SELECT c.relname, (SELECT count(*) FROM pg_inherits i WHERE i.inhrelid = c.oid "
-        "AND i.inhparent = 'public.daily_metrics'::regclass) FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
-        (DAYS_SCHEMA,)).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT c.relname, (SELECT count(*) FROM pg_inherits i WHERE i.inhrelid = c.oid "
+            "AND i.inhparent = 'public.daily_metrics'::regclass) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
+            (DAYS_SCHEMA,),
+        ).fetchall()
+    )
 
 
 def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
@@ -57,7 +68,9 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
     migrate.upgrade(empty_db_url)
     with psycopg.connect(libpq_url(empty_db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == rows
-        assert conn.execute("SELECT count(*) FROM ONLY daily_metrics").fetchone()[0] == 0  # the parent holds none
+        assert (
+            conn.execute("SELECT count(*) FROM ONLY daily_metrics").fetchone()[0] == 0
+        )  # the parent holds none
         assert _day_tables(conn) == {"d20250130": 1, "d20250131": 1, "d20250201": 1}
         cons, cols, idx = _schema(conn)
         assert cols == before[1], "same columns, types, defaults"
@@ -65,13 +78,18 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
         assert set(before[0]) <= set(cons)
         assert [name for name, _ in idx] == ["daily_metrics_pkey"]  # the two secondary indexes are gone
         with pytest.raises(psycopg.errors.CheckViolation, match="daily_metrics_rows_live_in_days"):
-            conn.execute("INSERT INTO daily_metrics (metric_date, grain, entity_id) VALUES ('2025-01-30', 'post', 'z')")
+            conn.execute(
+                "INSERT INTO daily_metrics (metric_date, grain, entity_id) VALUES ('2025-01-30', 'post', 'z')"
+            )
 
     migrate.downgrade(empty_db_url, BEFORE)
     with psycopg.connect(libpq_url(empty_db_url)) as conn:
         assert conn.execute(ALL_ROWS).fetchall() == rows
         assert _schema(conn) == before, "downgrade restores the 0006 table exactly (constraints, indexes)"
-        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (DAYS_SCHEMA,)).fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (DAYS_SCHEMA,)).fetchone()[0]
+            == 0
+        )
 
     migrate.upgrade(empty_db_url)
     with psycopg.connect(libpq_url(empty_db_url)) as conn:
@@ -84,13 +102,21 @@ def test_materialize_swaps_day_tables_and_duckdb_reads_them(duck, db_url, scenar
     first = materialize_daily(duck, db_url, DAY0, DAY_END)
     with psycopg.connect(libpq_url(db_url)) as conn:
         tables = _day_tables(conn)
-        per_day = dict(conn.execute("SELECT to_char(metric_date, '\"d\"YYYYMMDD'), count(*) FROM daily_metrics "
-                                    "GROUP BY 1").fetchall())
-        assert set(tables) == set(per_day) and all(tables.values())  # a table per day with rows, all inherited
+        per_day = dict(
+            conn.execute(
+                "SELECT to_char(metric_date, '\"d\"YYYYMMDD'), count(*) FROM daily_metrics GROUP BY 1"
+            ).fetchall()
+        )
+        assert set(tables) == set(per_day) and all(
+            tables.values()
+        )  # a table per day with rows, all inherited
         assert sum(per_day.values()) == first.rows
         assert conn.execute("SELECT count(*) FROM ONLY daily_metrics").fetchone()[0] == 0
-        keys = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE "
-                            "'%%UNIQUE%%(metric_date, grain, entity_id)'", (DAYS_SCHEMA,)).fetchone()[0]
+        keys = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE "
+            "'%%UNIQUE%%(metric_date, grain, entity_id)'",
+            (DAYS_SCHEMA,),
+        ).fetchone()[0]
         assert keys == len(tables)
         before = conn.execute(ALL_ROWS).fetchall()
     # DuckDB reads the day tables through the parent (a single scan: the parent has 0 pages)
@@ -137,7 +163,9 @@ def test_failed_write_keeps_the_previous_rows(duck, db_url, scenario):
     broken = pc.and_(last, pc.equal(r["grain"], "platform"))
     assert pc.any(broken).as_py()
     i = r.schema.get_field_index("reactions_total")
-    rows.rollups = r.set_column(i, "reactions_total", pc.if_else(broken, pa.scalar(-1, pa.int64()), r["reactions_total"]))
+    rows.rollups = r.set_column(
+        i, "reactions_total", pc.if_else(broken, pa.scalar(-1, pa.int64()), r["reactions_total"])
+    )
     with pytest.raises(psycopg.errors.CheckViolation):
         write_daily(db_url, duck.results[DAILY_ROWS])
     with psycopg.connect(libpq_url(db_url)) as conn:
@@ -179,7 +207,10 @@ def test_day_without_rows_drops_its_table(duck, db_url, scenario):
     assert res.rows == 0 and res.deleted > 0
     with psycopg.connect(libpq_url(db_url)) as conn:
         assert "d20250116" not in _day_tables(conn) and "d20250115" in _day_tables(conn)
-        assert conn.execute("SELECT count(*) FROM daily_metrics WHERE metric_date >= '2025-01-16'").fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) FROM daily_metrics WHERE metric_date >= '2025-01-16'").fetchone()[0]
+            == 0
+        )
 
 
 def test_writer_waits_for_a_reader_of_the_old_rows(duck, db_url, scenario):
@@ -205,13 +236,21 @@ def test_day_tables_match_the_parent_and_a_killed_writers_tables_are_dropped(duc
     materialize_daily(duck, db_url, DAY0, DAY_END)
     with psycopg.connect(libpq_url(db_url)) as conn:
         rows = conn.execute(ALL_ROWS).fetchall()
-        checks = lambda rel: {name for (name,) in conn.execute(  # noqa: E731
-            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'", (rel,))}
+        checks = lambda rel: {
+            name
+            for (name,) in conn.execute(  # noqa: E731
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'", (rel,)
+            )
+        }
         parent = checks("public.daily_metrics")
         child = checks(f"{DAYS_SCHEMA}.d20250112")
         assert child == (parent - {"daily_metrics_rows_live_in_days"}) | {"one_day"} and len(parent) > 3
-        conn.execute(f"CREATE TABLE {DAYS_SCHEMA}.n20250112 (LIKE public.daily_metrics)")  # as a killed loader left it
-        conn.execute(f"INSERT INTO {DAYS_SCHEMA}.n20250112 SELECT * FROM daily_metrics WHERE metric_date = '2025-01-12'")
+        conn.execute(
+            f"CREATE TABLE {DAYS_SCHEMA}.n20250112 (LIKE public.daily_metrics)"
+        )  # as a killed loader left it
+        conn.execute(
+            f"INSERT INTO {DAYS_SCHEMA}.n20250112 SELECT * FROM daily_metrics WHERE metric_date = '2025-01-12'"
+        )
         conn.commit()
         assert conn.execute(ALL_ROWS).fetchall() == rows  # not part of daily_metrics
     materialize_daily(duck, db_url, date(2025, 1, 14), DAY_END)
@@ -234,7 +273,9 @@ def test_a_range_computed_in_parts_is_stored_as_one_and_all_or_nothing(duck, db_
     with psycopg.connect(libpq_url(db_url)) as conn:
         assert [r[:-1] for r in conn.execute(ALL_ROWS).fetchall()] == [r[:-1] for r in whole]
         assert _day_tables(conn) == tables
-        conn.execute("DELETE FROM data_downloads WHERE downloaded_at < '2025-01-12'")  # the new rows would differ
+        conn.execute(
+            "DELETE FROM data_downloads WHERE downloaded_at < '2025-01-12'"
+        )  # the new rows would differ
     calls = []
     real = daily.compute_daily
 

@@ -8,22 +8,36 @@ from postpulse.analytics import queries
 from postpulse.analytics.duck import check_read_only, libpq_conninfo, open_analytics, run_user_query
 from postpulse.analytics.errors import AnalyticsError, BadParameter, QueryRefused, UnknownReport
 
-from .conftest import utc
-
 
 def test_attach_over_unix_socket_url(db_url, duck):
     assert "host=" in libpq_conninfo(db_url)
     assert duck.sql("SELECT count(*) AS n FROM posts")["n"][0] == 0  # unqualified table name
     assert duck.sql("SELECT count(*) AS n FROM pg.public.data_downloads")["n"][0] == 0
     assert duck.sql("SELECT current_setting('autoinstall_known_extensions') AS v")["v"][0] in (False, "false")
-    assert duck.sql("SELECT count(*) AS n FROM duckdb_functions() WHERE function_name = 'postgres_query'")["n"][0] >= 1
+    assert (
+        duck.sql("SELECT count(*) AS n FROM duckdb_functions() WHERE function_name = 'postgres_query'")["n"][
+            0
+        ]
+        >= 1
+    )
 
 
-@pytest.mark.parametrize("sql", [
-    "INSERT INTO posts (id) VALUES ('p-1')", "DELETE FROM posts", "UPDATE posts SET url = 'x'",
-    "DROP TABLE posts", "CREATE TABLE t AS SELECT 1", "ATTACH 'x.db' AS y", "COPY posts TO 'x.csv'",
-    "SET threads = 1", "SELECT 1; DELETE FROM posts", "LOAD httpfs", "PRAGMA enable_profiling",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO posts (id) VALUES ('p-1')",
+        "DELETE FROM posts",
+        "UPDATE posts SET url = 'x'",
+        "DROP TABLE posts",
+        "CREATE TABLE t AS SELECT 1",
+        "ATTACH 'x.db' AS y",
+        "COPY posts TO 'x.csv'",
+        "SET threads = 1",
+        "SELECT 1; DELETE FROM posts",
+        "LOAD httpfs",
+        "PRAGMA enable_profiling",
+    ],
+)
 def test_writes_and_ddl_refused_before_execution(sql):
     with pytest.raises(QueryRefused) as exc:
         check_read_only(sql)
@@ -51,9 +65,18 @@ def test_bad_store_url_is_a_clear_error(tmp_path):
 
 def test_every_named_query_runs_on_an_empty_store(duck):
     lib = queries.load_library()
-    assert {"growth_curves", "top_posts", "engagement_rate_over_time", "best_time_to_post",
-            "time_to_half_engagement", "tag_performance", "cross_platform", "anomalies",
-            "post_metrics", "post_series"} <= set(lib)
+    assert {
+        "growth_curves",
+        "top_posts",
+        "engagement_rate_over_time",
+        "best_time_to_post",
+        "time_to_half_engagement",
+        "tag_performance",
+        "cross_platform",
+        "anomalies",
+        "post_metrics",
+        "post_series",
+    } <= set(lib)
     for q in lib.values():
         assert q.run(duck).empty, q.name
 

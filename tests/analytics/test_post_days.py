@@ -5,7 +5,7 @@ chunking and threads must not change a value."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -24,7 +24,7 @@ GAP_DAYS = 31
 
 def _histories(seed: int, posts: int = 60) -> list[dict]:
     rng = random.Random(seed)
-    base = datetime(2025, 1, 20, tzinfo=timezone.utc)
+    base = datetime(2025, 1, 20, tzinfo=UTC)
     snaps = []
     for p in range(posts):
         t = base + timedelta(days=rng.uniform(0, 50))
@@ -51,21 +51,25 @@ def _histories(seed: int, posts: int = 60) -> list[dict]:
 
 def _table(snaps: list[dict]) -> pa.Table:
     rows = sorted(snaps, key=lambda s: (s["post_id"], s["downloaded_at"]))
-    return pa.table({
-        "post_id": [s["post_id"] for s in rows],
-        "ts": [s["downloaded_at"].timestamp() for s in rows],
-        "reactions": pa.array([_reactions(s) for s in rows], pa.int64()),
-        "likes": pa.array([s.get("like_count") for s in rows], pa.int64()),
-        "comments": pa.array([s.get("comment_count") for s in rows], pa.int64()),
-        "shares": pa.array([s.get("share_count") for s in rows], pa.int64()),
-        "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
-        "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
-        "engagement": pa.array([_engagement(s) for s in rows], pa.int64()),
-    })
+    return pa.table(
+        {
+            "post_id": [s["post_id"] for s in rows],
+            "ts": [s["downloaded_at"].timestamp() for s in rows],
+            "reactions": pa.array([_reactions(s) for s in rows], pa.int64()),
+            "likes": pa.array([s.get("like_count") for s in rows], pa.int64()),
+            "comments": pa.array([s.get("comment_count") for s in rows], pa.int64()),
+            "shares": pa.array([s.get("share_count") for s in rows], pa.int64()),
+            "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
+            "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
+            "engagement": pa.array([_engagement(s) for s in rows], pa.int64()),
+        }
+    )
 
 
 def _days() -> DayRange:
-    return DayRange(start_dn=(START - EPOCH).days, end_dn=(END - EPOCH).days, gap_days=GAP_DAYS, settled_fraction=0.1)
+    return DayRange(
+        start_dn=(START - EPOCH).days, end_dn=(END - EPOCH).days, gap_days=GAP_DAYS, settled_fraction=0.1
+    )
 
 
 def _by_key(t: pa.Table) -> dict:
@@ -86,7 +90,7 @@ def _settled_reference(snaps, start: date, end: date) -> dict:
                 pairs.append((x["downloaded_at"], (b - a) / hours))
         d = start
         while d < end:
-            day_end = datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(days=1)
+            day_end = datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1)
             started = [r for t0, r in pairs if t0 < day_end]
             window = [r for t0, r in pairs if t0 < day_end and t0.date() > d - timedelta(days=GAP_DAYS)]
             peak = max(window) if window else None
@@ -128,8 +132,11 @@ def test_rows_come_by_day_then_post():
 def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
     table = _table(_histories(5, posts=80))
     whole = _by_key(post_days(table, _days()))
-    parts = list(post_days_in_chunks(table.to_batches(max_chunksize=13), _days(), threads=threads,
-                                     rows_per_chunk=rows_per_chunk))
+    parts = list(
+        post_days_in_chunks(
+            table.to_batches(max_chunksize=13), _days(), threads=threads, rows_per_chunk=rows_per_chunk
+        )
+    )
     chunked = {}
     for part in parts:
         chunked.update(_by_key(part))
@@ -144,13 +151,15 @@ def test_window_max_equals_brute_force():
     lo = rng.integers(0, 500, size=2000)
     hi = np.minimum(lo + rng.integers(0, 31, size=2000), 499)
     got = _window_max(values, lo, hi, 31)
-    assert np.array_equal(got, np.array([values[a:b + 1].max() for a, b in zip(lo, hi)]))
+    assert np.array_equal(got, np.array([values[a : b + 1].max() for a, b in zip(lo, hi)]))
 
 
 def test_empty_input_and_a_range_without_snapshots():
     days = _days()
     assert post_days(_table([]).slice(0, 0), days).num_rows == 0
-    late = DayRange(start_dn=days.start_dn + 400, end_dn=days.end_dn + 400, gap_days=GAP_DAYS, settled_fraction=0.1)
+    late = DayRange(
+        start_dn=days.start_dn + 400, end_dn=days.end_dn + 400, gap_days=GAP_DAYS, settled_fraction=0.1
+    )
     assert post_days(_table(_histories(6)), late).num_rows == 0
 
 
@@ -159,24 +168,38 @@ def test_rollup_input_with_dimensions_that_are_all_null():
     dictionary array crashes DuckDB 1.4.4, so such columns stay plain)."""
     part = post_days(_table(_histories(8, posts=10)), _days())
     ids = sorted(set(part["post_id"].to_pylist()))
-    dims = pa.table({"post_id": ids, "platform": ["x"] * len(ids), "author_profile_id": ["prf-1"] * len(ids),
-                     "account_id": pa.nulls(len(ids), pa.string()), "workspace_id": pa.nulls(len(ids), pa.string()),
-                     "posted_dn": pa.array([days + 19_000 for days in range(len(ids))], pa.int64()),
-                     "followers": pa.nulls(len(ids), pa.int64())})
+    dims = pa.table(
+        {
+            "post_id": ids,
+            "platform": ["x"] * len(ids),
+            "author_profile_id": ["prf-1"] * len(ids),
+            "account_id": pa.nulls(len(ids), pa.string()),
+            "workspace_id": pa.nulls(len(ids), pa.string()),
+            "posted_dn": pa.array([days + 19_000 for days in range(len(ids))], pa.int64()),
+            "followers": pa.nulls(len(ids), pa.int64()),
+        }
+    )
     rows = post_rollup_input([part], dims, _days().start_dn, _days().end_dn)  # noqa: F841 (read by DuckDB)
-    got = duckdb.connect().execute(
-        "SELECT count(*), count(account_id), count(DISTINCT workspace_id) FROM rows").fetchone()
+    got = (
+        duckdb.connect()
+        .execute("SELECT count(*), count(account_id), count(DISTINCT workspace_id) FROM rows")
+        .fetchone()
+    )
     assert got == (rows.num_rows, 0, 0) and rows.num_rows >= part.num_rows
 
 
 def test_peak_rate_counts_the_pairs_of_the_31_days_ending_with_the_day():
     """A burst on day 0 (1,000 per hour), then +1 a day: settled while the burst's pair started
     within the 31 days ending with the day, not once it started 31 days before."""
-    day0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    snaps = [{"post_id": "p", "downloaded_at": day0, "like_count": 0},
-             {"post_id": "p", "downloaded_at": day0 + timedelta(hours=1), "like_count": 1000}]
-    snaps += [{"post_id": "p", "downloaded_at": day0 + timedelta(days=i, hours=12), "like_count": 1000 + i}
-              for i in range(45)]
+    day0 = datetime(2025, 1, 1, tzinfo=UTC)
+    snaps = [
+        {"post_id": "p", "downloaded_at": day0, "like_count": 0},
+        {"post_id": "p", "downloaded_at": day0 + timedelta(hours=1), "like_count": 1000},
+    ]
+    snaps += [
+        {"post_id": "p", "downloaded_at": day0 + timedelta(days=i, hours=12), "like_count": 1000 + i}
+        for i in range(45)
+    ]
     first = (day0.date() - EPOCH).days
     days = DayRange(start_dn=first + 28, end_dn=first + 34, gap_days=GAP_DAYS, settled_fraction=0.1)
     settled = {r["dn"] - first: r["is_settled"] for r in post_days(_table(snaps), days).to_pylist()}

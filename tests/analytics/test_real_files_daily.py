@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import psycopg
 import pytest
@@ -27,10 +27,22 @@ from .test_daily import _approx, _rows, reference
 
 runner = CliRunner()
 # both Instagram hashtag runs (~23 h apart) and a TikTok export, X, LinkedIn and Threads exports
-FOLDERS = ("Jillian-ignited__Crooks-Command-Center-V2", "rasmuskampmann1998__Market-Intelligence-Dashboard",
-           "Aximande__CVmaker", "lowerzedo__social_apis")
-SNAP_COLS = ("post_id", "downloaded_at", "total_reactions", "like_count", "comment_count", "share_count",
-             "view_count", "save_count")
+FOLDERS = (
+    "Jillian-ignited__Crooks-Command-Center-V2",
+    "rasmuskampmann1998__Market-Intelligence-Dashboard",
+    "Aximande__CVmaker",
+    "lowerzedo__social_apis",
+)
+SNAP_COLS = (
+    "post_id",
+    "downloaded_at",
+    "total_reactions",
+    "like_count",
+    "comment_count",
+    "share_count",
+    "view_count",
+    "save_count",
+)
 
 
 def _jsonl(path):
@@ -44,11 +56,13 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
     with psycopg.connect(StoreUrls.from_base(store_env).libpq) as conn:
         conn.row_factory = psycopg.rows.dict_row
         snaps = conn.execute(f"SELECT {', '.join(SNAP_COLS)} FROM data_downloads").fetchall()
-        urls = {row["url"]: row["id"] for row in conn.execute("SELECT id, url FROM posts WHERE url IS NOT NULL")}
+        urls = {
+            row["url"]: row["id"] for row in conn.execute("SELECT id, url FROM posts WHERE url IS NOT NULL")
+        }
         platform_of = {row["id"]: row["platform"] for row in conn.execute("SELECT id, platform FROM posts")}
     assert len(snaps) > 900
-    first = min(s["downloaded_at"] for s in snaps).astimezone(timezone.utc).date() - timedelta(days=1)
-    last = max(s["downloaded_at"] for s in snaps).astimezone(timezone.utc).date() + timedelta(days=1)
+    first = min(s["downloaded_at"] for s in snaps).astimezone(UTC).date() - timedelta(days=1)
+    last = max(s["downloaded_at"] for s in snaps).astimezone(UTC).date() + timedelta(days=1)
     r = runner.invoke(app, ["metrics", "daily", "--start", first.isoformat(), "--end", last.isoformat()])
     assert r.exit_code == 0, r.output
 
@@ -80,7 +94,9 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
 
     # straight from the two JSONL files: new engagement over both days = the change in likes + comments
     folder = real_fixtures / "Jillian-ignited__Crooks-Command-Center-V2"
-    run1 = {x["url"]: x for x in _jsonl(next(folder.glob("dataset_instagram-hashtag-scraper_2025-09-21*.jsonl")))}
+    run1 = {
+        x["url"]: x for x in _jsonl(next(folder.glob("dataset_instagram-hashtag-scraper_2025-09-21*.jsonl")))
+    }
     run2 = {x["url"]: x for x in _jsonl(next(folder.glob("*instagram-hashtag-scraper_2025-09-22*.jsonl")))}
     common = sorted(set(run1) & set(run2))
     assert len(common) == 77

@@ -1,12 +1,10 @@
 """``postpulse track / untrack / tracking`` and ``postpulse import`` through the real CLI app."""
 
-import json
 
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from postpulse.cli import app
-from postpulse.ingest.loader import import_file
 from postpulse.sandbox.server import SandboxServer
 from tests.ingest.helpers import T0, apify_name, scraper_items, write_json
 
@@ -44,9 +42,15 @@ def test_track_untrack_tracking(store_env, engine, tmp_path, monkeypatch):
         assert r.exit_code == 0, r.output
         assert "tracking p-" in r.output
         with engine.connect() as c:
-            p = c.execute(text("SELECT id, check_schedule, next_check_at, tracking_complete FROM posts WHERE url = :u"),
-                          {"u": url}).one()
-        assert p.check_schedule == ["1h", "24h", "7d"] and p.next_check_at is not None and not p.tracking_complete
+            p = c.execute(
+                text("SELECT id, check_schedule, next_check_at, tracking_complete FROM posts WHERE url = :u"),
+                {"u": url},
+            ).one()
+        assert (
+            p.check_schedule == ["1h", "24h", "7d"]
+            and p.next_check_at is not None
+            and not p.tracking_complete
+        )
         r = runner.invoke(app, ["tracking"])
         assert r.exit_code == 0 and p.id in r.output
         r = runner.invoke(app, ["untrack", p.id])

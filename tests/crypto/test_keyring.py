@@ -148,7 +148,9 @@ def test_other_process_rotation_is_picked_up(tmp_path):
         "r = Keyring.from_file(sys.argv[1]); r.rotate();"
         "print(envelope_to_text(Vault(r).encrypt('from B', b'row:1')))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(ring.path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ring.path)], capture_output=True, text=True, check=True
+    )
     from postpulse.crypto import envelope_from_text
 
     env = envelope_from_text(out.stdout.strip())
@@ -157,6 +159,9 @@ def test_other_process_rotation_is_picked_up(tmp_path):
 
 def test_concurrent_creation_yields_one_key(tmp_path):
     code = "import sys; from postpulse.crypto import Keyring; print(Keyring.load(data_dir=sys.argv[1], environ={}).primary_kid)"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     kids = {p.communicate()[0].strip() for p in procs}
     assert len(kids) == 1 and all(p.returncode == 0 for p in procs)

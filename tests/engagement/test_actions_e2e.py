@@ -13,10 +13,16 @@ pytestmark = pytest.mark.browser
 
 def _attempts(engine, action_id):
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "SELECT a.*, v.verified, v.method, v.confidence FROM action_attempts a "
-            "LEFT JOIN verification_results v ON v.id = a.verification_id WHERE a.action_id = :i ORDER BY attempted_at"),
-            {"i": action_id}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "SELECT a.*, v.verified, v.method, v.confidence FROM action_attempts a "
+                    "LEFT JOIN verification_results v ON v.id = a.verification_id WHERE a.action_id = :i ORDER BY attempted_at"
+                ),
+                {"i": action_id},
+            ).mappings()
+        ]
 
 
 def test_like_unlike_follow_unfollow(engine, vault, sandbox, browser):
@@ -69,11 +75,29 @@ def test_comment_reply_delete(engine, vault, sandbox, browser):
     acc = make_account(engine, vault, sandbox, browser)
     now = sandbox.clock.now()
     # a post with a comment by someone else, to reply to
-    post = next(p for p in sandbox.world.visible_posts("x", now)
-                if any(c.parent_id is None and c.author != "demo_x" for c in sandbox.world.comments_for("x", p.post_id, now)))
-    other = next(c for c in sandbox.world.comments_for("x", post.post_id, now) if c.parent_id is None and c.author != "demo_x")
+    post = next(
+        p
+        for p in sandbox.world.visible_posts("x", now)
+        if any(
+            c.parent_id is None and c.author != "demo_x"
+            for c in sandbox.world.comments_for("x", p.post_id, now)
+        )
+    )
+    other = next(
+        c
+        for c in sandbox.world.comments_for("x", post.post_id, now)
+        if c.parent_id is None and c.author != "demo_x"
+    )
     c1 = queue(engine, vault, acc, "comment", post.post_id, text_value="What a lovely view from the ridge!")
-    r1 = queue(engine, vault, acc, "reply", other.comment_id, post_id=post.post_id, text_value="Agreed, thanks for sharing")
+    r1 = queue(
+        engine,
+        vault,
+        acc,
+        "reply",
+        other.comment_id,
+        post_id=post.post_id,
+        text_value="Agreed, thanks for sharing",
+    )
     ex = executor(engine, vault, sandbox, browser)
     rep = ex.run_batch()
     assert rep["completed"] == 2, rep
@@ -94,23 +118,34 @@ def test_comment_reply_delete(engine, vault, sandbox, browser):
 def test_dm_send_and_publish(engine, vault, sandbox, browser):
     acc = make_account(engine, vault, sandbox, browser)
     target_user = sorted(u for u, p in sandbox.world.profiles["x"].items() if not p.is_ours)[-1]
-    dm = queue(engine, vault, acc, "dm_send", target_user, text_value="Hi! Loved your last post about trails.")
+    dm = queue(
+        engine, vault, acc, "dm_send", target_user, text_value="Hi! Loved your last post about trails."
+    )
     pub = queue(engine, vault, acc, "publish", None, text_value="Sunrise run done #sandbox")
     ex = executor(engine, vault, sandbox, browser)
     rep = ex.run_batch()
     assert rep["completed"] == 2, rep
     state = sandbox.world.state()["accounts"]["x:demo_x"]
-    assert any(m["text"] == "Hi! Loved your last post about trails." and m["to"] == target_user for m in state["dms_sent"])
+    assert any(
+        m["text"] == "Hi! Loved your last post about trails." and m["to"] == target_user
+        for m in state["dms_sent"]
+    )
     assert len(state["published"]) == 1
     att = _attempts(engine, pub)[0]
     assert att["result"]["platform_post_id"] == state["published"][0] and att["verified"]
     assert _attempts(engine, dm)[0]["verified"]
     # the queued DM text is encrypted; the sent message is kept encrypted in dm_messages
     with engine.connect() as conn:
-        params = conn.execute(text("SELECT action_params::text FROM action_queue WHERE id = :i"), {"i": dm}).scalar()
+        params = conn.execute(
+            text("SELECT action_params::text FROM action_queue WHERE id = :i"), {"i": dm}
+        ).scalar()
         assert "trails" not in params and "text_encrypted" in params
-        (n,) = conn.execute(text("SELECT count(*) FROM dm_messages WHERE is_from_us AND content_encrypted IS NOT NULL "
-                                 "AND action_attempt_id IS NOT NULL")).one()
+        (n,) = conn.execute(
+            text(
+                "SELECT count(*) FROM dm_messages WHERE is_from_us AND content_encrypted IS NOT NULL "
+                "AND action_attempt_id IS NOT NULL"
+            )
+        ).one()
         assert n == 1
         audit_text = conn.execute(text("SELECT string_agg(details::text, ' ') FROM audit_entries")).scalar()
         assert "trails" not in audit_text

@@ -23,8 +23,11 @@ def _resources(db_url, sandbox=None):
     from resources.store import PostgresStore
     from resources.vault import VaultResource
 
-    return {"store": PostgresStore(database_url=db_url), "engagement_vault": VaultResource(),
-            "engagement_browser": BrowserResource(sandbox_url=sandbox.base_url if sandbox else None)}
+    return {
+        "store": PostgresStore(database_url=db_url),
+        "engagement_vault": VaultResource(),
+        "engagement_browser": BrowserResource(sandbox_url=sandbox.base_url if sandbox else None),
+    }
 
 
 @pytest.mark.browser
@@ -41,8 +44,16 @@ def test_block_signal_fails_the_run_with_the_fix(engine, db_url, sandbox, browse
     sandbox.faults.set("action_blocked", actions=["like"])
     res = _resources(db_url, sandbox)
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", eng.engagement_execute_actions.execute_in_process(
-        run_config={"ops": {"claim_actions": {"config": {"dry_run": False}}}}, resources=res, raise_on_error=False)))
+    t = threading.Thread(
+        target=lambda: box.setdefault(
+            "r",
+            eng.engagement_execute_actions.execute_in_process(
+                run_config={"ops": {"claim_actions": {"config": {"dry_run": False}}}},
+                resources=res,
+                raise_on_error=False,
+            ),
+        )
+    )
     t.start()
     t.join(120)
     run = box["r"]
@@ -55,7 +66,9 @@ def test_block_signal_fails_the_run_with_the_fix(engine, db_url, sandbox, browse
     row = action_row(engine, aid)
     assert row["status"] == "approved" and row["last_reason_code"] == "action_blocked"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT frozen_until FROM accounts WHERE id = :a"), {"a": acc}).scalar() > datetime.now(UTC)
+        assert conn.execute(
+            text("SELECT frozen_until FROM accounts WHERE id = :a"), {"a": acc}
+        ).scalar() > datetime.now(UTC)
 
 
 def test_asset_check_and_cli_show_held_back_accounts(engine, db_url, store_env, monkeypatch):
@@ -64,7 +77,9 @@ def test_asset_check_and_cli_show_held_back_accounts(engine, db_url, store_env, 
 
     with engine.begin() as conn:
         a = repo.add_account(conn, platform="x", username="demo_x", authorize=True, settings=OPEN_SETTINGS)
-        b = repo.add_account(conn, platform="instagram", username="demo_instagram", authorize=True, settings=OPEN_SETTINGS)
+        b = repo.add_account(
+            conn, platform="instagram", username="demo_instagram", authorize=True, settings=OPEN_SETTINGS
+        )
     res = _resources(db_url)
     ok = dg.materialize([action_queue_overview, engagement_accounts_ok], resources={"store": res["store"]})
     (ev,) = ok.get_asset_check_evaluations()
@@ -72,13 +87,18 @@ def test_asset_check_and_cli_show_held_back_accounts(engine, db_url, store_env, 
 
     until = datetime.now(UTC) + timedelta(hours=20)
     with engine.begin() as conn:
-        repo.set_account_flags(conn, a["id"], frozen_until=until, frozen_reason="the platform showed an action-blocked notice")
+        repo.set_account_flags(
+            conn, a["id"], frozen_until=until, frozen_reason="the platform showed an action-blocked notice"
+        )
         repo.set_account_flags(conn, b["id"], needs_relogin=True)
     out = dg.materialize([action_queue_overview, engagement_accounts_ok], resources={"store": res["store"]})
     (ev,) = out.get_asset_check_evaluations()
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     assert ev.metadata["frozen"].value == 1 and ev.metadata["needs_relogin"].value == 1
-    assert "action-blocked notice" in ev.description and "postpulse accounts login demo_instagram" in ev.description
+    assert (
+        "action-blocked notice" in ev.description
+        and "postpulse accounts login demo_instagram" in ev.description
+    )
 
     monkeypatch.setenv("POSTPULSE_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
     r = CliRunner()
@@ -86,8 +106,13 @@ def test_asset_check_and_cli_show_held_back_accounts(engine, db_url, store_env, 
         res_cli = r.invoke(app, cmd)
         assert res_cli.exit_code == 0, res_cli.output
         assert f"@demo_x (x) is frozen until {until:%Y-%m-%d %H:%M} UTC" in res_cli.output
-        assert "action-blocked notice" in res_cli.output and "postpulse accounts resume demo_x" in res_cli.output
-        assert "needs a new login" in res_cli.output and "postpulse accounts login demo_instagram" in res_cli.output
+        assert (
+            "action-blocked notice" in res_cli.output and "postpulse accounts resume demo_x" in res_cli.output
+        )
+        assert (
+            "needs a new login" in res_cli.output
+            and "postpulse accounts login demo_instagram" in res_cli.output
+        )
     # resume lifts the freeze: no more alert for it
     assert r.invoke(app, ["accounts", "resume", "demo_x"]).exit_code == 0
     after = r.invoke(app, ["accounts", "list"]).output

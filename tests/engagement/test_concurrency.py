@@ -27,8 +27,14 @@ def _run_executors(engine, vault, base_url, n: int, errors: list) -> list[dict]:
         try:
             with sync_playwright() as pw:
                 b = pw.chromium.launch(**launch_args())
-                ex = Executor(engine, vault, browser=b, config=ExecutorConfig(
-                    worker_id=f"w{i}", base_url=base_url, batch_size=4, backoff_base=0.05, backoff_max=0.2))
+                ex = Executor(
+                    engine,
+                    vault,
+                    browser=b,
+                    config=ExecutorConfig(
+                        worker_id=f"w{i}", base_url=base_url, batch_size=4, backoff_base=0.05, backoff_max=0.2
+                    ),
+                )
                 start.wait()
                 reports.append(ex.run_until_idle())
                 b.close()
@@ -59,13 +65,21 @@ def test_four_executors_exactly_once_and_limits(engine, vault, sandbox, browser)
     assert len(reports) == 4 and all(r.get("claimed", 0) > 0 for r in reports), reports  # all four took work
 
     with engine.connect() as conn:
-        per_action = dict(conn.execute(text(
-            "SELECT action_id, count(*) FILTER (WHERE status = 'success') FROM action_attempts GROUP BY action_id")).all())
+        per_action = dict(
+            conn.execute(
+                text(
+                    "SELECT action_id, count(*) FILTER (WHERE status = 'success') FROM action_attempts GROUP BY action_id"
+                )
+            ).all()
+        )
         status = dict(conn.execute(text("SELECT id, status FROM action_queue")).all())
         reasons = dict(conn.execute(text("SELECT id, last_reason_code FROM action_queue")).all())
-        per_target = conn.execute(text(
-            "SELECT account_id, target_id, count(*) FROM action_attempts WHERE status = 'success' "
-            "GROUP BY account_id, target_id HAVING count(*) > 1")).all()
+        per_target = conn.execute(
+            text(
+                "SELECT account_id, target_id, count(*) FROM action_attempts WHERE status = 'success' "
+                "GROUP BY account_id, target_id HAVING count(*) > 1"
+            )
+        ).all()
     assert per_target == []
     assert all(v <= 1 for v in per_action.values())
     # account A: every like once, duplicates rejected

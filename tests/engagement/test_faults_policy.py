@@ -18,13 +18,24 @@ pytestmark = pytest.mark.browser
 
 def _attempt(engine, action_id):
     with engine.connect() as conn:
-        return conn.execute(text("SELECT * FROM action_attempts WHERE action_id = :i ORDER BY attempted_at DESC LIMIT 1"),
-                            {"i": action_id}).mappings().first()
+        return (
+            conn.execute(
+                text("SELECT * FROM action_attempts WHERE action_id = :i ORDER BY attempted_at DESC LIMIT 1"),
+                {"i": action_id},
+            )
+            .mappings()
+            .first()
+        )
 
 
 def _audit(engine, event):
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text("SELECT * FROM audit_entries WHERE event_type = :e"), {"e": event}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text("SELECT * FROM audit_entries WHERE event_type = :e"), {"e": event}
+            ).mappings()
+        ]
 
 
 def test_changed_markup_is_its_own_failure(engine, vault, sandbox, browser, tmp_path):
@@ -83,7 +94,9 @@ def test_5xx_retried_then_deferred(engine, vault, sandbox, browser):
     assert row["scheduled_for"] > datetime.now(UTC)
     assert att["status"] == "failed" and att["error"]["status_codes"] == [503, 503, 503]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT frozen_until FROM accounts WHERE id = :a"), {"a": acc}).scalar() is None
+        assert (
+            conn.execute(text("SELECT frozen_until FROM accounts WHERE id = :a"), {"a": acc}).scalar() is None
+        )
 
 
 def test_action_blocked_freezes(engine, vault, sandbox, browser):
@@ -107,7 +120,10 @@ def test_expired_session_flags_relogin(engine, vault, sandbox, browser):
     executor(engine, vault, sandbox, browser).run_batch()
     sandbox.faults.clear()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT needs_relogin FROM accounts WHERE id = :a"), {"a": acc}).scalar() is True
+        assert (
+            conn.execute(text("SELECT needs_relogin FROM accounts WHERE id = :a"), {"a": acc}).scalar()
+            is True
+        )
     row = action_row(engine, aid)
     assert row["status"] == "approved" and row["last_reason_code"] == "session_expired"
     assert any(a["details"].get("reason_code") == "session_expired" for a in _audit(engine, "session_end"))
@@ -128,7 +144,10 @@ def test_unauthorized_account_is_rejected(engine, vault, sandbox, browser):
 
 
 def test_quiet_hours_defer(engine, vault, sandbox, browser):
-    settings = {**OPEN_SETTINGS, "quiet_hours": {"enabled": True, "start_hour": 22, "end_hour": 7, "timezone": "Europe/Berlin"}}
+    settings = {
+        **OPEN_SETTINGS,
+        "quiet_hours": {"enabled": True, "start_hour": 22, "end_hour": 7, "timezone": "Europe/Berlin"},
+    }
     acc = make_account(engine, vault, sandbox, browser, settings=settings, login=False)
     aid = queue(engine, vault, acc, "like", posts_of(sandbox)[0])
     night = datetime(2030, 1, 15, 23, 30, tzinfo=UTC)  # 00:30 in Berlin
@@ -150,20 +169,31 @@ def test_rate_limit_holds(engine, vault, sandbox, browser):
     rows = [action_row(engine, i) for i in ids]
     assert sorted(r["status"] for r in rows) == ["approved", "approved", "completed", "completed"]
     deferred = [r for r in rows if r["status"] == "approved"]
-    assert all(r["last_reason_code"] == "rate_limit_hour" and r["scheduled_for"] > datetime.now(UTC) for r in deferred)
+    assert all(
+        r["last_reason_code"] == "rate_limit_hour" and r["scheduled_for"] > datetime.now(UTC)
+        for r in deferred
+    )
     assert len(_audit(engine, "rate_limit_hit")) == 2
 
 
 def test_regex_bomb_in_blocklist(engine, vault, sandbox, browser):
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
-                          "('blk-00000001', 'keyword', '(a+)+$', 'regex', 'bomb', 'user'), "
-                          "('blk-00000002', 'keyword', '(?=lookahead)x', 'regex', 'unsupported by RE2', 'user'), "
-                          "('blk-00000003', 'keyword', '(x+x+)+y', 'regex', 'bomb 2', 'user')"))
-        conn.execute(text("INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES "
-                          "('p-00000001', 'x', 'bomb1', :t), ('p-00000002', 'x', 'bomb2', :u)"),
-                     {"t": "a" * 5000 + "!", "u": "x" * 5000})
+        conn.execute(
+            text(
+                "INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
+                "('blk-00000001', 'keyword', '(a+)+$', 'regex', 'bomb', 'user'), "
+                "('blk-00000002', 'keyword', '(?=lookahead)x', 'regex', 'unsupported by RE2', 'user'), "
+                "('blk-00000003', 'keyword', '(x+x+)+y', 'regex', 'bomb 2', 'user')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES "
+                "('p-00000001', 'x', 'bomb1', :t), ('p-00000002', 'x', 'bomb2', :u)"
+            ),
+            {"t": "a" * 5000 + "!", "u": "x" * 5000},
+        )
     a1 = queue(engine, vault, acc, "like", "bomb1")
     a2 = queue(engine, vault, acc, "like", "bomb2")
     ex = Executor(engine, vault, config=ExecutorConfig())
@@ -182,11 +212,28 @@ def test_regex_bomb_in_blocklist(engine, vault, sandbox, browser):
 def test_template_missing_variable(engine, vault, sandbox, browser):
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
-        repo.add_template(conn, name="thanks", template_type="comment", content="Thanks {{ first_name }}, great {{ topic }}!")
-        ok = repo.add_action(conn, account=acc, action_type="comment", target_id="123", template="thanks",
-                             variables={"first_name": "Ana", "topic": "shot"})
-        bad = repo.add_action(conn, account=acc, action_type="comment", target_id="124", template="thanks",
-                              variables={"first_name": "Ana"})
+        repo.add_template(
+            conn,
+            name="thanks",
+            template_type="comment",
+            content="Thanks {{ first_name }}, great {{ topic }}!",
+        )
+        ok = repo.add_action(
+            conn,
+            account=acc,
+            action_type="comment",
+            target_id="123",
+            template="thanks",
+            variables={"first_name": "Ana", "topic": "shot"},
+        )
+        bad = repo.add_action(
+            conn,
+            account=acc,
+            action_type="comment",
+            target_id="124",
+            template="thanks",
+            variables={"first_name": "Ana"},
+        )
     assert ok.error is None and ok.action["action_params"]["text"] == "Thanks Ana, great shot!"
     assert bad.action["status"] == "rejected" and bad.action["last_reason_code"] == "template_error"
     assert "'topic'" in bad.error and "'topic'" in bad.action["last_error"]
@@ -197,13 +244,32 @@ def test_dm_for_unknown_thread(engine, vault, sandbox, browser):
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
         with pytest.raises(repo.NotFound, match="unknown DM thread dmt-0000dead"):
-            repo.add_action(conn, account=acc, action_type="dm_send", target_id="dmt-0000dead", target_type="dm_thread",
-                            text_value="hello", vault=vault)
+            repo.add_action(
+                conn,
+                account=acc,
+                action_type="dm_send",
+                target_id="dmt-0000dead",
+                target_type="dm_thread",
+                text_value="hello",
+                vault=vault,
+            )
         # a DM queued to a thread that disappeared afterwards is rejected when it comes up
-        conn.execute(text("INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, participant_username) "
-                          "VALUES ('dmt-00000001', 'x', 't1', :a, 'someone')"), {"a": acc})
-        res = repo.add_action(conn, account=acc, action_type="dm_send", target_id="dmt-00000001",
-                              target_type="dm_thread", text_value="hello", vault=vault)
+        conn.execute(
+            text(
+                "INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, participant_username) "
+                "VALUES ('dmt-00000001', 'x', 't1', :a, 'someone')"
+            ),
+            {"a": acc},
+        )
+        res = repo.add_action(
+            conn,
+            account=acc,
+            action_type="dm_send",
+            target_id="dmt-00000001",
+            target_type="dm_thread",
+            text_value="hello",
+            vault=vault,
+        )
         repo.decide(conn, [res.action["id"]], "approve")
         conn.execute(text("DELETE FROM dm_threads"))
     rep = Executor(engine, vault, config=ExecutorConfig()).run_batch()
@@ -260,23 +326,36 @@ def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, b
 
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
-                          "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', 'T1', "
-                          "'success', now())"), {"a": acc})
+        conn.execute(
+            text(
+                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', 'T1', "
+                "'success', now())"
+            ),
+            {"a": acc},
+        )
     aid = queue(engine, vault, acc, "like", "T1")
     ex = Executor(engine, vault, config=ExecutorConfig())
     (task,) = ex.claim().tasks
     with engine.begin() as conn:  # another executor's like on the same target succeeded meanwhile
-        conn.execute(text("INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
-                          "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', 'T1', "
-                          "'success', now())"), {"a": acc})
+        conn.execute(
+            text(
+                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', 'T1', "
+                "'success', now())"
+            ),
+            {"a": acc},
+        )
     ok = Verification("reload_verify", True, 1.0, {})
     assert ex.record([ExecResult(task, True, verification=ok)]) == {"completed": 1}
     att = _attempt(engine, aid)
     assert att["status"] == "skipped" and att["error_code"] == "already_done" and att["verification_id"]
     assert action_row(engine, aid)["status"] == "completed"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT superseded_at FROM action_attempts WHERE id = 'att-0000aaa1'")).scalar() is not None
+        assert (
+            conn.execute(text("SELECT superseded_at FROM action_attempts WHERE id = 'att-0000aaa1'")).scalar()
+            is not None
+        )
 
 
 def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, browser, monkeypatch):
@@ -290,17 +369,35 @@ def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, brows
     ex = Executor(engine, vault, config=ExecutorConfig())
     (task,) = ex.claim().tasks
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, duration_ms) "
-                          "VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"), {"att": task.attempt_id})
+        conn.execute(
+            text(
+                "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, duration_ms) "
+                "VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"
+            ),
+            {"att": task.attempt_id},
+        )
     real_new_id, taken = ids.new_id, iter(["ver-0000beef"])
-    monkeypatch.setattr(ids, "new_id", lambda prefix, digits=None: next(taken, None) or real_new_id(prefix, digits))
-    res = ExecResult(task, True, checks=[Verification("dom_state_check", True, 0.8, {"k": 1})],
-                     verification=Verification("reload_verify", True, 1.0, {"k": 2}))
+    monkeypatch.setattr(
+        ids, "new_id", lambda prefix, digits=None: next(taken, None) or real_new_id(prefix, digits)
+    )
+    res = ExecResult(
+        task,
+        True,
+        checks=[Verification("dom_state_check", True, 0.8, {"k": 1})],
+        verification=Verification("reload_verify", True, 1.0, {"k": 2}),
+    )
     assert ex.record([res]) == {"completed": 1}
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, method, confidence FROM verification_results WHERE action_attempt_id = :a "
-                                 "AND method <> 'manual' ORDER BY method"), {"a": task.attempt_id}).all()
-        ver_id = conn.execute(text("SELECT verification_id FROM action_attempts WHERE id = :a"), {"a": task.attempt_id}).scalar()
+        rows = conn.execute(
+            text(
+                "SELECT id, method, confidence FROM verification_results WHERE action_attempt_id = :a "
+                "AND method <> 'manual' ORDER BY method"
+            ),
+            {"a": task.attempt_id},
+        ).all()
+        ver_id = conn.execute(
+            text("SELECT verification_id FROM action_attempts WHERE id = :a"), {"a": task.attempt_id}
+        ).scalar()
     assert [(r[1], r[2]) for r in rows] == [("dom_state_check", 0.8), ("reload_verify", 1.0)]
     assert "ver-0000beef" not in {r[0] for r in rows}
     assert ver_id == next(r[0] for r in rows if r[1] == "reload_verify")
@@ -312,10 +409,18 @@ def test_dry_run_decides_as_the_run_for_a_post_blocked_by_its_platform_id(engine
     dry run and the run build the policy request the same way (one builder), so both block it."""
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES "
-                          "('p-00000009', 'x', 'blocked42', 'hello')"))
-        conn.execute(text("INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
-                          "('blk-00000009', 'post', 'blocked42', 'exact', 'not this one', 'user')"))
+        conn.execute(
+            text(
+                "INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES "
+                "('p-00000009', 'x', 'blocked42', 'hello')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
+                "('blk-00000009', 'post', 'blocked42', 'exact', 'not this one', 'user')"
+            )
+        )
     aid = queue(engine, vault, acc, "like", "p-00000009")
     ex = Executor(engine, vault, config=ExecutorConfig())
     preview = {d["action_id"]: d for d in ex.preview()}

@@ -9,12 +9,15 @@ from postpulse.engagement.withhold import WITHHELD, withhold_text
 DM = 'Hi "Ana", the private offer: 40% off — code ZEBRA-7781\nreply soon'
 
 
-@pytest.mark.parametrize("echo", [
-    DM,
-    json.dumps(DM)[1:-1],
-    json.dumps(DM, ensure_ascii=False)[1:-1],
-    repr(DM)[1:-1],
-])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        DM,
+        json.dumps(DM)[1:-1],
+        json.dumps(DM, ensure_ascii=False)[1:-1],
+        repr(DM)[1:-1],
+    ],
+)
 def test_every_echoed_form_is_withheld(echo):
     msg = withhold_text(f"TimeoutError: locator.fill({echo!s}) exceeded 30000ms", DM)
     assert WITHHELD in msg

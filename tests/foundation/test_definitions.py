@@ -33,7 +33,13 @@ def test_dagster_definitions_validate_passes(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "All code locations passed validation" in result.stdout + result.stderr

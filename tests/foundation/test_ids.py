@@ -85,13 +85,16 @@ def test_import_allocation_takes_a_run_and_skips_ids_already_taken(engine, monke
 
     with engine.begin() as conn:
         for i in range(0x100, 0x110):  # 16 ids inside the run about to be drawn
-            conn.execute(text("INSERT INTO tags (id, name) VALUES (:id, :name)"),
-                         {"id": f"tag-{i:08x}", "name": f"pre{i}"})
+            conn.execute(
+                text("INSERT INTO tags (id, name) VALUES (:id, :name)"),
+                {"id": f"tag-{i:08x}", "name": f"pre{i}"},
+            )
         starts = iter([0xF8, 0x1000])  # the first run (49 ids) has 16 taken: a second run for the rest
         monkeypatch.setattr(merge.os, "urandom", lambda k: next(starts).to_bytes(k, "big"))
         fresh = merge.allocate_ids(conn, "tags", 40)
     taken = {f"tag-{i:08x}" for i in range(0x100, 0x110)}
     assert len(fresh) == len(set(fresh)) == 40
     assert not set(fresh) & taken
-    assert fresh == [f"tag-{i:08x}" for i in [*range(0xF8, 0x100), *range(0x110, 0x129), *range(0x1000, 0x1007)]]
-
+    assert fresh == [
+        f"tag-{i:08x}" for i in [*range(0xF8, 0x100), *range(0x110, 0x129), *range(0x1000, 0x1007)]
+    ]

@@ -14,8 +14,13 @@ from postpulse.store.embedded import stop_embedded
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {}), "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "postpulse", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "postpulse", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def test_unreachable_database_url_is_one_clear_line_without_the_password(tmp_path):
@@ -33,8 +38,13 @@ def test_unwritable_data_directory_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     env = {"POSTPULSE_HOME": str(blocker / "home")}
     env_clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run([sys.executable, "-m", "postpulse", "db", "status"], capture_output=True, text=True,
-                            env={**env_clean, **env, "COLUMNS": "200"}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "postpulse", "db", "status"],
+        capture_output=True,
+        text=True,
+        env={**env_clean, **env, "COLUMNS": "200"},
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "is not writable" in result.stderr and "POSTPULSE_HOME" in result.stderr
     assert "Traceback" not in result.stderr
@@ -45,7 +55,10 @@ def test_db_commands_round_trip(store_env):
     down = run_cli("db", "downgrade", "base")
     assert down.returncode == 0, down.stderr
     status = run_cli("db", "status").stdout
-    assert "pending: 0001_core, 0002_ingest, 0003_analytics, 0004_engagement, 0005_ingest_tuning, 0006_posts_fillfactor" in status
+    assert (
+        "pending: 0001_core, 0002_ingest, 0003_analytics, 0004_engagement, 0005_ingest_tuning, 0006_posts_fillfactor"
+        in status
+    )
     up = run_cli("db", "upgrade")
     assert up.returncode == 0, up.stderr
     assert migrate.status(store_env).up_to_date
@@ -80,7 +93,7 @@ def test_embedded_store_starts_reuses_and_stops(tmp_path, monkeypatch):
     assert "dagster" in schemas
     store.dispose()
     assert stop_embedded(tmp_path / "home")
-    again = connect_store()          # same data directory: the data is still there
+    again = connect_store()  # same data directory: the data is still there
     with again.engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM tags")).scalar_one() == "persisted"
     again.dispose()
@@ -97,8 +110,13 @@ def test_non_postgres_url_is_refused(url, tmp_path):
 
 def test_plain_alembic_commands_work_from_the_checkout(store_env):
     def alembic(*args):
-        return subprocess.run([sys.executable, "-m", "alembic", "-c", "alembic.ini", *args], capture_output=True,
-                              text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        return subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", "alembic.ini", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        )
 
     assert alembic("downgrade", "base").returncode == 0
     assert migrate.status(store_env).current is None

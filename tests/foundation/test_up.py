@@ -48,28 +48,37 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
     env.update({"POSTPULSE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"})
     port, sandbox_port = _free_port(), _free_port()
     args = [sys.executable, "-m", "postpulse", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
     log: list[str] = []
     try:
         assert _wait_for(lines, "READY", 240, log), "".join(log[-40:])
         assert httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=10).status_code == 200
-        gql = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30,
-                         json={"query": "{ assetNodes { assetKey { path } } }"}).json()
+        gql = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            timeout=30,
+            json={"query": "{ assetNodes { assetKey { path } } }"},
+        ).json()
         keys = {"/".join(n["assetKey"]["path"]) for n in gql["data"]["assetNodes"]}
         assert "store_overview" in keys
         # no "join the community" prompt over the first page (dagster.yaml `nux`), no telemetry
-        nux = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30,
-                         json={"query": "{ shouldShowNux }"}).json()
+        nux = httpx.post(
+            f"http://127.0.0.1:{port}/graphql", timeout=30, json={"query": "{ shouldShowNux }"}
+        ).json()
         assert nux["data"]["shouldShowNux"] is False, nux
         assert '"telemetryEnabled": false' in httpx.get(f"http://127.0.0.1:{port}/", timeout=30).text
 
         # Dagster keeps its runs in the store's `dagster` schema
         with psycopg.connect(f"postgresql://postgres@/postpulse?host={home / 'pg'}") as conn:
-            tables = {r[0] for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dagster'")}
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dagster'"
+                )
+            }
         assert {"runs", "event_logs"} <= tables
 
         # The live sandbox runs on the wall clock (check-backs are scheduled in real time).
@@ -82,18 +91,23 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
         deadline, landed = time.monotonic() + 240, []
         while time.monotonic() < deadline and len(landed) < 2:
             with psycopg.connect(store) as conn:
-                landed = conn.execute("SELECT platform, posts_new FROM download_runs "
-                                      "WHERE source_kind = 'sandbox' AND status = 'completed'").fetchall()
+                landed = conn.execute(
+                    "SELECT platform, posts_new FROM download_runs "
+                    "WHERE source_kind = 'sandbox' AND status = 'completed'"
+                ).fetchall()
             time.sleep(3)
         assert len(landed) >= 2 and all(n > 0 for _, n in landed), landed
 
         # ...and the automation sensor materializes the analytics on top of the first snapshots.
-        query = '{ assetNodes { assetKey { path } assetMaterializations(limit: 1) { timestamp } } }'
+        query = "{ assetNodes { assetKey { path } assetMaterializations(limit: 1) { timestamp } } }"
         deadline, materialized = time.monotonic() + 240, set()
         while time.monotonic() < deadline and not {"post_metrics", "store_overview"} <= materialized:
             nodes = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=30, json={"query": query}).json()
-            materialized = {"/".join(n["assetKey"]["path"]) for n in nodes["data"]["assetNodes"]
-                            if n["assetMaterializations"]}
+            materialized = {
+                "/".join(n["assetKey"]["path"])
+                for n in nodes["data"]["assetNodes"]
+                if n["assetMaterializations"]
+            }
             time.sleep(3)
         assert {"post_metrics", "store_overview", "data_downloads"} <= materialized, materialized
 
@@ -110,8 +124,10 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
     assert proc.returncode == 0, "".join(log[-40:])
     while not lines.empty():
         log.append(lines.get())
-    assert not (home / "pg" / "postmaster.pid").exists(), "the embedded PostgreSQL must be stopped:\n" + "".join(
-        line for line in log[-60:] if " DEBUG " not in line)
+    assert not (home / "pg" / "postmaster.pid").exists(), (
+        "the embedded PostgreSQL must be stopped:\n"
+        + "".join(line for line in log[-60:] if " DEBUG " not in line)
+    )
     # nothing that `up` started is left running (Dagster's code servers run in sessions of their own)
     assert _processes_with_env(f"POSTPULSE_HOME={home}") == []
 

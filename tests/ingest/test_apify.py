@@ -26,7 +26,9 @@ def test_pull_actor_pages_items_and_imports(engine, sandbox, tmp_path):
         items = list(client.iter_items(res.run.dataset_id, page_size=4))  # several pages
     assert res.run.status == "SUCCEEDED" and res.items == len(items) > 4
     assert res.path.name.endswith(".jsonl") and "dataset_instagram-scraper_" in res.path.name
-    imp = import_file_as_pull(engine, res.path, source_kind="apify", platform="instagram", apify_run_id=res.run.id)
+    imp = import_file_as_pull(
+        engine, res.path, source_kind="apify", platform="instagram", apify_run_id=res.run.id
+    )
     assert imp.posts_fetched == res.items and imp.captured_at_source == "filename"
     with engine.connect() as c:
         run = c.execute(text("SELECT source_kind, system_info FROM download_runs")).one()

@@ -75,7 +75,11 @@ def _bad_records(engine, tmp_path, seeded, mutate, expect_rejected: int, reason_
     r = import_file(engine, write_json(tmp_path / apify_name("tweet-scraper", T1), bad))
     assert r.records_rejected == expect_rejected
     with engine.connect() as c:
-        reasons = c.execute(text("SELECT reason FROM rejected_records WHERE run_id = :r"), {"r": r.run_id}).scalars().all()
+        reasons = (
+            c.execute(text("SELECT reason FROM rejected_records WHERE run_id = :r"), {"r": r.run_id})
+            .scalars()
+            .all()
+        )
     assert len(reasons) == expect_rejected
     assert all(reason_part in x.lower() for x in reasons), reasons
     _rows_kept(seeded, store_snapshot(engine))
@@ -87,6 +91,7 @@ def test_wrong_types(engine, tmp_path, seeded):
         items[0]["likeCount"] = {"not": "a number"}
         items[1]["likeCount"] = "lots"
         return items
+
     r = _bad_records(engine, tmp_path, seeded, m, 2, "like")
     assert r.posts_fetched == 10
 
@@ -94,8 +99,9 @@ def test_wrong_types(engine, tmp_path, seeded):
 def test_negative_and_absurd_counts(engine, tmp_path, seeded):
     def m(items):
         items[0]["likeCount"] = -5
-        items[1]["viewCount"] = 10 ** 30
+        items[1]["viewCount"] = 10**30
         return items
+
     _bad_records(engine, tmp_path, seeded, m, 2, "")
 
 
@@ -107,12 +113,14 @@ def test_missing_ids(engine, tmp_path, seeded):
         items[1].pop("url", None)
         items[1].pop("twitterUrl", None)
         return items
+
     _bad_records(engine, tmp_path, seeded, m, 2, "id")
 
 
 def test_duplicates_inside_one_file(engine, tmp_path, seeded):
     def m(items):
         return items + [dict(items[0]), dict(items[1], likeCount=999999)]
+
     r = _bad_records(engine, tmp_path, seeded, m, 2, "duplicate")
     assert r.snapshots_new == len(scraper_items("x", at=T1))
 
@@ -121,13 +129,16 @@ def test_huge_strings(engine, tmp_path, seeded):
     def m(items):
         items[0]["text"] = "x" * 3_000_000
         return items
+
     # the parser keeps texts to a sane length: the record is kept aside with the reason
     r = _bad_records(engine, tmp_path, seeded, m, 1, "")
     assert r.rejected[0]["field"] and r.rejected[0]["reason"]
     assert r.posts_fetched == len(scraper_items("x", at=T1)) - 1
     with engine.connect() as c:
         assert c.execute(text("SELECT max(length(text_content)) FROM posts")).scalar() < 3_000_000
-        excerpt = c.execute(text("SELECT length(excerpt) FROM rejected_records WHERE run_id = :r"), {"r": r.run_id}).scalar()
+        excerpt = c.execute(
+            text("SELECT length(excerpt) FROM rejected_records WHERE run_id = :r"), {"r": r.run_id}
+        ).scalar()
     assert excerpt <= 200
 
 
@@ -141,9 +152,19 @@ def test_odd_unicode(engine, tmp_path, seeded):
     r = import_file(engine, f)
     assert r.posts_fetched == len(items)
     with engine.connect() as c:
-        texts = c.execute(text("SELECT text_content FROM posts WHERE text_content LIKE 'emoji%' "
-                               "OR text_content LIKE 'lone%'")).scalars().all()
-        raw_ok = c.execute(text("SELECT count(*) FROM data_downloads WHERE run_id = :r"), {"r": r.run_id}).scalar()
+        texts = (
+            c.execute(
+                text(
+                    "SELECT text_content FROM posts WHERE text_content LIKE 'emoji%' "
+                    "OR text_content LIKE 'lone%'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        raw_ok = c.execute(
+            text("SELECT count(*) FROM data_downloads WHERE run_id = :r"), {"r": r.run_id}
+        ).scalar()
     assert any("🚀" in t and "\x00" not in t and "NULhere" in t for t in texts)
     assert any(t.startswith("lone surrogate") for t in texts)
     assert raw_ok == len(items)
@@ -166,7 +187,9 @@ def test_a_forced_format_that_does_not_fit_is_refused(engine, tmp_path, seeded):
     """--format instagram on an X export: refused up front (the records look like X tweets), nothing
     stored, the file not marked imported, so the right format still works."""
     f = write_json(tmp_path / apify_name("tweet-scraper", T1), scraper_items("x", at=T1))
-    with pytest.raises(PostpulseError, match=r"'apify_instagram_scraper' does not fit .* look like 'apify_x_tweets'"):
+    with pytest.raises(
+        PostpulseError, match=r"'apify_instagram_scraper' does not fit .* look like 'apify_x_tweets'"
+    ):
         import_file(engine, f, format="apify_instagram_scraper")
     assert store_snapshot(engine) == seeded
     r = import_file(engine, f, format="apify_x_tweets")
@@ -177,9 +200,16 @@ def test_a_forced_format_that_rejects_every_record_fails(engine, tmp_path, seede
     """Records no format recognises, forced through one that rejects them all (no id): the run
     fails with the first reason and the file stays importable."""
     f = write_json(tmp_path / "own_export.json", [{"tweet": {"text": "hi"}}, {"tweet": {"text": "yo"}}])
-    with pytest.raises(PostpulseError, match=r"--format 'apify_x_tweets' rejected every one of its 2 records") as exc:
+    with pytest.raises(
+        PostpulseError, match=r"--format 'apify_x_tweets' rejected every one of its 2 records"
+    ) as exc:
         import_file(engine, f, format="apify_x_tweets")
     assert "first: record 0" in str(exc.value)
     assert store_snapshot(engine) == seeded
     with engine.connect() as c:
-        assert c.execute(text("SELECT count(*) FROM download_runs WHERE source_path LIKE '%own_export.json'")).scalar() == 0
+        assert (
+            c.execute(
+                text("SELECT count(*) FROM download_runs WHERE source_path LIKE '%own_export.json'")
+            ).scalar()
+            == 0
+        )

@@ -37,15 +37,21 @@ def _side_tables(engine) -> int:
 
 def test_kill9_mid_import_then_rerun(engine, db_url, tmp_path, pg_server_url, migrated_template):
     # something already in the store, which must survive untouched
-    import_file(engine, write_jsonl(tmp_path / apify_name("tiktok-scraper", T0, "jsonl"),
-                                    scraper_items("tiktok", n_profiles=2, posts_per_profile=2)))
+    import_file(
+        engine,
+        write_jsonl(
+            tmp_path / apify_name("tiktok-scraper", T0, "jsonl"),
+            scraper_items("tiktok", n_profiles=2, posts_per_profile=2),
+        ),
+    )
     before = store_snapshot(engine)
     items = scraper_items("instagram", n_profiles=30, posts_per_profile=10, seed=5)
     assert len(items) > 200
     big = write_jsonl(tmp_path / apify_name("instagram-scraper", T0, "jsonl"), items)
     marker = tmp_path / "mid-import"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, db_url, str(big), str(marker)],
-                            cwd=os.getcwd(), start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db_url, str(big), str(marker)], cwd=os.getcwd(), start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():

@@ -2,10 +2,8 @@
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import pytest
 from dagster import DagsterInstance, build_sensor_context
 from sqlalchemy import text
 
@@ -37,11 +35,17 @@ def test_graph():
 
 def test_file_import_materializes_with_metadata(db_url, engine, tmp_path):
     f = write_json(tmp_path / apify_name("tweet-scraper", T0), scraper_items("x"))
-    result = dg.materialize([file_import], resources={"store": PostgresStore(database_url=db_url)},
-                            run_config={"ops": {"file_import": {"config": {"path": str(f)}}}})
+    result = dg.materialize(
+        [file_import],
+        resources={"store": PostgresStore(database_url=db_url)},
+        run_config={"ops": {"file_import": {"config": {"path": str(f)}}}},
+    )
     assert result.success
-    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()
-            and [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]}
+    mats = {
+        m.asset_key.to_user_string(): m
+        for m in result.get_asset_materialization_events()
+        and [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    }
     assert set(mats) == {"download_runs", "data_downloads", "posts", "profiles", "comments"}
     md = mats["posts"].metadata
     assert md["rows_new"].value == 12 and md["rows_rejected"].value == 0
@@ -55,11 +59,16 @@ def test_rejected_records_are_shown_in_the_run_metadata(db_url, engine, tmp_path
     items[1] = {**items[1], "likeCount": -5}
     items[3] = {k: v for k, v in items[3].items() if k != "id"}
     f = write_json(tmp_path / apify_name("tweet-scraper", T0), items)
-    result = dg.materialize([file_import], resources={"store": PostgresStore(database_url=db_url)},
-                            run_config={"ops": {"file_import": {"config": {"path": str(f)}}}})
+    result = dg.materialize(
+        [file_import],
+        resources={"store": PostgresStore(database_url=db_url)},
+        run_config={"ops": {"file_import": {"config": {"path": str(f)}}}},
+    )
     assert result.success
-    md = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-          for e in result.get_asset_materialization_events()}["download_runs"]
+    md = {
+        e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }["download_runs"]
     assert md["rows_rejected"].value == 2 and md["rows_new"].value == len(items) - 2
     table = md["rejected_records"].value
     lines = [ln for ln in table.splitlines() if ln.startswith(f"| {f.name} |")]
@@ -71,17 +80,25 @@ def test_rejected_records_are_shown_in_the_run_metadata(db_url, engine, tmp_path
 def test_import_job_in_process_and_bad_file_fails_cleanly(store_env, engine, tmp_path):
     job = defs.resolve_job_def("import_file")
     f = write_json(tmp_path / apify_name("instagram-scraper", T0), scraper_items("instagram"))
-    res = job.execute_in_process(run_config={"ops": {"file_import": {"config": {"path": str(f)}}}},
-                                 instance=DagsterInstance.ephemeral())
+    res = job.execute_in_process(
+        run_config={"ops": {"file_import": {"config": {"path": str(f)}}}},
+        instance=DagsterInstance.ephemeral(),
+    )
     assert res.success and count(engine, "data_downloads") == 12
     before = store_snapshot(engine)
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "1", "likesCount": ')
-    res = job.execute_in_process(run_config={"ops": {"file_import": {"config": {"path": str(bad)}}}},
-                                 instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    res = job.execute_in_process(
+        run_config={"ops": {"file_import": {"config": {"path": str(bad)}}}},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert not res.success
     failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "nothing stored" in failure.step_failure_data.error.message and "bad.json" in failure.step_failure_data.error.message
+    assert (
+        "nothing stored" in failure.step_failure_data.error.message
+        and "bad.json" in failure.step_failure_data.error.message
+    )
     assert store_snapshot(engine) == before
 
 
@@ -107,7 +124,9 @@ def test_drop_folder_sensor_and_archive(store_env, engine, tmp_path, monkeypatch
     assert sha256_file(good)[0] in keys
     assert all(r.tags["postpulse/platform"] for r in res.run_requests)
     # the next tick with the cursor does not ask again
-    res2 = drop_folder_sensor(build_sensor_context(instance=instance, resources={"store": store}, cursor=res.cursor))
+    res2 = drop_folder_sensor(
+        build_sensor_context(instance=instance, resources={"store": store}, cursor=res.cursor)
+    )
     assert not res2.run_requests
     job = defs.resolve_job_def("import_file")
     for rr in res.run_requests:
@@ -125,12 +144,25 @@ def test_drop_folder_sensor_and_archive(store_env, engine, tmp_path, monkeypatch
 
 
 def test_sandbox_source_sensor():
-    on = sandbox_source_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                                    resources={"sandbox": SandboxResource(base_url="http://127.0.0.1:9")}))
+    on = sandbox_source_sensor(
+        build_sensor_context(
+            instance=DagsterInstance.ephemeral(),
+            resources={"sandbox": SandboxResource(base_url="http://127.0.0.1:9")},
+        )
+    )
     assert len(on.run_requests) == 5
-    assert {r.tags["postpulse/platform"] for r in on.run_requests} == {"linkedin", "instagram", "tiktok", "x", "threads"}
-    off = sandbox_source_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                                     resources={"sandbox": SandboxResource(base_url="")}))
+    assert {r.tags["postpulse/platform"] for r in on.run_requests} == {
+        "linkedin",
+        "instagram",
+        "tiktok",
+        "x",
+        "threads",
+    }
+    off = sandbox_source_sensor(
+        build_sensor_context(
+            instance=DagsterInstance.ephemeral(), resources={"sandbox": SandboxResource(base_url="")}
+        )
+    )
     assert isinstance(off, dg.SkipReason)
 
 
@@ -139,16 +171,25 @@ def test_checkback_sensor_and_job(db_url, engine, tmp_path, monkeypatch):
         for p in ("tiktok", "threads"):
             pull_platform(engine, p, base_url=sb.base_url, out_dir=tmp_path / p)
         with engine.begin() as c:  # make some posts due now
-            c.execute(text("UPDATE posts SET next_check_at = now() - interval '1 minute' "
-                           "WHERE NOT tracking_complete"))
-            due = c.execute(text("SELECT platform, count(*) FROM posts WHERE NOT tracking_complete GROUP BY 1")).all()
+            c.execute(
+                text(
+                    "UPDATE posts SET next_check_at = now() - interval '1 minute' WHERE NOT tracking_complete"
+                )
+            )
+            due = c.execute(
+                text("SELECT platform, count(*) FROM posts WHERE NOT tracking_complete GROUP BY 1")
+            ).all()
         store = PostgresStore(database_url=db_url)
         instance = DagsterInstance.ephemeral()
         res = checkback_sensor(build_sensor_context(instance=instance, resources={"store": store}))
         assert len(res.run_requests) == len(due)  # one run per platform, never one per post
         assert all(r.run_key.startswith("checkback-") for r in res.run_requests)
-        assert sum(len(r.run_config["ops"]["checkback_op"]["config"]["post_ids"]) for r in res.run_requests) == sum(n for _, n in due)
-        res2 = checkback_sensor(build_sensor_context(instance=instance, resources={"store": store}, cursor=res.cursor))
+        assert sum(
+            len(r.run_config["ops"]["checkback_op"]["config"]["post_ids"]) for r in res.run_requests
+        ) == sum(n for _, n in due)
+        res2 = checkback_sensor(
+            build_sensor_context(instance=instance, resources={"store": store}, cursor=res.cursor)
+        )
         assert not res2.run_requests  # leased: a repeated tick does not ask again
         monkeypatch.setenv("DATABASE_URL", db_url)
         monkeypatch.setenv("POSTPULSE_SANDBOX_URL", sb.base_url)
@@ -158,5 +199,9 @@ def test_checkback_sensor_and_job(db_url, engine, tmp_path, monkeypatch):
             out = job.execute_in_process(run_config=rr.run_config, instance=instance, tags=rr.tags)
             assert out.success
             mats = [e.event_specific_data.materialization for e in out.get_asset_materialization_events()]
-            assert {m.asset_key.to_user_string() for m in mats} >= {"posts", "data_downloads", "download_runs"}
+            assert {m.asset_key.to_user_string() for m in mats} >= {
+                "posts",
+                "data_downloads",
+                "download_runs",
+            }
         assert count(engine, "data_downloads") == before + sum(n for _, n in due)

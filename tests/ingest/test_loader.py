@@ -1,6 +1,6 @@
 """The loader: runs, natural-key upserts, snapshots, capture time, dedup, re-imports, id collisions."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -9,7 +9,15 @@ from postpulse import ids
 from postpulse.ingest import merge
 from postpulse.ingest.loader import import_file
 from tests.ingest.helpers import (
-    T0, T1, apify_name, count, natural_snapshot, scraper_items, store_snapshot, write_json, write_jsonl,
+    T0,
+    T1,
+    apify_name,
+    count,
+    natural_snapshot,
+    scraper_items,
+    store_snapshot,
+    write_json,
+    write_jsonl,
 )
 
 
@@ -28,8 +36,12 @@ def test_import_creates_run_posts_snapshots_and_reimport_changes_nothing(engine,
         assert c.execute(text("SELECT count(DISTINCT downloaded_at) FROM data_downloads")).scalar() == 1
         assert c.execute(text("SELECT count(*) FROM profiles")).scalar() >= 2
         # the denormalized latest counts equal the snapshot
-        bad = c.execute(text("SELECT count(*) FROM posts p JOIN data_downloads d ON d.post_id = p.id "
-                             "WHERE p.like_count IS DISTINCT FROM d.like_count")).scalar()
+        bad = c.execute(
+            text(
+                "SELECT count(*) FROM posts p JOIN data_downloads d ON d.post_id = p.id "
+                "WHERE p.like_count IS DISTINCT FROM d.like_count"
+            )
+        ).scalar()
         assert bad == 0
     before = store_snapshot(engine)
     again = import_file(engine, f)
@@ -48,12 +60,18 @@ def test_recapture_adds_snapshots_keeps_first_seen_and_updates_latest(engine, tm
         rows = c.execute(text("SELECT first_seen_at, last_extracted_at, like_count, id FROM posts")).all()
         assert all(r.first_seen_at == T0 and r.last_extracted_at == T1 for r in rows)
         for r in rows:
-            latest = c.execute(text("SELECT like_count FROM data_downloads WHERE post_id = :p ORDER BY downloaded_at DESC LIMIT 1"),
-                               {"p": r.id}).scalar()
+            latest = c.execute(
+                text(
+                    "SELECT like_count FROM data_downloads WHERE post_id = :p ORDER BY downloaded_at DESC LIMIT 1"
+                ),
+                {"p": r.id},
+            ).scalar()
             assert r.like_count == latest
     # an older capture imported afterwards fills history but never overwrites newer values
     older = scraper_items("x", at=T0 - timedelta(days=3))
-    r3 = import_file(engine, write_json(tmp_path / apify_name("tweet-scraper", T0 - timedelta(days=3)), older))
+    r3 = import_file(
+        engine, write_json(tmp_path / apify_name("tweet-scraper", T0 - timedelta(days=3)), older)
+    )
     assert r3.snapshots_new == len(older)
     with engine.connect() as c:
         rows = c.execute(text("SELECT first_seen_at, last_extracted_at FROM posts")).all()
@@ -70,8 +88,12 @@ def test_unchanged_recapture_is_a_new_snapshot(engine, tmp_path):
     r = import_file(engine, write_json(tmp_path / apify_name("threads", T1), items2))
     assert r.snapshots_new == len(items)
     with engine.connect() as c:
-        same = c.execute(text("SELECT count(*) FROM data_downloads a JOIN data_downloads b ON a.post_id = b.post_id "
-                              "AND a.downloaded_at < b.downloaded_at WHERE a.like_count IS NOT DISTINCT FROM b.like_count")).scalar()
+        same = c.execute(
+            text(
+                "SELECT count(*) FROM data_downloads a JOIN data_downloads b ON a.post_id = b.post_id "
+                "AND a.downloaded_at < b.downloaded_at WHERE a.like_count IS NOT DISTINCT FROM b.like_count"
+            )
+        ).scalar()
         assert same == len(items)
 
 
@@ -85,7 +107,7 @@ def test_capture_time_precedence(engine, tmp_path):
     r = import_file(engine, write_json(tmp_path / "threads_b.json", items2), captured_at=T1)
     assert (r.captured_at, r.captured_at_source) == (T1, "cli")
     # import time last
-    now = datetime(2025, 10, 1, 8, tzinfo=timezone.utc)
+    now = datetime(2025, 10, 1, 8, tzinfo=UTC)
     items3 = [dict(i, v=3) for i in items]
     r = import_file(engine, write_json(tmp_path / "threads_c.json", items3), now=now)
     assert (r.captured_at, r.captured_at_source) == (now, "import_time")
@@ -108,8 +130,12 @@ def test_duplicates_inside_a_file_keep_the_first(engine, tmp_path):
     with engine.connect() as c:
         rej = c.execute(text("SELECT record_index, reason FROM rejected_records")).one()
         assert rej.record_index == 2 and "duplicate of record 0" in rej.reason
-        likes = c.execute(text("SELECT d.like_count FROM data_downloads d JOIN posts p ON p.id = d.post_id "
-                               "WHERE p.url = :u"), {"u": items[0]["url"]}).scalar()
+        likes = c.execute(
+            text(
+                "SELECT d.like_count FROM data_downloads d JOIN posts p ON p.id = d.post_id WHERE p.url = :u"
+            ),
+            {"u": items[0]["url"]},
+        ).scalar()
         assert likes == items[0]["likesCount"]
 
 
@@ -120,7 +146,9 @@ def test_loader_dedup_without_parser_dedup(engine, tmp_path, monkeypatch):
     orig = ing.iter_file
     monkeypatch.setattr(ing, "iter_file", lambda *a, **k: orig(*a, **{**k, "dedupe": False}))
     items = scraper_items("x")[:2]
-    f = write_json(tmp_path / apify_name("tweet-scraper", T0), [items[0], dict(items[0], likeCount=1), items[1]])
+    f = write_json(
+        tmp_path / apify_name("tweet-scraper", T0), [items[0], dict(items[0], likeCount=1), items[1]]
+    )
     r = import_file(engine, f)
     assert r.snapshots_new == 2 and r.duplicates == 1
     with engine.connect() as c:
@@ -132,9 +160,15 @@ def test_comments_replies_and_stub_post(engine, real_fixtures):
     r = import_file(engine, f)
     assert r.comments_upserted == 500 and r.posts_new == 1 and r.snapshots_new == 0
     with engine.connect() as c:
-        replies = c.execute(text("SELECT count(*) FROM comments WHERE is_reply AND parent_comment_id IS NOT NULL")).scalar()
-        raw_replies = c.execute(text("SELECT count(*) FROM comments WHERE coalesce(raw_json->>'repliesToId', '') <> '' "
-                                     "AND raw_json->>'repliesToId' IN (SELECT platform_comment_id FROM comments)")).scalar()
+        replies = c.execute(
+            text("SELECT count(*) FROM comments WHERE is_reply AND parent_comment_id IS NOT NULL")
+        ).scalar()
+        raw_replies = c.execute(
+            text(
+                "SELECT count(*) FROM comments WHERE coalesce(raw_json->>'repliesToId', '') <> '' "
+                "AND raw_json->>'repliesToId' IN (SELECT platform_comment_id FROM comments)"
+            )
+        ).scalar()
         assert replies == raw_replies
 
 
@@ -148,7 +182,10 @@ def test_media_and_nested_comments(engine, tmp_path):
         assert c.execute(text("SELECT count(*) FROM comments")).scalar() == r.comments_upserted
         assert r.comments_upserted >= n_comments
         if n_replies:
-            assert c.execute(text("SELECT count(*) FROM comments WHERE parent_comment_id IS NOT NULL")).scalar() >= 1
+            assert (
+                c.execute(text("SELECT count(*) FROM comments WHERE parent_comment_id IS NOT NULL")).scalar()
+                >= 1
+            )
 
 
 def test_id_collisions_are_retried_and_nothing_is_lost(engine, tmp_path, monkeypatch):
@@ -178,10 +215,12 @@ def test_id_collisions_are_retried_and_nothing_is_lost(engine, tmp_path, monkeyp
 
 def test_track_on_import_sets_next_check(engine, tmp_path):
     items = scraper_items("tiktok")
-    now = datetime(2025, 9, 1, 12, 30, tzinfo=timezone.utc)
+    now = datetime(2025, 9, 1, 12, 30, tzinfo=UTC)
     import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", now), items), track=True, now=now)
     with engine.connect() as c:
-        rows = c.execute(text("SELECT posted_at, next_check_at, tracking_started_at, tracking_complete FROM posts")).all()
+        rows = c.execute(
+            text("SELECT posted_at, next_check_at, tracking_started_at, tracking_complete FROM posts")
+        ).all()
     assert all(r.tracking_started_at == now for r in rows)
     assert all(r.tracking_complete or r.next_check_at > now for r in rows)
 

@@ -38,7 +38,7 @@ def test_preview_is_the_runs_top_snapshots(engine, tmp_path):
 
 def test_preview_falls_back_when_the_top_records_were_stored_before(engine, tmp_path):
     items = scraper_items("tiktok", n_profiles=5, posts_per_profile=12, seed=5)
-    top = sorted(items, key=lambda it: -int(it.get("diggCount") or 0))[:4 * PREVIEW_ROWS]
+    top = sorted(items, key=lambda it: -int(it.get("diggCount") or 0))[: 4 * PREVIEW_ROWS]
     import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", T1), top))
     # the same capture time: the top records' snapshots exist already; only the others are new
     (tmp_path / "b").mkdir()
@@ -47,8 +47,12 @@ def test_preview_falls_back_when_the_top_records_were_stored_before(engine, tmp_
     assert len(res.preview) == min(PREVIEW_ROWS, res.snapshots_new)
     assert _shown(res) == _expected(engine, res.run_id)
     with engine.connect() as c:
-        old = {r[0] for r in c.execute(text("SELECT post_id FROM data_downloads WHERE run_id <> :r"),
-                                       {"r": res.run_id})}
+        old = {
+            r[0]
+            for r in c.execute(
+                text("SELECT post_id FROM data_downloads WHERE run_id <> :r"), {"r": res.run_id}
+            )
+        }
     assert not old & {r["post_id"] for r in res.preview}
 
 
@@ -63,5 +67,7 @@ def test_switch_interval_is_short_while_copying_and_restored_after(engine, tmp_p
     gil_handoff.release()
     assert seen == [min(before, gil_handoff.SWITCH_INTERVAL_S)] * 2
     assert sys.getswitchinterval() == before
-    import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok", seed=2)))
+    import_file(
+        engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok", seed=2))
+    )
     assert sys.getswitchinterval() == before

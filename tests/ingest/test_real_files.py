@@ -11,37 +11,81 @@ from postpulse.ingest.loader import import_file
 from tests.ingest.helpers import store_snapshot
 
 # snapshot column <- source key path(s) (first present wins), per file-name fragment
-LI_PROFILE = {"total_reactions": ["stats.total_reactions"], "like_count": ["stats.like"],
-              "comment_count": ["stats.comments"], "share_count": ["stats.reposts"]}
+LI_PROFILE = {
+    "total_reactions": ["stats.total_reactions"],
+    "like_count": ["stats.like"],
+    "comment_count": ["stats.comments"],
+    "share_count": ["stats.reposts"],
+}
 IG = {"like_count": ["likesCount"], "comment_count": ["commentsCount"]}
 EXPECT = {
     "linkedin-profile-posts_2025": LI_PROFILE,
     "linkedin-company-posts": LI_PROFILE,
-    "linkedin-post-search": {"total_reactions": ["numLikes"], "comment_count": ["numComments"],
-                             "share_count": ["numShares"]},
+    "linkedin-post-search": {
+        "total_reactions": ["numLikes"],
+        "comment_count": ["numComments"],
+        "share_count": ["numShares"],
+    },
     # engagement.likes is the total of reactions[]; the LIKE entry of reactions[] is the like count
-    "linkedin-profile-posts_2026": {"total_reactions": ["engagement.likes"], "comment_count": ["engagement.comments"],
-                                    "share_count": ["engagement.shares"], "like_count": ["engagement.reactions[LIKE]"]},
+    "linkedin-profile-posts_2026": {
+        "total_reactions": ["engagement.likes"],
+        "comment_count": ["engagement.comments"],
+        "share_count": ["engagement.shares"],
+        "like_count": ["engagement.reactions[LIKE]"],
+    },
     "dataset_linkedin.json": {},
-    "instagram-scraper": {**IG, "view_count": ["videoPlayCount", "igPlayCount", "videoViewCount"],
-                          "share_count": ["reshareCount"]},
+    "instagram-scraper": {
+        **IG,
+        "view_count": ["videoPlayCount", "igPlayCount", "videoViewCount"],
+        "share_count": ["reshareCount"],
+    },
     "instagram-hashtag-scraper": IG,
-    "instagram_agriculture_posts": {**IG, "view_count": ["videoPlayCount", "igPlayCount", "videoViewCount"],
-                                    "share_count": ["reshareCount"]},
-    "tiktok-scraper": {"like_count": ["diggCount"], "comment_count": ["commentCount"], "share_count": ["shareCount"],
-                       "view_count": ["playCount"], "save_count": ["collectCount"]},
-    "recommend_item_list": {"like_count": ["statsV2.diggCount", "stats.diggCount"],
-                            "comment_count": ["statsV2.commentCount", "stats.commentCount"],
-                            "share_count": ["statsV2.shareCount", "stats.shareCount"],
-                            "view_count": ["statsV2.playCount", "stats.playCount"],
-                            "save_count": ["statsV2.collectCount", "stats.collectCount"]},
-    "tweets": {"like_count": ["likeCount"], "comment_count": ["replyCount"], "share_count": ["retweetCount"],
-               "quote_count": ["quoteCount"], "view_count": ["viewCount"], "save_count": ["bookmarkCount"]},
-    "threads_posts": {"like_count": ["like_count"], "comment_count": ["reply_count"],
-                      "share_count": ["repost_count", "reshare_count"], "quote_count": ["quote_count"]},
+    "instagram_agriculture_posts": {
+        **IG,
+        "view_count": ["videoPlayCount", "igPlayCount", "videoViewCount"],
+        "share_count": ["reshareCount"],
+    },
+    "tiktok-scraper": {
+        "like_count": ["diggCount"],
+        "comment_count": ["commentCount"],
+        "share_count": ["shareCount"],
+        "view_count": ["playCount"],
+        "save_count": ["collectCount"],
+    },
+    "recommend_item_list": {
+        "like_count": ["statsV2.diggCount", "stats.diggCount"],
+        "comment_count": ["statsV2.commentCount", "stats.commentCount"],
+        "share_count": ["statsV2.shareCount", "stats.shareCount"],
+        "view_count": ["statsV2.playCount", "stats.playCount"],
+        "save_count": ["statsV2.collectCount", "stats.collectCount"],
+    },
+    "tweets": {
+        "like_count": ["likeCount"],
+        "comment_count": ["replyCount"],
+        "share_count": ["retweetCount"],
+        "quote_count": ["quoteCount"],
+        "view_count": ["viewCount"],
+        "save_count": ["bookmarkCount"],
+    },
+    "threads_posts": {
+        "like_count": ["like_count"],
+        "comment_count": ["reply_count"],
+        "share_count": ["repost_count", "reshare_count"],
+        "quote_count": ["quote_count"],
+    },
 }
-ALL_COLS = ("total_reactions", "like_count", "comment_count", "share_count", "view_count", "save_count",
-            "impression_count", "reach_count", "click_count", "quote_count")
+ALL_COLS = (
+    "total_reactions",
+    "like_count",
+    "comment_count",
+    "share_count",
+    "view_count",
+    "save_count",
+    "impression_count",
+    "reach_count",
+    "click_count",
+    "quote_count",
+)
 
 
 def _files(root: Path) -> list[Path]:
@@ -120,9 +164,17 @@ def test_real_files_import_reimport_and_counts(engine, real_fixtures):
             if spec is None:
                 continue  # the comments file: checked below
             for item in _source_items(f):
-                rows = c.execute(text(f"SELECT {', '.join(ALL_COLS)} FROM data_downloads "
-                                      "WHERE run_id = :r AND raw_json = CAST(:j AS jsonb)"),
-                                 {"r": res.run_id, "j": json.dumps(item)}).mappings().all()
+                rows = (
+                    c.execute(
+                        text(
+                            f"SELECT {', '.join(ALL_COLS)} FROM data_downloads "
+                            "WHERE run_id = :r AND raw_json = CAST(:j AS jsonb)"
+                        ),
+                        {"r": res.run_id, "j": json.dumps(item)},
+                    )
+                    .mappings()
+                    .all()
+                )
                 if not rows:
                     # kept aside (e.g. a duplicate in the same file): it must be in rejected_records
                     continue
@@ -132,8 +184,12 @@ def test_real_files_import_reimport_and_counts(engine, real_fixtures):
                     want = next((_num(_get(item, p)) for p in paths if _get(item, p) is not None), None)
                     assert row[col] == want, (f.name, col, row[col], want)
                 checked += 1
-            stored = c.execute(text("SELECT count(*) FROM data_downloads WHERE run_id = :r"), {"r": res.run_id}).scalar()
-            rejected = c.execute(text("SELECT count(*) FROM rejected_records WHERE run_id = :r"), {"r": res.run_id}).scalar()
+            stored = c.execute(
+                text("SELECT count(*) FROM data_downloads WHERE run_id = :r"), {"r": res.run_id}
+            ).scalar()
+            rejected = c.execute(
+                text("SELECT count(*) FROM rejected_records WHERE run_id = :r"), {"r": res.run_id}
+            ).scalar()
             assert stored == res.snapshots_new and rejected == res.records_rejected
             assert stored + rejected >= len(_source_items(f)) - rejected  # nothing silently dropped
     assert checked > 1000
@@ -142,9 +198,15 @@ def test_real_files_import_reimport_and_counts(engine, real_fixtures):
     comments_file = next(f for f in files if "tiktok-comments" in f.name)
     src = {c["cid"]: c for c in json.loads(comments_file.read_text())}
     with engine.connect() as c:
-        stored = {r.platform_comment_id: r for r in c.execute(text(
-            "SELECT c.platform_comment_id, c.like_count, c.reply_count, par.platform_comment_id AS parent "
-            "FROM comments c LEFT JOIN comments par ON par.id = c.parent_comment_id WHERE c.platform = 'tiktok'"))}
+        stored = {
+            r.platform_comment_id: r
+            for r in c.execute(
+                text(
+                    "SELECT c.platform_comment_id, c.like_count, c.reply_count, par.platform_comment_id AS parent "
+                    "FROM comments c LEFT JOIN comments par ON par.id = c.parent_comment_id WHERE c.platform = 'tiktok'"
+                )
+            )
+        }
     assert set(src) <= set(stored)
     for cid, item in src.items():
         assert stored[cid].like_count == item["diggCount"]
@@ -158,17 +220,27 @@ def test_instagram_hashtag_runs_23h_apart(engine, real_fixtures):
     folder = real_fixtures / "Jillian-ignited__Crooks-Command-Center-V2"
     a = import_file(engine, next(folder.glob("dataset_instagram-hashtag-scraper_2025-09-21*")))
     b = import_file(engine, next(folder.glob("*instagram-hashtag-scraper_2025-09-22*")))
-    assert (b.captured_at - a.captured_at).total_seconds() == pytest.approx(22 * 3600 + 47 * 60 + 13.137, abs=1)
+    assert (b.captured_at - a.captured_at).total_seconds() == pytest.approx(
+        22 * 3600 + 47 * 60 + 13.137, abs=1
+    )
     with engine.connect() as c:
-        common = c.execute(text(
-            "SELECT x.post_id, x.like_count AS l1, y.like_count AS l2, x.comment_count AS c1, y.comment_count AS c2 "
-            "FROM data_downloads x JOIN data_downloads y ON x.post_id = y.post_id "
-            "WHERE x.run_id = :a AND y.run_id = :b"), {"a": a.run_id, "b": b.run_id}).all()
+        common = c.execute(
+            text(
+                "SELECT x.post_id, x.like_count AS l1, y.like_count AS l2, x.comment_count AS c1, y.comment_count AS c2 "
+                "FROM data_downloads x JOIN data_downloads y ON x.post_id = y.post_id "
+                "WHERE x.run_id = :a AND y.run_id = :b"
+            ),
+            {"a": a.run_id, "b": b.run_id},
+        ).all()
         assert len(common) == 77
         changed = [r for r in common if (r.l1, r.c1) != (r.l2, r.c2)]
         assert len(changed) == 26
-        two = c.execute(text("SELECT count(*) FROM (SELECT post_id FROM data_downloads GROUP BY post_id "
-                             "HAVING count(*) = 2) t")).scalar()
+        two = c.execute(
+            text(
+                "SELECT count(*) FROM (SELECT post_id FROM data_downloads GROUP BY post_id "
+                "HAVING count(*) = 2) t"
+            )
+        ).scalar()
         assert two == 77
         # the posts carry the newer counts
         for r in changed:

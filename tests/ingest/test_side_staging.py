@@ -22,22 +22,29 @@ from tests.ingest.helpers import T0, T1, apify_name, count, natural_snapshot, sc
 
 def _side_tables(db_url: str) -> list[str]:
     with psycopg.connect(libpq_url(db_url)) as c:
-        return [n for (n,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'import_staging'")]
+        return [
+            n for (n,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'import_staging'")
+        ]
 
 
 def _imports(engine, tmp_path) -> None:
     first = scraper_items("instagram", n_profiles=5, posts_per_profile=8, seed=4)
     again = scraper_items("instagram", n_profiles=5, posts_per_profile=8, seed=4, at=T1)
-    import_file(engine, write_json(tmp_path / apify_name("instagram-scraper", T0), first + first[:3]), track=True)
+    import_file(
+        engine, write_json(tmp_path / apify_name("instagram-scraper", T0), first + first[:3]), track=True
+    )
     import_file(engine, write_json(tmp_path / apify_name("instagram-scraper", T1), again[::-1]))
 
 
-def test_side_staging_stores_the_same_and_leaves_nothing(engine, db_url, tmp_path, monkeypatch, pg_server_url,
-                                                       migrated_template):
+def test_side_staging_stores_the_same_and_leaves_nothing(
+    engine, db_url, tmp_path, monkeypatch, pg_server_url, migrated_template
+):
     monkeypatch.setattr(staging, "CHUNK_RECORDS", 9)  # many chunks, each through side tables
     copies = []
     real_copy = side_staging.SideStaging.copy
-    monkeypatch.setattr(side_staging.SideStaging, "copy", lambda self, t: copies.append(1) or real_copy(self, t))
+    monkeypatch.setattr(
+        side_staging.SideStaging, "copy", lambda self, t: copies.append(1) or real_copy(self, t)
+    )
     (tmp_path / "a").mkdir()
     _imports(engine, tmp_path / "a")
     assert len(copies) > 5, "the chunks did not go through the side connection"
@@ -79,13 +86,19 @@ def test_a_killed_imports_tables_are_dropped_by_the_next_import(engine, db_url, 
         # ... and a running one's (its lock is held by this other session)
         running = psycopg.connect(libpq_url(db_url), autocommit=True)
         try:
-            running.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (side_staging.LOCK_CLASS, "a1b2c3d4e5f6"))
+            running.execute(
+                "SELECT pg_advisory_lock(%s, hashtext(%s))", (side_staging.LOCK_CLASS, "a1b2c3d4e5f6")
+            )
             c.execute("CREATE UNLOGGED TABLE import_staging.ta1b2c3d4e5f6_1_stg_post (x int)")
-            import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok")))
+            import_file(
+                engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok"))
+            )
             assert _side_tables(db_url) == ["ta1b2c3d4e5f6_1_stg_post"]
         finally:
             running.close()
-    import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", T1), scraper_items("tiktok", at=T1)))
+    import_file(
+        engine, write_json(tmp_path / apify_name("tiktok-scraper", T1), scraper_items("tiktok", at=T1))
+    )
     assert _side_tables(db_url) == []
 
 
@@ -96,7 +109,9 @@ def test_a_store_without_the_schema_still_imports(engine, db_url):
     src = RunSource(source_kind="file", source_path="/x", captured_at=T0, captured_at_source="cli")
     recs = []
     for i in range(12):
-        r = PostRecord("x", str(i), url=f"https://x.com/a/status/{i}", counts=MetricCounts(likes=i), captured_at=T0)
+        r = PostRecord(
+            "x", str(i), url=f"https://x.com/a/status/{i}", counts=MetricCounts(likes=i), captured_at=T0
+        )
         r.record_index = i
         recs.append(r)
     res = load_records(engine, recs, src)

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
-REAL = Path(os.environ.get("POSTPULSE_REAL_FIXTURES")
-            or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real")
+REAL = Path(
+    os.environ.get("POSTPULSE_REAL_FIXTURES")
+    or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
+)
 EXAMPLES = Path(__file__).resolve().parents[2] / "postpulse" / "ingest" / "mappings" / "examples"
 
 

@@ -9,7 +9,12 @@ import json
 import pytest
 
 from postpulse.ingest import (
-    FileReadError, PostRecord, Rejected, UnknownFormatError, detect_format, iter_file,
+    FileReadError,
+    PostRecord,
+    Rejected,
+    UnknownFormatError,
+    detect_format,
+    iter_file,
 )
 from postpulse.ingest.mapping import MAX_TEXT_CHARS
 from postpulse.ingest.readers import MAX_RECORD_BYTES
@@ -60,15 +65,22 @@ def test_truncated_json_array_is_a_file_error_after_good_records(tmp_path):
 
 def test_invalid_json_array_names_position(tmp_path):
     path = tmp_path / "bad.json"
-    path.write_text('[{"id": "1", "createdAt": "Sat Jun 21 18:05:00 +0000 2025", "likeCount": 1}, {"id": oops}]')
+    path.write_text(
+        '[{"id": "1", "createdAt": "Sat Jun 21 18:05:00 +0000 2025", "likeCount": 1}, {"id": oops}]'
+    )
     with pytest.raises(FileReadError, match=r"bad\.json: invalid JSON after record 1 \(near byte"):
         list(iter_file(path, format="apify_x_tweets"))
 
 
 def test_bad_jsonl_line_is_rejected_others_load(tmp_path):
     path = tmp_path / "tweets.jsonl"
-    lines = [json.dumps(tweet(id="1")), '{"id": "2", "likeCount": ', json.dumps(tweet(id="3")), "[1, 2]",
-             json.dumps(tweet(id="5"))[:-10]]  # last line truncated, no newline
+    lines = [
+        json.dumps(tweet(id="1")),
+        '{"id": "2", "likeCount": ',
+        json.dumps(tweet(id="3")),
+        "[1, 2]",
+        json.dumps(tweet(id="5"))[:-10],
+    ]  # last line truncated, no newline
     path.write_text("\n".join(lines))
     posts, rejected = split(iter_file(path))
     assert [p.platform_post_id for p in posts] == ["1", "3"]
@@ -79,15 +91,18 @@ def test_bad_jsonl_line_is_rejected_others_load(tmp_path):
     assert rejected[0].excerpt.startswith('{"id": "2"')
 
 
-@pytest.mark.parametrize("field, value, reason, normalized", [
-    ("likeCount", -5, "negative count (source: likeCount) (got -5)", "likes"),
-    ("viewCount", 10**13, "absurd count", "views"),
-    ("likeCount", "lots", "not a number", "likes"),
-    ("likeCount", {"n": 1}, "expected a number, got an object", "likes"),
-    ("retweetCount", 1.5, "not a whole number", "shares"),
-    ("text", {"a": 1}, "expected text, got an object", "text"),
-    ("createdAt", "the day before yesterday", "not a recognised date", "posted_at"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason, normalized",
+    [
+        ("likeCount", -5, "negative count (source: likeCount) (got -5)", "likes"),
+        ("viewCount", 10**13, "absurd count", "views"),
+        ("likeCount", "lots", "not a number", "likes"),
+        ("likeCount", {"n": 1}, "expected a number, got an object", "likes"),
+        ("retweetCount", 1.5, "not a whole number", "shares"),
+        ("text", {"a": 1}, "expected text, got an object", "text"),
+        ("createdAt", "the day before yesterday", "not a recognised date", "posted_at"),
+    ],
+)
 def test_wrong_types_and_bad_counts_are_rejected_with_field(tmp_path, field, value, reason, normalized):
     bad = tweet(id="2")
     bad[field] = value
@@ -99,12 +114,15 @@ def test_wrong_types_and_bad_counts_are_rejected_with_field(tmp_path, field, val
     assert r.field == normalized and r.reason.startswith(normalized + ":") and len(r.excerpt) <= 200
 
 
-@pytest.mark.parametrize("value, reason", [
-    ([1, 2], "expected an id (string or integer), got a list"),
-    (1.5e300, "non-integral or imprecise number"),
-    ({"x": 1}, "got an object"),
-    ("9" * 600, "limit is 512"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ([1, 2], "expected an id (string or integer), got a list"),
+        (1.5e300, "non-integral or imprecise number"),
+        ({"x": 1}, "got an object"),
+        ("9" * 600, "limit is 512"),
+    ],
+)
 def test_ids_of_the_wrong_type(tmp_path, value, reason):
     rows = json.loads(data("threads_posts.json").read_text())
     good = json.loads(json.dumps(rows[0]))
@@ -166,8 +184,10 @@ def test_same_post_with_different_capture_times_is_not_a_duplicate(tmp_path):
     b = tweet(id="7", scrapedAt="2025-06-22T10:00:00Z")
     # a user mapping that reads the per-record capture time
     m = tmp_path / "m.toml"
-    m.write_text('name = "x_with_time"\nplatform = "x"\n[detect]\nall = ["id", "scrapedAt"]\n'
-                 '[fields]\nplatform_post_id = "id"\ncaptured_at = "scrapedAt"\n[counts]\nlikes = "likeCount"\n')
+    m.write_text(
+        'name = "x_with_time"\nplatform = "x"\n[detect]\nall = ["id", "scrapedAt"]\n'
+        '[fields]\nplatform_post_id = "id"\ncaptured_at = "scrapedAt"\n[counts]\nlikes = "likeCount"\n'
+    )
     recs = list(iter_file(write_json(tmp_path, [a, b]), mapping_paths=[m]))
     assert [type(r) for r in recs] == [PostRecord, PostRecord]
     assert recs[0].captured_at != recs[1].captured_at
@@ -184,17 +204,20 @@ def test_unknown_format_lists_known_formats_and_how_to_force(tmp_path):
         list(iter_file(path))
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"", "file is empty"),
-    (b"   \n\n  ", "file is empty"),
-    (bytes(range(256)) * 10, "binary data"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data"),
-    ("[{\"a\": \"é\"}]".encode("utf-16"), "UTF-16"),
-    ("id,text\n1,caf\xe9\n".encode("latin-1"), "not UTF-8"),
-    (b'"just a string"', "not a list or object"),
-    (b"42", "not a list or object"),
-    (b"hello world this is prose\n", "unrecognised"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "file is empty"),
+        (b"   \n\n  ", "file is empty"),
+        (bytes(range(256)) * 10, "binary data"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data"),
+        ('[{"a": "é"}]'.encode("utf-16"), "UTF-16"),
+        ("id,text\n1,caf\xe9\n".encode("latin-1"), "not UTF-8"),
+        (b'"just a string"', "not a list or object"),
+        (b"42", "not a list or object"),
+        (b"hello world this is prose\n", "unrecognised"),
+    ],
+)
 def test_unreadable_files(tmp_path, content, problem):
     path = tmp_path / "input.json"
     path.write_bytes(content)
@@ -226,7 +249,9 @@ def test_gzip_transparent_and_truncated_gzip(tmp_path):
     assert detect_format(gz, sample=gz.read_bytes()[:1000]) == "apify_tiktok_scraper"
     plain = list(iter_file(data("dataset_tiktok-scraper_2025-09-21_13-33-25-969.jsonl")))
     zipped = list(iter_file(gz))
-    assert [getattr(r, "platform_post_id", None) for r in zipped] == [getattr(r, "platform_post_id", None) for r in plain]
+    assert [getattr(r, "platform_post_id", None) for r in zipped] == [
+        getattr(r, "platform_post_id", None) for r in plain
+    ]
     big = json.dumps([tweet(id=str(i)) for i in range(300)]).encode()
     cut = tmp_path / "cut.json.gz"
     cut.write_bytes(gzip.compress(big)[:-200])
@@ -257,7 +282,11 @@ def test_record_over_the_line_limit_is_skipped_without_loading_it(tmp_path):
 def test_odd_unicode_and_nul_bytes(tmp_path):
     rtl = "مرحبا بالعالم \u202eabc\u202c"
     emoji = "👩🏽‍🎓 🇵🇹 𝐋𝐞 𝐏𝐚𝐬𝐬 \U0001f600"
-    recs = [tweet(id="1", text=emoji), tweet(id="2", text=rtl), tweet(id="3", text="nul\u0000inside", extra={"k\u0000": "v\u0000"})]
+    recs = [
+        tweet(id="1", text=emoji),
+        tweet(id="2", text=rtl),
+        tweet(id="3", text="nul\u0000inside", extra={"k\u0000": "v\u0000"}),
+    ]
     for writer in (write_json, write_jsonl):
         posts, rejected = split(iter_file(writer(tmp_path, recs)))
         assert not rejected
@@ -287,8 +316,9 @@ def test_numbers_beyond_64_bits_do_not_break_the_file(tmp_path):
 
 
 def test_non_object_records_in_array(tmp_path):
-    posts, rejected = split(iter_file(write_json(tmp_path, [tweet(id="1"), 5, None, "x", tweet(id="2")]),
-                                      format="apify_x_tweets"))
+    posts, rejected = split(
+        iter_file(write_json(tmp_path, [tweet(id="1"), 5, None, "x", tweet(id="2")]), format="apify_x_tweets")
+    )
     assert [p.platform_post_id for p in posts] == ["1", "2"]
     assert [r.record_index for r in rejected] == [1, 2, 3]
     assert all("expected a JSON object" in r.reason for r in rejected)
@@ -296,13 +326,18 @@ def test_non_object_records_in_array(tmp_path):
 
 def test_csv_bad_rows(tmp_path):
     path = tmp_path / "export.csv"
-    path.write_text("id,createdAt,likeCount,author/userName\n"
-                    "1,2025-06-21T18:05:00Z,\"1,200\",a\n"
-                    "2,2025-06-21T18:05:00Z,5\n"
-                    "3,2025-06-21T18:05:00Z,-4,c\n"
-                    "4,2025-06-21T18:05:00Z,,d\n")
+    path.write_text(
+        "id,createdAt,likeCount,author/userName\n"
+        '1,2025-06-21T18:05:00Z,"1,200",a\n'
+        "2,2025-06-21T18:05:00Z,5\n"
+        "3,2025-06-21T18:05:00Z,-4,c\n"
+        "4,2025-06-21T18:05:00Z,,d\n"
+    )
     posts, rejected = split(iter_file(path, format="apify_x_tweets"))
-    assert [(p.platform_post_id, p.counts.likes, p.author.username) for p in posts] == [("1", 1200, "a"), ("4", None, "d")]
+    assert [(p.platform_post_id, p.counts.likes, p.author.username) for p in posts] == [
+        ("1", 1200, "a"),
+        ("4", None, "d"),
+    ]
     assert "row 3: has 3 fields, the header has 4" in rejected[0].reason
     assert rejected[1].field == "likes" and "negative" in rejected[1].reason
 

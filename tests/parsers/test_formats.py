@@ -1,38 +1,46 @@
 """Each built-in format on a small synthetic file in the real shape: detection and values."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from postpulse.ingest import (
-    CommentRecord, HashtagStatsRecord, PostRecord, Rejected, detect_format, iter_file,
+    CommentRecord,
+    HashtagStatsRecord,
+    PostRecord,
+    Rejected,
+    detect_format,
+    iter_file,
 )
 
 from .conftest import data
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def posts(path, **kw):
     return [r for r in iter_file(path, **kw) if isinstance(r, PostRecord)]
 
 
-@pytest.mark.parametrize("name, fmt", [
-    ("dataset_linkedin-profile-posts_2025-12-06_11-28-56-790.json", "apify_linkedin_profile_posts"),
-    ("dataset_linkedin-company-posts_2025-09-04_13-39-39-919.json", "apify_linkedin_company_posts"),
-    ("dataset_linkedin-post-search-scraper_2025-11-15_14-09-43-945.json", "apify_linkedin_post_search"),
-    ("dataset_linkedin-profile-posts_2026-06-08_10-29-48-888.json", "linkedin_profile_posts_v2"),
-    ("src__data__dataset_linkedin.json", "linkedin_search_no_stats"),
-    ("dataset_instagram-scraper_2025-09-04_13-39-02-289.json", "apify_instagram_scraper"),
-    ("dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl", "apify_instagram_hashtag"),
-    ("instagram_farming_hashtag_stats.json", "instagram_hashtag_stats"),
-    ("dataset_tiktok-scraper_2025-09-21_13-33-25-969.jsonl", "apify_tiktok_scraper"),
-    ("recommend_item_list_example.json", "tiktok_web_api"),
-    ("dataset_tiktok-comments-scraper_2025-05-25_06-21-26-775.json", "apify_tiktok_comments"),
-    ("global_agriculture_tweets.json", "apify_x_tweets"),
-    ("threads_posts.json", "threads_posts"),
-    ("dataset_instagram-scraper_export.csv", "apify_instagram_scraper"),
-])
+@pytest.mark.parametrize(
+    "name, fmt",
+    [
+        ("dataset_linkedin-profile-posts_2025-12-06_11-28-56-790.json", "apify_linkedin_profile_posts"),
+        ("dataset_linkedin-company-posts_2025-09-04_13-39-39-919.json", "apify_linkedin_company_posts"),
+        ("dataset_linkedin-post-search-scraper_2025-11-15_14-09-43-945.json", "apify_linkedin_post_search"),
+        ("dataset_linkedin-profile-posts_2026-06-08_10-29-48-888.json", "linkedin_profile_posts_v2"),
+        ("src__data__dataset_linkedin.json", "linkedin_search_no_stats"),
+        ("dataset_instagram-scraper_2025-09-04_13-39-02-289.json", "apify_instagram_scraper"),
+        ("dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl", "apify_instagram_hashtag"),
+        ("instagram_farming_hashtag_stats.json", "instagram_hashtag_stats"),
+        ("dataset_tiktok-scraper_2025-09-21_13-33-25-969.jsonl", "apify_tiktok_scraper"),
+        ("recommend_item_list_example.json", "tiktok_web_api"),
+        ("dataset_tiktok-comments-scraper_2025-05-25_06-21-26-775.json", "apify_tiktok_comments"),
+        ("global_agriculture_tweets.json", "apify_x_tweets"),
+        ("threads_posts.json", "threads_posts"),
+        ("dataset_instagram-scraper_export.csv", "apify_instagram_scraper"),
+    ],
+)
 def test_detection_by_content(name, fmt, tmp_path):
     assert detect_format(data(name)) == fmt
     # not by file name: the same bytes under a meaningless name are detected the same
@@ -53,8 +61,17 @@ def test_linkedin_profile_posts():
     assert not p.posted_at_approximate
     assert p.counts.reactions == 9 and p.counts.likes == 5 and p.counts.comments == 2 and p.counts.shares == 1
     assert p.counts.views is None and p.counts.saves is None
-    assert p.platform_stats == {"total_reactions": 9, "like": 5, "support": 0, "love": 0, "insight": 0,
-                                "celebrate": 4, "funny": 0, "comments": 2, "reposts": 1}
+    assert p.platform_stats == {
+        "total_reactions": 9,
+        "like": 5,
+        "support": 0,
+        "love": 0,
+        "insight": 0,
+        "celebrate": 4,
+        "funny": 0,
+        "comments": 2,
+        "reposts": 1,
+    }
     assert p.author.username == "jane-example" and p.author.display_name == "Jane Example"
     assert p.author.platform_user_id.startswith("ACoAAFake")
     assert p.hashtags == ["Testing"]
@@ -91,7 +108,10 @@ def test_linkedin_post_search_with_comments():
     assert all(c.platform_post_id == p.platform_post_id for c in p.comments)
     assert p.comments[0].author.username == "sam-roe" and p.comments[1].author is None
     assert p.comments[0].posted_at == datetime.fromtimestamp(1763213074.917, UTC)
-    assert p.author.username == "pat-doe" and p.author.platform_user_id == "ACoAAFakeProfileId0000000000000000000002"
+    assert (
+        p.author.username == "pat-doe"
+        and p.author.platform_user_id == "ACoAAFakeProfileId0000000000000000000002"
+    )
     assert [m.url for m in p.media] == ["https://media.example/a.jpg", "https://media.example/b.jpg"]
     assert company.author.follower_count == 149998 and company.author.username == "acme-co"
     assert company.author.platform_user_id == "company:100001025"
@@ -123,7 +143,9 @@ def test_instagram_scraper_comments_replies_media():
     assert a.platform_stats == {"videoViewCount": 9, "videoPlayCount": 279}
     assert a.content_type == "video" and a.post_type == "clips"
     assert [(c.platform_comment_id, c.parent_platform_comment_id) for c in a.comments] == [
-        ("10000000000001002", None), ("10000000000001003", "10000000000001002")]
+        ("10000000000001002", None),
+        ("10000000000001003", "10000000000001002"),
+    ]
     assert a.comments[0].text == "Nice 😍 مرحبا" and a.comments[0].like_count == 1
     assert a.comments[0].author.username == "fan_one" and a.comments[0].author.is_verified is False
     assert a.media[0].media_type == "video" and a.media[0].url.endswith("0.mp4")
@@ -134,7 +156,9 @@ def test_instagram_scraper_comments_replies_media():
 
 def test_instagram_hashtag_jsonl_two_runs_and_duplicates():
     day1 = list(iter_file(data("dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl")))
-    day2 = list(iter_file(data("uploads__intel__dataset_instagram-hashtag-scraper_2025-09-22_11-58-11-805.jsonl")))
+    day2 = list(
+        iter_file(data("uploads__intel__dataset_instagram-hashtag-scraper_2025-09-22_11-58-11-805.jsonl"))
+    )
     dup = [r for r in day1 if isinstance(r, Rejected)]
     assert len(dup) == 1 and dup[0].kind == "duplicate" and dup[0].record_index == 3
     assert "duplicate of record 0" in dup[0].reason and "identical" in dup[0].reason
@@ -165,7 +189,12 @@ def test_tiktok_scraper_flattened_keys():
     assert a.platform_post_id == "7000000000000001026" and a.author.username == "beamback"
     assert a.raw["authorMeta"]["name"] == "beamback"  # un-flattened
     assert (a.counts.likes, a.counts.shares, a.counts.views, a.counts.comments, a.counts.saves) == (
-        3100000, 12800, 30600000, 10400, 144800)
+        3100000,
+        12800,
+        30600000,
+        10400,
+        144800,
+    )
     assert a.hashtags == ["fyp", "y2k"] and a.mentions == ["bestie"]
     assert isinstance(dup, Rejected) and dup.kind == "duplicate"
 
@@ -195,8 +224,14 @@ def test_tiktok_comments_parent_and_string_counts():
 def test_x_tweets():
     a, b = posts(data("global_agriculture_tweets.json"))
     assert a.posted_at == datetime(2025, 6, 21, 18, 5, tzinfo=UTC)
-    assert (b.counts.likes, b.counts.shares, b.counts.comments, b.counts.quotes, b.counts.views, b.counts.saves) == (
-        1500, 30, 7, 2, 98000, 11)
+    assert (
+        b.counts.likes,
+        b.counts.shares,
+        b.counts.comments,
+        b.counts.quotes,
+        b.counts.views,
+        b.counts.saves,
+    ) == (1500, 30, 7, 2, 98000, 11)
     assert a.hashtags == ["Portugal"] and a.mentions == ["YahooNews"]
     assert a.author.username == "thenews" and a.author.follower_count == 11841
     assert a.media[0].width == 1200
@@ -222,6 +257,7 @@ def test_csv_flattened_columns():
 
 def test_relative_posted_time_resolved_against_capture_time(tmp_path):
     import json
+
     rec = json.loads(data("src__data__dataset_linkedin.json").read_text())[0]
     del rec["postedAtTimestamp"], rec["postedAtISO"]
     path = tmp_path / "dataset_linkedin_2025-06-01_12-00-00-000.json"
@@ -239,6 +275,7 @@ def test_relative_posted_time_resolved_against_capture_time(tmp_path):
 
 def test_forced_format_and_unknown_forced_name():
     from postpulse.ingest import UnknownFormatError
+
     recs = list(iter_file(data("threads_posts.json"), format="threads_posts"))
     assert recs[0].format == "threads_posts"
     with pytest.raises(UnknownFormatError) as exc:

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from postpulse.ingest import (
-    MappingError, PostRecord, detect_format, iter_file, known_formats, load_mappings,
+    MappingError,
+    PostRecord,
+    detect_format,
+    iter_file,
+    known_formats,
+    load_mappings,
 )
 from postpulse.ingest.mapping import compile_path, compile_spec, parse_mapping
 
@@ -19,10 +24,19 @@ from .conftest import EXAMPLES, data
 README = Path(__file__).resolve().parents[2] / "postpulse" / "ingest" / "mappings" / "README.md"
 
 BUILTIN = {
-    "apify_linkedin_profile_posts", "apify_linkedin_company_posts", "apify_linkedin_post_search",
-    "linkedin_profile_posts_v2", "linkedin_search_no_stats", "apify_instagram_scraper",
-    "apify_instagram_hashtag", "instagram_hashtag_stats", "apify_tiktok_scraper", "tiktok_web_api",
-    "apify_tiktok_comments", "apify_x_tweets", "threads_posts",
+    "apify_linkedin_profile_posts",
+    "apify_linkedin_company_posts",
+    "apify_linkedin_post_search",
+    "linkedin_profile_posts_v2",
+    "linkedin_search_no_stats",
+    "apify_instagram_scraper",
+    "apify_instagram_hashtag",
+    "instagram_hashtag_stats",
+    "apify_tiktok_scraper",
+    "tiktok_web_api",
+    "apify_tiktok_comments",
+    "apify_x_tweets",
+    "threads_posts",
 }
 
 
@@ -40,8 +54,15 @@ def test_paths():
 
 
 def test_spec_forms():
-    rec = {"a": "", "b": 0, "first": "Ada", "last": "L", "tags": [{"t": "x"}, {"t": "y"}], "u": "https://x.com/ada/status/9",
-           "likes": -1}
+    rec = {
+        "a": "",
+        "b": 0,
+        "first": "Ada",
+        "last": "L",
+        "tags": [{"t": "x"}, {"t": "y"}],
+        "u": "https://x.com/ada/status/9",
+        "likes": -1,
+    }
     assert compile_spec("f", "k", ["a", "b"])(rec) == 0  # "" is absent, 0 is present
     assert compile_spec("f", "k", {"join": ["first", "last"]})(rec) == "Ada L"
     assert compile_spec("f", "k", {"path": "tags", "each": "t"})(rec) == ["x", "y"]
@@ -56,28 +77,43 @@ def test_spec_forms():
 GOOD = {"name": "t", "platform": "x", "detect": {"all": ["id"]}, "fields": {"platform_post_id": "id"}}
 
 
-@pytest.mark.parametrize("change, key, problem", [
-    ({"name": None}, "name", "required"),
-    ({"platform": ""}, "platform", "required"),
-    ({"colour": "red"}, "colour", "unknown top-level key"),
-    ({"kind": "video"}, "kind", "expected one of"),
-    ({"detect": {}}, "[detect]", "needs 'all' and/or 'any'"),
-    ({"detect": {"all": ["id"], "maybe": ["x"]}}, "[detect] maybe", "unknown key"),
-    ({"fields": {}}, "[fields] platform_post_id", "required"),
-    ({"fields": {"platform_post_id": "id", "likes": "x"}}, "[fields] likes", "unknown field"),
-    ({"fields": {"platform_post_id": {"path": "id", "transform": "nope"}}}, "[fields] platform_post_id", "unknown transform"),
-    ({"fields": {"platform_post_id": {"path": "id", "colour": 1}}}, "[fields] platform_post_id", "unknown key"),
-    ({"fields": {"platform_post_id": 5}}, "[fields] platform_post_id", "expected a path string or a table"),
-    ({"fields": {"platform_post_id": "a..b"}}, "[fields] platform_post_id", "invalid path"),
-    ({"counts": {"hearts": "h"}}, "[counts] hearts", "unknown field"),
-    ({"hooks": ["nope"]}, "hooks", "unknown hook"),
-    ({"expand": "nope"}, "expand", "unknown expander"),
-    ({"comments": {"text": "t"}}, "[comments] path", "required"),
-    ({"comments": {"path": "c"}}, "[comments] platform_comment_id", "required"),
-    ({"media": [{"path": "m", "colour": "x"}]}, "[[media]] #1 colour", "unknown field"),
-    ({"priority": "high"}, "priority", "integer"),
-    ({"kind": "comment", "fields": {"text": "t"}}, "[fields] platform_comment_id", "required"),
-])
+@pytest.mark.parametrize(
+    "change, key, problem",
+    [
+        ({"name": None}, "name", "required"),
+        ({"platform": ""}, "platform", "required"),
+        ({"colour": "red"}, "colour", "unknown top-level key"),
+        ({"kind": "video"}, "kind", "expected one of"),
+        ({"detect": {}}, "[detect]", "needs 'all' and/or 'any'"),
+        ({"detect": {"all": ["id"], "maybe": ["x"]}}, "[detect] maybe", "unknown key"),
+        ({"fields": {}}, "[fields] platform_post_id", "required"),
+        ({"fields": {"platform_post_id": "id", "likes": "x"}}, "[fields] likes", "unknown field"),
+        (
+            {"fields": {"platform_post_id": {"path": "id", "transform": "nope"}}},
+            "[fields] platform_post_id",
+            "unknown transform",
+        ),
+        (
+            {"fields": {"platform_post_id": {"path": "id", "colour": 1}}},
+            "[fields] platform_post_id",
+            "unknown key",
+        ),
+        (
+            {"fields": {"platform_post_id": 5}},
+            "[fields] platform_post_id",
+            "expected a path string or a table",
+        ),
+        ({"fields": {"platform_post_id": "a..b"}}, "[fields] platform_post_id", "invalid path"),
+        ({"counts": {"hearts": "h"}}, "[counts] hearts", "unknown field"),
+        ({"hooks": ["nope"]}, "hooks", "unknown hook"),
+        ({"expand": "nope"}, "expand", "unknown expander"),
+        ({"comments": {"text": "t"}}, "[comments] path", "required"),
+        ({"comments": {"path": "c"}}, "[comments] platform_comment_id", "required"),
+        ({"media": [{"path": "m", "colour": "x"}]}, "[[media]] #1 colour", "unknown field"),
+        ({"priority": "high"}, "priority", "integer"),
+        ({"kind": "comment", "fields": {"text": "t"}}, "[fields] platform_comment_id", "required"),
+    ],
+)
 def test_validation_errors_name_file_key_problem(change, key, problem):
     spec = {**GOOD, **change}
     spec = {k: v for k, v in spec.items() if v is not None}
@@ -99,7 +135,9 @@ def test_load_mappings_file_errors(tmp_path):
     with pytest.raises(MappingError, match="no \\*.toml"):
         load_mappings([empty])
     dup = tmp_path / "dup.toml"
-    dup.write_text('name = "threads_posts"\nplatform = "x"\n[detect]\nall = ["a"]\n[fields]\nplatform_post_id = "a"\n')
+    dup.write_text(
+        'name = "threads_posts"\nplatform = "x"\n[detect]\nall = ["a"]\n[fields]\nplatform_post_id = "a"\n'
+    )
     with pytest.raises(MappingError, match="already defined"):
         load_mappings([dup])
 
@@ -111,21 +149,43 @@ def test_youtube_csv_example_mapping():
         detect_format(path)  # not a built-in format
     assert detect_format(path, mapping_paths=[mapping]) == "mapping:youtube_videos"
     a, b = list(iter_file(path, mapping_paths=[mapping]))
-    assert a.platform == "youtube" and a.platform_post_id == "AAAAAAAAAA1" and a.format == "mapping:youtube_videos"
+    assert (
+        a.platform == "youtube"
+        and a.platform_post_id == "AAAAAAAAAA1"
+        and a.format == "mapping:youtube_videos"
+    )
     assert a.url == "https://www.youtube.com/watch?v=AAAAAAAAAA1"
     assert (a.counts.views, a.counts.likes, a.counts.comments) == (1_500_000_000, 17_000_000, 2_400_000)
     assert a.hashtags == ["80s", "pop"] and a.author.display_name == "Demo Channel"
     assert a.media[0].duration_s == 213.0 and a.media[0].thumbnail_url.endswith("hqdefault.jpg")
     assert (b.counts.views, b.counts.likes, b.counts.comments) == (12345, None, None)  # "" and "-" are absent
     # the same mapping reads the same data as JSONL
-    assert [r.counts for r in iter_file(path, "mapping:youtube_videos", mapping_paths=[EXAMPLES])] == [a.counts, b.counts]
+    assert [r.counts for r in iter_file(path, "mapping:youtube_videos", mapping_paths=[EXAMPLES])] == [
+        a.counts,
+        b.counts,
+    ]
 
 
 def test_facebook_example_mapping(tmp_path):
-    rec = {"postId": "1234567890", "pageName": "examplepage", "url": "https://www.facebook.com/examplepage/posts/1234567890",
-           "text": "Hello #world", "time": "2025-03-01T10:00:00.000Z", "likes": 120, "comments": 4, "shares": 2,
-           "reactionLikeCount": 100, "reactionLoveCount": 20, "user": {"id": "99", "name": "Example Page"},
-           "media": [{"__typename": "Photo", "photo_image": {"uri": "https://cdn.example/p.jpg", "width": 640, "height": 480}}]}
+    rec = {
+        "postId": "1234567890",
+        "pageName": "examplepage",
+        "url": "https://www.facebook.com/examplepage/posts/1234567890",
+        "text": "Hello #world",
+        "time": "2025-03-01T10:00:00.000Z",
+        "likes": 120,
+        "comments": 4,
+        "shares": 2,
+        "reactionLikeCount": 100,
+        "reactionLoveCount": 20,
+        "user": {"id": "99", "name": "Example Page"},
+        "media": [
+            {
+                "__typename": "Photo",
+                "photo_image": {"uri": "https://cdn.example/p.jpg", "width": 640, "height": 480},
+            }
+        ],
+    }
     path = tmp_path / "fb.jsonl"
     path.write_text(json.dumps(rec) + "\n")
     assert detect_format(path, mapping_paths=[EXAMPLES]) == "mapping:facebook_page_posts"
@@ -148,7 +208,7 @@ def test_readme_examples_are_valid_mappings():
 
 def test_user_mapping_for_object_container_and_comments(tmp_path):
     m = tmp_path / "team.toml"
-    m.write_text('''
+    m.write_text("""
 name = "team_export"
 platform = "mastodon"
 items = "data.statuses"
@@ -169,10 +229,23 @@ shares = "boosts"
 path = "replies"
 platform_comment_id = "rid"
 text = "body"
-''')
-    body = {"data": {"fetched_at": "2025-05-01T00:00:00Z", "statuses": [
-        {"sid": "1", "acct": "a", "content": "hi", "created": 1714500000, "favs": "1.5K", "boosts": 0,
-         "replies": [{"rid": "r1", "body": "yo"}, {"body": "no id, skipped"}]}]}}
+""")
+    body = {
+        "data": {
+            "fetched_at": "2025-05-01T00:00:00Z",
+            "statuses": [
+                {
+                    "sid": "1",
+                    "acct": "a",
+                    "content": "hi",
+                    "created": 1714500000,
+                    "favs": "1.5K",
+                    "boosts": 0,
+                    "replies": [{"rid": "r1", "body": "yo"}, {"body": "no id, skipped"}],
+                }
+            ],
+        }
+    }
     path = tmp_path / "export.json"
     path.write_text(json.dumps(body))
     assert detect_format(path, mapping_paths=[m]) == "mapping:team_export"

@@ -8,17 +8,22 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from postpulse.ingest import (
-    CommentRecord, HashtagStatsRecord, PostRecord, Rejected, detect_format, iter_file,
+    CommentRecord,
+    HashtagStatsRecord,
+    PostRecord,
+    Rejected,
+    detect_format,
+    iter_file,
 )
 
 from .conftest import real_file
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def load(path):
@@ -48,8 +53,12 @@ def test_aximande_linkedin_profile_posts():
     assert len(posts) == len(src) == 50 and not rejected
     for p, s in zip(posts, src):
         st = s["stats"]
-        assert counts_of(p) == {"reactions": st["total_reactions"], "likes": st["like"],
-                                "comments": st["comments"], "shares": st["reposts"]}
+        assert counts_of(p) == {
+            "reactions": st["total_reactions"],
+            "likes": st["like"],
+            "comments": st["comments"],
+            "shares": st["reposts"],
+        }
         assert p.platform_stats == st
         assert p.posted_at == datetime.fromtimestamp(s["posted_at"]["timestamp"] / 1000, UTC)
         assert p.full_urn == s["full_urn"] and p.text == s["text"] and p.url == s["url"]
@@ -86,7 +95,11 @@ def test_labrynna_linkedin_post_search():
     assert len(posts) == 229 and not rejected
     ncomments = 0
     for p, s in zip(posts, src):
-        assert counts_of(p) == {"reactions": s["numLikes"], "comments": s["numComments"], "shares": s["numShares"]}
+        assert counts_of(p) == {
+            "reactions": s["numLikes"],
+            "comments": s["numComments"],
+            "shares": s["numShares"],
+        }
         assert p.platform_post_id == s["urn"].rsplit(":", 1)[1]
         assert p.posted_at == datetime.fromtimestamp(s["postedAtTimestamp"] / 1000, UTC)
         assert len(p.comments) == len(s["comments"])
@@ -205,8 +218,13 @@ def test_jillian_tiktok_scraper_flattened():
     assert len(recs) == 16 and len(posts) == 15
     assert [r.kind for r in rejected] == ["duplicate"]
     for p, s in zip(posts, src):
-        assert counts_of(p) == {"likes": s["diggCount"], "shares": s["shareCount"], "views": s["playCount"],
-                                "comments": s["commentCount"], "saves": s["collectCount"]}
+        assert counts_of(p) == {
+            "likes": s["diggCount"],
+            "shares": s["shareCount"],
+            "views": s["playCount"],
+            "comments": s["commentCount"],
+            "saves": s["collectCount"],
+        }
         assert p.author.username == s["authorMeta.name"]
         assert s["webVideoUrl"].endswith("/" + p.platform_post_id)
 
@@ -220,9 +238,13 @@ def test_kaminski_tiktok_web_api_statsv2_exact():
         assert not rejected and len(posts) == len(src["itemList"])
         for p, s in zip(posts, src["itemList"]):
             v2 = s["statsV2"]
-            assert counts_of(p) == {"likes": int(v2["diggCount"]), "comments": int(v2["commentCount"]),
-                                    "shares": int(v2["shareCount"]), "views": int(v2["playCount"]),
-                                    "saves": int(v2["collectCount"])}
+            assert counts_of(p) == {
+                "likes": int(v2["diggCount"]),
+                "comments": int(v2["commentCount"]),
+                "shares": int(v2["shareCount"]),
+                "views": int(v2["playCount"]),
+                "saves": int(v2["collectCount"]),
+            }
             assert "stats_mismatch" not in p.platform_stats  # stats = rounded statsV2
             assert p.captured_at == datetime.fromtimestamp(src["extra"]["now"] / 1000, UTC)
             assert p.platform_post_id == s["id"]
@@ -248,8 +270,14 @@ def test_rasmus_x_tweets():
     recs, posts, rejected = run(path)
     assert len(posts) == 107 and not rejected
     for p, s in zip(posts, src):
-        assert counts_of(p) == {"likes": s["likeCount"], "shares": s["retweetCount"], "comments": s["replyCount"],
-                                "quotes": s["quoteCount"], "views": s["viewCount"], "saves": s["bookmarkCount"]}
+        assert counts_of(p) == {
+            "likes": s["likeCount"],
+            "shares": s["retweetCount"],
+            "comments": s["replyCount"],
+            "quotes": s["quoteCount"],
+            "views": s["viewCount"],
+            "saves": s["bookmarkCount"],
+        }
         assert p.platform_post_id == s["id"]
         assert p.posted_at == datetime.strptime(s["createdAt"], "%a %b %d %H:%M:%S %z %Y")
 
@@ -268,6 +296,7 @@ def test_lowerzedo_threads():
 
 def test_every_real_file_is_recognised():
     from .conftest import REAL
+
     if not REAL.is_dir():
         pytest.skip(f"real fixtures folder {REAL} is absent")
     files = sorted(p for p in REAL.glob("*/*") if p.suffix in (".json", ".jsonl"))

@@ -16,13 +16,24 @@ N = 200_000
 
 
 def _record(i: int) -> bytes:
-    return json.dumps({
-        "id": str(7_000_000_000_000_000_000 + i), "text": f"post {i} #fyp #tag{i % 50}",
-        "createTimeISO": "2025-01-02T03:04:05.000Z",
-        "authorMeta": {"id": str(i % 1000), "name": f"user{i % 1000}", "fans": 1000 + i},
-        "diggCount": i, "shareCount": 3, "playCount": 10 * i, "commentCount": 5, "collectCount": 2,
-        "webVideoUrl": f"https://www.tiktok.com/@user{i % 1000}/video/{7_000_000_000_000_000_000 + i}",
-    }, separators=(",", ":")).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "id": str(7_000_000_000_000_000_000 + i),
+                "text": f"post {i} #fyp #tag{i % 50}",
+                "createTimeISO": "2025-01-02T03:04:05.000Z",
+                "authorMeta": {"id": str(i % 1000), "name": f"user{i % 1000}", "fans": 1000 + i},
+                "diggCount": i,
+                "shareCount": 3,
+                "playCount": 10 * i,
+                "commentCount": 5,
+                "collectCount": 2,
+                "webVideoUrl": f"https://www.tiktok.com/@user{i % 1000}/video/{7_000_000_000_000_000_000 + i}",
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +62,13 @@ print(n, (peak - base) * 1024)
 @pytest.mark.parametrize("dedupe, limit_mb", [(False, 20), (True, 50)])
 def test_200k_jsonl_streams_in_bounded_memory(big_jsonl, dedupe, limit_mb):
     """Peak RSS growth while iterating 200k records (~95 MB of JSONL), in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(big_jsonl), "1" if dedupe else "0"],
-                         capture_output=True, text=True, check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(big_jsonl), "1" if dedupe else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     n, growth = map(int, out.stdout.split())
     assert n == N
     assert growth < limit_mb * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"

@@ -6,7 +6,9 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def test_action_blocked_notice():
-    s = classify_failure(action_type="like", page_text="Action Blocked. Try Again Later. We restrict certain activity")
+    s = classify_failure(
+        action_type="like", page_text="Action Blocked. Try Again Later. We restrict certain activity"
+    )
     assert s.kind == BlockSignalKind.ACTION_BLOCKED and "block notice" in s.reason
 
 

@@ -54,9 +54,15 @@ def test_post_exact_is_case_sensitive():
 
 
 def test_keyword_exact_is_whole_word_or_phrase():
-    b = Blocklist([E("keyword", "ad", id="ad"), E("keyword", "Buy  Followers", id="bf"), E("keyword", "#sponsored", id="hs")])
+    b = Blocklist(
+        [
+            E("keyword", "ad", id="ad"),
+            E("keyword", "Buy  Followers", id="bf"),
+            E("keyword", "#sponsored", id="hs"),
+        ]
+    )
     assert b.match_keyword("x", "this is an AD!").id == "ad"
-    assert b.match_keyword("x", "#ad") .id == "ad"
+    assert b.match_keyword("x", "#ad").id == "ad"
     assert b.match_keyword("x", "adult content, bad adverts") is None
     assert b.match_keyword("x", "want to buy\nfollowers?").id == "bf"
     assert b.match_keyword("x", "buy followersnow") is None
@@ -106,11 +112,13 @@ def test_domain_contains_and_regex():
 
 
 def test_expired_entries_are_skipped_and_next_expiry():
-    b = Blocklist([
-        E("user", "old", expires_at=NOW - timedelta(minutes=1)),
-        E("user", "soon", expires_at=NOW + timedelta(hours=1)),
-        E("keyword", "temp", "contains", expires_at=NOW - timedelta(days=1)),
-    ])
+    b = Blocklist(
+        [
+            E("user", "old", expires_at=NOW - timedelta(minutes=1)),
+            E("user", "soon", expires_at=NOW + timedelta(hours=1)),
+            E("keyword", "temp", "contains", expires_at=NOW - timedelta(days=1)),
+        ]
+    )
     assert b.match_user("x", "old", NOW) is None
     assert b.match_user("x", "soon", NOW) is not None
     assert b.match_user("x", "soon", NOW + timedelta(hours=2)) is None
@@ -129,13 +137,36 @@ def test_opt_out_entry_wins_and_maps_to_opted_out():
 
 
 def test_match_request_fields():
-    b = Blocklist([E("post", "P123", id="p"), E("keyword", "giveaway", id="k"), E("domain", "evil.org", id="d")])
+    b = Blocklist(
+        [E("post", "P123", id="p"), E("keyword", "giveaway", id="k"), E("domain", "evil.org", id="d")]
+    )
     base = dict(action_id="act-1", account_id="acc-1", platform="instagram", action_type="like")
-    assert b.match_request(ActionRequest(**base, target_type="post", target_id="P123")).reason_code == ReasonCode.BLOCKLISTED_POST
-    assert b.match_request(ActionRequest(**base, target_type="comment", target_id="c1", params={"platform_post_id": "P123"})).entry.id == "p"
-    assert b.match_request(ActionRequest(**base, target_type="post", target_id="P9", target_text="Big GIVEAWAY!")).reason_code == ReasonCode.BLOCKLISTED_KEYWORD
-    assert b.match_request(ActionRequest(**base, target_type="post", target_id="P9", target_url="https://m.evil.org/p")).reason_code == ReasonCode.BLOCKLISTED_DOMAIN
-    assert b.match_request(ActionRequest(**base, target_type="post", target_id="P9", target_text="hello")) is None
+    assert (
+        b.match_request(ActionRequest(**base, target_type="post", target_id="P123")).reason_code
+        == ReasonCode.BLOCKLISTED_POST
+    )
+    assert (
+        b.match_request(
+            ActionRequest(**base, target_type="comment", target_id="c1", params={"platform_post_id": "P123"})
+        ).entry.id
+        == "p"
+    )
+    assert (
+        b.match_request(
+            ActionRequest(**base, target_type="post", target_id="P9", target_text="Big GIVEAWAY!")
+        ).reason_code
+        == ReasonCode.BLOCKLISTED_KEYWORD
+    )
+    assert (
+        b.match_request(
+            ActionRequest(**base, target_type="post", target_id="P9", target_url="https://m.evil.org/p")
+        ).reason_code
+        == ReasonCode.BLOCKLISTED_DOMAIN
+    )
+    assert (
+        b.match_request(ActionRequest(**base, target_type="post", target_id="P9", target_text="hello"))
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -170,7 +201,13 @@ def test_invalid_entries(entry, problem):
 def test_regex_bomb_compiles_and_runs_in_linear_time():
     # Python's re would backtrack exponentially on (a+)+$ against "aaaa...ab" (2^n steps: do
     # not try it). RE2 builds an automaton and scans the input once.
-    b = Blocklist([E("keyword", r"(a+)+$", "regex", id="bomb"), E("keyword", r"(x+x+)+y", "regex"), E("keyword", "zzz", "contains")])
+    b = Blocklist(
+        [
+            E("keyword", r"(a+)+$", "regex", id="bomb"),
+            E("keyword", r"(x+x+)+y", "regex"),
+            E("keyword", "zzz", "contains"),
+        ]
+    )
     text = "a" * 100_000 + "b"
     t0 = time.perf_counter()
     assert b.match_keyword("x", text) is None
@@ -195,7 +232,9 @@ def test_ten_thousand_entries_match_fast_and_correctly():
             value = word(4) + r"\d{2,4}" + word(3)
         else:
             value = word()
-        entries.append(E(et, value, mt, platform=rng.choice([None, "instagram", "tiktok"]), id=f"blk-{i:08x}"))
+        entries.append(
+            E(et, value, mt, platform=rng.choice([None, "instagram", "tiktok"]), id=f"blk-{i:08x}")
+        )
     t0 = time.perf_counter()
     b = Blocklist(entries)
     build = time.perf_counter() - t0
@@ -207,7 +246,13 @@ def test_ten_thousand_entries_match_fast_and_correctly():
     assert b.match_keyword(probe.platform or "instagram", text).id == probe.id
     t0 = time.perf_counter()
     for _ in range(2000):
-        b.match(platform="instagram", username="someone", post_ids=["P1"], url="https://ok.example/x", text="a perfectly ordinary caption #sunset")
+        b.match(
+            platform="instagram",
+            username="someone",
+            post_ids=["P1"],
+            url="https://ok.example/x",
+            text="a perfectly ordinary caption #sunset",
+        )
     assert time.perf_counter() - t0 < 2.0
 
 

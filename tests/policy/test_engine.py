@@ -22,16 +22,29 @@ NOON = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)  # a Monday, outside default quie
 
 
 def account(**kw):
-    base = dict(account_id="acc-1", platform="instagram", is_authorized=True, is_active=True,
-                settings=AccountSettings.parse({"quiet_hours": {"enabled": True, "start_hour": 22, "end_hour": 7}}),
-                timezone="UTC")
+    base = dict(
+        account_id="acc-1",
+        platform="instagram",
+        is_authorized=True,
+        is_active=True,
+        settings=AccountSettings.parse({"quiet_hours": {"enabled": True, "start_hour": 22, "end_hour": 7}}),
+        timezone="UTC",
+    )
     base.update(kw)
     return AccountState(**base)
 
 
 def request(**kw):
-    base = dict(action_id="act-1", account_id="acc-1", platform="instagram", action_type="like",
-                target_type="post", target_id="P1", target_username="someone", approved=True)
+    base = dict(
+        action_id="act-1",
+        account_id="acc-1",
+        platform="instagram",
+        action_type="like",
+        target_type="post",
+        target_id="P1",
+        target_username="someone",
+        approved=True,
+    )
     base.update(kw)
     return ActionRequest(**base)
 
@@ -40,13 +53,15 @@ def request(**kw):
 def parts():
     usage = InMemoryUsageCounter()
     idem = InMemoryIdempotency()
-    bl = Blocklist([
-        BlocklistEntry("user", "spammer", reason="spam account", id="blk-1"),
-        BlocklistEntry("keyword", "giveaway", id="blk-2"),
-        BlocklistEntry("domain", "evil.org", id="blk-3"),
-        BlocklistEntry("post", "PBAD", id="blk-4"),
-        opt_out_entry_for("instagram", "quitter"),
-    ])
+    bl = Blocklist(
+        [
+            BlocklistEntry("user", "spammer", reason="spam account", id="blk-1"),
+            BlocklistEntry("keyword", "giveaway", id="blk-2"),
+            BlocklistEntry("domain", "evil.org", id="blk-3"),
+            BlocklistEntry("post", "PBAD", id="blk-4"),
+            opt_out_entry_for("instagram", "quitter"),
+        ]
+    )
     return bl, usage, idem
 
 
@@ -78,7 +93,12 @@ def test_global_pause_comes_first(parts):
         ({}, {"is_authorized": False}, "reject", ReasonCode.ACCOUNT_NOT_AUTHORIZED),
         ({"expires_at": NOON}, {}, "reject", ReasonCode.EXPIRED),
         ({"target_username": "@Spammer"}, {}, "reject", ReasonCode.BLOCKLISTED_USER),
-        ({"target_username": "quitter", "action_type": "dm_send", "params": {"text": "hi"}}, {}, "reject", ReasonCode.OPTED_OUT),
+        (
+            {"target_username": "quitter", "action_type": "dm_send", "params": {"text": "hi"}},
+            {},
+            "reject",
+            ReasonCode.OPTED_OUT,
+        ),
         ({"target_username": "quitter"}, {}, "reject", ReasonCode.OPTED_OUT),
         ({"target_id": "PBAD"}, {}, "reject", ReasonCode.BLOCKLISTED_POST),
         ({"target_text": "Huge GIVEAWAY today"}, {}, "reject", ReasonCode.BLOCKLISTED_KEYWORD),
@@ -104,7 +124,11 @@ def test_blocklist_details_name_the_entry(engine):
 
 
 def test_opt_out_message_and_no_dm_text_in_details(engine):
-    d = engine.decide(request(target_username="quitter", action_type="dm_send", params={"text": "secret words"}), account(), NOON)
+    d = engine.decide(
+        request(target_username="quitter", action_type="dm_send", params={"text": "secret words"}),
+        account(),
+        NOON,
+    )
     assert "opted out" in d.message
     assert "secret words" not in repr(d.to_dict())
 
@@ -113,7 +137,12 @@ def test_auto_approve(engine):
     s = AccountSettings.parse({"autoApprove": {"likes": True}, "quietHours": None})
     assert auto_approves(s, "like") and not auto_approves(s, "follow")
     assert engine.decide(request(approved=False), account(settings=s), NOON).outcome == "allow"
-    assert engine.decide(request(approved=False, action_type="follow", target_id="u9"), account(settings=s), NOON).reason_code == ReasonCode.NOT_APPROVED
+    assert (
+        engine.decide(
+            request(approved=False, action_type="follow", target_id="u9"), account(settings=s), NOON
+        ).reason_code
+        == ReasonCode.NOT_APPROVED
+    )
 
 
 def test_frozen_account_defers_to_frozen_until(engine):

@@ -1,6 +1,12 @@
 import hashlib
 
-from postpulse.policy.idempotency import IdempotencyChecker, InMemoryIdempotency, idempotency_key, normalize_text, text_hash
+from postpulse.policy.idempotency import (
+    IdempotencyChecker,
+    InMemoryIdempotency,
+    idempotency_key,
+    normalize_text,
+    text_hash,
+)
 
 
 def test_text_hash_normalises_case_and_whitespace():

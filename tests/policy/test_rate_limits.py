@@ -1,7 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
 from postpulse.policy.decision import ReasonCode
-from postpulse.policy.rate_limits import InMemoryUsageCounter, UsageCounter, WindowedUsageCounter, check_rate_limits
+from postpulse.policy.rate_limits import (
+    InMemoryUsageCounter,
+    UsageCounter,
+    WindowedUsageCounter,
+    check_rate_limits,
+)
 from postpulse.policy.settings import RateLimit
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -16,7 +21,9 @@ def test_in_memory_counter_is_windowed_protocol():
     assert c.count_actions("acc-1", "like", NOW - timedelta(days=1)) == 3
     assert c.count_actions("acc-1", "follow", NOW - timedelta(days=1)) == 0
     assert c.oldest_action_in_window("acc-1", "like", NOW - timedelta(hours=1)) == NOW - timedelta(minutes=10)
-    assert c.oldest_action_in_window("acc-1", "like", NOW - timedelta(hours=1), 1) == NOW - timedelta(minutes=5)
+    assert c.oldest_action_in_window("acc-1", "like", NOW - timedelta(hours=1), 1) == NOW - timedelta(
+        minutes=5
+    )
     assert c.oldest_action_in_window("acc-1", "like", NOW - timedelta(hours=1), 2) is None
 
 

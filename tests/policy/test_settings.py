@@ -3,7 +3,13 @@ import json
 import pytest
 
 from postpulse.policy.actions import ACTION_TYPES
-from postpulse.policy.settings import DEFAULT_RATE_LIMITS, AccountSettings, RateLimit, SettingsError, auto_approves
+from postpulse.policy.settings import (
+    DEFAULT_RATE_LIMITS,
+    AccountSettings,
+    RateLimit,
+    SettingsError,
+    auto_approves,
+)
 
 
 def test_defaults_are_conservative_and_cover_every_action_type():
@@ -32,7 +38,11 @@ def test_seed_000_camel_case_shape():
     assert s.limit_for("comment") == RateLimit(3, DEFAULT_RATE_LIMITS["comment"].per_day)
     assert s.limit_for("dm_send").per_hour == 2
     assert s.limit_for("follow") == DEFAULT_RATE_LIMITS["follow"]
-    assert (s.quiet_hours.start_hour, s.quiet_hours.end_hour, s.quiet_hours.timezone) == (22, 7, "Europe/Berlin")
+    assert (s.quiet_hours.start_hour, s.quiet_hours.end_hour, s.quiet_hours.timezone) == (
+        22,
+        7,
+        "Europe/Berlin",
+    )
     assert auto_approves(s, "like") and not auto_approves(s, "comment") and not auto_approves(s, "follow")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,7 +12,7 @@ import pytest
 from postpulse.sandbox.server import SandboxServer
 from postpulse.sandbox.world import build_world
 
-FIXED_NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 REAL_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/real"
 PLATFORMS = ("linkedin", "instagram", "tiktok", "x", "threads")
 

@@ -20,8 +20,18 @@ from postpulse.cli.sandbox import app
 
 def test_world_json_is_deterministic():
     runner = CliRunner()
-    args = ["world", "--seed", "3", "--profiles", "2", "--posts-per-profile", "2", "--now", "2025-06-01T12:00:00Z",
-            "--json"]
+    args = [
+        "world",
+        "--seed",
+        "3",
+        "--profiles",
+        "2",
+        "--posts-per-profile",
+        "2",
+        "--now",
+        "2025-06-01T12:00:00Z",
+        "--json",
+    ]
     a, b = runner.invoke(app, args), runner.invoke(app, args)
     assert a.exit_code == 0, a.output
     assert a.output == b.output
@@ -29,8 +39,21 @@ def test_world_json_is_deterministic():
     assert data["seed"] == 3 and data["password_rule"] == "sandbox-<username>"
     assert data["platforms"]["x"]["our_accounts"] == ["demo_x", "demo2_x"]
     assert data["platforms"]["x"]["posts_visible_at_now"] == 4 * 2
-    other = runner.invoke(app, ["world", "--seed", "4", "--profiles", "2", "--posts-per-profile", "2",
-                                "--now", "2025-06-01T12:00:00Z", "--json"])
+    other = runner.invoke(
+        app,
+        [
+            "world",
+            "--seed",
+            "4",
+            "--profiles",
+            "2",
+            "--posts-per-profile",
+            "2",
+            "--now",
+            "2025-06-01T12:00:00Z",
+            "--json",
+        ],
+    )
     assert other.output != a.output
     text = runner.invoke(app, ["world", "--profiles", "1", "--posts-per-profile", "1"])
     assert text.exit_code == 0 and "demo_linkedin" in text.output
@@ -44,14 +67,25 @@ def test_cli_rejects_bad_options():
     assert r.exit_code != 0
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "-m", "postpulse.sandbox"],
-    [sys.executable, "-m", "postpulse", "sandbox"],  # `postpulse sandbox --seed N --profiles P ...` serves too
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "postpulse.sandbox"],
+        [
+            sys.executable,
+            "-m",
+            "postpulse",
+            "sandbox",
+        ],  # `postpulse sandbox --seed N --profiles P ...` serves too
+    ],
+)
 def test_python_m_serves_and_stops(command):
-    proc = subprocess.Popen([*command, "--port", "0", "--profiles", "2", "--posts-per-profile", "1",
-                             "--time-scale", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*command, "--port", "0", "--profiles", "2", "--posts-per-profile", "1", "--time-scale", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
@@ -79,8 +113,14 @@ def test_find_chromium_and_launch_args():
     assert os.access(path, os.X_OK)
     args = pbrowser.launch_args()
     assert args["headless"] is True
-    for flag in ("--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"):
+    for flag in (
+        "--no-sandbox",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
         assert flag in args["args"]
     if "ms-playwright" not in path:
         assert args["executable_path"] == path

@@ -92,16 +92,22 @@ def test_action_blocked(server, client):
     post = client.get("/api/x/posts", params={"profile": "demo2_x", "limit": 1}).json()[0]
     path = post["url"].replace(server.base_url, "")
     server.faults.set("action_blocked", actions=["like"])
-    r = client.post("/x/action/like", data={"csrf_token": csrf, "post_id": post["id"], "next": path},
-                    follow_redirects=True)
+    r = client.post(
+        "/x/action/like",
+        data={"csrf_token": csrf, "post_id": post["id"], "next": path},
+        follow_redirects=True,
+    )
     assert 'data-testid="action-blocked"' in r.text and "Action blocked" in r.text
     assert 'aria-pressed="false"' in r.text
     assert client.get("/_admin/state").json()["accounts"]["x:demo_x"]["likes"] == []
     client.post("/x/action/follow", data={"csrf_token": csrf, "target": "demo2_x"})
     assert client.get("/_admin/state").json()["accounts"]["x:demo_x"]["following"].count("demo2_x") == 1
     server.faults.clear("action_blocked")
-    r = client.post("/x/action/like", data={"csrf_token": csrf, "post_id": post["id"], "next": path},
-                    follow_redirects=True)
+    r = client.post(
+        "/x/action/like",
+        data={"csrf_token": csrf, "post_id": post["id"], "next": path},
+        follow_redirects=True,
+    )
     assert "Action blocked" not in r.text and 'aria-pressed="true"' in r.text
 
 
@@ -112,7 +118,9 @@ def test_actor_failed(server, client):
     for _ in range(2):
         status = client.get(f"/v2/actor-runs/{run['id']}", params=tok).json()["data"]["status"]
     assert status == "FAILED"
-    run = client.post("/v2/acts/apidojo~tweet-scraper/runs", params={**tok, "waitForFinish": 1}, json={}).json()
+    run = client.post(
+        "/v2/acts/apidojo~tweet-scraper/runs", params={**tok, "waitForFinish": 1}, json={}
+    ).json()
     assert run["data"]["status"] == "SUCCEEDED"
 
 
@@ -120,7 +128,9 @@ def test_admin_clock_dm_and_state(server, client):
     r = client.post("/_admin/clock", json={"now": "2025-06-03T00:00:00Z"})
     assert r.json()["now"].startswith("2025-06-03T00:00:00")
     assert server.clock.now().isoformat().startswith("2025-06-03T00:00:00")
-    r = client.post("/_admin/dm", json={"platform": "x", "from": "demo2_x", "to": "demo_x", "text": "STOP please"})
+    r = client.post(
+        "/_admin/dm", json={"platform": "x", "from": "demo2_x", "to": "demo_x", "text": "STOP please"}
+    )
     assert r.status_code == 201
     state = client.get("/_admin/state").json()
     received = state["accounts"]["x:demo_x"]["dms_received"]

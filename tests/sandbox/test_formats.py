@@ -18,8 +18,10 @@ from .conftest import FIXED_NOW, real_fixture
 
 LINKEDIN = "Aximande__CVmaker/docMaman__dataset_linkedin-profile-posts_2025-12-06_11-28-56-790.json"
 INSTAGRAM = "willem4130__goeduitje-seo-analysis/socials_scrapes__dataset_instagram-scraper_2025-09-04_13-39-02-289.json"
-INSTAGRAM_HASHTAG = ("Jillian-ignited__Crooks-Command-Center-V2/"
-                     "dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl")
+INSTAGRAM_HASHTAG = (
+    "Jillian-ignited__Crooks-Command-Center-V2/"
+    "dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl"
+)
 TIKTOK_FLAT = "Jillian-ignited__Crooks-Command-Center-V2/dataset_tiktok-scraper_2025-09-21_13-33-25-969.jsonl"
 X = "rasmuskampmann1998__Market-Intelligence-Dashboard/global_agriculture_tweets.json"
 THREADS = "lowerzedo__social_apis/threads_posts.json"
@@ -30,7 +32,10 @@ def items():
     """All visible posts of the default world, per platform, fetched over HTTP."""
     with SandboxServer(build_world(now=FIXED_NOW), time_scale=0.0) as srv:
         with httpx.Client(base_url=srv.base_url) as c:
-            yield {p: c.get(f"/api/{p}/posts").json() for p in ("linkedin", "instagram", "tiktok", "x", "threads")}
+            yield {
+                p: c.get(f"/api/{p}/posts").json()
+                for p in ("linkedin", "instagram", "tiktok", "x", "threads")
+            }
 
 
 def load(path):
@@ -155,20 +160,83 @@ def test_x_matches_real_tweet_scraper(items):
 
 def test_threads_matches_real_posts(items):
     # the real sample has only text/video posts; image posts carry a list of URLs and a count
-    compare(load(real_fixture(THREADS)), items["threads"],
-            extra_types={".images": {"list"}, ".image_count": {"int"}, ".images[]": {"str"}})
+    compare(
+        load(real_fixture(THREADS)),
+        items["threads"],
+        extra_types={".images": {"list"}, ".image_count": {"int"}, ".images[]": {"str"}},
+    )
 
 
 REQUIRED = {
-    "linkedin": {"urn", "full_urn", "posted_at", "text", "url", "post_type", "author", "stats", "pagination_token"},
-    "instagram": {"id", "type", "shortCode", "caption", "hashtags", "mentions", "url", "commentsCount",
-                  "latestComments", "likesCount", "timestamp", "ownerUsername", "ownerId", "displayUrl"},
-    "tiktok": {"id", "text", "createTimeISO", "diggCount", "shareCount", "playCount", "commentCount",
-               "collectCount", "authorMeta", "webVideoUrl", "hashtags", "videoMeta", "musicMeta"},
-    "x": {"type", "id", "url", "text", "createdAt", "likeCount", "retweetCount", "replyCount", "quoteCount",
-          "viewCount", "bookmarkCount", "author", "entities"},
-    "threads": {"post_id", "pk", "code", "url", "user_name", "content", "published_on", "posted_at",
-                "reply_count", "like_count"},
+    "linkedin": {
+        "urn",
+        "full_urn",
+        "posted_at",
+        "text",
+        "url",
+        "post_type",
+        "author",
+        "stats",
+        "pagination_token",
+    },
+    "instagram": {
+        "id",
+        "type",
+        "shortCode",
+        "caption",
+        "hashtags",
+        "mentions",
+        "url",
+        "commentsCount",
+        "latestComments",
+        "likesCount",
+        "timestamp",
+        "ownerUsername",
+        "ownerId",
+        "displayUrl",
+    },
+    "tiktok": {
+        "id",
+        "text",
+        "createTimeISO",
+        "diggCount",
+        "shareCount",
+        "playCount",
+        "commentCount",
+        "collectCount",
+        "authorMeta",
+        "webVideoUrl",
+        "hashtags",
+        "videoMeta",
+        "musicMeta",
+    },
+    "x": {
+        "type",
+        "id",
+        "url",
+        "text",
+        "createdAt",
+        "likeCount",
+        "retweetCount",
+        "replyCount",
+        "quoteCount",
+        "viewCount",
+        "bookmarkCount",
+        "author",
+        "entities",
+    },
+    "threads": {
+        "post_id",
+        "pk",
+        "code",
+        "url",
+        "user_name",
+        "content",
+        "published_on",
+        "posted_at",
+        "reply_count",
+        "like_count",
+    },
 }
 
 
@@ -178,13 +246,24 @@ def test_required_fields_and_types_without_real_files(items):
             assert keys <= set(it), (platform, keys - set(it))
     li = items["linkedin"][0]
     assert set(li["urn"]) == {"activity_urn", "share_urn", "ugcPost_urn"}
-    assert set(li["stats"]) == {"total_reactions", "like", "support", "love", "insight", "celebrate", "funny",
-                                "comments", "reposts"}
-    assert li["stats"]["total_reactions"] == sum(li["stats"][k] for k in
-                                                 ("like", "support", "love", "insight", "celebrate", "funny"))
+    assert set(li["stats"]) == {
+        "total_reactions",
+        "like",
+        "support",
+        "love",
+        "insight",
+        "celebrate",
+        "funny",
+        "comments",
+        "reposts",
+    }
+    assert li["stats"]["total_reactions"] == sum(
+        li["stats"][k] for k in ("like", "support", "love", "insight", "celebrate", "funny")
+    )
     assert isinstance(li["posted_at"]["timestamp"], int) and li["full_urn"].startswith("urn:li:")
     x = items["x"][0]
     import re
+
     assert re.fullmatch(r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \+0000 \d{4}", x["createdAt"])
     assert isinstance(x["id"], str) and isinstance(x["author"]["userName"], str)
     tt = items["tiktok"][0]
@@ -192,4 +271,6 @@ def test_required_fields_and_types_without_real_files(items):
     ig = items["instagram"][0]
     assert ig["url"].endswith(f"/instagram/p/{ig['shortCode']}/")
     for it in items["instagram"]:
-        assert it["hashtags"] == [t for t in it["hashtags"]] and all(f"#{t}" in it["caption"] for t in it["hashtags"])
+        assert it["hashtags"] == [t for t in it["hashtags"]] and all(
+            f"#{t}" in it["caption"] for t in it["hashtags"]
+        )

@@ -55,6 +55,7 @@ def submit(page, locator):
 def open_post(page, site, platform, author):
     post = site.world.visible_posts(platform, site.clock.now(), author)[0]
     from postpulse.sandbox.formats import post_path
+
     page.goto(site.base_url + post_path(post))
     return post
 
@@ -91,7 +92,8 @@ def test_like_and_unlike_visible_after_reload(page, site):
     submit(page, button)
     page.reload()
     sync_api.expect(page.get_by_test_id("post").get_by_role("button", name="Like")).to_have_attribute(
-        "aria-pressed", "false")
+        "aria-pressed", "false"
+    )
     assert ("x", "demo_x", post.post_id) not in site.world.likes
 
 
@@ -108,21 +110,33 @@ def test_comment_reply_and_delete(page, site):
     page.reload()
     mine = page.get_by_test_id("comment").filter(has_text="Browser comment #one").first
     sync_api.expect(mine.get_by_test_id("replies")).to_contain_text("and a reply")
-    submit(page, page.get_by_test_id("comment").filter(has_text="and a reply").last.get_by_role(
-        "button", name="Delete comment"))
+    submit(
+        page,
+        page.get_by_test_id("comment")
+        .filter(has_text="and a reply")
+        .last.get_by_role("button", name="Delete comment"),
+    )
     page.reload()
     sync_api.expect(page.get_by_test_id("comment").filter(has_text="and a reply")).to_have_count(0)
     sync_api.expect(page.get_by_test_id("comment").filter(has_text="Browser comment #one")).to_have_count(1)
-    submit(page, page.get_by_test_id("comment").filter(has_text="Browser comment #one").first.get_by_role(
-        "button", name="Delete comment").first)
+    submit(
+        page,
+        page.get_by_test_id("comment")
+        .filter(has_text="Browser comment #one")
+        .first.get_by_role("button", name="Delete comment")
+        .first,
+    )
     page.reload()
     sync_api.expect(page.get_by_test_id("comment").filter(has_text="Browser comment #one")).to_have_count(0)
 
 
 def test_follow_and_unfollow(page, site):
     ui_login(page, site, "tiktok")
-    target = next(u for u, p in site.world.profiles["tiktok"].items()
-                  if not p.is_ours and not site.world.is_following("tiktok", "demo_tiktok", u))
+    target = next(
+        u
+        for u, p in site.world.profiles["tiktok"].items()
+        if not p.is_ours and not site.world.is_following("tiktok", "demo_tiktok", u)
+    )
     page.goto(f"{site.base_url}/tiktok/@{target}")
     followers = int(page.get_by_test_id("followers-count").get_attribute("data-value"))
     btn = page.get_by_role("button", name="Follow ")
@@ -180,7 +194,8 @@ def test_two_sessions_are_isolated(site, browser):
         submit(p1, p1.get_by_test_id("post").get_by_role("button", name="Like"))
         open_post(p2, site, "x", "demo_x")
         sync_api.expect(p2.get_by_test_id("post").get_by_role("button", name="Like")).to_have_attribute(
-            "aria-pressed", "false")
+            "aria-pressed", "false"
+        )
         sync_api.expect(p2.get_by_test_id("current-user")).to_have_attribute("data-username", "demo2_x")
         assert ("x", "demo_x", post.post_id) in site.world.likes
         assert ("x", "demo2_x", post.post_id) not in site.world.likes
@@ -204,7 +219,8 @@ def test_faults_seen_by_a_browser(page, site):
     page.reload()
     sync_api.expect(page.get_by_test_id("action-blocked")).to_have_count(0)
     sync_api.expect(page.get_by_test_id("post").get_by_role("button", name="Like")).to_have_attribute(
-        "aria-pressed", "false")
+        "aria-pressed", "false"
+    )
     site.faults.clear()
     site.faults.set("expired_sessions")
     page.reload()

@@ -8,15 +8,19 @@ from datetime import timedelta
 import pytest
 
 from postpulse.sandbox.formats import item_for
-from postpulse.sandbox.world import (METRICS, PLATFORMS, WorldError, build_world, our_accounts,
-                                     password_for)
+from postpulse.sandbox.world import METRICS, PLATFORMS, WorldError, build_world, our_accounts, password_for
 
 from .conftest import FIXED_NOW, small_world
 
 
 def _dump(world) -> str:
-    items = {p: [item_for(world, post, FIXED_NOW, "http://sandbox.test")
-                 for post in world.visible_posts(p, FIXED_NOW)] for p in PLATFORMS}
+    items = {
+        p: [
+            item_for(world, post, FIXED_NOW, "http://sandbox.test")
+            for post in world.visible_posts(p, FIXED_NOW)
+        ]
+        for p in PLATFORMS
+    }
     return json.dumps({"summary": world.summary(), "items": items}, sort_keys=True)
 
 

@@ -62,8 +62,15 @@ class TransientError(DriverError):
 
     retryable = True
 
-    def __init__(self, message: str, *, code: str, status: int | None = None,
-                 retry_after: float | None = None, **details: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message, code=code, **details)
         self.status = status
         self.retry_after = retry_after

@@ -36,8 +36,9 @@ Adding a driver for a platform, say Instagram:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .base import Driver, DriverError
 
@@ -69,8 +70,11 @@ def _load(ref: str) -> Any:
 
 #: driver name -> spec
 DRIVERS: dict[str, DriverSpec] = {
-    "sandbox": DriverSpec("sandbox", "postpulse.engagement.drivers.sandbox:SandboxDriver",
-                          site="postpulse.engagement.drivers.sandbox:site_for"),
+    "sandbox": DriverSpec(
+        "sandbox",
+        "postpulse.engagement.drivers.sandbox:SandboxDriver",
+        site="postpulse.engagement.drivers.sandbox:site_for",
+    ),
 }
 
 #: platform -> driver name; platforms not listed use ``DEFAULT_DRIVER``
@@ -92,20 +96,47 @@ def resolve(platform: str, metadata: dict | None = None) -> tuple[str, str]:
     name = (metadata or {}).get("driver") or PLATFORM_DRIVERS.get(platform) or DEFAULT_DRIVER
     spec = DRIVERS.get(name)
     if spec is None:
-        raise DriverError(f"no driver {name!r} for platform {platform!r} (accounts.metadata.driver or "
-                          f"PLATFORM_DRIVERS); known drivers: {', '.join(sorted(DRIVERS))}. See "
-                          "postpulse/engagement/drivers/registry.py for how to add one.", code="unsupported_platform")
+        raise DriverError(
+            f"no driver {name!r} for platform {platform!r} (accounts.metadata.driver or "
+            f"PLATFORM_DRIVERS); known drivers: {', '.join(sorted(DRIVERS))}. See "
+            "postpulse/engagement/drivers/registry.py for how to add one.",
+            code="unsupported_platform",
+        )
     return name, spec.site_for(platform, metadata)
 
 
-def open_driver(name: str, browser: Any, *, base_url: str, site: str, username: str,
-                storage_state: dict | None, timeout_ms: int = 15000) -> Driver:
+def open_driver(
+    name: str,
+    browser: Any,
+    *,
+    base_url: str,
+    site: str,
+    username: str,
+    storage_state: dict | None,
+    timeout_ms: int = 15000,
+) -> Driver:
     """A driver instance (one browser context) for one account."""
     spec = DRIVERS.get(name)
     if spec is None:
-        raise DriverError(f"no driver {name!r}; known drivers: {', '.join(sorted(DRIVERS))}", code="unsupported_platform")
-    return spec.load_factory()(browser, base_url=base_url, site=site, username=username,
-                               storage_state=storage_state, timeout_ms=timeout_ms)
+        raise DriverError(
+            f"no driver {name!r}; known drivers: {', '.join(sorted(DRIVERS))}", code="unsupported_platform"
+        )
+    return spec.load_factory()(
+        browser,
+        base_url=base_url,
+        site=site,
+        username=username,
+        storage_state=storage_state,
+        timeout_ms=timeout_ms,
+    )
 
 
-__all__ = ["DRIVERS", "PLATFORM_DRIVERS", "DEFAULT_DRIVER", "DriverSpec", "open_driver", "register_driver", "resolve"]
+__all__ = [
+    "DRIVERS",
+    "PLATFORM_DRIVERS",
+    "DEFAULT_DRIVER",
+    "DriverSpec",
+    "open_driver",
+    "register_driver",
+    "resolve",
+]

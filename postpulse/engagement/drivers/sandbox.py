@@ -18,11 +18,35 @@ from urllib.parse import urlsplit
 
 from postpulse.policy import classify_failure, normalize_text
 
-from .base import (ActionBlocked, ActionTask, DriverError, MarkupChanged, SessionExpired, TargetNotFound,
-                   TransientError, Verification)
-from .sandbox_selectors import (ATTR_AUTHOR, ATTR_COMMENT_ID, ATTR_DATETIME, ATTR_MESSAGE_ID, ATTR_POST_ID, ATTR_PRESSED,
-                                ATTR_SENDER, ATTR_THREAD_ID, ATTR_WITH, SELECTORS, compose_path, is_login_url,
-                                login_path, messages_path, post_path, profile_path, thread_path)
+from .base import (
+    ActionBlocked,
+    ActionTask,
+    DriverError,
+    MarkupChanged,
+    SessionExpired,
+    TargetNotFound,
+    TransientError,
+    Verification,
+)
+from .sandbox_selectors import (
+    ATTR_AUTHOR,
+    ATTR_COMMENT_ID,
+    ATTR_DATETIME,
+    ATTR_MESSAGE_ID,
+    ATTR_POST_ID,
+    ATTR_PRESSED,
+    ATTR_SENDER,
+    ATTR_THREAD_ID,
+    ATTR_WITH,
+    SELECTORS,
+    compose_path,
+    is_login_url,
+    login_path,
+    messages_path,
+    post_path,
+    profile_path,
+    thread_path,
+)
 
 SANDBOX_SITES = ("linkedin", "instagram", "tiktok", "x", "threads")
 
@@ -34,7 +58,9 @@ def site_for(platform: str, metadata: dict | None = None) -> str:
         return platform
     site = (metadata or {}).get("sandbox_site") or "x"
     if site not in SANDBOX_SITES:
-        raise DriverError(f"accounts.metadata.sandbox_site {site!r} is not a sandbox site ({', '.join(SANDBOX_SITES)})")
+        raise DriverError(
+            f"accounts.metadata.sandbox_site {site!r} is not a sandbox site ({', '.join(SANDBOX_SITES)})"
+        )
     return site
 
 
@@ -47,12 +73,22 @@ def _ms(t0: float) -> int:
 
 
 class SandboxDriver:
-    def __init__(self, browser: Any, base_url: str, site: str, username: str,
-                 storage_state: dict | None, *, timeout_ms: int = 15000) -> None:
+    def __init__(
+        self,
+        browser: Any,
+        base_url: str,
+        site: str,
+        username: str,
+        storage_state: dict | None,
+        *,
+        timeout_ms: int = 15000,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.site = site
         self.username = username.lower()
-        self.context = browser.new_context(storage_state=storage_state) if storage_state else browser.new_context()
+        self.context = (
+            browser.new_context(storage_state=storage_state) if storage_state else browser.new_context()
+        )
         self.context.set_default_timeout(timeout_ms)
         self.context.set_default_navigation_timeout(timeout_ms)
         self.page = self.context.new_page()
@@ -83,8 +119,12 @@ class SandboxDriver:
                 retry_after = float(ra) if ra else None
             except ValueError:
                 retry_after = None
-            raise TransientError("the platform answered 429 Too Many Requests", code="rate_limited", status=429,
-                                 retry_after=retry_after)
+            raise TransientError(
+                "the platform answered 429 Too Many Requests",
+                code="rate_limited",
+                status=429,
+                retry_after=retry_after,
+            )
         if status >= 500:
             raise TransientError(f"the platform answered HTTP {status}", code="server_error", status=status)
         if is_login_url(path, self.site):
@@ -95,18 +135,22 @@ class SandboxDriver:
             raise DriverError(f"the platform refused the request (HTTP {status}) at {path}", status=status)
 
     def goto(self, path: str) -> None:
-        from playwright.sync_api import Error as PwError, TimeoutError as PwTimeout
+        from playwright.sync_api import Error as PwError
+        from playwright.sync_api import TimeoutError as PwTimeout
 
         try:
             resp = self.page.goto(self.base_url + path, wait_until="domcontentloaded")
         except PwTimeout:
             raise TransientError(f"loading {path} timed out", code="timeout") from None
         except PwError as exc:
-            raise TransientError(f"loading {path} failed: {str(exc).splitlines()[0]}", code="network_error") from None
+            raise TransientError(
+                f"loading {path} failed: {str(exc).splitlines()[0]}", code="network_error"
+            ) from None
         self._check(resp)
 
     def submit(self, locator: Any, what: str) -> None:
-        from playwright.sync_api import Error as PwError, TimeoutError as PwTimeout
+        from playwright.sync_api import Error as PwError
+        from playwright.sync_api import TimeoutError as PwTimeout
 
         try:
             with self.page.expect_navigation(wait_until="domcontentloaded") as nav:
@@ -135,9 +179,11 @@ class SandboxDriver:
     def need(self, key: str, root: Any = None) -> Any:
         el = (root or self.page).query_selector(SELECTORS[key])
         if el is None:
-            raise MarkupChanged(f"selector {key!r} ({SELECTORS[key]}) matched nothing on {urlsplit(self.page.url).path}; "
-                                "the site's markup changed: update postpulse/engagement/drivers/sandbox_selectors.py",
-                                selector=key)
+            raise MarkupChanged(
+                f"selector {key!r} ({SELECTORS[key]}) matched nothing on {urlsplit(self.page.url).path}; "
+                "the site's markup changed: update postpulse/engagement/drivers/sandbox_selectors.py",
+                selector=key,
+            )
         return el
 
     def _pressed(self, key: str) -> bool:
@@ -171,19 +217,29 @@ class SandboxDriver:
         except Exception as exc:
             raise DriverError(f"logging in failed: {str(exc).splitlines()[0]}") from None
         if resp is not None and resp.status in (429,) or (resp is not None and resp.status >= 500):
-            raise TransientError(f"login answered HTTP {resp.status}", code="server_error", status=resp.status)
-        if self.page.query_selector(SELECTORS["login_error"]) is not None or \
-                is_login_url(urlsplit(self.page.url).path, self.site):
-            raise DriverError(f"the platform refused the login of @{self.username} (wrong username or password)",
-                              code="login_failed")
+            raise TransientError(
+                f"login answered HTTP {resp.status}", code="server_error", status=resp.status
+            )
+        if self.page.query_selector(SELECTORS["login_error"]) is not None or is_login_url(
+            urlsplit(self.page.url).path, self.site
+        ):
+            raise DriverError(
+                f"the platform refused the login of @{self.username} (wrong username or password)",
+                code="login_failed",
+            )
         self.need("current_user")
         return self.storage_state()
 
     def list_threads(self) -> list[dict[str, str]]:
         self.goto(messages_path(self.site))
         self.need("thread_list")
-        return [{"thread_id": el.get_attribute(ATTR_THREAD_ID) or "", "with": (el.get_attribute(ATTR_WITH) or "").lower()}
-                for el in self.page.query_selector_all(SELECTORS["thread"])]
+        return [
+            {
+                "thread_id": el.get_attribute(ATTR_THREAD_ID) or "",
+                "with": (el.get_attribute(ATTR_WITH) or "").lower(),
+            }
+            for el in self.page.query_selector_all(SELECTORS["thread"])
+        ]
 
     def read_thread(self, thread_id: str) -> list[dict[str, str]]:
         self.goto(thread_path(self.site, thread_id))
@@ -191,10 +247,14 @@ class SandboxDriver:
         out = []
         for el in self.page.query_selector_all(SELECTORS["message"]):
             t = el.query_selector(SELECTORS["message_text"])
-            out.append({"message_id": el.get_attribute(ATTR_MESSAGE_ID) or "",
-                        "sender": (el.get_attribute(ATTR_SENDER) or "").lower(),
-                        "text": t.inner_text() if t else "",
-                        "sent_at": _attr(el.query_selector(SELECTORS["message_time"]), ATTR_DATETIME)})
+            out.append(
+                {
+                    "message_id": el.get_attribute(ATTR_MESSAGE_ID) or "",
+                    "sender": (el.get_attribute(ATTR_SENDER) or "").lower(),
+                    "text": t.inner_text() if t else "",
+                    "sent_at": _attr(el.query_selector(SELECTORS["message_time"]), ATTR_DATETIME),
+                }
+            )
         return out
 
     # -- actions ----------------------------------------------------------------------------------
@@ -208,7 +268,9 @@ class SandboxDriver:
         t0 = time.perf_counter()
         self.goto(path)
         if self._pressed(key) == want:
-            return {"already": True}, Verification("dom_state_check", True, 1.0, {"already": True, ATTR_PRESSED: want}, _ms(t0))
+            return {"already": True}, Verification(
+                "dom_state_check", True, 1.0, {"already": True, ATTR_PRESSED: want}, _ms(t0)
+            )
         self.submit(self.need(key), what)
         now = self._pressed(key)
         return {}, Verification("dom_state_check", now == want, 0.8, {ATTR_PRESSED: now}, _ms(t0))
@@ -220,12 +282,22 @@ class SandboxDriver:
         return self._toggle(task, post_path(self.site, task.target_id), "like_button", False, "unlike")
 
     def _do_follow(self, task, text):
-        return self._toggle(task, profile_path(self.site, task.target_username or task.target_id),
-                            "follow_button", True, "follow")
+        return self._toggle(
+            task,
+            profile_path(self.site, task.target_username or task.target_id),
+            "follow_button",
+            True,
+            "follow",
+        )
 
     def _do_unfollow(self, task, text):
-        return self._toggle(task, profile_path(self.site, task.target_username or task.target_id),
-                            "follow_button", False, "unfollow")
+        return self._toggle(
+            task,
+            profile_path(self.site, task.target_username or task.target_id),
+            "follow_button",
+            False,
+            "unfollow",
+        )
 
     def _find_ours(self, text: str, root: Any = None) -> str | None:
         want = normalize_text(text)
@@ -238,13 +310,17 @@ class SandboxDriver:
         self.need("post")
         existing = self._find_ours(text)
         if existing:
-            return ({"already": True, "platform_comment_id": existing},
-                    Verification("dom_state_check", True, 1.0, {"already": True}, _ms(t0)))
+            return (
+                {"already": True, "platform_comment_id": existing},
+                Verification("dom_state_check", True, 1.0, {"already": True}, _ms(t0)),
+            )
         self.need("comment_input").fill(text)
         self.submit(self.need("comment_submit"), "comment")
         cid = self._find_ours(text)
-        return ({"platform_comment_id": cid} if cid else {},
-                Verification("dom_state_check", cid is not None, 0.8, {"platform_comment_id": cid}, _ms(t0)))
+        return (
+            {"platform_comment_id": cid} if cid else {},
+            Verification("dom_state_check", cid is not None, 0.8, {"platform_comment_id": cid}, _ms(t0)),
+        )
 
     def _parent(self, task) -> Any:
         el = self._comment_el(task.target_id)
@@ -263,15 +339,19 @@ class SandboxDriver:
         replies = parent.query_selector(SELECTORS["replies"])
         existing = self._find_ours(text, replies) if replies else None
         if existing:
-            return ({"already": True, "platform_comment_id": existing},
-                    Verification("dom_state_check", True, 1.0, {"already": True}, _ms(t0)))
+            return (
+                {"already": True, "platform_comment_id": existing},
+                Verification("dom_state_check", True, 1.0, {"already": True}, _ms(t0)),
+            )
         self.need("reply_input", parent).fill(text)
         self.submit(self.need("reply_submit", parent), "reply")
         parent = self._parent(task)
         replies = parent.query_selector(SELECTORS["replies"]) if parent else None
         cid = self._find_ours(text, replies) if replies else None
-        return ({"platform_comment_id": cid} if cid else {},
-                Verification("dom_state_check", cid is not None, 0.8, {"platform_comment_id": cid}, _ms(t0)))
+        return (
+            {"platform_comment_id": cid} if cid else {},
+            Verification("dom_state_check", cid is not None, 0.8, {"platform_comment_id": cid}, _ms(t0)),
+        )
 
     def _do_delete_comment(self, task, text):
         t0 = time.perf_counter()
@@ -281,8 +361,11 @@ class SandboxDriver:
         if el is None:
             return {"already": True}, Verification("dom_state_check", True, 0.9, {"absent": True}, _ms(t0))
         if (el.get_attribute(ATTR_AUTHOR) or "").lower() != self.username:
-            raise DriverError(f"comment {task.target_id} is by @{el.get_attribute(ATTR_AUTHOR)}, not by us; "
-                              "postpulse only deletes its own comments", code="not_allowed")
+            raise DriverError(
+                f"comment {task.target_id} is by @{el.get_attribute(ATTR_AUTHOR)}, not by us; "
+                "postpulse only deletes its own comments",
+                code="not_allowed",
+            )
         self.submit(self.need("delete_comment_button", el), "delete comment")
         gone = self._comment_el(task.target_id) is None
         return {}, Verification("dom_state_check", gone, 0.8, {"absent": gone}, _ms(t0))
@@ -304,8 +387,10 @@ class SandboxDriver:
         view = self.need("thread_view")
         tid = view.get_attribute(ATTR_THREAD_ID)
         mid = self._our_message(text)
-        return ({"platform_thread_id": tid, "platform_message_id": mid},
-                Verification("dom_state_check", mid is not None, 0.8, {"platform_thread_id": tid}, _ms(t0)))
+        return (
+            {"platform_thread_id": tid, "platform_message_id": mid},
+            Verification("dom_state_check", mid is not None, 0.8, {"platform_thread_id": tid}, _ms(t0)),
+        )
 
     def _our_message(self, text: str, message_id: str | None = None) -> str | None:
         want = normalize_text(text) if text is not None else None
@@ -335,8 +420,10 @@ class SandboxDriver:
         pid = post.get_attribute(ATTR_POST_ID)
         body = self.need("post_text").inner_text()
         ok = normalize_text(body) == normalize_text(text)
-        return ({"platform_post_id": pid, "url": urlsplit(self.page.url).path},
-                Verification("dom_state_check", ok and pid is not None, 0.8, {"platform_post_id": pid}, _ms(t0)))
+        return (
+            {"platform_post_id": pid, "url": urlsplit(self.page.url).path},
+            Verification("dom_state_check", ok and pid is not None, 0.8, {"platform_post_id": pid}, _ms(t0)),
+        )
 
     # -- verification after a fresh load -------------------------------------------------------------
     def verify(self, task: ActionTask, result: dict[str, Any], text: str | None) -> Verification:
@@ -358,12 +445,19 @@ class SandboxDriver:
             cid = result.get("platform_comment_id")
             el = self._comment_el(cid) if cid else None
             if el is None:
-                return Verification("reload_verify", False, 1.0, {"platform_comment_id": cid, "found": False}, _ms(t0))
+                return Verification(
+                    "reload_verify", False, 1.0, {"platform_comment_id": cid, "found": False}, _ms(t0)
+                )
             t = el.query_selector(SELECTORS["comment_text"])
             same = t is not None and normalize_text(t.inner_text()) == normalize_text(text or "")
             mine = (el.get_attribute(ATTR_AUTHOR) or "").lower() == self.username
-            return Verification("reload_verify", same and mine, 1.0 if same and mine else 0.5,
-                                {"platform_comment_id": cid, "found": True, "text_matches": same}, _ms(t0))
+            return Verification(
+                "reload_verify",
+                same and mine,
+                1.0 if same and mine else 0.5,
+                {"platform_comment_id": cid, "found": True, "text_matches": same},
+                _ms(t0),
+            )
         if a == "delete_comment":
             self.goto(post_path(self.site, task.post_ref))
             self.need("post")
@@ -377,7 +471,9 @@ class SandboxDriver:
             self.need("thread_view")
             mid = result.get("platform_message_id")
             found = self._our_message(text or "", mid) if mid else self._our_message(text or "")
-            return Verification("reload_verify", found is not None, 1.0 if mid else 0.8, {"found": found is not None}, _ms(t0))
+            return Verification(
+                "reload_verify", found is not None, 1.0 if mid else 0.8, {"found": found is not None}, _ms(t0)
+            )
         if a == "publish":
             pid = result.get("platform_post_id")
             if not pid:

@@ -11,8 +11,8 @@ from ..counts import MAX_COUNT, BadCount
 from ..records import CommentRecord, MetricCounts, PostRecord, ProfileRecord
 from ..timeparse import parse_relative
 from .errors import BadValue
-from .values import _kind, to_text, to_id, to_bool, to_tags, to_time, to_count
 from .specs import BuildContext, MediaSpec
+from .values import _kind, to_bool, to_count, to_id, to_tags, to_text, to_time
 
 if TYPE_CHECKING:
     from .model import Mapping
@@ -48,55 +48,71 @@ def _spec_lines(spec: Any, ns: dict, indent: str) -> list[str]:
     return lines
 
 
-def _compile_fast_post(m: "Mapping") -> Callable[[dict, BuildContext], PostRecord]:
+def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]:
     """``Mapping.build_post`` specialized for one mapping: generated Python with the plain paths
     inlined and the per-field loops unrolled (the same converters, checks, messages and order of
     evaluation as ``build_post``, so the same records and the same rejections)."""
     post_plan, count_plan, stats_plan, author_plan = m._plans()
     ns: dict[str, Any] = {
-        "to_id": to_id, "to_count": to_count, "BadValue": BadValue, "BadCount": BadCount,
-        "MAX_COUNT": MAX_COUNT, "MetricCounts": MetricCounts, "PostRecord": PostRecord,
-        "ProfileRecord": ProfileRecord, "parse_relative": parse_relative, "_kind": _kind, "M": m,
+        "to_id": to_id,
+        "to_count": to_count,
+        "BadValue": BadValue,
+        "BadCount": BadCount,
+        "MAX_COUNT": MAX_COUNT,
+        "MetricCounts": MetricCounts,
+        "PostRecord": PostRecord,
+        "ProfileRecord": ProfileRecord,
+        "parse_relative": parse_relative,
+        "_kind": _kind,
+        "M": m,
         "PLATFORM": m.platform,
     }
     L = ["def build_post(obj, ctx):"]
     L += _spec_lines(m.fields["platform_post_id"], ns, "    ")
     ns["PID_MSG"] = f"missing post id (looked at: {m.fields['platform_post_id'].describe})"
-    L += ["    pid = to_id(v, 'platform_post_id')",
-          "    if pid is None:",
-          "        raise BadValue('platform_post_id', None, PID_MSG)",
-          "    values = {}"]
+    L += [
+        "    pid = to_id(v, 'platform_post_id')",
+        "    if pid is None:",
+        "        raise BadValue('platform_post_id', None, PID_MSG)",
+        "    values = {}",
+    ]
     for name, spec, conv in post_plan:
         cname = f"C{len(ns)}"
         ns[cname] = conv
         L += _spec_lines(spec, ns, "    ")
         L += ["    if v is not None:", f"        values[{name!r}] = {cname}(v, {name!r})"]
-    L += ["    captured_at = values.pop('captured_at', None) or ctx.file_captured_at",
-          "    ago = values.pop('posted_ago', None)",
-          "    approximate = False",
-          "    if ago is not None and values.get('posted_at') is None:",
-          "        resolved = parse_relative(ago, captured_at or ctx.reference_time)",
-          "        if resolved is not None:",
-          "            values['posted_at'] = resolved",
-          "            approximate = True",
-          "    counts = MetricCounts()"]
+    L += [
+        "    captured_at = values.pop('captured_at', None) or ctx.file_captured_at",
+        "    ago = values.pop('posted_ago', None)",
+        "    approximate = False",
+        "    if ago is not None and values.get('posted_at') is None:",
+        "        resolved = parse_relative(ago, captured_at or ctx.reference_time)",
+        "        if resolved is not None:",
+        "            values['posted_at'] = resolved",
+        "            approximate = True",
+        "    counts = MetricCounts()",
+    ]
     for name, spec in count_plan:
         dname = f"D{len(ns)}"
         ns[dname] = spec.describe
         L += _spec_lines(spec, ns, "    ")
-        L += ["    if v is not None:",
-              "        if v.__class__ is not int or not 0 <= v <= MAX_COUNT:",
-              "            try:",
-              f"                v = to_count(v, {name!r})",
-              "            except BadCount as exc:",
-              f"                raise BadCount({name!r}, exc.value, f'{{exc.reason}} (source: {{{dname}}})') from None",
-              f"        counts.{name} = v"]
-    L += ["    stats = {}",
-          "    whole = values.pop('platform_stats', None)",
-          "    if whole is not None:",
-          "        if whole.__class__ is not dict:",
-          "            raise BadValue('platform_stats', whole, f'expected an object, got {_kind(whole)}')",
-          "        stats.update(whole)"]
+        L += [
+            "    if v is not None:",
+            "        if v.__class__ is not int or not 0 <= v <= MAX_COUNT:",
+            "            try:",
+            f"                v = to_count(v, {name!r})",
+            "            except BadCount as exc:",
+            f"                raise BadCount({name!r}, exc.value, f'{{exc.reason}} (source: {{{dname}}})') from None",
+            f"        counts.{name} = v",
+        ]
+    L += [
+        "    stats = {}",
+        "    whole = values.pop('platform_stats', None)",
+        "    if whole is not None:",
+        "        if whole.__class__ is not dict:",
+        "            raise BadValue('platform_stats', whole, f'expected an object, got {_kind(whole)}')",
+        "        stats.update(whole)",
+    ]
     for name, spec in stats_plan:
         L += _spec_lines(spec, ns, "    ")
         L += ["    if v is not None:", f"        stats[{name!r}] = v"]
@@ -106,44 +122,62 @@ def _compile_fast_post(m: "Mapping") -> Callable[[dict, BuildContext], PostRecor
             cname = f"C{len(ns)}"
             ns[cname] = conv
             L += _spec_lines(spec, ns, "    ")
-            L += ["    if v is not None:",
-                  f"        v = {cname}(v, {fname!r})",
-                  "        if v is not None:",
-                  f"            av[{name!r}] = v"]
+            L += [
+                "    if v is not None:",
+                f"        v = {cname}(v, {fname!r})",
+                "        if v is not None:",
+                f"            av[{name!r}] = v",
+            ]
         L += ["    author = ProfileRecord(PLATFORM, **av) if av else None"]
     else:
         L += ["    author = None"]
-    L += ["    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, counts=counts,",
-          "                      platform_stats=stats, captured_at=captured_at,",
-          "                      media=M._media(obj) if M.media else [], raw=obj, format=ctx.format, **values)",
-          "    if M.comments is not None:",
-          "        post.comments = M._comments(obj, pid, ctx)",
-          "    for hook in M.hooks:",
-          "        hook(obj, post)",
-          "    return post"]
+    L += [
+        "    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, counts=counts,",
+        "                      platform_stats=stats, captured_at=captured_at,",
+        "                      media=M._media(obj) if M.media else [], raw=obj, format=ctx.format, **values)",
+        "    if M.comments is not None:",
+        "        post.comments = M._comments(obj, pid, ctx)",
+        "    for hook in M.hooks:",
+        "        hook(obj, post)",
+        "    return post",
+    ]
     code = "\n".join(L)
-    exec(compile(code, f"<mapping {m.name}: build_post>", "exec"), ns)  # code from the mapping's own compiled specs
+    exec(
+        compile(code, f"<mapping {m.name}: build_post>", "exec"), ns
+    )  # code from the mapping's own compiled specs
     fn = ns["build_post"]
     fn.source = code  # type: ignore[attr-defined]
     return fn
 
 
 _POST_CONVERTERS = (
-    ("full_urn", to_id), ("url", to_text), ("text", to_text), ("post_type", to_text),
-    ("content_type", to_text), ("posted_at", to_time), ("posted_ago", to_text),
+    ("full_urn", to_id),
+    ("url", to_text),
+    ("text", to_text),
+    ("post_type", to_text),
+    ("content_type", to_text),
+    ("posted_at", to_time),
+    ("posted_ago", to_text),
     ("captured_at", to_time),
-    ("hashtags", lambda v, f: to_tags(v, f, "#")), ("mentions", lambda v, f: to_tags(v, f, "@")),
-    ("is_sponsored", to_bool), ("platform_stats", _ident_conv),
+    ("hashtags", lambda v, f: to_tags(v, f, "#")),
+    ("mentions", lambda v, f: to_tags(v, f, "@")),
+    ("is_sponsored", to_bool),
+    ("platform_stats", _ident_conv),
 )
 _AUTHOR_CONVERTERS = {
-    "follower_count": to_count, "following_count": to_count, "post_count": to_count,
-    "is_verified": to_bool, "platform_user_id": to_id, "username": to_id,
+    "follower_count": to_count,
+    "following_count": to_count,
+    "post_count": to_count,
+    "is_verified": to_bool,
+    "platform_user_id": to_id,
+    "username": to_id,
 }
 
 
 def _author_plan(spec: dict[str, Any], prefix: str) -> tuple:
-    return tuple((name, s, _AUTHOR_CONVERTERS.get(name, to_text), f"{prefix}.{name}")
-                 for name, s in spec.items())
+    return tuple(
+        (name, s, _AUTHOR_CONVERTERS.get(name, to_text), f"{prefix}.{name}") for name, s in spec.items()
+    )
 
 
 def _build_author(platform: str, plan: tuple, obj: Any) -> ProfileRecord | None:
@@ -170,8 +204,16 @@ def _const_type(ms: MediaSpec) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _comment_from(platform: str, f: dict[str, Any], author_spec: dict[str, Any], c: dict,
-                  cid: str, parent: str | None, prefix: str, mapping: Mapping) -> CommentRecord:
+def _comment_from(
+    platform: str,
+    f: dict[str, Any],
+    author_spec: dict[str, Any],
+    c: dict,
+    cid: str,
+    parent: str | None,
+    prefix: str,
+    mapping: Mapping,
+) -> CommentRecord:
     p = (prefix + ".") if prefix else ""
     parent_id = parent
     if "parent_platform_comment_id" in f:
@@ -181,7 +223,9 @@ def _comment_from(platform: str, f: dict[str, Any], author_spec: dict[str, Any],
     return CommentRecord(
         platform=platform,
         platform_comment_id=cid,
-        platform_post_id=to_id(f["platform_post_id"](c), p + "platform_post_id") if "platform_post_id" in f else None,
+        platform_post_id=to_id(f["platform_post_id"](c), p + "platform_post_id")
+        if "platform_post_id" in f
+        else None,
         parent_platform_comment_id=parent_id,
         author=mapping._author(author_spec, c, p + "author"),
         text=to_text(f["text"](c), p + "text") if "text" in f else None,

@@ -12,21 +12,59 @@ MAX_LIST_ITEMS = 10_000
 
 KINDS = ("post", "comment", "hashtag_stats")
 POST_FIELDS = (
-    "platform_post_id", "full_urn", "url", "text", "post_type", "content_type", "posted_at",
-    "posted_ago", "captured_at", "hashtags", "mentions", "is_sponsored", "platform_stats",
+    "platform_post_id",
+    "full_urn",
+    "url",
+    "text",
+    "post_type",
+    "content_type",
+    "posted_at",
+    "posted_ago",
+    "captured_at",
+    "hashtags",
+    "mentions",
+    "is_sponsored",
+    "platform_stats",
 )
 COMMENT_FIELDS = (
-    "platform_comment_id", "platform_post_id", "parent_platform_comment_id", "text",
-    "posted_at", "captured_at", "like_count", "reply_count",
+    "platform_comment_id",
+    "platform_post_id",
+    "parent_platform_comment_id",
+    "text",
+    "posted_at",
+    "captured_at",
+    "like_count",
+    "reply_count",
 )
 AUTHOR_FIELDS = (
-    "platform_user_id", "username", "display_name", "profile_url", "follower_count",
-    "following_count", "post_count", "is_verified", "bio",
+    "platform_user_id",
+    "username",
+    "display_name",
+    "profile_url",
+    "follower_count",
+    "following_count",
+    "post_count",
+    "is_verified",
+    "bio",
 )
 MEDIA_FIELDS = ("media_type", "url", "thumbnail_url", "width", "height", "duration_s")
 SPEC_KEYS = {"path", "paths", "transform", "each", "join", "sep", "const", "none_if", "template"}
 TOP_KEYS = {
-    "name", "platform", "kind", "description", "priority", "items", "detect", "meta",
-    "fields", "author", "counts", "platform_stats", "media", "comments", "hooks", "expand",
+    "name",
+    "platform",
+    "kind",
+    "description",
+    "priority",
+    "items",
+    "detect",
+    "meta",
+    "fields",
+    "author",
+    "counts",
+    "platform_stats",
+    "media",
+    "comments",
+    "hooks",
+    "expand",
     "version",
 }

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..records import COUNT_FIELDS
-from .fields import BUILTIN_DIR, KINDS, POST_FIELDS, COMMENT_FIELDS, AUTHOR_FIELDS, MEDIA_FIELDS, TOP_KEYS
 from .errors import MappingError
-from .paths import compile_path, _check_path, compile_spec
-from .specs import MediaSpec, CommentSpec
+from .fields import AUTHOR_FIELDS, BUILTIN_DIR, COMMENT_FIELDS, KINDS, MEDIA_FIELDS, POST_FIELDS, TOP_KEYS
 from .model import Mapping
+from .paths import _check_path, compile_path, compile_spec
+from .specs import CommentSpec, MediaSpec
 
 
 def _table(source: str, data: dict, key: str) -> dict:
@@ -31,9 +31,14 @@ def _spec_table(source: str, section: str, table: dict, allowed: Iterable[str] |
     allowed_set = set(allowed) if allowed is not None else None
     for key, spec in table.items():
         if allowed_set is not None and key not in allowed_set:
-            raise MappingError(source, f"{section} {key}" if section.startswith("[") else f"[{section}] {key}",
-                               f"unknown field; allowed: {', '.join(sorted(allowed_set))}")
-        out[key] = compile_spec(source, f"{section} {key}" if section.startswith("[") else f"[{section}] {key}", spec)
+            raise MappingError(
+                source,
+                f"{section} {key}" if section.startswith("[") else f"[{section}] {key}",
+                f"unknown field; allowed: {', '.join(sorted(allowed_set))}",
+            )
+        out[key] = compile_spec(
+            source, f"{section} {key}" if section.startswith("[") else f"[{section}] {key}", spec
+        )
     return out
 
 
@@ -54,8 +59,11 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
 
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise MappingError(source, ", ".join(sorted(unknown)),
-                           f"unknown top-level key(s); allowed: {', '.join(sorted(TOP_KEYS))}")
+        raise MappingError(
+            source,
+            ", ".join(sorted(unknown)),
+            f"unknown top-level key(s); allowed: {', '.join(sorted(TOP_KEYS))}",
+        )
     for req in ("name", "platform"):
         if not isinstance(data.get(req), str) or not data[req].strip():
             raise MappingError(source, req, "required (a non-empty string)")
@@ -71,7 +79,9 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
     detect = _table(source, data, "detect")
     unknown = set(detect) - {"all", "any", "none"}
     if unknown:
-        raise MappingError(source, f"[detect] {', '.join(sorted(unknown))}", "unknown key; allowed: all, any, none")
+        raise MappingError(
+            source, f"[detect] {', '.join(sorted(unknown))}", "unknown key; allowed: all, any, none"
+        )
     d_all = _str_list(source, "[detect] all", detect.get("all", [])) if detect.get("all") else ()
     d_any = _str_list(source, "[detect] any", detect.get("any", [])) if detect.get("any") else ()
     d_none = _str_list(source, "[detect] none", detect.get("none", [])) if detect.get("none") else ()
@@ -84,13 +94,17 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
     meta = _table(source, data, "meta")
     unknown = set(meta) - {"captured_at"}
     if unknown:
-        raise MappingError(source, f"[meta] {', '.join(sorted(unknown))}", "unknown key; allowed: captured_at")
+        raise MappingError(
+            source, f"[meta] {', '.join(sorted(unknown))}", "unknown key; allowed: captured_at"
+        )
     meta_cap = _str_list(source, "[meta] captured_at", meta["captured_at"]) if "captured_at" in meta else ()
 
     expand = None
     if "expand" in data:
         if data["expand"] not in EXPANDERS:
-            raise MappingError(source, "expand", f"unknown expander {data['expand']!r}; known: {sorted(EXPANDERS)}")
+            raise MappingError(
+                source, "expand", f"unknown expander {data['expand']!r}; known: {sorted(EXPANDERS)}"
+            )
         expand = EXPANDERS[data["expand"]]
     hook_names = data.get("hooks", [])
     if not isinstance(hook_names, list):
@@ -104,7 +118,7 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
     if kind == "post" and expand is None and "platform_post_id" not in fields:
         raise MappingError(source, "[fields] platform_post_id", "required: where the post id is")
     if kind == "hashtag_stats" and expand is None:
-        raise MappingError(source, "expand", "kind = \"hashtag_stats\" needs an expander")
+        raise MappingError(source, "expand", 'kind = "hashtag_stats" needs an expander')
     if kind == "comment" and "platform_comment_id" not in fields:
         raise MappingError(source, "[fields] platform_comment_id", "required: where the comment id is")
     author = _spec_table(source, "author", _table(source, data, "author"), AUTHOR_FIELDS)
@@ -133,11 +147,13 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
             if not isinstance(skip_if, str):
                 raise MappingError(source, key + " skip_if", "expected a path string")
             _check_path(source, key + " skip_if", skip_if)
-        media_specs.append(MediaSpec(
-            path=compile_path(path),
-            fields=_spec_table(source, key, m, MEDIA_FIELDS),
-            skip_if=compile_path(skip_if) if skip_if else None,
-        ))
+        media_specs.append(
+            MediaSpec(
+                path=compile_path(path),
+                fields=_spec_table(source, key, m, MEDIA_FIELDS),
+                skip_if=compile_path(skip_if) if skip_if else None,
+            )
+        )
 
     comments = None
     if "comments" in data:
@@ -157,23 +173,38 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
             raise MappingError(source, "[comments.author]", "expected a table")
         cfields = _spec_table(source, "comments", c, COMMENT_FIELDS)
         if "platform_comment_id" not in cfields:
-            raise MappingError(source, "[comments] platform_comment_id", "required: where each comment's id is")
+            raise MappingError(
+                source, "[comments] platform_comment_id", "required: where each comment's id is"
+            )
         comments = CommentSpec(
-            path=compile_path(cpath), fields=cfields,
+            path=compile_path(cpath),
+            fields=cfields,
             author=_spec_table(source, "comments.author", cauthor, AUTHOR_FIELDS),
             replies=compile_path(replies) if replies else None,
         )
 
     return Mapping(
-        name=name, platform=data["platform"].strip().lower(), kind=kind, source=source,
-        builtin=builtin, description=str(data.get("description", "")), priority=priority,
+        name=name,
+        platform=data["platform"].strip().lower(),
+        kind=kind,
+        source=source,
+        builtin=builtin,
+        description=str(data.get("description", "")),
+        priority=priority,
         items=items,
         detect_all=tuple((p, compile_path(p)) for p in d_all),
         detect_any=tuple((p, compile_path(p)) for p in d_any),
         detect_none=tuple((p, compile_path(p)) for p in d_none),
-        meta_captured_at=meta_cap, fields=fields, author=author, counts=counts,
-        platform_stats=pstats, media=media_specs, comments=comments,
-        hooks=[HOOKS[h] for h in hook_names], hook_names=tuple(hook_names), expand=expand,
+        meta_captured_at=meta_cap,
+        fields=fields,
+        author=author,
+        counts=counts,
+        platform_stats=pstats,
+        media=media_specs,
+        comments=comments,
+        hooks=[HOOKS[h] for h in hook_names],
+        hook_names=tuple(hook_names),
+        expand=expand,
     )
 
 
@@ -211,7 +242,7 @@ class MappingSet:
 
     def get(self, name: str) -> Mapping | None:
         if name.startswith("mapping:"):
-            name = name[len("mapping:"):]
+            name = name[len("mapping:") :]
         return self.by_name.get(name)
 
 

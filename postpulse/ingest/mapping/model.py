@@ -10,14 +10,19 @@ from typing import Any
 from ..counts import MAX_COUNT, BadCount
 from ..records import CommentRecord, MediaRecord, MetricCounts, PostRecord, ProfileRecord
 from ..timeparse import parse_relative
-from .fields import MAX_LIST_ITEMS
 from .errors import BadValue
-from .paths import Getter, _absent
-from .values import _kind, to_text, to_id, to_float, to_time, to_count
-from .specs import BuildContext, MediaSpec, CommentSpec
 from .fast_build import (
-    _compile_fast_post, _POST_CONVERTERS, _author_plan, _build_author, _const_type, _comment_from,
+    _POST_CONVERTERS,
+    _author_plan,
+    _build_author,
+    _comment_from,
+    _compile_fast_post,
+    _const_type,
 )
+from .fields import MAX_LIST_ITEMS
+from .paths import Getter, _absent
+from .specs import BuildContext, CommentSpec, MediaSpec
+from .values import _kind, to_count, to_float, to_id, to_text, to_time
 
 
 @dataclass
@@ -92,9 +97,7 @@ class Mapping:
         plans = self.__dict__.get("_plans_cache")
         if plans is None:
             f = self.fields
-            post_plan = tuple(
-                (name, f[name], conv) for name, conv in _POST_CONVERTERS if name in f
-            )
+            post_plan = tuple((name, f[name], conv) for name, conv in _POST_CONVERTERS if name in f)
             count_plan = tuple(self.counts.items())
             stats_plan = tuple(self.platform_stats.items())
             author_plan = _author_plan(self.author, "author")
@@ -105,8 +108,9 @@ class Mapping:
         f = self.fields
         pid = to_id(f["platform_post_id"](obj), "platform_post_id")
         if pid is None:
-            raise BadValue("platform_post_id", None,
-                           f"missing post id (looked at: {f['platform_post_id'].describe})")
+            raise BadValue(
+                "platform_post_id", None, f"missing post id (looked at: {f['platform_post_id'].describe})"
+            )
         post_plan, count_plan, stats_plan, author_plan = self._plans()
         values: dict[str, Any] = {}
         for name, spec, conv in post_plan:
@@ -142,7 +146,8 @@ class Mapping:
             if v is not None:
                 stats[name] = v
         post = PostRecord(
-            self.platform, pid,
+            self.platform,
+            pid,
             author=_build_author(self.platform, author_plan, obj) if author_plan else None,
             posted_at_approximate=approximate,
             counts=counts,
@@ -163,12 +168,19 @@ class Mapping:
         f = self.fields
         cid = to_id(f["platform_comment_id"](obj), "platform_comment_id")
         if cid is None:
-            raise BadValue("platform_comment_id", None,
-                           f"missing comment id (looked at: {f['platform_comment_id'].describe})")
+            raise BadValue(
+                "platform_comment_id",
+                None,
+                f"missing comment id (looked at: {f['platform_comment_id'].describe})",
+            )
         rec = _comment_from(self.platform, f, self.author, obj, cid, None, "", self)
         if rec.platform_post_id is None:
-            raise BadValue("platform_post_id", None, "missing the id of the post the comment belongs to"
-                           + (f" (looked at: {f['platform_post_id'].describe})" if "platform_post_id" in f else ""))
+            raise BadValue(
+                "platform_post_id",
+                None,
+                "missing the id of the post the comment belongs to"
+                + (f" (looked at: {f['platform_post_id'].describe})" if "platform_post_id" in f else ""),
+            )
         rec.captured_at = self._captured_at(obj, ctx)
         for hook in self.hooks:
             hook(obj, rec)
@@ -192,8 +204,11 @@ class Mapping:
                 fname = f"media[{len(out)}]"
                 if type(el) is str:
                     if el:
-                        out.append(MediaRecord(url=to_text(el, fname + ".url"), position=len(out),
-                                               media_type=_const_type(ms)))
+                        out.append(
+                            MediaRecord(
+                                url=to_text(el, fname + ".url"), position=len(out), media_type=_const_type(ms)
+                            )
+                        )
                     continue
                 if type(el) is not dict:
                     continue
@@ -224,8 +239,9 @@ class Mapping:
         self._walk_comments(found, pid, None, "comments", out, 0)
         return out
 
-    def _walk_comments(self, items: list, pid: str, parent: str | None, prefix: str,
-                       out: list[CommentRecord], depth: int) -> None:
+    def _walk_comments(
+        self, items: list, pid: str, parent: str | None, prefix: str, out: list[CommentRecord], depth: int
+    ) -> None:
         cs = self.comments
         assert cs is not None
         for i, c in enumerate(items[:MAX_LIST_ITEMS]):

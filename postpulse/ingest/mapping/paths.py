@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..parsers.transforms import TRANSFORMS
-from .fields import SPEC_KEYS
 from .errors import MappingError
-
+from .fields import SPEC_KEYS
 
 _TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 
@@ -207,7 +206,9 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
 
 def _check_path(source: str, key: str, path: str) -> None:
     if not path or path.startswith(".") and path != "." or path.endswith(".") and path != "." or ".." in path:
-        raise MappingError(source, key, f"invalid path {path!r} (dotted keys, e.g. 'author.name' or 'images.0.url')")
+        raise MappingError(
+            source, key, f"invalid path {path!r} (dotted keys, e.g. 'author.name' or 'images.0.url')"
+        )
 
 
 def compile_spec(source: str, key: str, spec: Any) -> Any:

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..counts import parse_count
 from ..timeparse import parse_datetime
-from .fields import MAX_TEXT_CHARS, MAX_ID_CHARS, MAX_LIST_ITEMS
 from .errors import BadValue
+from .fields import MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 
 
 def _kind(value: Any) -> str:
@@ -36,8 +36,11 @@ def to_text(value: Any, field: str) -> str | None:
     else:
         raise BadValue(field, value, f"expected text, got {_kind(value)}")
     if len(s) > MAX_TEXT_CHARS:
-        raise BadValue(field, f"<{len(s):,} characters>",
-                       f"text is {len(s):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
+        raise BadValue(
+            field,
+            f"<{len(s):,} characters>",
+            f"text is {len(s):,} characters long; the limit is {MAX_TEXT_CHARS:,}",
+        )
     if "\x00" in s:
         s = s.replace("\x00", "")
     return s

@@ -15,7 +15,15 @@ from typing import Any
 from ..counts import parse_count
 from ..records import HashtagStatsRecord, Rejected
 
-_RELATED_GROUPS = ("related", "frequent", "average", "rare", "relatedFrequent", "relatedAverage", "relatedRare")
+_RELATED_GROUPS = (
+    "related",
+    "frequent",
+    "average",
+    "rare",
+    "relatedFrequent",
+    "relatedAverage",
+    "relatedRare",
+)
 
 
 def instagram_hashtag_stats(obj: dict, mapping: Any, ctx: Any) -> Iterator[Any]:
@@ -37,7 +45,8 @@ def instagram_hashtag_stats(obj: dict, mapping: Any, ctx: Any) -> Iterator[Any]:
         name=name.lstrip("#"),
         url=to_text(obj.get("url"), "url"),
         posts_count=parse_count(obj.get("postsCount"), field="postsCount")
-        if obj.get("postsCount") is not None else parse_count(obj.get("posts"), field="posts"),
+        if obj.get("postsCount") is not None
+        else parse_count(obj.get("posts"), field="posts"),
         posts_per_day=parse_count(obj.get("postsPerDay"), field="postsPerDay"),
         related=related,
         captured_at=ctx.file_captured_at,
@@ -62,8 +71,9 @@ def instagram_hashtag_stats(obj: dict, mapping: Any, ctx: Any) -> Iterator[Any]:
                 ids.append(rec.platform_post_id)
                 nested.append(rec)
             except BAD_VALUE_ERRORS as exc:
-                nested.append(Rejected(0, f"{list_name}[{i}]: {exc}", getattr(exc, "field", None),
-                                       _excerpt(p)))
+                nested.append(
+                    Rejected(0, f"{list_name}[{i}]: {exc}", getattr(exc, "field", None), _excerpt(p))
+                )
     yield stats
     yield from nested
 

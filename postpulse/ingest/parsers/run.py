@@ -9,15 +9,24 @@ from typing import Any
 
 import orjson
 
+from postpulse.timeutil import as_utc
+
 from ..detect import UnknownFormatError, detect_mapping
 from ..mapping import BAD_VALUE_ERRORS, BuildContext, Mapping, MappingSet, compile_path, load_mappings
 from ..readers import (
-    JSON_OBJECT, _json_kind, FileReadError, RawItem, ijson_prefix, iter_container, iter_json_array,
-    read_first_value, read_sample, sniff_container,
+    JSON_OBJECT,
+    FileReadError,
+    RawItem,
+    _json_kind,
+    ijson_prefix,
+    iter_container,
+    iter_json_array,
+    read_first_value,
+    read_sample,
+    sniff_container,
 )
 from ..records import CommentRecord, HashtagStatsRecord, PostRecord, Rejected
 from ..timeparse import BadTime, capture_time_from_filename, parse_datetime
-from postpulse.timeutil import as_utc
 
 
 def _excerpt(obj: Any) -> str:
@@ -43,8 +52,22 @@ class _Dedup:
         if type(rec) is PostRecord:
             key = hash(("p", rec.platform_post_id, rec.captured_at))
             c = rec.counts
-            fp = hash((c.reactions, c.likes, c.comments, c.shares, c.views, c.saves, c.impressions,
-                       c.reach, c.clicks, c.quotes, rec.text, rec.posted_at))
+            fp = hash(
+                (
+                    c.reactions,
+                    c.likes,
+                    c.comments,
+                    c.shares,
+                    c.views,
+                    c.saves,
+                    c.impressions,
+                    c.reach,
+                    c.clicks,
+                    c.quotes,
+                    rec.text,
+                    rec.posted_at,
+                )
+            )
             what = f"post {rec.platform_post_id!r}"
         elif type(rec) is CommentRecord:
             key = hash(("c", rec.platform_comment_id, rec.captured_at))
@@ -59,9 +82,13 @@ class _Dedup:
             return None
         first, prev_fp = prev >> 64, prev & self._MASK
         same = "identical values" if prev_fp == fp else "different values; the first one is kept"
-        return Rejected(index, f"duplicate of record {first} ({what}, same capture time, {same})",
-                        "platform_post_id" if type(rec) is PostRecord else "platform_comment_id",
-                        _excerpt(rec.raw), kind="duplicate")
+        return Rejected(
+            index,
+            f"duplicate of record {first} ({what}, same capture time, {same})",
+            "platform_post_id" if type(rec) is PostRecord else "platform_comment_id",
+            _excerpt(rec.raw),
+            kind="duplicate",
+        )
 
 
 def _meta_captured_at(path: Any, mapping: Mapping, kind: str, container: dict | None) -> datetime | None:
@@ -80,10 +107,15 @@ def _meta_captured_at(path: Any, mapping: Mapping, kind: str, container: dict | 
     return None
 
 
-def iter_file(path: str | os.PathLike, format: str | None = None, *,
-              mapping_paths=(), captured_at: datetime | None = None,
-              mappings: MappingSet | None = None,
-              dedupe: bool = True) -> Iterator[PostRecord | CommentRecord | HashtagStatsRecord | Rejected]:
+def iter_file(
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    mapping_paths=(),
+    captured_at: datetime | None = None,
+    mappings: MappingSet | None = None,
+    dedupe: bool = True,
+) -> Iterator[PostRecord | CommentRecord | HashtagStatsRecord | Rejected]:
     """Stream the normalized records of one file.
 
     * ``format``: force a format (``apify_x_tweets``, ``mapping:my_export``); default: detect.
@@ -154,8 +186,9 @@ def iter_file(path: str | os.PathLike, format: str | None = None, *,
                     for item in lst:
                         yield from emit(build(item))
             if not found:
-                yield from emit([Rejected(0, f"no item list at {' / '.join(mapping.items)}",
-                                          "items", _excerpt(obj))])
+                yield from emit(
+                    [Rejected(0, f"no item list at {' / '.join(mapping.items)}", "items", _excerpt(obj))]
+                )
             continue
         yield from emit(build(obj))
 

@@ -29,7 +29,9 @@ _X_STATUS = re.compile(r"(?:twitter|x)\.com/([^/?#]+)/status(?:es)?/(\d+)")
 _THREADS_USER = re.compile(r"threads\.(?:net|com)/@([^/?#]+)")
 _HASHTAG = re.compile(r"(?:^|(?<=[^\w&/]))#(\w[\w\u00b7\u0300-\u036f]*)", re.UNICODE)
 _MENTION = re.compile(r"(?:^|(?<=[^\w@/.]))@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
-_IG_ALPHABET = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_IG_ALPHABET = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
 
 
 def _s(value: Any) -> str | None:

@@ -17,7 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX idx_posts_due_platform ON posts (platform, next_check_at) WHERE tracking_complete = false")
+    op.execute(
+        "CREATE INDEX idx_posts_due_platform ON posts (platform, next_check_at) WHERE tracking_complete = false"
+    )
 
 
 def downgrade() -> None:

@@ -50,11 +50,18 @@ KEY = "metric_date, grain, entity_id"
 def _day_table(conn, day: date) -> None:
     """Create the child table of one day (as the writer in postpulse.analytics.daily does)."""
     name = f"d{day:%Y%m%d}"  # from a date value, not from input
-    conn.execute(text(
-        f"CREATE TABLE {DAYS_SCHEMA}.{name} (CONSTRAINT one_day CHECK (metric_date = DATE '{day.isoformat()}')) "
-        "INHERITS (daily_metrics)"))
-    conn.execute(text(f"INSERT INTO {DAYS_SCHEMA}.{name} SELECT * FROM daily_metrics_0006 "
-                      f"WHERE metric_date = DATE '{day.isoformat()}'"))
+    conn.execute(
+        text(
+            f"CREATE TABLE {DAYS_SCHEMA}.{name} (CONSTRAINT one_day CHECK (metric_date = DATE '{day.isoformat()}')) "
+            "INHERITS (daily_metrics)"
+        )
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO {DAYS_SCHEMA}.{name} SELECT * FROM daily_metrics_0006 "
+            f"WHERE metric_date = DATE '{day.isoformat()}'"
+        )
+    )
     conn.execute(text(f"ALTER TABLE {DAYS_SCHEMA}.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({KEY})"))
 
 
@@ -63,13 +70,21 @@ def upgrade() -> None:
     op.execute("ALTER TABLE daily_metrics RENAME TO daily_metrics_0006")
     op.execute("ALTER INDEX daily_metrics_pkey RENAME TO daily_metrics_0006_pkey")
     # a fresh parent (0 pages, see above) with the same columns, defaults, CHECKs and key
-    op.execute("CREATE TABLE daily_metrics (LIKE daily_metrics_0006 INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    op.execute(
+        "CREATE TABLE daily_metrics (LIKE daily_metrics_0006 INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
     op.execute(f"ALTER TABLE daily_metrics ADD CONSTRAINT daily_metrics_pkey PRIMARY KEY ({KEY})")
-    op.execute("ALTER TABLE daily_metrics ADD CONSTRAINT daily_metrics_rows_live_in_days CHECK (false) NO INHERIT")
-    op.execute("COMMENT ON TABLE daily_metrics IS 'Daily metrics; the rows live in one table per UTC day, "
-               "daily_metrics_days.dYYYYMMDD (inherited: a query of daily_metrics reads them all)'")
+    op.execute(
+        "ALTER TABLE daily_metrics ADD CONSTRAINT daily_metrics_rows_live_in_days CHECK (false) NO INHERIT"
+    )
+    op.execute(
+        "COMMENT ON TABLE daily_metrics IS 'Daily metrics; the rows live in one table per UTC day, "
+        "daily_metrics_days.dYYYYMMDD (inherited: a query of daily_metrics reads them all)'"
+    )
     op.execute(f"CREATE SCHEMA {DAYS_SCHEMA}")
-    days = conn.execute(text("SELECT DISTINCT metric_date FROM daily_metrics_0006 ORDER BY 1")).scalars().all()
+    days = (
+        conn.execute(text("SELECT DISTINCT metric_date FROM daily_metrics_0006 ORDER BY 1")).scalars().all()
+    )
     for day in days:
         _day_table(conn, day)
     op.execute("DROP TABLE daily_metrics_0006")  # its indexes go with it
@@ -78,7 +93,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("ALTER TABLE daily_metrics RENAME TO daily_metrics_0007")
     op.execute("ALTER INDEX daily_metrics_pkey RENAME TO daily_metrics_0007_pkey")
-    op.execute("CREATE TABLE daily_metrics (LIKE daily_metrics_0007 INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    op.execute(
+        "CREATE TABLE daily_metrics (LIKE daily_metrics_0007 INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
     op.execute("ALTER TABLE daily_metrics DROP CONSTRAINT IF EXISTS daily_metrics_rows_live_in_days")
     op.execute("INSERT INTO daily_metrics SELECT * FROM daily_metrics_0007")  # the parent reads every day
     op.execute(f"ALTER TABLE daily_metrics ADD CONSTRAINT daily_metrics_pkey PRIMARY KEY ({KEY})")
