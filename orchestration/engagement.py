@@ -363,9 +363,7 @@ class RetentionConfig(dg.Config):
 def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, store: PostgresStore) -> dict:
     from postpulse.engagement.retention import run_retention
 
-    counts = run_retention(
-        store.engine(), datetime.now(UTC), run_id=context.run_id, dry_run=config.dry_run
-    )
+    counts = run_retention(store.engine(), datetime.now(UTC), run_id=context.run_id, dry_run=config.dry_run)
     context.add_output_metadata({k: v for k, v in counts.items()})
     return counts
 

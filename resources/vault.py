@@ -1,6 +1,5 @@
 """The secret vault as a Dagster resource (AES-256-GCM envelopes, ``postpulse.crypto``)."""
 
-
 import dagster as dg
 
 from postpulse.crypto import Vault

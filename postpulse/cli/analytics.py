@@ -71,9 +71,7 @@ def query(
         ..., help='one SELECT statement, e.g. "SELECT platform, count(*) FROM posts GROUP BY 1"'
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | parquet | json"),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="write to FILE instead of the terminal"
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write to FILE instead of the terminal"),
 ) -> None:
     """Run read-only SQL (DuckDB dialect) over the store; writes and DDL are refused."""
     from postpulse.analytics.duck import check_read_only, run_user_query

@@ -1,6 +1,5 @@
 """``postpulse track / untrack / tracking`` and ``postpulse import`` through the real CLI app."""
 
-
 from sqlalchemy import text
 from typer.testing import CliRunner
 
