@@ -2,7 +2,7 @@
 metrics time series. Plain Python; the Dagster sensor and job in ``orchestration/ingest.py`` are
 thin shells over :mod:`postpulse.checkbacks.due` and :mod:`postpulse.checkbacks.runner`."""
 
-from postpulse.checkbacks.schedule import (
+from postpulse.checkback_schedule import (
     DEFAULT_SCHEDULES,
     backoff,
     parse_offset,

@@ -23,8 +23,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from postpulse.checkback_schedule import backoff, offsets_seconds, resolve_schedule, slot_state
 from postpulse.checkbacks.fetchers import Fetcher, FetchResult, fetch_each
-from postpulse.checkbacks.schedule import backoff, offsets_seconds, resolve_schedule, slot_state
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 from postpulse.timeutil import as_utc
 

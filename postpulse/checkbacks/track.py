@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from postpulse.checkbacks.schedule import offsets_seconds, parse_schedule, resolve_schedule, slot_state
+from postpulse.checkback_schedule import offsets_seconds, parse_schedule, resolve_schedule, slot_state
 from postpulse.errors import PostpulseError
 from postpulse.timeutil import as_utc
 

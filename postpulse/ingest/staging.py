@@ -20,7 +20,7 @@ from psycopg import postgres
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
+from postpulse.checkback_schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
 from postpulse.ingest import gil_handoff
 from postpulse.ingest.records import COUNT_FIELDS
 from postpulse.ingest.store_values import JSON_OPTIONS, clean_text, jsonb_text, storable

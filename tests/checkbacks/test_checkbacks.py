@@ -5,10 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from postpulse.checkbacks.due import claim_batches, due_platforms, due_posts
-from postpulse.checkbacks.fetchers import SandboxFetcher
-from postpulse.checkbacks.runner import run_checkbacks
-from postpulse.checkbacks.schedule import (
+from postpulse.checkback_schedule import (
     ScheduleError,
     backoff,
     offsets_seconds,
@@ -16,6 +13,9 @@ from postpulse.checkbacks.schedule import (
     resolve_schedule,
     slot_state,
 )
+from postpulse.checkbacks.due import claim_batches, due_platforms, due_posts
+from postpulse.checkbacks.fetchers import SandboxFetcher
+from postpulse.checkbacks.runner import run_checkbacks
 from postpulse.ingest.sandbox_source import pull_platform
 from postpulse.sandbox.server import SandboxServer
 

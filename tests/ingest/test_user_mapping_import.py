@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, offsets_seconds, slot_state
+from postpulse.checkback_schedule import DEFAULT_SCHEDULES, offsets_seconds, slot_state
 from postpulse.cli import app
 
 runner = CliRunner()

@@ -14,7 +14,6 @@ from .errors import BadValue
 from .fast_build import (
     POST_CONVERTERS,
     build_author,
-    comment_from,
     compile_fast_post,
     const_media_type,
     plan_author_fields,
@@ -93,7 +92,7 @@ class Mapping:
                 return to_time(value, "captured_at")
         return ctx.file_captured_at
 
-    def _plans(self) -> tuple:
+    def plans(self) -> tuple:
         plans = self.__dict__.get("_plans_cache")
         if plans is None:
             f = self.fields
@@ -111,7 +110,7 @@ class Mapping:
             raise BadValue(
                 "platform_post_id", None, f"missing post id (looked at: {f['platform_post_id'].describe})"
             )
-        post_plan, count_plan, stats_plan, author_plan = self._plans()
+        post_plan, count_plan, stats_plan, author_plan = self.plans()
         values: dict[str, Any] = {}
         for name, spec, conv in post_plan:
             v = spec(obj)
@@ -173,7 +172,7 @@ class Mapping:
                 None,
                 f"missing comment id (looked at: {f['platform_comment_id'].describe})",
             )
-        rec = comment_from(self.platform, f, self.author, obj, cid, None, "", self)
+        rec = _comment_from(self.platform, f, self.author, obj, cid, None, "", self)
         if rec.platform_post_id is None:
             raise BadValue(
                 "platform_post_id",
@@ -253,7 +252,7 @@ class Mapping:
             cid = to_id(cs.fields["platform_comment_id"](c), fname + ".platform_comment_id")
             if cid is None:
                 continue  # embedded comments without an id cannot be keyed; skipped
-            rec = comment_from(self.platform, cs.fields, cs.author, c, cid, parent, fname, self)
+            rec = _comment_from(self.platform, cs.fields, cs.author, c, cid, parent, fname, self)
             if rec.platform_post_id is None:
                 rec.platform_post_id = pid
             out.append(rec)
@@ -261,3 +260,35 @@ class Mapping:
                 replies = cs.replies(c)
                 if type(replies) is list and replies:
                     self._walk_comments(replies, pid, cid, fname + ".replies", out, depth + 1)
+
+
+def _comment_from(
+    platform: str,
+    f: dict[str, Any],
+    author_spec: dict[str, Any],
+    c: dict,
+    cid: str,
+    parent: str | None,
+    prefix: str,
+    mapping: Mapping,
+) -> CommentRecord:
+    p = (prefix + ".") if prefix else ""
+    parent_id = parent
+    if "parent_platform_comment_id" in f:
+        given = to_id(f["parent_platform_comment_id"](c), p + "parent_platform_comment_id")
+        if given is not None:
+            parent_id = given
+    return CommentRecord(
+        platform=platform,
+        platform_comment_id=cid,
+        platform_post_id=to_id(f["platform_post_id"](c), p + "platform_post_id")
+        if "platform_post_id" in f
+        else None,
+        parent_platform_comment_id=parent_id,
+        author=mapping._author(author_spec, c, p + "author"),
+        text=to_text(f["text"](c), p + "text") if "text" in f else None,
+        posted_at=to_time(f["posted_at"](c), p + "posted_at") if "posted_at" in f else None,
+        like_count=to_count(f["like_count"](c), p + "like_count") if "like_count" in f else None,
+        reply_count=to_count(f["reply_count"](c), p + "reply_count") if "reply_count" in f else None,
+        raw=c,
+    )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..counts import parse_count
+from ..mapping.errors import BAD_VALUE_ERRORS, BadValue
+from ..mapping.values import to_text
 from ..records import HashtagStatsRecord, Rejected
 
 _RELATED_GROUPS = (
@@ -27,8 +29,6 @@ _RELATED_GROUPS = (
 
 
 def instagram_hashtag_stats(obj: dict, mapping: Any, ctx: Any) -> Iterator[Any]:
-    from ..mapping import BAD_VALUE_ERRORS, BadValue, to_text
-
     name = to_text(obj.get("name") or obj.get("id"), "name")
     if not name:
         raise BadValue("name", obj.get("name"), "missing hashtag name")

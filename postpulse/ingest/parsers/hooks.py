@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..counts import BadCount, parse_count
+from ..mapping.errors import BadValue
 from ..records import PostRecord
 
 
@@ -17,8 +18,6 @@ def linkedin_engagement_reactions(raw: dict, post: PostRecord) -> None:
     """``engagement.reactions = [{"type": "LIKE", "count": 43}, ...]`` (P-Saroha schema):
     exact per-type counts into ``platform_stats["reactions_by_type"]``; ``likes`` = the LIKE count.
     Types absent from the list stay absent (``likes`` None when LIKE is missing)."""
-    from ..mapping import BadValue
-
     eng = raw.get("engagement")
     reactions = eng.get("reactions") if type(eng) is dict else None
     if reactions is None:
