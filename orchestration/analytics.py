@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.analytics import checks, daily_metrics, post_metrics, reports
 from resources.duckdb import DuckDBAnalytics
+from resources.store import STORE
 
 daily_metrics_job = dg.define_asset_job(
     "daily_metrics_job",
@@ -39,5 +40,5 @@ defs = dg.Definitions(
     asset_checks=checks.analytics_checks,
     jobs=[daily_metrics_job],
     schedules=[daily_metrics_hourly],
-    resources={"duckdb": DuckDBAnalytics(database_url=dg.EnvVar("DATABASE_URL"))},
+    resources={"store": STORE, "duckdb": DuckDBAnalytics(store=STORE)},
 )

@@ -1,11 +1,11 @@
 """The one Definitions object of postpulse, loaded by workspace.yaml.
 
-Each area keeps its assets, checks, jobs, sensors, schedules and area-specific resources in its
-own module ``orchestration/<area>.py`` (exposing ``defs``); this file only gathers them and
-binds the shared store resource once.
+Each area keeps its complete wiring in ``orchestration/<area>.py`` as ``defs`` (its assets from
+``assets/<area>/``, checks, jobs, sensors, schedules and the resources they need); this file
+merges them. A new area adds one import below and one entry in ``Definitions.merge``.
+The graph is pinned by ``tests/foundation/definitions_snapshot.json`` (see its test).
 """
 
-import importlib
 import warnings
 
 import dagster as dg
@@ -14,35 +14,11 @@ import dagster as dg
 # owners); without this the same warnings repeat in every run's and every tick's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from assets import store_overview
-from resources.store import PostgresStore
+from orchestration import analytics, engagement, ingest, store
 
-# Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = ["analytics", "ingest", "engagement"]
-
-
-def _resources() -> dict:
-    return {"store": PostgresStore(database_url=dg.EnvVar("DATABASE_URL"))}
-
-
-# Dagster's own automation sensor starts stopped; assets with an automation condition (the store
-# overview, post metrics, reports) would then never refresh on a fresh `postpulse up`.
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "postpulse_automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Evaluates the assets' automation conditions (hourly refreshes, first materialization).",
+defs = dg.Definitions.merge(
+    store.defs,
+    ingest.defs,
+    analytics.defs,
+    engagement.defs,
 )
-
-
-def build_defs() -> dg.Definitions:
-    core = dg.Definitions(
-        assets=dg.load_assets_from_modules([store_overview]),
-        resources=_resources(),
-        sensors=[automation_sensor],
-    )
-    areas = [importlib.import_module(f"orchestration.{name}").defs for name in AREAS]
-    return dg.Definitions.merge(core, *areas)
-
-
-defs = build_defs()

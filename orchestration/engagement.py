@@ -28,7 +28,7 @@ import dagster as dg
 
 from assets.engagement import queue as queue_assets
 from resources.browser import BrowserResource
-from resources.store import PostgresStore
+from resources.store import STORE, PostgresStore
 from resources.vault import VaultResource
 
 
@@ -400,5 +400,9 @@ defs = dg.Definitions(
     ],
     sensors=[engagement_due_actions_sensor],
     schedules=[engagement_dm_sync_schedule, engagement_retention_schedule],
-    resources={"engagement_vault": VaultResource(), "engagement_browser": BrowserResource()},
+    resources={
+        "store": STORE,
+        "engagement_vault": VaultResource(),
+        "engagement_browser": BrowserResource(),
+    },
 )

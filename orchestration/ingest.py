@@ -7,7 +7,7 @@ value).
 
 import json
 import time as _time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -19,17 +19,16 @@ from postpulse.checkbacks.fetchers import SandboxFetcher
 from postpulse.checkbacks.runner import DEFAULT_CONCURRENCY, run_checkbacks
 from postpulse.errors import PostpulseError
 from postpulse.ingest import drop
-from postpulse.ingest.loader import existing_run_for_hash, import_file_as_pull, sha256_file
+from postpulse.ingest.loader import existing_run_for_hash, import_file_as_pull
 from postpulse.ingest.sandbox_source import SANDBOX_ACTORS, pull_platform
 from resources.apify import ApifyResource, checkback_apify_client
 from resources.sandbox import SandboxResource
-from resources.store import PostgresStore
+from resources.store import STORE, PostgresStore
 
 PLATFORM_TAG = "postpulse/platform"
 SANDBOX_INTERVAL_S = 600
 CHECKBACK_INTERVAL_S = 60
 DROP_INTERVAL_S = 30
-INFLIGHT = timedelta(hours=1)
 
 import_file_job = dg.define_asset_job(
     "import_file",
@@ -152,16 +151,6 @@ def apify_import():
 # ----------------------------------------------------------------------------- drop folder
 
 
-def _platform_guess(path) -> str:
-    try:
-        from postpulse.ingest import detect_format, load_mappings
-
-        m = load_mappings().get(detect_format(path))
-        return m.platform if m is not None else "file"
-    except Exception:
-        return "file"
-
-
 @dg.sensor(
     job=import_file_job,
     minimum_interval_seconds=DROP_INTERVAL_S,
@@ -171,61 +160,29 @@ def _platform_guess(path) -> str:
     "failed/ (with the error beside it).",
 )
 def drop_folder_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
-    root = drop.ensure_dirs()
-    state = json.loads(context.cursor) if context.cursor else {}
-    hashes: dict = state.get("hashes", {})  # "name|size|mtime" -> sha256 (files still present)
-    requested: dict = state.get("requested", {})  # sha256 -> ISO time first requested
-    now = datetime.now(UTC)
-    files = drop.pending_files(root)
-    present = {f.stamp for f in files}
-    hashes = {k: v for k, v in hashes.items() if k in present}
-    requests = []
-    notes = []
-    engine = None
-    for f in files:
-        sha = hashes.get(f.stamp)
-        if sha is None:
-            try:
-                sha, _ = sha256_file(f.path)
-            except OSError:
-                continue
-            hashes[f.stamp] = sha
-        when = requested.get(sha)
-        if when is not None:
-            if now - datetime.fromisoformat(when) > INFLIGHT:
-                drop.move_failed(
-                    f.path,
-                    f"not imported: the same content (SHA-256 {sha}) was already submitted "
-                    f"as a run at {when}; change the file or use `postpulse import`",
-                )
-                notes.append(f"{f.path.name}: stale duplicate moved to failed/")
-            continue
-        engine = engine or store.engine()
-        with engine.connect() as conn:
-            prev = existing_run_for_hash(conn, sha)
-        if prev:
-            drop.move_done(f.path, f"already imported as {prev} (same SHA-256); nothing changed")
-            notes.append(f"{f.path.name}: already imported as {prev}")
-            continue
-        requested[sha] = now.isoformat()
-        requests.append(
-            dg.RunRequest(
-                run_key=sha,
-                job_name="import_file",
-                run_config={"ops": {"file_import": {"config": {"path": str(f.path), "move_after": True}}}},
-                tags={
-                    PLATFORM_TAG: _platform_guess(f.path),
-                    "postpulse/source": "drop",
-                    "postpulse/file": f.path.name[:200],
-                },
-            )
+    def already_imported(sha: str) -> str | None:
+        with store.engine().connect() as conn:
+            return existing_run_for_hash(conn, sha)
+
+    found = drop.scan(context.cursor, already_imported)
+    requests = [
+        dg.RunRequest(
+            run_key=r.sha256,
+            job_name="import_file",
+            run_config={"ops": {"file_import": {"config": {"path": str(r.path), "move_after": True}}}},
+            tags={
+                PLATFORM_TAG: drop.platform_guess(r.path),
+                "postpulse/source": "drop",
+                "postpulse/file": r.path.name[:200],
+            },
         )
-    cutoff = now - timedelta(days=1)
-    requested = {k: v for k, v in requested.items() if datetime.fromisoformat(v) > cutoff}
-    cursor = json.dumps({"hashes": hashes, "requested": requested})
+        for r in found.requests
+    ]
     if not requests:
-        return dg.SensorResult(skip_reason="; ".join(notes) or f"no new files in {root}", cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+        return dg.SensorResult(
+            skip_reason="; ".join(found.notes) or f"no new files in {found.root}", cursor=found.cursor
+        )
+    return dg.SensorResult(run_requests=requests, cursor=found.cursor)
 
 
 # ----------------------------------------------------------------------------- check-backs
@@ -318,6 +275,7 @@ defs = dg.Definitions(
     jobs=[import_file_job, sandbox_pull, apify_import, checkback],
     sensors=[drop_folder_sensor, sandbox_source_sensor, checkback_sensor],
     resources={
+        "store": STORE,
         "apify": ApifyResource(token=dg.EnvVar("APIFY_TOKEN")),
         "sandbox": SandboxResource(),
     },

@@ -12,19 +12,23 @@ import dagster as dg
 
 from postpulse.analytics.daily import DEFAULT_MAX_GAP_DAYS
 from postpulse.analytics.duck import Analytics, open_analytics
+from resources.store import PostgresStore
 
 
 class DuckDBAnalytics(dg.ConfigurableResource):
-    """DuckDB reading the PostgreSQL store read-only (``ATTACH ... (TYPE postgres, READ_ONLY)``)."""
+    """DuckDB reading the PostgreSQL store read-only (``ATTACH ... (TYPE postgres, READ_ONLY)``);
+    the store comes from the ``PostgresStore`` resource it depends on."""
 
-    database_url: str
+    store: PostgresStore
     threads: int | None = None
     memory_limit: str | None = None
     # snapshot pairs further apart than this are not spread over days (see postpulse.analytics.daily)
     max_gap_days: int = DEFAULT_MAX_GAP_DAYS
 
     def open(self) -> Analytics:
-        return open_analytics(self.database_url, threads=self.threads, memory_limit=self.memory_limit)
+        return open_analytics(
+            self.store.store().duckdb_attach, threads=self.threads, memory_limit=self.memory_limit
+        )
 
     @contextmanager
     def session(self) -> Iterator[Analytics]:

@@ -37,7 +37,7 @@ def daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) ->
     start = date.fromisoformat(keys.start)
     end = date.fromisoformat(keys.end) + timedelta(days=1)
     with duckdb.session() as a:
-        res = materialize_daily(a, duckdb.database_url, start, end, max_gap_days=duckdb.max_gap_days)
+        res = materialize_daily(a, duckdb.store.database_url, start, end, max_gap_days=duckdb.max_gap_days)
         trend_start = end - timedelta(days=30)  # the plot shows the 30 days up to this partition
         trend = a.sql(
             "SELECT metric_date, entity_id, engagement_new, engagement_rate, is_estimated FROM daily_metrics "

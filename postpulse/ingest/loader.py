@@ -88,6 +88,7 @@ from postpulse.ingest.runs import (
 )
 from postpulse.ingest.staging import STAGING_DDL, CopyWriter, Stager
 from postpulse.ingest.store_values import run_sql
+from postpulse.store.database import Store
 from postpulse.timeutil import as_utc
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def open_side_staging(engine: Engine):
     if not SIDE_STAGING:
         return None
     try:
-        return SideStaging(engine.url.render_as_string(hide_password=False))
+        return SideStaging(Store.of(engine))
     except SideStagingUnavailable as exc:
         log.info("staging on the import's own connection: %s", exc)
         return None

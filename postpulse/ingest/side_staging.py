@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from postpulse.ingest.staging import CHUNK_TABLES, copy_side_table, side_table_ddl
+
+if TYPE_CHECKING:
+    from postpulse.store.database import Store
 
 SCHEMA = "import_staging"
 SIDE_TABLES = tuple(CHUNK_TABLES)  # the staging tables with a per-chunk twin: stg_post, stg_profile
@@ -38,12 +42,9 @@ class SideStagingUnavailable(Exception):
 class SideStaging:
     """A second connection that COPYs chunks into ``import_staging`` tables (see the module)."""
 
-    def __init__(self, store_url: str):
-        from postpulse.store.urls import libpq_url
-
-        self.libpq = libpq_url(store_url)
+    def __init__(self, store: Store):
         try:
-            self.conn = psycopg.connect(self.libpq, autocommit=True, connect_timeout=5)
+            self.conn = store.connect(autocommit=True)
         except psycopg.OperationalError as exc:
             raise SideStagingUnavailable(str(exc)) from None
         try:

@@ -1,8 +1,15 @@
-"""Open the store: ``DATABASE_URL`` if set, else the embedded server; engines for it."""
+"""Open the store: ``DATABASE_URL`` if set, else the embedded server; engines for it.
+
+:class:`Store` is the one object that hands the store out, in the three forms postpulse uses: a
+SQLAlchemy engine (:attr:`Store.engine`), a psycopg connection (:meth:`Store.connect`) and the
+DuckDB ``ATTACH`` string (:attr:`Store.duckdb_attach`). Code that was given an engine finds its
+store with :meth:`Store.of`, so no URL is rendered back from an engine with its password.
+"""
 
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 
 import psycopg
@@ -15,11 +22,16 @@ from postpulse.errors import StoreUnavailable, first_line
 from postpulse.store.embedded import APP_DATABASE, start_embedded
 from postpulse.store.urls import DAGSTER_SCHEMA, StoreUrls, libpq_url, redact
 
+# the URLs each engine was made for (weak: a registered engine is still collected when unused)
+_URLS_OF_ENGINE: weakref.WeakKeyDictionary[Engine, StoreUrls] = weakref.WeakKeyDictionary()
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     """A SQLAlchemy engine on psycopg 3, with a short connect timeout and stale-conn checks."""
     connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    _URLS_OF_ENGINE[engine] = StoreUrls.from_base(url)
+    return engine
 
 
 def check_connection(url: str) -> str:
@@ -51,17 +63,46 @@ def ensure_schema(url: str, schema: str) -> None:
 
 @dataclass
 class Store:
-    """The resolved store: URLs plus a lazily created engine."""
+    """The store: its URLs, a lazily created engine, psycopg connections and the DuckDB attach
+    string. Build one with :meth:`from_url` (or :func:`connect_store`, which also starts the
+    embedded server and checks the connection)."""
 
     urls: StoreUrls
     server_version: str = ""
     _engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(StoreUrls.from_base(url))
+
+    @classmethod
+    def of(cls, engine: Engine) -> Store:
+        """The store ``engine`` belongs to (the engines postpulse makes are all registered)."""
+        urls = _URLS_OF_ENGINE.get(engine)
+        if urls is None:  # an engine made elsewhere: its URL is the only source
+            urls = StoreUrls.from_base(engine.url.render_as_string(hide_password=False))
+            _URLS_OF_ENGINE[engine] = urls
+        return cls(urls, _engine=engine)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.urls.app)
         return self._engine
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        """A new psycopg connection (``autocommit=True`` etc. as keyword arguments); 5 s to connect."""
+        kwargs.setdefault("connect_timeout", 5)
+        return psycopg.connect(self.urls.libpq, **kwargs)
+
+    @property
+    def duckdb_attach(self) -> str:
+        """What DuckDB's ``ATTACH '...' AS pg (TYPE postgres)`` takes: a plain libpq URL."""
+        return self.urls.libpq
+
+    def display_url(self) -> str:
+        """The URL with its password hidden, for logs and the UI."""
+        return self.urls.display()
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -96,6 +137,11 @@ def connect_store(*, keep_running: bool = False) -> Store:
 
 
 @functools.lru_cache(maxsize=8)
+def store_for(url: str) -> Store:
+    """One shared store (and so one engine) per URL within a process (resources and CLI reuse it)."""
+    return Store.from_url(url)
+
+
 def engine_for(url: str) -> Engine:
-    """One shared engine per URL within a process (resources and CLI reuse it)."""
-    return make_engine(url)
+    """The shared engine of :func:`store_for`."""
+    return store_for(url).engine

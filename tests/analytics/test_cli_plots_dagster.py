@@ -126,10 +126,11 @@ def test_materialize_partition_range_in_dagster(db_url, scenario, monkeypatch):
     from assets.analytics import checks as check_assets
     from assets.analytics import daily_metrics, post_metrics
     from resources.duckdb import DuckDBAnalytics
+    from resources.store import PostgresStore
 
     res = dg.materialize(
         [post_metrics.post_metrics, daily_metrics.daily_metrics, *check_assets.analytics_checks],
-        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+        resources={"duckdb": DuckDBAnalytics(store=PostgresStore(database_url=db_url))},
         selection=[daily_metrics.daily_metrics],
         tags={
             "dagster/asset_partition_range_start": "2025-01-09",
@@ -142,7 +143,7 @@ def test_materialize_partition_range_in_dagster(db_url, scenario, monkeypatch):
     assert md["daily_trends"].value.startswith("![daily trends](data:image/png;base64,")
     res = dg.materialize(
         [post_metrics.post_metrics, *check_assets.analytics_checks],
-        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+        resources={"duckdb": DuckDBAnalytics(store=PostgresStore(database_url=db_url))},
     )
     assert res.success
     evals = res.get_asset_check_evaluations()
@@ -182,11 +183,12 @@ def test_assets_on_an_empty_store_materialize_with_empty_results(db_url):
     from assets.analytics import checks as check_assets
     from assets.analytics import daily_metrics, post_metrics, reports
     from resources.duckdb import DuckDBAnalytics
+    from resources.store import PostgresStore
 
     growth = next(a for a in reports.report_assets if a.key.to_user_string() == "report_growth_curves")
     res = dg.materialize(
         [post_metrics.post_metrics, growth, *check_assets.analytics_checks],
-        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+        resources={"duckdb": DuckDBAnalytics(store=PostgresStore(database_url=db_url))},
     )
     assert res.success
     md = res.asset_materializations_for_node("post_metrics")[0].metadata
@@ -198,7 +200,7 @@ def test_assets_on_an_empty_store_materialize_with_empty_results(db_url):
     assert all(e.passed for e in res.get_asset_check_evaluations())
     res = dg.materialize(
         [post_metrics.post_metrics, daily_metrics.daily_metrics],
-        resources={"duckdb": DuckDBAnalytics(database_url=db_url)},
+        resources={"duckdb": DuckDBAnalytics(store=PostgresStore(database_url=db_url))},
         selection=[daily_metrics.daily_metrics],
         partition_key="2025-01-05",
     )
