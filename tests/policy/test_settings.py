@@ -27,7 +27,7 @@ def test_defaults_are_conservative_and_cover_every_action_type():
     assert AccountSettings.parse({}) == s == AccountSettings.parse("null")
 
 
-def test_seed_000_camel_case_shape():
+def test_camel_case_settings_shape():
     raw = {
         "rateLimit": {"likesPerHour": 12, "commentsPerHour": 3, "dmsPerHour": 2, "likesPerDay": 90},
         "quietHours": {"enabled": True, "startHour": 22, "endHour": 7, "timezone": "Europe/Berlin"},
