@@ -1,8 +1,9 @@
 """The postpulse sandbox: a small, local, deterministic social network (LinkedIn-, Instagram-,
 TikTok-, X- and Threads-like) that serves the demo's data and is the peer of every HTTP and
 real-browser test. See ``world`` (the data and login rule), ``formats`` (scraper JSON shapes),
-``apify`` (the Apify-style API), ``faults`` (switchable faults), ``app`` (endpoints) and
-``server`` (:class:`SandboxServer`).
+``apify`` (the Apify-style API), ``faults`` (switchable faults), ``app`` (the Starlette app),
+``state`` (what its handlers share), ``routes`` (the handlers by area: pages, api, apify, admin)
+and ``server`` (:class:`SandboxServer`).
 
 Submodules are imported lazily so that ``import postpulse.sandbox.world`` stays light.
 """
