@@ -300,8 +300,7 @@ def main() -> int:
         bare_write.append((label, t_bw, copied[-1]))
         print(
             f"    baseline 2, bare DuckDB per post and day + raw COPY of its {copied[-1]:,} rows into "
-            "PostgreSQL: "
-            f"{t_bw:.2f} s | ours/that {t_ours / t_bw:.2f}x"
+            f"PostgreSQL: {t_bw:.2f} s | ours/that {t_ours / t_bw:.2f}x"
         )
         # the floor: storing exactly our rows, with nothing computed, against the bare query
         t_copy = timeit(
@@ -364,8 +363,7 @@ def main() -> int:
         _, _, t_duck, t_pg = by_label[label]
         print(
             f"  {label}: compute {compute / t_duck:.2f}x bare DuckDB, {compute / t_pg:.2f}x native "
-            "PostgreSQL; "
-            f"the write is {write / (compute + write):.0%} of the materialization"
+            f"PostgreSQL; the write is {write / (compute + write):.0%} of the materialization"
         )
     if server is not None and not args.keep:
         server.cleanup()

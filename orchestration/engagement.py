@@ -65,9 +65,8 @@ def _executor(
 
 @dg.op(
     description="Claim due approved actions (FOR UPDATE SKIP LOCKED) and apply the policy under a "
-    "per-account "
-    "advisory lock, in one transaction; allowed actions get an in-progress attempt. Dry run: only "
-    "report the policy decisions."
+    "per-account advisory lock, in one transaction; allowed actions get an in-progress attempt. Dry run: "
+    "only report the policy decisions."
 )
 def claim_actions(
     context: dg.OpExecutionContext,

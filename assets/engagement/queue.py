@@ -27,8 +27,7 @@ def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStor
             conn.execute(
                 text(
                     "SELECT username, platform, is_authorized, needs_relogin, frozen_until, frozen_reason "
-                    "FROM accounts "
-                    "ORDER BY platform, username"
+                    "FROM accounts ORDER BY platform, username"
                 )
             )
             .mappings()
@@ -55,8 +54,7 @@ def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStor
             "accounts": dg.MetadataValue.md("\n".join(acc_lines)),
             "approve_with": dg.MetadataValue.md(
                 "Launchpad of job `approve_actions`: `ops: {apply_approval_decisions: {config: {action_ids: "
-                "[act-...], "
-                "decision: approve}}}`"
+                "[act-...], decision: approve}}}`"
             ),
         }
     )

@@ -118,8 +118,7 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
         prf = new_id("prf")
         conn.execute(
             "INSERT INTO profiles (id, platform, platform_user_id, username, follower_count, account_id, "
-            "is_tracked) "
-            "VALUES (%s, %s, %s, %s, %s, %s, true)",
+            "is_tracked) VALUES (%s, %s, %s, %s, %s, %s, true)",
             (prf, platform, f"syn-{acc}", f"syn_{acc[4:]}", followers, acc),
         )
         out["accounts"].append(acc)
@@ -333,8 +332,7 @@ def add_posts(url: str, posts: Iterable[dict[str, Any]]) -> list[str]:
             pid = p.get("id") or new_id("p")
             conn.execute(
                 "INSERT INTO posts (id, platform, platform_post_id, author_profile_id, account_id, "
-                "posted_at, text_content) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                "posted_at, text_content) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (
                     pid,
                     p.get("platform", "instagram"),

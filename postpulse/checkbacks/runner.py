@@ -170,9 +170,8 @@ def run_checkbacks(
             with raw.cursor() as cur:
                 cur.execute(
                     "CREATE TEMP TABLE _cb_update (id text, checks_completed integer, "
-                    "next_check_at timestamptz,"
-                    " tracking_complete boolean, check_failures integer, last_check_error text,"
-                    " deleted boolean, at timestamptz) ON COMMIT DROP"
+                    "next_check_at timestamptz, tracking_complete boolean, check_failures integer, "
+                    "last_check_error text, deleted boolean, at timestamptz) ON COMMIT DROP"
                 )
                 with cur.copy("COPY _cb_update FROM STDIN") as cp:
                     for row in rows:

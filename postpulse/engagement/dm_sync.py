@@ -120,10 +120,8 @@ def insert_message(
         conn.execute(
             text(
                 "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, "
-                "sender_username, "
-                "content_encrypted, key_id, sent_at, discovered_at, action_attempt_id) VALUES (:id, :p, :m, "
-                ":t, :us, "
-                ":s, :b, :k, :at, :now, :att)"
+                "sender_username, content_encrypted, key_id, sent_at, discovered_at, action_attempt_id) "
+                "VALUES (:id, :p, :m, :t, :us, :s, :b, :k, :at, :now, :att)"
             ),
             {
                 "id": mid,
@@ -186,8 +184,7 @@ def add_opt_out(
         conn.execute(
             text(
                 "INSERT INTO blocklist_entries (id, entry_type, platform, value, match_type, reason, "
-                "added_by, created_at) "
-                "VALUES (:id, 'user', :p, :v, 'exact', :r, 'opt_out', :now)"
+                "added_by, created_at) VALUES (:id, 'user', :p, :v, 'exact', :r, 'opt_out', :now)"
             ),
             {"id": bid, "p": entry.platform, "v": entry.value, "r": entry.reason, "now": now},
         )

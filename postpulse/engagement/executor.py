@@ -156,14 +156,12 @@ _INSERT_ATTEMPT = text(
     "attempts = attempts + 1, last_reason_code = NULL WHERE id = :act AND status = 'approved') "
     "INSERT INTO action_attempts (id, run_id, action_id, platform, action_type, account_id, target_type, "
     "target_id, input, text_hash, status, attempted_at) VALUES (:id, :run, :act, :pf, :type, :acc, :tt, "
-    ":tid, "
-    "CAST(:input AS jsonb), :th, 'in_progress', :now) ON CONFLICT (id) DO NOTHING RETURNING id"
+    ":tid, CAST(:input AS jsonb), :th, 'in_progress', :now) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _INSERT_VERIFICATION = text(
     "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, "
-    "verified_at, "
-    "duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) ON CONFLICT (id) DO NOTHING "
-    "RETURNING id"
+    "verified_at, duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('postpulse:account:' || :a, 0))")
@@ -175,14 +173,12 @@ _SUPERSEDE = text(
 )
 _COMPLETE_ACTION = text(
     "UPDATE action_queue SET status = 'completed', completed_at = :now, executed_at = :now, "
-    "last_error = NULL, "
-    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), "
-    "4000) WHERE id = :act"
+    "last_error = NULL, last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), "
+    "system_notes), 4000) WHERE id = :act"
 )
 _SUCCEED = text(
-    "WITH sup AS (" + _SUPERSEDE.text + "), q AS (" + _COMPLETE_ACTION.text + ") "
-    "UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, "
-    "result = CAST(:r AS jsonb), "
+    "WITH sup AS (" + _SUPERSEDE.text + "), q AS (" + _COMPLETE_ACTION.text + ") UPDATE action_attempts "
+    "SET status = 'success', completed_at = :now, duration_ms = :ms, result = CAST(:r AS jsonb), "
     "verification_id = :v WHERE id = :id"
 )
 
@@ -472,9 +468,8 @@ class Executor:
             conn.execute(
                 text(
                     "UPDATE action_queue SET status = :s, last_reason_code = :c, last_error = :m, "
-                    "completed_at = :now, "
-                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
-                    "WHERE id = :id"
+                    "completed_at = :now, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), "
+                    "system_notes), 4000) WHERE id = :id"
                 ),
                 {
                     "s": status,
@@ -858,8 +853,9 @@ class Executor:
             conn.execute(
                 text(
                     "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, "
-                    "details, verified_at, "
-                    "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT (id) DO NOTHING RETURNING id"
+                    "details, verified_at, duration_ms) VALUES "
+                    + ", ".join(rows)
+                    + " ON CONFLICT (id) DO NOTHING RETURNING id"
                 ),
                 params,
             ).scalars()
@@ -1008,8 +1004,7 @@ class Executor:
             conn.execute(
                 text(
                     "UPDATE publications SET status = 'published', published_at = :now, "
-                    "platform_post_id = :pp, "
-                    "platform_post_url = :url WHERE id = :id"
+                    "platform_post_id = :pp, platform_post_url = :url WHERE id = :id"
                 ),
                 {
                     "now": now,

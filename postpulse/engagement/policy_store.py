@@ -179,8 +179,7 @@ _FINGERPRINT = text(
 )
 _ENTRIES = text(
     "SELECT id, entry_type, platform, value, match_type, reason, added_by, expires_at, created_at, "
-    "account_id "
-    "FROM blocklist_entries"
+    "account_id FROM blocklist_entries"
 )
 
 

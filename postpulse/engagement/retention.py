@@ -71,12 +71,11 @@ def run_retention(
         q_att = "DELETE FROM action_attempts WHERE attempted_at < :att"
         q_posts = (
             "DELETE FROM posts p WHERE p.first_seen_at < :posts AND p.engagement_status = 'not_engaged' "
-            "AND p.account_id IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM action_queue q WHERE q.post_id = p.id "
-            "  OR (q.target_type = 'post' AND q.target_id IN (p.id, p.platform_post_id))) "
-            "AND NOT EXISTS (SELECT 1 FROM action_attempts a WHERE a.target_type = 'post' "
-            "  AND a.target_id IN (p.id, p.platform_post_id)) "
-            "AND NOT EXISTS (SELECT 1 FROM comments c WHERE c.post_id = p.id AND c.is_ours)"
+            "AND p.account_id IS NULL AND NOT EXISTS (SELECT 1 FROM action_queue q WHERE q.post_id = p.id   "
+            "OR (q.target_type = 'post' AND q.target_id IN (p.id, p.platform_post_id))) "
+            "AND NOT EXISTS (SELECT 1 FROM action_attempts a WHERE a.target_type = 'post'   "
+            "AND a.target_id IN (p.id, p.platform_post_id)) AND NOT EXISTS (SELECT 1 FROM comments c "
+            "WHERE c.post_id = p.id AND c.is_ours)"
         )
         q_dm = (
             "UPDATE dm_messages SET content_encrypted = NULL, key_id = NULL, content_redacted_at = :now "

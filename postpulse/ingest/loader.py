@@ -268,8 +268,7 @@ def _refuse_wrong_format(source: RunSource, stager: Stager) -> None:
     where = f"record {index}" + (f", field {fld!r}" if fld else "")
     raise ImportFailed(
         f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} "
-        "records "
-        f"(first: {where}: {reason}); nothing stored",
+        f"records (first: {where}: {reason}); nothing stored",
         fix="leave --format out to detect the format, or force the right one (`postpulse import --help` "
         "lists them)",
     )

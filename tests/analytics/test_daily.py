@@ -262,8 +262,7 @@ def test_settled_and_actions(duck, db_url):
         for i, status in enumerate(["success", "success", "failed"]):
             conn.execute(
                 "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
-                "target_id, "
-                "status, attempted_at) VALUES (%s, 'r1', 'x', 'like', %s, 'post', %s, %s, %s)",
+                "target_id, status, attempted_at) VALUES (%s, 'r1', 'x', 'like', %s, 'post', %s, %s, %s)",
                 (f"att-0000000{i}", ids["account"], f"t{i}", status, utc(2025, 2, 2, 10 + i)),
             )
     materialize_daily(duck, db_url, date(2025, 2, 1), date(2025, 2, 4))

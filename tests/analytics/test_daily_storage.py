@@ -49,9 +49,8 @@ def _day_tables(conn) -> dict[str, int]:
     return dict(
         conn.execute(
             "SELECT c.relname, (SELECT count(*) FROM pg_inherits i WHERE i.inhrelid = c.oid "
-            "AND i.inhparent = 'public.daily_metrics'::regclass) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' "
-            "ORDER BY 1",
+            "AND i.inhparent = 'public.daily_metrics'::regclass) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
             (DAYS_SCHEMA,),
         ).fetchall()
     )

@@ -330,8 +330,7 @@ def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, b
             text(
                 "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
                 "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', "
-                "'T1', "
-                "'success', now())"
+                "'T1', 'success', now())"
             ),
             {"a": acc},
         )
@@ -343,8 +342,7 @@ def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, b
             text(
                 "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
                 "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', "
-                "'T1', "
-                "'success', now())"
+                "'T1', 'success', now())"
             ),
             {"a": acc},
         )
@@ -374,8 +372,7 @@ def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, brows
         conn.execute(
             text(
                 "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, "
-                "duration_ms) "
-                "VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"
+                "duration_ms) VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"
             ),
             {"att": task.attempt_id},
         )

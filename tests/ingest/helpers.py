@@ -46,12 +46,10 @@ def natural_snapshot(engine) -> dict:
         "JOIN posts p ON p.id = d.post_id ORDER BY 1, 2, 3",
         "profiles": "SELECT platform, profile_key, username, follower_count FROM profiles ORDER BY 1, 2",
         "comments": "SELECT c.platform, c.platform_comment_id, p.platform_post_id, par.platform_comment_id, "
-        "c.like_count, "
-        "c.text FROM comments c JOIN posts p ON p.id = c.post_id "
-        "LEFT JOIN comments par ON par.id = c.parent_comment_id ORDER BY 1, 2",
+        "c.like_count, c.text FROM comments c JOIN posts p ON p.id = c.post_id LEFT JOIN comments par "
+        "ON par.id = c.parent_comment_id ORDER BY 1, 2",
         "runs": "SELECT source_sha256, status, posts_fetched, posts_new, posts_updated, snapshots_new, "
-        "records_rejected, "
-        "captured_at, captured_at_source FROM download_runs ORDER BY 1",
+        "records_rejected, captured_at, captured_at_source FROM download_runs ORDER BY 1",
         "rejected": "SELECT record_index, field, reason FROM rejected_records ORDER BY 1",
         "media": "SELECT p.platform_post_id, m.media_url FROM post_media m JOIN posts p ON p.id = m.post_id "
         "ORDER BY 1, 2",

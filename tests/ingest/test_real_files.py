@@ -229,8 +229,7 @@ def test_instagram_hashtag_runs_23h_apart(engine, real_fixtures):
         common = c.execute(
             text(
                 "SELECT x.post_id, x.like_count AS l1, y.like_count AS l2, x.comment_count AS c1, "
-                "y.comment_count AS c2 "
-                "FROM data_downloads x JOIN data_downloads y ON x.post_id = y.post_id "
+                "y.comment_count AS c2 FROM data_downloads x JOIN data_downloads y ON x.post_id = y.post_id "
                 "WHERE x.run_id = :a AND y.run_id = :b"
             ),
             {"a": a.run_id, "b": b.run_id},

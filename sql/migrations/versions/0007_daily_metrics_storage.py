@@ -53,8 +53,7 @@ def _day_table(conn, day: date) -> None:
     conn.execute(
         text(
             f"CREATE TABLE {DAYS_SCHEMA}.{name} (CONSTRAINT one_day CHECK (metric_date = DATE "
-            f"'{day.isoformat()}')) "
-            "INHERITS (daily_metrics)"
+            f"'{day.isoformat()}')) INHERITS (daily_metrics)"
         )
     )
     conn.execute(
