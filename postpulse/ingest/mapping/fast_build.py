@@ -21,8 +21,15 @@ class PlannedMapping(Protocol):
     name: str
     platform: str
     fields: dict[str, Any]
+    media: list[MediaSpec]
+    comments: Any  # a CommentSpec or None
+    hooks: list[Callable]
 
     def plans(self) -> tuple: ...
+
+    def media_of(self, obj: dict) -> list: ...
+
+    def comments_of(self, obj: dict, pid: str, ctx: BuildContext) -> list: ...
 
 
 def _ident_conv(value: Any, field: str) -> Any:
@@ -140,12 +147,12 @@ def compile_fast_post(m: PlannedMapping) -> Callable[[dict, BuildContext], PostR
     else:
         L += ["    author = None"]
     L += [
-        "    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, "
-        "counts=counts,",
-        "                      platform_stats=stats, captured_at=captured_at,",
-        "                      media=M._media(obj) if M.media else [], raw=obj, format=ctx.format, **values)",
+        "    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate,",
+        "                      counts=counts, platform_stats=stats, captured_at=captured_at,",
+        "                      media=M.media_of(obj) if M.media else [], raw=obj, format=ctx.format,",
+        "                      **values)",
         "    if M.comments is not None:",
-        "        post.comments = M._comments(obj, pid, ctx)",
+        "        post.comments = M.comments_of(obj, pid, ctx)",
         "    for hook in M.hooks:",
         "        hook(obj, post)",
         "    return post",

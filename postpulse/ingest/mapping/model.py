@@ -152,13 +152,13 @@ class Mapping:
             counts=counts,
             platform_stats=stats,
             captured_at=captured_at,
-            media=self._media(obj) if self.media else [],
+            media=self.media_of(obj) if self.media else [],
             raw=obj,
             format=ctx.format,
             **values,
         )
         if self.comments is not None:
-            post.comments = self._comments(obj, pid, ctx)
+            post.comments = self.comments_of(obj, pid, ctx)
         for hook in self.hooks:
             hook(obj, post)
         return post
@@ -190,7 +190,7 @@ class Mapping:
             return None
         return build_author(self.platform, plan_author_fields(spec, prefix), obj)
 
-    def _media(self, obj: dict) -> list[MediaRecord]:
+    def media_of(self, obj: dict) -> list[MediaRecord]:
         out: list[MediaRecord] = []
         for ms in self.media:
             if ms.skip_if is not None and not is_absent(ms.skip_if(obj)):
@@ -228,7 +228,7 @@ class Mapping:
                     out.append(MediaRecord(position=len(out), **vals))
         return out
 
-    def _comments(self, obj: dict, pid: str, ctx: BuildContext) -> list[CommentRecord]:
+    def comments_of(self, obj: dict, pid: str, ctx: BuildContext) -> list[CommentRecord]:
         cs = self.comments
         assert cs is not None
         found = cs.path(obj) if cs.path is not None else None
