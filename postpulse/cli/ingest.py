@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -17,19 +18,35 @@ SKIP_NAMES = (".error.txt", ".note.txt", ".md", ".part", ".tmp", ".toml")
 
 
 def _expand(paths: list[Path]) -> list[Path]:
+    """The files to import: each path given, and the regular files inside each folder given.
+    A path that is neither (missing, a link loop, a FIFO, a device) is kept: the import names
+    what it is."""
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            out.extend(
-                sorted(
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            try:
+                found = [
                     f
                     for f in p.rglob("*")
                     if f.is_file() and not f.name.startswith(".") and not f.name.endswith(SKIP_NAMES)
-                )
-            )
+                ]
+            except OSError as exc:
+                fail(f"{p}: cannot list the folder: {exc.strerror or exc}")
+            out.extend(sorted(found))
         else:
             out.append(p)
     return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
@@ -64,7 +81,7 @@ def import_command(
     engine = store.engine
     results = []
     for f in files:
-        size = f.stat().st_size if f.exists() else 0
+        size = _size(f)
         with Progress(
             TextColumn("[bold]{task.fields[name]}"),
             BarColumn(),
@@ -93,9 +110,12 @@ def import_command(
             except PostpulseError as exc:
                 msg = str(exc)
                 fail(msg if str(f) in msg else f"{f}: {msg}")
+            except OSError as exc:  # the file vanished or became unreadable while being read
+                fail(f"{f}: cannot read: {exc.strerror or exc}")
             progress.update(task, completed=size)
         results.append(res)
     table = Table(title="postpulse import", show_lines=False)
+    # cells hold file names and values from the data: never markup
     no_wrap = {"run"}
     for col, just in (
         ("file", "left"),
@@ -111,7 +131,7 @@ def import_command(
     ):
         table.add_column(col, justify=just, no_wrap=col in no_wrap)
     for r in results:
-        name = Path(r.source_path or "").name
+        name = escape(Path(r.source_path or "").name)
         if r.already_imported:
             table.add_row(name, r.run_id or "", "", "already imported", "", "", "", "0", "", "")
             continue
@@ -130,13 +150,24 @@ def import_command(
         )
     console.print(table)
     for r in results:
+        if r.snapshots_captured_before_post:
+            err_console.print(
+                f"[yellow]warning: {escape(Path(r.source_path or '').name)}: "
+                f"{r.snapshots_captured_before_post:,} snapshot(s) captured before their post was published "
+                f"(capture time {r.captured_at or '?'!s:.16} from {r.captured_at_source}); kept but flagged "
+                "and left out of growth and time-to-engagement; if the capture time is wrong, pass the "
+                "right --captured-at[/yellow]",
+                highlight=False,
+            )
+    for r in results:
         if r.already_imported:
-            console.print(f"[yellow]{r.message}[/yellow]", highlight=False)
+            console.print(f"[yellow]{escape(r.message)}[/yellow]", highlight=False)
         elif r.rejected:
             first = r.rejected[0]
+            name = escape(Path(r.source_path or "").name)
             console.print(
-                f"[yellow]{Path(r.source_path or '').name}: {r.records_rejected} record(s) kept aside, "
-                f"e.g. record {first['record_index']}: {first['reason']}[/yellow]",
+                f"[yellow]{name}: {r.records_rejected} record(s) kept aside, "
+                f"e.g. record {first['record_index']}: {escape(str(first['reason']))}[/yellow]",
                 highlight=False,
             )
 
