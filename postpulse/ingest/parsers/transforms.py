@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from .content_types import normalize_content_type
+
 Transform = Callable[[Any], Any]
 
 _LI_ACTIVITY = re.compile(r"(?:urn:li:activity:|activity[-:])(\d{6,})")
@@ -226,7 +228,14 @@ def digits(value: Any) -> str | None:
     return s if s and s.isdigit() else None
 
 
+def content_type(value: Any) -> str | None:
+    """A format's name for the kind of post (``linkedinVideo``, ``Sidecar``, ``photo``) as the
+    stored content type; None when it is not a known name."""
+    return normalize_content_type(value)
+
+
 TRANSFORMS: dict[str, Transform] = {
+    "content_type": content_type,
     "linkedin_activity_id": linkedin_activity_id,
     "linkedin_urn": linkedin_urn,
     "linkedin_profile_id": linkedin_profile_id,
