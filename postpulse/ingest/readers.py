@@ -781,6 +781,43 @@ def ijson_prefix(path_str: str) -> str:
     return (path_str + ".item") if path_str else "item"
 
 
+def iter_record_lists(path, max_depth: int = 2) -> Iterator[tuple[str, dict]]:
+    """``(key path, first object)`` for each list of objects under the keys of a top-level JSON
+    object (``videos`` in ``{"videos": [...]}``, ``data.items`` one level deeper), in file order;
+    one streaming pass that stops after :data:`DETECT_BYTES` (the caller may stop earlier)."""
+    seen: set[str] = set()
+    with open_binary(path) as raw:
+        f = _JsonGuard(raw, path, 1, DETECT_BYTES)
+        events = _IJSON.parse(f, use_float=True)
+        try:
+            for prefix, event, value in events:
+                if event != "start_map" or not prefix.endswith(".item"):
+                    continue
+                key = prefix[: -len(".item")]
+                parts = key.split(".")
+                if key in seen or len(parts) > max_depth or "item" in parts:
+                    continue
+                seen.add(key)
+                builder = ijson.common.ObjectBuilder()
+                builder.event(event, value)
+                depth = 1
+                for _, ev, val in events:
+                    builder.event(ev, val)
+                    if ev == "start_map" or ev == "start_array":
+                        depth += 1
+                    elif ev == "end_map" or ev == "end_array":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                if depth == 0:
+                    yield key, strip_nul(builder.value)
+        except JsonLimitError as exc:
+            if "read limit" not in exc.problem:
+                raise
+        except ijson.JSONError:
+            return
+
+
 def read_first_value(path, path_str: str) -> Any:
     """First value at dotted ``path_str`` in a top-level JSON object (streams; stops early, and
     after :data:`DETECT_BYTES` at the latest)."""
