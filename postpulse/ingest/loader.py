@@ -357,10 +357,11 @@ def import_file(
 ) -> ImportResult:
     """Import one file as one download run (see the module docstring)."""
     from postpulse.ingest import iter_file
-    from postpulse.ingest.readers import FileReadError, ensure_regular_file
+    from postpulse.ingest.readers import FileReadError, ensure_regular_file, read_sample, sniff_container
 
     path = Path(path)
     ensure_regular_file(path)  # before anything opens it: a FIFO blocks, a device never ends
+    sniff_container(path, read_sample(path))  # junk (binary, empty, not JSON/CSV) before hashing it all
     now = as_utc(now) or datetime.now(UTC)
     mapping_paths = tuple(mapping_paths)
     mset = None

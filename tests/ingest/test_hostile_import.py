@@ -49,7 +49,11 @@ def test_hostile_files_each_give_one_line(seeded, engine, tmp_path):
     (tmp_path / "odd[").mkdir()
     bracket = tmp_path / "odd[" / "x]name[bold].json"  # the path holds "[/x]"
     bracket.write_text("{not json")
+    sparse = tmp_path / "sparse.json"  # 1 GB of NUL bytes, no disk used: refused before it is hashed
+    with sparse.open("wb") as fh:
+        fh.truncate(1 << 30)
     cases = [
+        (sparse, "binary data"),
         (deep, "deeper than"),
         (pipe, "named pipe"),
         (loop, "symbolic link loop"),

@@ -112,7 +112,10 @@ def content_type_from_media(raw: dict, post: PostRecord) -> None:
 def tiktok_content_type(raw: dict, post: PostRecord) -> None:
     """TikTok posts are videos, except photo-mode slideshows (``isSlideshow`` /
     ``slideshowImageLinks`` in scraper exports, ``imagePost`` in web-API items)."""
-    if raw.get("isSlideshow") is True or raw.get("slideshowImageLinks") or raw.get("imagePost"):
+    slideshow = raw.get("isSlideshow")
+    if isinstance(slideshow, str):  # a CSV cell
+        slideshow = slideshow.strip().lower() in ("true", "1", "yes")
+    if slideshow is True or raw.get("slideshowImageLinks") or raw.get("imagePost"):
         post.content_type = "carousel"
     elif post.content_type is None:
         post.content_type = "video"
