@@ -92,7 +92,7 @@ def import_command(
             transient=True,
             disable=not err_console.is_terminal,
         ) as progress:
-            task = progress.add_task("import", total=size or None, name=f.name[:40], records=0)
+            task = progress.add_task("import", total=size or None, name=escape(f.name[:40]), records=0)
 
             def on_progress(records: int, read: int) -> None:
                 progress.update(task, completed=read or 0, records=records)

@@ -196,3 +196,19 @@ def test_post_metrics_never_bracket_an_age_with_a_capture_before_the_post(
     # 1 h after posting lies between the impossible capture and the real one: no value, not 5 + 15 * x
     assert df.loc["1h", "engagement"] != df.loc["1h", "engagement"] or df.loc["1h", "engagement"] is None
     assert df.loc["1h", "snapshot_before"] is None or str(df.loc["1h", "snapshot_before"]) in ("NaT", "None")
+
+
+def test_progress_bar_shows_a_name_with_markup_as_is(store_env, engine, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import postpulse.cli.ingest as ingest_cli
+
+    term = Console(file=io.StringIO(), force_terminal=True, width=120)
+    monkeypatch.setattr(ingest_cli, "err_console", term)
+    f = tmp_path / "a[bold]b.json"  # read as markup, the name would lose "[bold]"
+    write_json(f, [TWEET])
+    r = runner.invoke(app, ["import", str(f)])
+    assert r.exit_code == 0 and r.exception is None, r.output
+    assert "a[bold]b.json" in term.file.getvalue()
