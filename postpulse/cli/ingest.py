@@ -11,8 +11,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from postpulse.cli.common import console, err_console, fail, open_store
+from postpulse.cli.common import console, err_console, fail, open_store, plain
 from postpulse.errors import PostpulseError
+
+
+def shown(text: str) -> str:
+    """A file name or value from the data as it is: never markup, control characters escaped."""
+    return escape(plain(text))
+
 
 SKIP_NAMES = (".error.txt", ".note.txt", ".md", ".part", ".tmp", ".toml")
 
@@ -92,9 +98,9 @@ def import_command(
             transient=True,
             disable=not err_console.is_terminal,
         ) as progress:
-            task = progress.add_task("import", total=size or None, name=escape(f.name[:40]), records=0)
+            task = progress.add_task("import", total=size or None, name=shown(f.name[:40]), records=0)
 
-            def on_progress(records: int, read: int) -> None:
+            def on_progress(records: int, read: int, task=task) -> None:
                 progress.update(task, completed=read or 0, records=records)
 
             try:
@@ -131,7 +137,7 @@ def import_command(
     ):
         table.add_column(col, justify=just, no_wrap=col in no_wrap)
     for r in results:
-        name = escape(Path(r.source_path or "").name)
+        name = shown(Path(r.source_path or "").name)
         if r.already_imported:
             table.add_row(name, r.run_id or "", "", "already imported", "", "", "", "0", "", "")
             continue
@@ -152,7 +158,7 @@ def import_command(
     for r in results:
         if r.snapshots_captured_before_post:
             err_console.print(
-                f"[yellow]warning: {escape(Path(r.source_path or '').name)}: "
+                f"[yellow]warning: {shown(Path(r.source_path or '').name)}: "
                 f"{r.snapshots_captured_before_post:,} snapshot(s) captured before their post was published "
                 f"(capture time {r.captured_at or '?'!s:.16} from {r.captured_at_source}); kept but flagged "
                 "and left out of growth and time-to-engagement; if the capture time is wrong, pass the "
@@ -161,13 +167,13 @@ def import_command(
             )
     for r in results:
         if r.already_imported:
-            console.print(f"[yellow]{escape(r.message)}[/yellow]", highlight=False)
+            console.print(f"[yellow]{shown(r.message)}[/yellow]", highlight=False)
         elif r.rejected:
             first = r.rejected[0]
-            name = escape(Path(r.source_path or "").name)
+            name = shown(Path(r.source_path or "").name)
             console.print(
                 f"[yellow]{name}: {r.records_rejected} record(s) kept aside, "
-                f"e.g. record {first['record_index']}: {escape(str(first['reason']))}[/yellow]",
+                f"e.g. record {first['record_index']}: {shown(str(first['reason']))}[/yellow]",
                 highlight=False,
             )
 

@@ -5,6 +5,7 @@ specificity). The file name is never used on its own."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -67,14 +68,19 @@ class UnknownFormatError(PostpulseError):
         )
 
 
-def _first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> list[dict]:
-    out: list[dict] = []
+def _iter_first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> Iterator[dict]:
+    """The first ``limit`` object records, one at a time (detection holds one record, not 20
+    records of up to 16 MB each)."""
+    n = 0
     it = iter_container(source, kind)
     try:
         for raw in it:
-            if raw.obj is not None and type(raw.obj) is dict:
-                out.append(raw.obj)
-                if len(out) >= limit:
+            obj, raw = raw.obj, None
+            if obj is not None and type(obj) is dict:
+                yield obj
+                obj = None
+                n += 1
+                if n >= limit:
                     break
     except FileReadError:
         if not isinstance(source, (bytes, bytearray)):
@@ -84,7 +90,10 @@ def _first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> list[
         close = getattr(it, "close", None)
         if close:
             close()
-    return out
+
+
+def _first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> list[dict]:
+    return list(_iter_first_objects(source, kind, limit))
 
 
 def whole_object(source: Any) -> list[dict]:
@@ -159,16 +168,18 @@ def detect_mapping(
             if m is not None:
                 return (m if m.items else wrapped(m, key)), kind
     else:
-        objs = _first_objects(source, kind)
-        for obj in objs:
+        seen = 0
+        for obj in _iter_first_objects(source, kind):
             m = _match_obj(obj, mappings)
             if m is not None:
                 return m, kind
-        if len(objs) == 1 and kind == JSONL and sample is None:
+            if first_keys is None:
+                first_keys = list(obj)
+            seen += 1
+            obj = None  # noqa: PLW2901 - the record is not held while the next is read
+        if seen == 1 and kind == JSONL and sample is None:
             # one object on one line is as much a JSON document: its lists may hold the records
             return detect_mapping(path, mappings, kind=JSON_OBJECT)
-        if objs:
-            first_keys = list(objs[0])
     if record_keys:
         raise UnknownFormatError(path, mappings.names(), first_keys, record_keys)
     raise UnknownFormatError(path, mappings.names(), first_keys)

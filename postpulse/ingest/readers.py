@@ -626,7 +626,10 @@ def iter_jsonl(path) -> Iterator[RawItem]:
                     lineno,
                 )
                 continue
-            yield RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
+            item = RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
+            obj = line = None  # hold no record while the next one is parsed
+            yield item
+            item = None
 
 
 def _json_kind(obj: Any) -> str:

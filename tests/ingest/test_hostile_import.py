@@ -212,3 +212,24 @@ def test_progress_bar_shows_a_name_with_markup_as_is(store_env, engine, tmp_path
     r = runner.invoke(app, ["import", str(f)])
     assert r.exit_code == 0 and r.exception is None, r.output
     assert "a[bold]b.json" in term.file.getvalue()
+
+
+def test_control_characters_in_a_file_name_stay_on_one_line(seeded, engine, tmp_path):
+    f = tmp_path / "two\nlines\x1b[2J.json"
+    f.write_bytes(b"\x00\x01binary")
+    r = runner.invoke(app, ["import", str(f)])
+    _one_line_failure(r, "two\\x0alines\\x1b[2J.json", "binary data")
+    assert "\x1b" not in r.output
+
+
+def test_a_mapping_that_is_a_fifo_or_too_deep_is_one_line(store_env, engine, tmp_path):
+    f = tmp_path / "tweets.json"
+    write_json(f, [TWEET])
+    pipe = tmp_path / "map.toml"
+    os.mkfifo(pipe)
+    r = runner.invoke(app, ["import", str(f), "--mapping", str(pipe)])
+    _one_line_failure(r, "map.toml", "named pipe")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    r = runner.invoke(app, ["import", str(f), "--mapping", str(deep)])
+    _one_line_failure(r, "deep.toml")

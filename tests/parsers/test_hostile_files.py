@@ -42,7 +42,12 @@ _CHILD = textwrap.dedent(
         result = {"records": out}
     except PostpulseError as exc:
         result = {"error": str(exc)}
-    result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:  # this process's own peak (ru_maxrss would include the parent's, from before exec)
+        with open("/proc/self/status") as fh:
+            peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["maxrss_kb"] = peak
     print(json.dumps(result))
     """
 )
@@ -242,3 +247,14 @@ def test_the_child_process_check_can_fail(tmp_path):
     result = parse_in_child(f)
     assert result["records"] == [["ok", "PostRecord"], ["ok", "PostRecord"]]
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss > 0
+
+
+def test_detection_holds_one_big_record_at_a_time(tmp_path):
+    """Twenty 4 MB records of an unknown shape (each some 60 MB as Python objects): detection
+    looks at them one by one, not all twenty at once."""
+    f = tmp_path / "big_records.jsonl"
+    line = '{"k": [' + ", ".join(f'{{"v": {i}}}' for i in range(250_000)) + "]}\n"
+    with f.open("w") as fh:
+        for _ in range(20):
+            fh.write(line)
+    one_line_error(parse_in_child(f), "big_records.jsonl", "unknown format")
