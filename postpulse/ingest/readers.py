@@ -727,7 +727,8 @@ def iter_csv(path) -> Iterator[RawItem]:
                     rowno += 1
                     yield RawItem(
                         None,
-                        f"row {rowno}: row is {exc.size:,} characters long; the limit is {MAX_RECORD_BYTES:,}",
+                        f"row {rowno}: row is {exc.size:,} characters long; "
+                        f"the limit is {MAX_RECORD_BYTES:,}",
                         _excerpt(exc.head),
                         rowno,
                     )
@@ -751,7 +752,7 @@ def iter_csv(path) -> Iterator[RawItem]:
                     continue
                 sanitized = False
                 obj = {}
-                for k, v in zip(header, row):
+                for k, v in zip(header, row, strict=True):  # the lengths were checked above
                     if v == "" or not k:
                         continue
                     if "\x00" in v:
