@@ -168,9 +168,10 @@ def test_ytdlp_jsonl_youtube_and_tiktok(tmp_path):
     assert yt.posted_at == datetime(2025, 3, 14, tzinfo=UTC)  # upload_date YYYYMMDD
     assert (yt.counts.views, yt.counts.likes, yt.counts.comments) == (90210, 3100, 120)
     assert yt.author.follower_count == 45000 and yt.content_type == "video"
-    assert (tt.platform, tt.platform_post_id, tt.author.username) == (
+    assert (tt.platform, tt.platform_post_id, tt.author.username, tt.author.platform_user_id) == (
         "tiktok",
         "7387791587394325766",
+        "farmer.jo",
         "6812345678901234567",
     )
     assert tt.posted_at == datetime.fromtimestamp(1751000000, UTC)  # timestamp preferred

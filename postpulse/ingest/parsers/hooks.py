@@ -135,6 +135,14 @@ def platform_from_extractor(raw: dict, post: PostRecord) -> None:
     post.platform = name
     if post.author is not None:
         post.author.platform = name
+        if name == "tiktok":
+            # TikTok's uploader_id is the numeric user id and uploader the @name (channel_id is
+            # the secUid): the keys TikTok's other formats use
+            uid, username = raw.get("uploader_id"), raw.get("uploader")
+            if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid).strip():
+                post.author.platform_user_id = str(uid).strip()
+            if isinstance(username, str) and username.strip():
+                post.author.username = username.strip()
     for c in post.comments:
         c.platform = name
 
