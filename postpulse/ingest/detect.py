@@ -28,6 +28,9 @@ from .readers import (
 )
 
 DETECT_RECORDS = 20
+DETECT_ITEMS_PER_RECORD = 50
+"""Detection gives up after ``DETECT_RECORDS * DETECT_ITEMS_PER_RECORD`` items that are not
+records (numbers in an array, bad lines)."""
 
 
 class UnknownFormatError(PostpulseError):
@@ -71,17 +74,20 @@ class UnknownFormatError(PostpulseError):
 def _iter_first_objects(source: Any, kind: str, limit: int = DETECT_RECORDS) -> Iterator[dict]:
     """The first ``limit`` object records, one at a time (detection holds one record, not 20
     records of up to 16 MB each)."""
-    n = 0
+    n = seen = 0
     it = iter_container(source, kind)
     try:
         for raw in it:
             obj, raw = raw.obj, None
+            seen += 1
             if obj is not None and type(obj) is dict:
                 yield obj
                 obj = None
                 n += 1
                 if n >= limit:
                     break
+            if seen >= limit * DETECT_ITEMS_PER_RECORD:
+                break  # e.g. an array of numbers: no records to recognise, however long it is
     except FileReadError:
         if not isinstance(source, (bytes, bytearray)):
             raise

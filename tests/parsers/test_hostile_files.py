@@ -258,3 +258,10 @@ def test_detection_holds_one_big_record_at_a_time(tmp_path):
         for _ in range(20):
             fh.write(line)
     one_line_error(parse_in_child(f), "big_records.jsonl", "unknown format")
+
+
+def test_a_long_array_of_non_records_is_refused_without_reading_it_all(tmp_path):
+    f = tmp_path / "numbers.json"
+    with f.open("w") as fh:
+        fh.write("[1" + ",1" * 3_000_000 + ',{"id": 1}]')  # the one object comes after 3 M numbers
+    one_line_error(parse_in_child(f), "numbers.json", "unknown format")
