@@ -195,8 +195,8 @@ def track_command(
     except PostpulseError as exc:
         fail(str(exc))
     console.print(
-        f"tracking [bold]{info['post_id']}[/bold] ({info['platform']}), schedule "
-        f"{', '.join(info['schedule'])}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
+        f"tracking [bold]{shown(info['post_id'])}[/bold] ({shown(info['platform'])}), schedule "
+        f"{shown(', '.join(info['schedule']))}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
 
@@ -210,7 +210,7 @@ def untrack_command(ref: str = typer.Argument(..., help="post URL or post id (p-
         post_id = untrack_post(store.engine, ref)
     except PostpulseError as exc:
         fail(str(exc))
-    console.print(f"stopped tracking {post_id}")
+    console.print(f"stopped tracking {shown(post_id)}")
 
 
 def _rel(dt: datetime | None, now: datetime) -> str:
@@ -257,12 +257,12 @@ def tracking_command(
         fail_s = (
             str(r.check_failures)
             if not r.last_check_error
-            else f"{r.check_failures} ({r.last_check_error[:40]})"
+            else f"{r.check_failures} ({shown(r.last_check_error[:40])})"
         )
         table.add_row(
             r.post_id,
-            r.platform,
-            r.author or "",
+            shown(r.platform),
+            shown(r.author or ""),
             f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
             f"{r.checks_completed}/{r.slots}",
             f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",

@@ -233,3 +233,14 @@ def test_a_mapping_that_is_a_fifo_or_too_deep_is_one_line(store_env, engine, tmp
     deep.write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
     r = runner.invoke(app, ["import", str(f), "--mapping", str(deep)])
     _one_line_failure(r, "deep.toml")
+
+
+def test_tracking_table_shows_an_author_with_markup_as_is(store_env, engine, tmp_path):
+    f = tmp_path / "tweets.json"
+    recent = (T0.replace(year=2099)).strftime("%a %b %d %H:%M:%S +0000 %Y")
+    write_json(f, [{**TWEET, "createdAt": recent, "author": {"id": "9", "userName": "[red]evil"}}])
+    r = runner.invoke(app, ["import", str(f), "--track", "--captured-at", T0.replace(year=2099).isoformat()])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["tracking", "--all"])
+    assert r.exit_code == 0, r.output
+    assert "[red" in r.output  # the cell may be cut short, but the name is not read as a colour
