@@ -621,7 +621,7 @@ def iter_jsonl(path) -> Iterator[RawItem]:
             if type(obj) is not dict:
                 yield RawItem(
                     None,
-                    f"line {lineno}: expected a JSON object, got {_json_kind(obj)}",
+                    f"line {lineno}: expected a JSON object, got {json_kind(obj)}",
                     _excerpt(line.rstrip()),
                     lineno,
                 )
@@ -632,7 +632,7 @@ def iter_jsonl(path) -> Iterator[RawItem]:
             item = None
 
 
-def _json_kind(obj: Any) -> str:
+def json_kind(obj: Any) -> str:
     if isinstance(obj, list):
         return "an array"
     if isinstance(obj, str):

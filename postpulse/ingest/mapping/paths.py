@@ -63,7 +63,7 @@ def compile_path(path: str) -> Getter:
     return get
 
 
-def _absent(value: Any) -> bool:
+def is_absent(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
@@ -134,7 +134,7 @@ def _in_none_if(value: Any, none_if: tuple) -> bool:
 def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
     """One candidate: a path string or a table without ``paths``."""
     if isinstance(spec, str):
-        _check_path(source, key, spec)
+        check_path(source, key, spec)
         return compile_path(spec), spec
     if not isinstance(spec, dict):
         raise MappingError(source, key, f"expected a path string or a table, got {type(spec).__name__}")
@@ -156,7 +156,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
             raise MappingError(source, key, "template must be a string with {path} placeholders")
         names = _TEMPLATE_RE.findall(template)
         for p in names:
-            _check_path(source, key, p)
+            check_path(source, key, p)
         tgetters = [(p, compile_path(p)) for p in names]
 
         def templated(obj: Any) -> Any:
@@ -174,7 +174,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or not paths:
             raise MappingError(source, key, "join must be a non-empty list of paths")
         for p in paths:
-            _check_path(source, key, p)
+            check_path(source, key, p)
         getters = [compile_path(p) for p in paths]
         sep = spec.get("sep", " ")
         if not isinstance(sep, str):
@@ -189,7 +189,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
     path = spec.get("path")
     if not isinstance(path, str):
         raise MappingError(source, key, "a table needs 'path' (a string), 'paths', 'join' or 'const'")
-    _check_path(source, key, path)
+    check_path(source, key, path)
     getter = compile_path(path)
     if "date_format" in spec:
         return _dated(source, key, spec, getter), f"{path} as {spec['date_format']}"
@@ -246,7 +246,7 @@ def _dated(source: str, key: str, spec: dict, getter: Getter) -> Getter:
     return dated
 
 
-def _check_path(source: str, key: str, path: str) -> None:
+def check_path(source: str, key: str, path: str) -> None:
     if not path or path.startswith(".") and path != "." or path.endswith(".") and path != "." or ".." in path:
         raise MappingError(
             source, key, f"invalid path {path!r} (dotted keys, e.g. 'author.name' or 'images.0.url')"
