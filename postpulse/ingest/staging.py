@@ -96,6 +96,16 @@ def _check_posted_before_capture(posted_at: datetime | None, captured: datetime,
     )
 
 
+def web_url(value: Any) -> Any:
+    """``value`` when it is an http(s) URL, else None: a ``javascript:`` or ``data:`` "URL" from
+    the data is not stored where it would be shown (and followed) as a link."""
+    if value is None or value.__class__ is not str:
+        return value
+    if value.lstrip()[:8].lower().startswith(("https://", "http://")):
+        return value
+    return None
+
+
 def _same(v: Any) -> Any:
     return v
 
@@ -389,7 +399,7 @@ class Stager:
             uid,
             username,
             clean_text(prof.display_name),
-            clean_text(prof.profile_url),
+            web_url(clean_text(prof.profile_url)),
             fc,
             gc,
             pc,
@@ -414,6 +424,11 @@ class Stager:
             raise _BadRecord("platform_post_id", "missing post id")
         if len(pid) > 400:
             raise _BadRecord("platform_post_id", f"post id longer than 400 characters ({len(pid)})")
+        rec.url = web_url(rec.url)
+        if rec.media:
+            for m in rec.media:
+                m.thumbnail_url = web_url(m.thumbnail_url)
+            rec.media = [m for m in rec.media if web_url(m.url)]
         c = rec.counts
         counts = (
             c.reactions,

@@ -244,3 +244,28 @@ def test_tracking_table_shows_an_author_with_markup_as_is(store_env, engine, tmp
     r = runner.invoke(app, ["tracking", "--all"])
     assert r.exit_code == 0, r.output
     assert "[red" in r.output  # the cell may be cut short, but the name is not read as a colour
+
+
+def test_urls_that_are_not_http_are_not_stored(store_env, engine, tmp_path):
+    f = tmp_path / "tweets.json"
+    rec = {
+        **TWEET,
+        "url": "javascript:alert(1)",
+        "author": {"id": "9", "userName": "a", "url": " JavaScript:alert(2)"},
+        "extendedEntities": {
+            "media": [
+                {"type": "photo", "media_url_https": "data:text/html,<script>x</script>"},
+                {"type": "photo", "media_url_https": "https://pbs.twimg.com/ok.jpg"},
+            ]
+        },
+    }
+    write_json(f, [rec, {**TWEET, "id": "2", "url": "https://x.com/a/status/2"}])
+    res = import_file(engine, f)
+    assert res.posts_new == 2 and res.records_rejected == 0  # the posts stay, the bad links go
+    with engine.connect() as conn:
+        urls = dict(conn.execute(text("SELECT platform_post_id, url FROM posts")).all())
+        media = conn.execute(text("SELECT media_url FROM post_media")).scalars().all()
+        profiles = conn.execute(text("SELECT profile_url FROM profiles")).scalars().all()
+    assert urls == {"1": None, "2": "https://x.com/a/status/2"}
+    assert media == ["https://pbs.twimg.com/ok.jpg"]
+    assert profiles and not any(p and "javascript" in p.lower() for p in profiles)
