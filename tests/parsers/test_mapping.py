@@ -41,6 +41,7 @@ BUILTIN = {
     "apify_youtube_scraper",
     "apify_facebook_posts",
     "ytdlp_info",
+    "ytdlp_flat",
 }
 
 

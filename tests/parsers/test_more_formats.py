@@ -195,6 +195,33 @@ def test_ytdlp_single_info_json_and_playlist(tmp_path):
     assert [r.platform_post_id for r in posts(f)] == ["Zx9yW8vU7tS", "Qq1yW8vU7tS"]
 
 
+def test_ytdlp_flat_playlist(tmp_path):
+    """``yt-dlp --flat-playlist -J``: entries of ``_type`` url with ``ie_key``, views, no date."""
+    flat = {
+        "_type": "url",
+        "ie_key": "Youtube",
+        "id": "Zx9yW8vU7tS",
+        "url": "https://www.youtube.com/watch?v=Zx9yW8vU7tS",
+        "title": "Field day",
+        "duration": 612.0,
+        "channel_id": "UCfarm0000000000000000001",
+        "channel": "Farm Life",
+        "view_count": 90210,
+    }
+    playlist = {"_type": "playlist", "id": "UCfarm", "extractor_key": "YoutubeTab", "entries": [flat]}
+    f = write(tmp_path, "flat.json", playlist)
+    (p,) = posts(f)
+    assert (p.format, p.platform, p.platform_post_id, p.counts.views) == (
+        "ytdlp_flat",
+        "youtube",
+        "Zx9yW8vU7tS",
+        90210,
+    )
+    assert p.posted_at is None
+    g = write(tmp_path, "flat.jsonl", [flat, {**flat, "id": "Qq1yW8vU7tS"}], jsonl=True)
+    assert [r.platform_post_id for r in posts(g)] == ["Zx9yW8vU7tS", "Qq1yW8vU7tS"]
+
+
 @pytest.mark.parametrize("key", ["videos", "all_videos", "data.items"])
 def test_known_format_wrapped_in_a_key(tmp_path, key):
     records = [YOUTUBE, {**YOUTUBE, "id": "Zz9dEfGh1Jk"}]
