@@ -65,6 +65,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from postpulse.agency.import_hook import after_import
 from postpulse.ingest.merge import _PREVIEW, _PREVIEW_FROM_STAGING, ChunkCounts, _merge, merge_chunk
 from postpulse.ingest.runs import (
     _COMPLETE_RUN,
@@ -156,6 +157,7 @@ def load_records(
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
                 res = _merge(conn, raw_conn, run_id, source, stager, now, chunks)
+                after_import(conn, run_id)  # accounts, tag rules, profile snapshots (postpulse.agency)
                 run_error = after_merge(conn, run_id) if after_merge is not None else None
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]
