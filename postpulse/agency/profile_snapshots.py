@@ -31,7 +31,8 @@ FORMAT = "account_daily_stats"
 
 # the import's deduplicated profiles of the run (postpulse.ingest.merge), if present
 _FROM_IMPORT = """
-INSERT INTO profile_snapshots (id, profile_id, captured_at, follower_count, following_count, post_count, source, run_id)
+INSERT INTO profile_snapshots (id, profile_id, captured_at, follower_count, following_count, post_count,
+                               source, run_id)
 SELECT pp_new_id('psn'), pr.id, s.seen_at, s.follower_count, s.following_count, s.post_count, 'import', :run
 FROM _prof s JOIN profiles pr ON pr.platform = s.platform AND pr.profile_key = s.pkey
 WHERE (s.follower_count IS NOT NULL OR s.following_count IS NOT NULL OR s.post_count IS NOT NULL)
@@ -182,7 +183,8 @@ def ensure_profile(conn: Connection, platform: str, username: str) -> str:
     """The profile of ``platform``/``username``, created if missing (linked to our account, if any)."""
     found = conn.execute(
         text(
-            "SELECT id FROM profiles WHERE platform = :p AND lower(username) = lower(:u) ORDER BY last_seen_at DESC LIMIT 1"
+            "SELECT id FROM profiles WHERE platform = :p AND lower(username) = lower(:u) "
+            "ORDER BY last_seen_at DESC LIMIT 1"
         ),
         {"p": platform, "u": username},
     ).scalar()
@@ -224,10 +226,11 @@ def import_daily_stats(
         (rid,) = allocate_ids(conn, "download_runs", 1)
         conn.execute(
             text(
-                """INSERT INTO download_runs (id, started_at, completed_at, status, source_kind, script_name, platform,
-                       format, source_path, source_sha256, source_bytes, captured_at, captured_at_source)
-                   VALUES (:id, :now, :now, 'completed', 'file', 'postpulse account daily stats', :p, :f, :path,
-                           :sha, :size, :cap, 'record')"""
+                """INSERT INTO download_runs (id, started_at, completed_at, status, source_kind, script_name,
+                       platform, format, source_path, source_sha256, source_bytes, captured_at,
+                       captured_at_source)
+                   VALUES (:id, :now, :now, 'completed', 'file', 'postpulse account daily stats', :p, :f,
+                           :path, :sha, :size, :cap, 'record')"""
             ),
             {
                 "id": rid,
@@ -257,12 +260,14 @@ def import_daily_stats(
     )
     added = insert_missing(
         conn,
-        """INSERT INTO profile_snapshots (id, profile_id, captured_at, follower_count, following_count, post_count,
-                                         view_count, source, run_id)
-           SELECT pp_new_id('psn'), :prf, x.at, x.followers, x.following, x.posts, x.views, 'account_daily_stats', :run
+        """INSERT INTO profile_snapshots (id, profile_id, captured_at, follower_count, following_count,
+                                         post_count, view_count, source, run_id)
+           SELECT pp_new_id('psn'), :prf, x.at, x.followers, x.following, x.posts, x.views,
+                  'account_daily_stats', :run
            FROM jsonb_to_recordset(CAST(:rows AS jsonb))
                 AS x(at timestamptz, followers bigint, following bigint, posts bigint, views bigint)
-           WHERE NOT EXISTS (SELECT 1 FROM profile_snapshots s WHERE s.profile_id = :prf AND s.captured_at = x.at)
+           WHERE NOT EXISTS (SELECT 1 FROM profile_snapshots s
+                             WHERE s.profile_id = :prf AND s.captured_at = x.at)
            ON CONFLICT DO NOTHING""",
         {"prf": profile_id, "run": run_id, "rows": payload},
     )

@@ -194,7 +194,10 @@ class RuleMatcher:
 
 # -- store ------------------------------------------------------------------------------------
 
-_RULE_COLS = "r.id, r.tag_id, t.name AS tag, r.hashtags, r.keyword_regex, r.authors, r.platforms, r.confidence, r.version"
+_RULE_COLS = (
+    "r.id, r.tag_id, t.name AS tag, r.hashtags, r.keyword_regex, r.authors, r.platforms, r.confidence, "
+    "r.version"
+)
 
 
 def load_rules(conn: Connection, tag_ids: list[str] | None = None) -> list[TagRule]:
@@ -421,13 +424,15 @@ def reapply(conn: Connection, tag_ids: list[str] | None = None) -> ApplyResult:
     removed = conn.execute(
         text(
             """DELETE FROM post_tags pt WHERE pt.tag_id = ANY(:tags) AND pt.source LIKE 'rule%'
-               AND NOT EXISTS (SELECT 1 FROM _rule_tags d WHERE d.post_id = pt.post_id AND d.tag_id = pt.tag_id)"""
+               AND NOT EXISTS (SELECT 1 FROM _rule_tags d
+                               WHERE d.post_id = pt.post_id AND d.tag_id = pt.tag_id)"""
         ),
         {"tags": tag_ids},
     ).rowcount
     changed = conn.execute(
         text(
-            """UPDATE post_tags pt SET source = 'rule:' || d.rule_id, confidence = d.confidence, applied_by = 'rule'
+            """UPDATE post_tags pt
+               SET source = 'rule:' || d.rule_id, confidence = d.confidence, applied_by = 'rule'
                FROM _rule_tags d
                WHERE d.post_id = pt.post_id AND d.tag_id = pt.tag_id AND pt.source LIKE 'rule%'
                  AND (pt.source <> 'rule:' || d.rule_id OR pt.confidence IS DISTINCT FROM d.confidence)"""

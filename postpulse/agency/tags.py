@@ -104,7 +104,8 @@ def assign(conn: Connection, tag: str, *, posts: list[str] = (), profiles: list[
         n += insert_missing(
             conn,
             """INSERT INTO post_tags (id, post_id, tag_id, confidence, applied_by, source)
-               SELECT pp_new_id('ptg'), x.id, :t, 1, 'user', 'manual' FROM unnest(CAST(:ids AS text[])) AS x(id)
+               SELECT pp_new_id('ptg'), x.id, :t, 1, 'user', 'manual'
+               FROM unnest(CAST(:ids AS text[])) AS x(id)
                WHERE NOT EXISTS (SELECT 1 FROM post_tags pt WHERE pt.post_id = x.id AND pt.tag_id = :t)
                ON CONFLICT DO NOTHING""",
             {"t": t["id"], "ids": post_ids},
@@ -144,8 +145,10 @@ def list_tags(conn: Connection) -> list[dict]:
     rows = conn.execute(
         text(
             """SELECT t.id, t.name,
-                      (SELECT count(*) FROM post_tags pt WHERE pt.tag_id = t.id AND pt.source = 'manual') AS posts_manual,
-                      (SELECT count(*) FROM post_tags pt WHERE pt.tag_id = t.id AND pt.source LIKE 'rule%') AS posts_by_rules,
+                      (SELECT count(*) FROM post_tags pt
+                       WHERE pt.tag_id = t.id AND pt.source = 'manual') AS posts_manual,
+                      (SELECT count(*) FROM post_tags pt
+                       WHERE pt.tag_id = t.id AND pt.source LIKE 'rule%') AS posts_by_rules,
                       (SELECT count(*) FROM profile_tags pt WHERE pt.tag_id = t.id) AS profiles,
                       (SELECT count(*) FROM tag_rules r WHERE r.tag_id = t.id) AS rules
                FROM tags t ORDER BY t.name"""

@@ -45,8 +45,12 @@ def add(
     display_name: str | None = typer.Option(None, "--display-name"),
     timezone: str = typer.Option("UTC", "--timezone"),
     settings_json: str | None = typer.Option(None, "--settings-json"),
+    workspace: str | None = typer.Option(None, "--workspace", help="the workspace (client) it belongs to"),
 ) -> None:
-    """Add one of your accounts (not authorized unless --authorize)."""
+    """Add one of your accounts (not authorized unless --authorize); it is linked to its
+    platform profile, so its posts (stored and future) carry the account."""
+    from postpulse.agency.links import link_account
+    from postpulse.agency.workspaces import move_account
     from postpulse.engagement import repository as repo
 
     settings = None
@@ -65,9 +69,13 @@ def add(
             timezone=timezone,
             settings=settings,
         )
+        if workspace:
+            move_account(conn, acc["id"], workspace)
+        linked = link_account(conn, acc["id"])
     console.print(
         f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
         f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})"
+        + (f"; {linked.posts} stored post(s) linked" if linked.profiles else "")
     )
 
 

@@ -121,7 +121,8 @@ ALTER TABLE post_tags DROP COLUMN IF EXISTS source;
 UPDATE workspaces SET status = 'inactive' WHERE status = 'archived';
 ALTER TABLE workspaces DROP COLUMN IF EXISTS archived_at;
 ALTER TABLE workspaces DROP CONSTRAINT workspaces_status_check;
-ALTER TABLE workspaces ADD CONSTRAINT workspaces_status_check CHECK (status IN ('active', 'inactive', 'paused'));
+ALTER TABLE workspaces ADD CONSTRAINT workspaces_status_check
+  CHECK (status IN ('active', 'inactive', 'paused'));
 """
 
 
