@@ -26,16 +26,18 @@ from typing import Any
 import re2
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from postpulse.agency.errors import AgencyError
-from postpulse.agency.sqlutil import insert_missing
+from postpulse.agency.sqlutil import give_ids
 from postpulse.agency.tags import get_tag
-from postpulse.ids import insert_with_new_id
+from postpulse.ids import insert_with_new_id, is_id_collision
 
 MAX_PATTERN_LENGTH = 2000
 MAX_MEM = 64 << 20
 SET_CHUNK_SIZE = 1024
 SCAN_BATCH = 50_000
+MAX_ID_ATTEMPTS = 8
 
 
 def _options() -> re2.Options:
@@ -360,12 +362,34 @@ def _stage(conn: Connection, rows: Iterable[tuple]) -> int:
     return n
 
 
-_INSERT_STAGED = """
+_MISSING = """
+CREATE TEMP TABLE _rule_tags_new ON COMMIT DROP AS
+SELECT CAST(NULL AS text) AS id, d.post_id, d.tag_id, d.confidence, d.rule_id
+FROM _rule_tags d LEFT JOIN post_tags pt ON pt.post_id = d.post_id AND pt.tag_id = d.tag_id
+WHERE pt.id IS NULL"""
+
+_INSERT_NEW = """
 INSERT INTO post_tags (id, post_id, tag_id, confidence, applied_by, source)
-SELECT pp_new_id('ptg'), d.post_id, d.tag_id, d.confidence, 'rule', 'rule:' || d.rule_id
-FROM _rule_tags d
-WHERE NOT EXISTS (SELECT 1 FROM post_tags pt WHERE pt.post_id = d.post_id AND pt.tag_id = d.tag_id)
-ON CONFLICT DO NOTHING"""
+SELECT id, post_id, tag_id, confidence, 'rule', 'rule:' || rule_id FROM _rule_tags_new ORDER BY post_id, tag_id"""
+
+
+def _insert_staged(conn: Connection) -> int:
+    """Insert the staged (post, tag) pairs that have no tag row yet, under fresh ids."""
+    conn.execute(text("DROP TABLE IF EXISTS _rule_tags_new"))
+    conn.execute(text(_MISSING))
+    for _ in range(MAX_ID_ATTEMPTS):
+        give_ids(conn, "_rule_tags_new", "ptg", "post_tags")
+        savepoint = conn.begin_nested()
+        try:
+            n = conn.execute(text(_INSERT_NEW)).rowcount
+        except IntegrityError as exc:
+            savepoint.rollback()
+            if not is_id_collision(exc, "post_tags"):
+                raise
+            continue  # a concurrent writer took one of the ids meanwhile: draw again
+        savepoint.commit()
+        return n
+    raise RuntimeError("could not insert the rule tags: ids kept colliding")
 
 
 def _scan(conn: Connection, sql: str, params: dict) -> Iterator[tuple]:
@@ -390,7 +414,7 @@ def apply_to_run(conn: Connection, run_id: str) -> ApplyResult:
         )
     )
     _stage(conn, list(desired_rows(matcher, posts)))
-    added = insert_missing(conn, _INSERT_STAGED)
+    added = _insert_staged(conn)
     return ApplyResult(len(posts), added, 0, 0)
 
 
@@ -438,5 +462,5 @@ def reapply(conn: Connection, tag_ids: list[str] | None = None) -> ApplyResult:
                  AND (pt.source <> 'rule:' || d.rule_id OR pt.confidence IS DISTINCT FROM d.confidence)"""
         )
     ).rowcount
-    added = insert_missing(conn, _INSERT_STAGED)
+    added = _insert_staged(conn)
     return ApplyResult(scanned, added, removed, changed)

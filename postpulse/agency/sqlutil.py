@@ -23,3 +23,27 @@ def insert_missing(conn: Connection, sql: str, params: dict[str, Any] | None = N
         if n == 0:
             return total
     return total
+
+
+def give_ids(conn: Connection, staged: str, prefix: str, target: str) -> None:
+    """Fill the ``id`` column of the temp table ``staged`` with fresh ids of ``prefix`` that are
+    unique among themselves and not taken in ``target`` (names come from code, never input).
+
+    Drawn in SQL, then redrawn for the few that collide, until none does; the insert that
+    follows is plain (no ``ON CONFLICT``), the fast path for many rows."""
+    conn.execute(text(f"UPDATE {staged} SET id = pp_new_id(:p)"), {"p": prefix})
+    for _ in range(MAX_ROUNDS):
+        n = conn.execute(
+            text(
+                f"""UPDATE {staged} s SET id = pp_new_id(:p)
+                    WHERE s.ctid IN (
+                      SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY id) AS k FROM {staged}) d
+                      WHERE d.k > 1
+                      UNION ALL
+                      SELECT x.ctid FROM {staged} x JOIN {target} t ON t.id = x.id)"""
+            ),
+            {"p": prefix},
+        ).rowcount
+        if n == 0:
+            return
+    raise RuntimeError(f"could not draw free ids for {target}")
