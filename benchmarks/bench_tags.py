@@ -158,7 +158,8 @@ def main() -> None:
             f"+{res2.added} -{res2.removed}"
         )
         print(
-            f"one rule changed:      {one:8.2f} s  ({one / base:6.1f}x the pass)  -{res3.removed} +{res3.added}"
+            f"one rule changed:      {one:8.2f} s  ({one / base:6.1f}x the pass)  "
+            f"-{res3.removed} +{res3.added}"
         )
         if args.posts >= GOAL_POSTS:
             verdict = "met" if first < GOAL_S * args.posts / GOAL_POSTS else "MISSED"

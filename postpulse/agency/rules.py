@@ -370,7 +370,8 @@ WHERE pt.id IS NULL"""
 
 _INSERT_NEW = """
 INSERT INTO post_tags (id, post_id, tag_id, confidence, applied_by, source)
-SELECT id, post_id, tag_id, confidence, 'rule', 'rule:' || rule_id FROM _rule_tags_new ORDER BY post_id, tag_id"""
+SELECT id, post_id, tag_id, confidence, 'rule', 'rule:' || rule_id
+FROM _rule_tags_new ORDER BY post_id, tag_id"""
 
 
 def _insert_staged(conn: Connection) -> int:
