@@ -96,11 +96,12 @@ CREATE TABLE watches (
   source_id text NOT NULL REFERENCES watch_sources (id) ON DELETE RESTRICT,
   role text NOT NULL CHECK (role IN ('ours', 'competitor', 'creator')),
   workspace_id text REFERENCES workspaces (id) ON DELETE SET NULL,
+  every_hours integer NOT NULL DEFAULT 24 CHECK (every_hours BETWEEN 1 AND 720),
   is_active boolean NOT NULL DEFAULT true,
   last_collected_at timestamptz,
   last_status text,
   created_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (profile_id, source_id)
+  UNIQUE (profile_id)
 );
 
 ALTER TABLE api_usage ADD COLUMN watch_source_id text REFERENCES watch_sources (id) ON DELETE SET NULL;
