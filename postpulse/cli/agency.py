@@ -45,7 +45,7 @@ def _run(fn):
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
     t = Table(title=title, header_style="bold cyan")
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, no_wrap=c in ("id", "account", "tag"))
     for r in rows:
         t.add_row(*[escape("" if v is None else str(v)) for v in r])
     console.print(t)
