@@ -12,17 +12,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 
 from postpulse.agency.plots import follower_growth_png
 from postpulse.analytics import plots, queries
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.errors import AnalyticsError
+from postpulse.analytics.report_format import dates_as_dates
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
 def _table(df, max_rows: int = 15) -> dict:
-    df = df.head(max_rows)
+    df = dates_as_dates(df.head(max_rows))
     rows = [
         [
             ""
@@ -52,7 +54,7 @@ def _data_end(a: Analytics, wid: str, tz: str) -> date | None:
         {"w": wid, "tz": tz},
     )
     value = row["d"][0]
-    return None if value is None or str(value) in ("NaT", "<NA>") else value
+    return None if value is None or str(value) in ("NaT", "<NA>") else pd.Timestamp(value).date()
 
 
 def render(
@@ -78,8 +80,10 @@ def render(
     window = {"workspace": wid, "since": start, "until": end}
     growth = lib["follower_growth"].run(a, {**window, "period": period, "by": "account"})
     top = lib["top_posts"].run(a, {**window, "limit": 10})
-    top = top[["platform", "rank", "author_username", "posted_at", "engagement", "views", "text_preview"]]
-    tags = lib["tag_performance"].run(a, window)
+    top = top.sort_values("engagement", ascending=False, na_position="last")[
+        ["platform", "author_username", "posted_at", "engagement", "views", "text_preview"]
+    ]
+    tags = lib["tag_performance"].run(a, window).drop(columns="period_start")
     published = a.sql(
         """WITH latest AS (SELECT post_id, arg_max(engagement, downloaded_at) AS engagement
                           FROM snapshots GROUP BY post_id)
@@ -109,6 +113,8 @@ def render(
            ORDER BY metric_date DESC""",
         {"w": wid, "s": start, "u": end},
     )
+    if not growth.empty:
+        growth["period_start"] = pd.to_datetime(growth["period_start"]).dt.date
     latest = growth.sort_values("period_start").groupby("group").tail(1) if not growth.empty else growth
     per_account = (
         growth.sort_values("period_start")

@@ -26,7 +26,7 @@ WITH checked AS (
 )
 SELECT t.name AS tag,
        CAST(CASE WHEN s.period IS NOT NULL THEN date_trunc(s.period, s.local_day) END AS DATE) AS period_start,
-       count(*) AS posts, sum(l.engagement) AS engagement,
+       count(*) AS posts, CAST(sum(l.engagement) AS BIGINT) AS engagement,
        round(avg(l.engagement), 1) AS avg_engagement, median(l.engagement) AS median_engagement,
        sum(l.engagement) FILTER (WHERE l.views > 0) / nullif(sum(l.views) FILTER (WHERE l.views > 0), 0) AS engagement_per_view
 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id JOIN scoped s ON s.post_id = pt.post_id
