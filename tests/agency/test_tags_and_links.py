@@ -187,3 +187,30 @@ def test_profile_snapshots_from_imports_are_a_series(engine, tmp_path):
         from sqlalchemy import text
 
         conn.execute(text("UPDATE profile_snapshots SET follower_count = 0"))
+
+
+def test_ids_drawn_in_sql_survive_collisions(engine, tmp_path):
+    """A tiny id space (16 ids per prefix) forces collisions: every rule tag, manual tag and
+    profile snapshot still gets its own id, none is lost or merged."""
+    from sqlalchemy import text
+
+    w = world(profiles=2, posts=3)
+    load(engine, tmp_path, "tiktok", w)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION pp_new_id(prefix text) RETURNS text LANGUAGE sql VOLATILE AS "
+                "$$ SELECT prefix || '-' || to_hex(floor(random() * 16)::int) $$"
+            )
+        )
+        conn.execute(text("INSERT INTO tags (id, name) VALUES ('tag-1', 'all'), ('tag-2', 'mine')"))
+        conn.execute(
+            text(
+                "INSERT INTO post_tags (id, post_id, tag_id, source) SELECT 'ptg-0', min(id), 'tag-2', 'manual' FROM posts"
+            )
+        )
+        R.add_rule(conn, "all", R.RuleSpec(platforms=("tiktok",)))
+    n_posts = scalar(engine, "SELECT count(*) FROM posts")
+    assert 8 <= n_posts <= 15
+    assert scalar(engine, "SELECT count(*) FROM post_tags WHERE tag_id = 'tag-1'") == n_posts
+    assert scalar(engine, "SELECT count(DISTINCT id) FROM post_tags") == n_posts + 1
