@@ -206,7 +206,8 @@ def test_ids_drawn_in_sql_survive_collisions(engine, tmp_path):
         conn.execute(text("INSERT INTO tags (id, name) VALUES ('tag-1', 'all'), ('tag-2', 'mine')"))
         conn.execute(
             text(
-                "INSERT INTO post_tags (id, post_id, tag_id, source) SELECT 'ptg-0', min(id), 'tag-2', 'manual' FROM posts"
+                "INSERT INTO post_tags (id, post_id, tag_id, source) "
+                "SELECT 'ptg-0', min(id), 'tag-2', 'manual' FROM posts"
             )
         )
         R.add_rule(conn, "all", R.RuleSpec(platforms=("tiktok",)))
