@@ -28,6 +28,9 @@ from postpulse.sandbox.world import PLATFORMS, TOPICS, World, account_daily_stat
 
 DEMO_WORKSPACE = "demo"
 HISTORY_DAYS = 30
+_HAS_HISTORY = """
+SELECT 1 FROM profile_snapshots s JOIN profiles p ON p.id = s.profile_id
+WHERE p.platform = :p AND lower(p.username) = lower(:u) AND s.source = 'account_daily_stats' LIMIT 1"""
 
 
 @dataclass
@@ -75,6 +78,10 @@ def ensure_demo(engine: Engine, data_dir: Path, world: World | None = None) -> D
     folder = data_dir / "downloads" / "sandbox" / "account_stats"
     for platform in PLATFORMS:
         for username in our_accounts(platform):
+            with engine.connect() as conn:
+                has_history = conn.execute(text(_HAS_HISTORY), {"p": platform, "u": username}).first()
+            if has_history:  # once: later runs' histories would start from a later "now"
+                continue
             stats = S.read_daily_stats(_write_stats(world, platform, username, folder))
             with engine.begin() as conn:
                 snapshots += S.import_daily_stats(conn, stats).added
