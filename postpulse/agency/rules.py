@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from postpulse.agency.errors import AgencyError
-from postpulse.agency.sqlutil import give_ids
+from postpulse.agency.sqlutil import redraw_colliding_ids
 from postpulse.agency.tags import get_tag
 from postpulse.ids import insert_with_new_id, is_id_collision
 
@@ -216,9 +216,11 @@ def load_rules(conn: Connection, tag_ids: list[str] | None = None) -> list[TagRu
 def list_rules(conn: Connection) -> list[dict]:
     rows = conn.execute(
         text(
-            f"""SELECT {_RULE_COLS},
-                       (SELECT count(*) FROM post_tags pt WHERE pt.source = 'rule:' || r.id) AS posts
-                FROM tag_rules r JOIN tags t ON t.id = r.tag_id ORDER BY t.name, r.id"""
+            f"""SELECT {_RULE_COLS}, coalesce(n.posts, 0) AS posts
+                FROM tag_rules r JOIN tags t ON t.id = r.tag_id
+                LEFT JOIN (SELECT source, count(*) AS posts FROM post_tags WHERE source LIKE 'rule:%'
+                           GROUP BY source) n ON n.source = 'rule:' || r.id
+                ORDER BY t.name, r.id"""
         )
     ).mappings()
     return [dict(r) for r in rows]
@@ -364,7 +366,7 @@ def _stage(conn: Connection, rows: Iterable[tuple]) -> int:
 
 _MISSING = """
 CREATE TEMP TABLE _rule_tags_new ON COMMIT DROP AS
-SELECT CAST(NULL AS text) AS id, d.post_id, d.tag_id, d.confidence, d.rule_id
+SELECT pp_new_id('ptg') AS id, d.post_id, d.tag_id, d.confidence, d.rule_id
 FROM _rule_tags d LEFT JOIN post_tags pt ON pt.post_id = d.post_id AND pt.tag_id = d.tag_id
 WHERE pt.id IS NULL"""
 
@@ -378,8 +380,8 @@ def _insert_staged(conn: Connection) -> int:
     """Insert the staged (post, tag) pairs that have no tag row yet, under fresh ids."""
     conn.execute(text("DROP TABLE IF EXISTS _rule_tags_new"))
     conn.execute(text(_MISSING))
-    for _ in range(MAX_ID_ATTEMPTS):
-        give_ids(conn, "_rule_tags_new", "ptg", "post_tags")
+    for attempt in range(MAX_ID_ATTEMPTS):
+        redraw_colliding_ids(conn, "_rule_tags_new", "ptg", "post_tags", redraw_all=attempt > 0)
         savepoint = conn.begin_nested()
         try:
             n = conn.execute(text(_INSERT_NEW)).rowcount

@@ -25,13 +25,16 @@ def insert_missing(conn: Connection, sql: str, params: dict[str, Any] | None = N
     return total
 
 
-def give_ids(conn: Connection, staged: str, prefix: str, target: str) -> None:
-    """Fill the ``id`` column of the temp table ``staged`` with fresh ids of ``prefix`` that are
-    unique among themselves and not taken in ``target`` (names come from code, never input).
+def redraw_colliding_ids(
+    conn: Connection, staged: str, prefix: str, target: str, *, redraw_all: bool = False
+) -> None:
+    """Make the ``id`` column of the temp table ``staged`` (drawn in SQL with ``pp_new_id``)
+    unique among itself and free in ``target``: the few that collide are drawn again until none
+    does (all of them first with ``redraw_all``). Table names come from code, never input.
 
-    Drawn in SQL, then redrawn for the few that collide, until none does; the insert that
-    follows is plain (no ``ON CONFLICT``), the fast path for many rows."""
-    conn.execute(text(f"UPDATE {staged} SET id = pp_new_id(:p)"), {"p": prefix})
+    The insert that follows is then plain (no ``ON CONFLICT``), the fast path for many rows."""
+    if redraw_all:
+        conn.execute(text(f"UPDATE {staged} SET id = pp_new_id(:p)"), {"p": prefix})
     for _ in range(MAX_ROUNDS):
         n = conn.execute(
             text(

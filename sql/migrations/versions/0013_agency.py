@@ -47,7 +47,8 @@ ALTER TABLE post_tags ALTER COLUMN source SET NOT NULL;
 ALTER TABLE post_tags ALTER COLUMN source SET DEFAULT 'manual';
 ALTER TABLE post_tags ADD CONSTRAINT post_tags_source_check
   CHECK (source IN ('manual', 'ai', 'rule') OR source ~ '^rule:trl-[0-9a-f]{1,8}$');
-CREATE INDEX idx_post_tags_source ON post_tags (source) WHERE source <> 'manual';
+-- source says who tagged; applied_by's index served no query and costs every bulk tagging
+DROP INDEX idx_post_tags_applied_by;
 
 -- Followers, following and post count of a profile at one capture (append-only).
 CREATE TABLE profile_snapshots (
@@ -117,7 +118,7 @@ ALTER TABLE api_usage DROP COLUMN IF EXISTS watch_source_id;
 DROP TABLE IF EXISTS watches, watch_sources, profile_snapshots, tag_rules CASCADE;
 DROP FUNCTION IF EXISTS pp_refuse_update();
 ALTER TABLE post_tags DROP CONSTRAINT IF EXISTS post_tags_source_check;
-DROP INDEX IF EXISTS idx_post_tags_source;
+CREATE INDEX IF NOT EXISTS idx_post_tags_applied_by ON post_tags (applied_by);
 ALTER TABLE post_tags DROP COLUMN IF EXISTS source;
 UPDATE workspaces SET status = 'inactive' WHERE status = 'archived';
 ALTER TABLE workspaces DROP COLUMN IF EXISTS archived_at;
