@@ -180,3 +180,7 @@ def test_tag_and_account_rollups_in_daily_metrics(engine, store_env, tmp_path):
     )
     r = run("report", "tag_performance", "-f", "csv")
     assert r.exit_code == 0 and "\ncoffee," in r.output
+    r = run("report", "tag_performance", "--period", "week", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    weeks = {line.split(",")[1] for line in r.output.strip().splitlines()[1:]}
+    assert weeks and all(date.fromisoformat(w).weekday() == 0 for w in weeks)
