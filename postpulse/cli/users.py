@@ -8,17 +8,31 @@ postpulse users reset-password ana                           # prints a new one-
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, open_store
+from postpulse.cli.common import console, fail, open_store
 
 app = typer.Typer(help="Console users: add, list, disable, reset a password.", no_args_is_help=True)
 
 
 def _engine():
     return open_store().engine
+
+
+@contextmanager
+def _transaction():
+    """A store transaction; a user error is one line on stderr and exit code 1."""
+    from postpulse.console.users import UserError
+
+    try:
+        with _engine().begin() as conn:
+            yield conn
+    except UserError as exc:
+        fail(str(exc))
 
 
 @app.command("add")
@@ -32,7 +46,7 @@ def add(
     """Add a user with a role; prints a one-time password to change at the first login."""
     from postpulse.console import users
 
-    with _engine().begin() as conn:
+    with _transaction() as conn:
         _, password = users.add_user(conn, username, role, workspace=workspace)
     console.print(
         f"[green]user {escape(username)} added[/green] ({role}{' @ ' + escape(workspace) if workspace else ''})"
@@ -64,7 +78,7 @@ def disable(username: str) -> None:
     """Disable a user: their sessions end and they cannot log in (reset-password re-enables)."""
     from postpulse.console import users
 
-    with _engine().begin() as conn:
+    with _transaction() as conn:
         users.disable_user(conn, username)
     console.print(f"[yellow]user {escape(username)} disabled[/yellow]")
 
@@ -74,6 +88,6 @@ def reset_password(username: str) -> None:
     """A new one-time password; every session of the user ends."""
     from postpulse.console import users
 
-    with _engine().begin() as conn:
+    with _transaction() as conn:
         password = users.reset_password(conn, username)
     console.print(f"new one-time password for {escape(username)}: {password}", highlight=False)
