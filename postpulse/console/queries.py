@@ -7,7 +7,7 @@ whose role holds in every workspace.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -87,20 +87,25 @@ JOIN accounts a ON a.id = q.account_id
 LEFT JOIN posts p ON p.id = q.post_id
 LEFT JOIN dm_threads t ON q.target_type = 'dm_thread' AND t.id = q.target_id AND t.account_id = q.account_id
 WHERE q.status = 'queued' AND {IN_SCOPE} AND (CAST(:one AS text) IS NULL OR q.id = :one)
+  AND (CAST(:bt AS timestamptz) IS NULL OR (q.created_at <= :bt AND (q.created_at < :bt OR q.id > :bid)))
 ORDER BY q.created_at DESC, q.id
-LIMIT :n OFFSET :off
+LIMIT :n
 """
 
 
+#: queued actions are counted up to this many ("10,000+" beyond: an exact count of a long queue
+#: costs more than the rest of the page)
+COUNT_CAP = 10_000
+
+
 def queued_count(conn: Connection, scope: list[str] | None) -> int:
-    if scope is None:
-        return conn.execute(text("SELECT count(*) FROM action_queue WHERE status = 'queued'")).scalar_one()
+    """Queued actions in the user's workspaces, counted up to ``COUNT_CAP`` + 1."""
     return conn.execute(
         text(
-            f"SELECT count(*) FROM action_queue q JOIN accounts a ON a.id = q.account_id "
-            f"WHERE q.status = 'queued' AND {IN_SCOPE}"
+            "SELECT count(*) FROM (SELECT 1 FROM action_queue q JOIN accounts a ON a.id = q.account_id "
+            f"WHERE q.status = 'queued' AND {IN_SCOPE} LIMIT :cap) c"
         ),
-        {"ws": scope},
+        {"ws": scope, "cap": COUNT_CAP + 1},
     ).scalar_one()
 
 
@@ -111,18 +116,26 @@ def queued_actions(
     vault: Vault | None,
     *,
     show_private: bool,
-    offset: int = 0,
+    after: tuple[datetime, str] | None = None,
     limit: int = PAGE_SIZE,
     action_id: str | None = None,
 ) -> list[dict]:
     """Queued actions newest first, each with the policy's answer as if it were approved now
     (read-only: the engine evaluates, nothing is claimed or written) and the limits left today.
-    DM text is decrypted for the policy's checks and shown only when ``show_private``."""
+    DM text is decrypted for the policy's checks and shown only when ``show_private``. ``after``
+    is the (created_at, id) of the last row of the previous page (keyset paging: no OFFSET)."""
     now = utcnow()
     rows = [
         dict(r)
         for r in conn.execute(
-            text(_QUEUED), {"ws": scope, "n": limit, "off": offset, "one": action_id}
+            text(_QUEUED),
+            {
+                "ws": scope,
+                "n": limit,
+                "one": action_id,
+                "bt": after[0] if after else None,
+                "bid": after[1] if after else None,
+            },
         ).mappings()
     ]
     if not rows:

@@ -29,6 +29,8 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PUBLIC_PATHS = ("/login", "/static/", "/healthz")
 #: paths a user with a one-time password may reach before choosing a new one
 PASSWORD_PATHS = ("/password", "/logout")
+#: a bulk decision posts up to 1,000 ids (Starlette's default limit is 1,000 fields)
+MAX_FORM_FIELDS = 1100
 
 
 class Forbidden(Exception):
@@ -121,7 +123,7 @@ def endpoint(permission: str | None = None) -> Callable:
         async def run(request: Request) -> Response:
             form = None
             if request.method == "POST":
-                form = await request.form()
+                form = await request.form(max_fields=MAX_FORM_FIELDS)
                 if not csrf_ok(request, form):
                     return PlainTextResponse(
                         "This form has expired or did not come from the console: reload the page and try again.",

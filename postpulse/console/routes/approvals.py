@@ -9,6 +9,7 @@ and the audit trail are the same whichever way an action was approved.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlalchemy import text
 from starlette.routing import Route
@@ -20,7 +21,6 @@ from postpulse.console.web import (
     current_user,
     endpoint,
     flash,
-    page_offset,
     redirect,
     render,
     vault_of,
@@ -38,6 +38,16 @@ BULK_MAX = 1000
 QUEUEABLE = ("like", "comment", "follow", "dm_send")
 
 
+def page_after(request) -> tuple[datetime, str] | None:
+    """The keyset of the next page, ``?after=<created_at ISO>~<action id>`` (None: the first)."""
+    raw = request.query_params.get("after", "")
+    stamp, _, action_id = raw.partition("~")
+    try:
+        return (datetime.fromisoformat(stamp), action_id) if stamp and action_id else None
+    except ValueError:
+        return None
+
+
 def actor(request) -> str:
     return f"console:{current_user(request).username}"
 
@@ -46,7 +56,7 @@ def actor(request) -> str:
 def approvals(request, form):
     user = current_user(request)
     scope = user.workspaces_for("view_queue")
-    offset = page_offset(request)
+    after = page_after(request)
     engine = request.app.state.engine
     with engine.connect() as conn:
         rows = queries.queued_actions(
@@ -55,7 +65,7 @@ def approvals(request, form):
             scope,
             vault_of(request),
             show_private=user.may("read_dm"),
-            offset=offset,
+            after=after,
         )
         total = queries.queued_count(conn, scope)
         accounts = (
@@ -69,8 +79,11 @@ def approvals(request, form):
         title="Approvals",
         rows=rows,
         total=total,
-        offset=offset,
-        page_size=queries.PAGE_SIZE,
+        count_cap=queries.COUNT_CAP,
+        first_page=after is None,
+        next_after=f"{rows[-1]['created_at'].isoformat()}~{rows[-1]['id']}"
+        if len(rows) == queries.PAGE_SIZE
+        else None,
         bulk_max=BULK_MAX,
         may_approve=user.may("approve"),
         may_edit=user.may("edit_action"),
