@@ -17,6 +17,7 @@ with the console on a real HTTP server on 127.0.0.1 and httpx as the client.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -179,6 +180,7 @@ def main() -> int:
     ap.add_argument("--audit-per-day", type=int, default=2000)
     ap.add_argument("--requests", type=int, default=40)
     args = ap.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     vault = Vault(Keyring.generate("bench"))
     ok = True
     with server() as (server_url, where), fresh_database(server_url) as url:
