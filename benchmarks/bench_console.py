@@ -22,7 +22,6 @@ import re
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -52,7 +51,9 @@ def fill(engine, vault: Vault, n_actions: int, n_threads: int, audit_days: int, 
     t0 = time.perf_counter()
     with engine.begin() as conn:
         for w in range(N_WORKSPACES):
-            conn.execute(text("INSERT INTO workspaces (id, name) VALUES (:i, :n)"), {"i": f"wsp-{w:x}", "n": f"ws{w}"})
+            conn.execute(
+                text("INSERT INTO workspaces (id, name) VALUES (:i, :n)"), {"i": f"wsp-{w:x}", "n": f"ws{w}"}
+            )
         for a in range(N_ACCOUNTS):
             acc = repo.add_account(conn, platform="x", username=f"acct{a}", authorize=True, settings=OPEN)
             conn.execute(
@@ -61,17 +62,23 @@ def fill(engine, vault: Vault, n_actions: int, n_threads: int, audit_days: int, 
             )
         conn.execute(
             text(
-                "INSERT INTO posts (id, platform, platform_post_id, text_content, author_username, account_id) "
-                "SELECT 'p-' || lpad(to_hex(i), 8, '0'), 'x', 'post' || i, 'post text number ' || i, 'author' || (i % 500), "
+                "INSERT INTO posts (id, platform, platform_post_id, text_content, author_username, "
+                "account_id) "
+                "SELECT 'p-' || lpad(to_hex(i), 8, '0'), 'x', 'post' || i, 'post text number ' || i, "
+                "'author' || (i % 500), "
                 "NULL FROM generate_series(1, 5000) i"
             )
         )
         conn.execute(
             text(
-                "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, action_params, "
-                "status, created_at) SELECT 'act-' || lpad(to_hex(i), 8, '0'), acc.ids[1 + i % cardinality(acc.ids)], "
-                "'p-' || lpad(to_hex(1 + i % 5000), 8, '0'), CASE WHEN i % 3 = 0 THEN 'comment' ELSE 'like' END, 'post', "
-                "'post' || (1 + i % 5000), CASE WHEN i % 3 = 0 THEN jsonb_build_object('text', 'comment ' || i) "
+                "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, "
+                "action_params, "
+                "status, created_at) SELECT 'act-' || lpad(to_hex(i), 8, '0'), acc.ids[1 + i % "
+                "cardinality(acc.ids)], "
+                "'p-' || lpad(to_hex(1 + i % 5000), 8, '0'), CASE WHEN i % 3 = 0 THEN 'comment' ELSE "
+                "'like' END, 'post', "
+                "'post' || (1 + i % 5000), CASE WHEN i % 3 = 0 THEN jsonb_build_object('text', 'comment ' "
+                "|| i) "
                 "ELSE '{}'::jsonb END, 'queued', now() - make_interval(secs => i) "
                 "FROM generate_series(1, :n) i, (SELECT array_agg(id ORDER BY id) AS ids FROM accounts) acc"
             ),
@@ -79,8 +86,9 @@ def fill(engine, vault: Vault, n_actions: int, n_threads: int, audit_days: int, 
         )
         conn.execute(
             text(
-                "INSERT INTO audit_entries (id, run_id, step_id, event_type, outcome, details, \"timestamp\") "
-                "SELECT 'aud-' || lpad(to_hex(i), 8, '0'), 'run-' || (i % 1000), 'step', 'approval', 'success', "
+                'INSERT INTO audit_entries (id, run_id, step_id, event_type, outcome, details, "timestamp") '
+                "SELECT 'aud-' || lpad(to_hex(i), 8, '0'), 'run-' || (i % 1000), 'step', 'approval', "
+                "'success', "
                 "'{}'::jsonb, now() - make_interval(secs => (i * 86400.0 / :per_day)::int) "
                 "FROM generate_series(1, :n) i"
             ),
@@ -90,7 +98,8 @@ def fill(engine, vault: Vault, n_actions: int, n_threads: int, audit_days: int, 
             text(
                 "INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, participant_username, "
                 "last_message_at, unread_count) SELECT 'dmt-' || lpad(to_hex(i), 8, '0'), 'x', 'th' || i, "
-                "acc.ids[1 + i % cardinality(acc.ids)], 'person' || i, now() - make_interval(secs => i * 7), i % 3 "
+                "acc.ids[1 + i % cardinality(acc.ids)], 'person' || i, now() - make_interval(secs => i * "
+                "7), i % 3 "
                 "FROM generate_series(1, :n) i, (SELECT array_agg(id ORDER BY id) AS ids FROM accounts) acc"
             ),
             {"n": n_threads},
@@ -109,7 +118,8 @@ def fill(engine, vault: Vault, n_actions: int, n_threads: int, audit_days: int, 
             )
         conn.execute(
             text(
-                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, sender_username, "
+                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, "
+                "sender_username, "
                 "content_encrypted, sent_at) VALUES (:id, 'x', :m, :t, :us, 'someone', :b, now())"
             ),
             rows,
@@ -191,8 +201,12 @@ def main() -> int:
         with BackgroundServer(engine, settings) as console:
             admin, approver = login(console.url, "admin"), login(console.url, "approver")
             with engine.connect() as conn:
-                some_action = conn.execute(text("SELECT id FROM action_queue ORDER BY created_at DESC LIMIT 1")).scalar()
-                some_thread = conn.execute(text("SELECT id FROM dm_threads ORDER BY last_message_at DESC LIMIT 1")).scalar()
+                some_action = conn.execute(
+                    text("SELECT id FROM action_queue ORDER BY created_at DESC LIMIT 1")
+                ).scalar()
+                some_thread = conn.execute(
+                    text("SELECT id FROM dm_threads ORDER BY last_message_at DESC LIMIT 1")
+                ).scalar()
                 deep = conn.execute(
                     text(
                         "SELECT created_at, id FROM action_queue WHERE status = 'queued' "
@@ -211,7 +225,10 @@ def main() -> int:
                 ("accounts", "/accounts", admin, "accounts"),
                 ("reports list", "/reports", admin, "accounts"),
             ]
-            print(f"\npage p95 over {args.requests} requests (goal < {GOAL_PAGE_MS:.0f} ms); baseline: bare SQL p95")
+            print(
+                f"\npage p95 over {args.requests} requests (goal < {GOAL_PAGE_MS:.0f} ms); baseline: bare "
+                "SQL p95"
+            )
             print(f"{'page':26} {'p95 ms':>8} {'bare SQL ms':>12} {'ratio':>7}")
             for name, path, client, bare in pages:
                 page_ms = time_page(client, path, args.requests)
@@ -221,9 +238,16 @@ def main() -> int:
                 print(f"{name:26} {page_ms:8.1f} {sql_ms:12.2f} {page_ms / sql_ms:7.1f}{flag}")
 
             with engine.connect() as conn:
-                ids = conn.execute(
-                    text("SELECT id FROM action_queue WHERE status = 'queued' ORDER BY created_at DESC LIMIT 3000")
-                ).scalars().all()
+                ids = (
+                    conn.execute(
+                        text(
+                            "SELECT id FROM action_queue WHERE status = 'queued' ORDER BY created_at DESC "
+                            "LIMIT 3000"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
             bulk, loop, bare_ids = ids[:1000], ids[1000:2000], ids[2000:3000]
             token = re.search(r'name="csrf" value="([^"]+)"', admin.get("/approvals").text).group(1)
             t0 = time.perf_counter()
@@ -238,7 +262,8 @@ def main() -> int:
             with engine.begin() as conn:
                 conn.execute(
                     text(
-                        "UPDATE action_queue SET status = 'approved', approved_at = now(), approved_by = 'bench' "
+                        "UPDATE action_queue SET status = 'approved', approved_at = now(), approved_by = "
+                        "'bench' "
                         "WHERE id = ANY(:ids) AND status = 'queued'"
                     ),
                     {"ids": bare_ids},
@@ -250,7 +275,10 @@ def main() -> int:
                     {"ids": bulk},
                 ).scalar()
                 audited = conn.execute(
-                    text("SELECT count(*) FROM audit_entries WHERE action_id = ANY(:ids) AND step_id = 'approve'"),
+                    text(
+                        "SELECT count(*) FROM audit_entries WHERE action_id = ANY(:ids) AND step_id = "
+                        "'approve'"
+                    ),
                     {"ids": bulk},
                 ).scalar()
             assert approved == 1000 and audited == 1000, (approved, audited)

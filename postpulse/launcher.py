@@ -205,12 +205,24 @@ class Launcher:
 
         password = first_admin_password(engine)
         if password:
-            self.say(f"console: first user 'admin', one-time password {password} (choose your own at the first login)")
+            self.say(
+                f"console: first user 'admin', one-time password {password} (choose your own at the first "
+                "login)"
+            )
 
     def _start_console(self, env: dict, dagster_ui: str) -> None:
         console_url = f"http://{self.host}:{self.console_port}"
         proc = self._spawn(
-            [sys.executable, "-m", "postpulse.console", "serve", "--host", self.host, "--port", str(self.console_port)],
+            [
+                sys.executable,
+                "-m",
+                "postpulse.console",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.console_port),
+            ],
             {**env, "POSTPULSE_DAGSTER_URL": env.get("POSTPULSE_DAGSTER_URL", dagster_ui)},
             "team console",
         )

@@ -48,9 +48,8 @@ def add(
 
     with _transaction() as conn:
         _, password = users.add_user(conn, username, role, workspace=workspace)
-    console.print(
-        f"[green]user {escape(username)} added[/green] ({role}{' @ ' + escape(workspace) if workspace else ''})"
-    )
+    where = f" @ {escape(workspace)}" if workspace else ""
+    console.print(f"[green]user {escape(username)} added[/green] ({escape(role)}{where})")
     console.print(f"one-time password: {password}", highlight=False)
 
 

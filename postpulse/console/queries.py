@@ -60,11 +60,13 @@ def accounts_in_scope(conn: Connection, scope: list[str] | None) -> list[dict]:
         dict(r)
         for r in conn.execute(
             text(
-                f"SELECT a.id, a.platform, a.username, a.workspace_id, w.name AS workspace, a.status, a.health, "
+                "SELECT a.id, a.platform, a.username, a.workspace_id, w.name AS workspace, a.status, "
+                "a.health, "
                 "a.is_active, a.is_authorized, a.needs_relogin, a.frozen_until, a.frozen_reason, a.settings, "
                 "a.timezone, a.session_updated_at, (a.session_encrypted IS NOT NULL) AS has_session, "
                 "a.last_error_message, a.last_error_at, a.last_used_at FROM accounts a "
-                f"LEFT JOIN workspaces w ON w.id = a.workspace_id WHERE {IN_SCOPE} ORDER BY a.platform, a.username"
+                f"LEFT JOIN workspaces w ON w.id = a.workspace_id WHERE {IN_SCOPE} ORDER BY a.platform, "
+                "a.username"
             ),
             {"ws": scope},
         ).mappings()
@@ -247,12 +249,15 @@ def dm_threads(
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT t.id, t.platform, t.participant_username, t.participant_display_name, t.last_message_at, "
+                "SELECT t.id, t.platform, t.participant_username, t.participant_display_name, "
+                "t.last_message_at, "
                 "t.unread_count, a.id AS account_id, a.username AS account, "
-                "EXISTS (SELECT 1 FROM blocklist_entries b WHERE b.added_by = 'opt_out' AND b.entry_type = 'user' "
+                "EXISTS (SELECT 1 FROM blocklist_entries b WHERE b.added_by = 'opt_out' AND b.entry_type = "
+                "'user' "
                 "AND lower(b.value) = lower(t.participant_username) "
                 "AND (b.platform IS NULL OR b.platform = t.platform)) AS opted_out "
-                f"FROM dm_threads t JOIN accounts a ON a.id = t.account_id WHERE {IN_SCOPE} AND NOT t.is_archived "
+                f"FROM dm_threads t JOIN accounts a ON a.id = t.account_id WHERE {IN_SCOPE} AND NOT "
+                "t.is_archived "
                 "ORDER BY t.last_message_at DESC NULLS LAST, t.id LIMIT :n OFFSET :off"
             ),
             {"ws": scope, "n": limit, "off": offset},
@@ -263,7 +268,8 @@ def dm_threads(
 def unread_total(conn: Connection, scope: list[str] | None) -> int:
     return conn.execute(
         text(
-            "SELECT coalesce(sum(t.unread_count), 0) FROM dm_threads t JOIN accounts a ON a.id = t.account_id "
+            "SELECT coalesce(sum(t.unread_count), 0) FROM dm_threads t JOIN accounts a ON a.id = "
+            "t.account_id "
             f"WHERE {IN_SCOPE} AND NOT t.is_archived"
         ),
         {"ws": scope},
@@ -274,7 +280,8 @@ def dm_thread(conn: Connection, thread_id: str, scope: list[str] | None) -> dict
     row = (
         conn.execute(
             text(
-                "SELECT t.id, t.platform, t.participant_username, t.participant_display_name, t.unread_count, "
+                "SELECT t.id, t.platform, t.participant_username, t.participant_display_name, "
+                "t.unread_count, "
                 "t.last_message_at, a.id AS account_id, a.username AS account FROM dm_threads t "
                 f"JOIN accounts a ON a.id = t.account_id WHERE t.id = :t AND {IN_SCOPE}"
             ),

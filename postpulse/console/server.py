@@ -44,6 +44,7 @@ def make_server(engine: Engine, settings: ConsoleSettings, host: str, port: int)
         log_level="warning",
         access_log=False,  # URLs carry ids only, but a console log has no need of them
         server_header=False,
+        timeout_graceful_shutdown=2,  # a browser's idle keep-alive connection does not hold a stop
     )
     return uvicorn.Server(config)
 

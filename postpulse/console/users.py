@@ -192,8 +192,10 @@ def list_users(conn: Connection) -> list[dict]:
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT u.id, u.username, u.is_active, u.must_change_password, u.created_at, u.last_login_at, "
-                "coalesce(string_agg(m.role || coalesce(' @' || w.name, ''), ', ' ORDER BY w.name NULLS FIRST), '') "
+                "SELECT u.id, u.username, u.is_active, u.must_change_password, u.created_at, "
+                "u.last_login_at, "
+                "coalesce(string_agg(m.role || coalesce(' @' || w.name, ''), ', ' ORDER BY w.name NULLS "
+                "FIRST), '') "
                 "AS roles FROM console_users u LEFT JOIN console_memberships m ON m.user_id = u.id "
                 "LEFT JOIN workspaces w ON w.id = m.workspace_id GROUP BY u.id ORDER BY lower(u.username)"
             )

@@ -126,7 +126,8 @@ def endpoint(permission: str | None = None) -> Callable:
                 form = await request.form(max_fields=MAX_FORM_FIELDS)
                 if not csrf_ok(request, form):
                     return PlainTextResponse(
-                        "This form has expired or did not come from the console: reload the page and try again.",
+                        "This form has expired or did not come from the console: reload the page and try "
+                        "again.",
                         status_code=403,
                     )
             user = getattr(request.state, "user", None)
@@ -136,7 +137,8 @@ def endpoint(permission: str | None = None) -> Callable:
                 return await run_in_threadpool(handler, request, form)
             except Forbidden as exc:
                 if request.method == "POST" and user is not None:
-                    await run_in_threadpool(audit_refusal, request, exc.permission, exc.detail)
+                    detail = {**request.path_params, **exc.detail}
+                    await run_in_threadpool(audit_refusal, request, exc.permission, detail)
                 return render(
                     request,
                     "error.html",

@@ -911,12 +911,14 @@ def decide_many(
         ids = allocate_ids(conn, "audit_entries", len(changed))
         conn.execute(
             text(
-                "INSERT INTO audit_entries (id, run_id, step_id, event_type, platform, account_id, action_id, "
-                'target_type, target_id, outcome, details, "timestamp") '
-                "SELECT u.id, :run, :step, 'approval', u.platform, u.account_id, u.action_id, u.target_type, "
-                "u.target_id, :outcome, CAST(:details AS jsonb) || jsonb_build_object('action_type', u.action_type), :now "
+                "INSERT INTO audit_entries (id, run_id, step_id, event_type, platform, account_id, "
+                'action_id, target_type, target_id, outcome, details, "timestamp") '
+                "SELECT u.id, :run, :step, 'approval', u.platform, u.account_id, u.action_id, "
+                "u.target_type, u.target_id, :outcome, "
+                "CAST(:details AS jsonb) || jsonb_build_object('action_type', u.action_type), :now "
                 "FROM unnest(CAST(:ids AS text[]), CAST(:platforms AS text[]), CAST(:accounts AS text[]), "
-                "CAST(:actions AS text[]), CAST(:ttypes AS text[]), CAST(:tids AS text[]), CAST(:atypes AS text[])) "
+                "CAST(:actions AS text[]), CAST(:ttypes AS text[]), CAST(:tids AS text[]), "
+                "CAST(:atypes AS text[])) "
                 "AS u(id, platform, account_id, action_id, target_type, target_id, action_type)"
             ),
             {

@@ -66,8 +66,12 @@ def add_account(engine, username: str, workspace_id: str | None, platform: str =
     from postpulse.engagement import repository as repo
 
     with engine.begin() as conn:
-        acc = repo.add_account(conn, platform=platform, username=username, authorize=True, settings=OPEN_SETTINGS)
-        conn.execute(text("UPDATE accounts SET workspace_id = :w WHERE id = :a"), {"w": workspace_id, "a": acc["id"]})
+        acc = repo.add_account(
+            conn, platform=platform, username=username, authorize=True, settings=OPEN_SETTINGS
+        )
+        conn.execute(
+            text("UPDATE accounts SET workspace_id = :w WHERE id = :a"), {"w": workspace_id, "a": acc["id"]}
+        )
     return acc["id"]
 
 
@@ -75,7 +79,8 @@ def add_post(engine, account_id: str | None, platform_post_id: str, body: str, a
     with engine.begin() as conn:
         return conn.execute(
             text(
-                "INSERT INTO posts (id, platform, platform_post_id, text_content, author_username, account_id) "
+                "INSERT INTO posts (id, platform, platform_post_id, text_content, author_username, "
+                "account_id) "
                 "VALUES (pp_new_id('p'), 'x', :pp, :t, :au, :a) RETURNING id"
             ),
             {"pp": platform_post_id, "t": body, "au": author, "a": account_id},
@@ -91,7 +96,9 @@ def queue_comment(engine, account_id: str, platform_post_id: str, body: str) -> 
         ).action["id"]
 
 
-def add_dm(engine, vault, account_id: str, participant: str, messages: list[str], thread_key: str = "t1") -> str:
+def add_dm(
+    engine, vault, account_id: str, participant: str, messages: list[str], thread_key: str = "t1"
+) -> str:
     from datetime import UTC, datetime, timedelta
 
     from postpulse.engagement import dm_sync
@@ -122,7 +129,9 @@ def add_dm(engine, vault, account_id: str, participant: str, messages: list[str]
                 sent_at=now - timedelta(minutes=len(messages) - i),
                 now=now,
             )
-        conn.execute(text("UPDATE dm_threads SET unread_count = :n WHERE id = :t"), {"n": len(messages), "t": tid})
+        conn.execute(
+            text("UPDATE dm_threads SET unread_count = :n WHERE id = :t"), {"n": len(messages), "t": tid}
+        )
     return tid
 
 
@@ -131,6 +140,16 @@ OPEN_SETTINGS = {
     "quiet_hours": None,
     "rate_limits": {
         a: {"per_hour": 200, "per_day": 1000}
-        for a in ("like", "unlike", "comment", "reply", "delete_comment", "dm_send", "follow", "unfollow", "publish")
+        for a in (
+            "like",
+            "unlike",
+            "comment",
+            "reply",
+            "delete_comment",
+            "dm_send",
+            "follow",
+            "unfollow",
+            "publish",
+        )
     },
 }

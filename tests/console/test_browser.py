@@ -39,8 +39,20 @@ def browser():
         b.close()
 
 
+_open_contexts: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts():
+    yield
+    while _open_contexts:
+        _open_contexts.pop().close()
+
+
 def log_in(browser, base_url: str, username: str, password: str):
-    page = browser.new_context(base_url=base_url).new_page()
+    context = browser.new_context(base_url=base_url)
+    _open_contexts.append(context)
+    page = context.new_page()
     page.goto("/approvals")  # no session: the login page
     assert page.url.endswith("/login")
     page.get_by_label("User name").fill(username)
@@ -70,7 +82,11 @@ def test_admin_adds_an_approver_who_approves_a_comment_that_reaches_the_sandbox(
                 "INSERT INTO posts (id, platform, platform_post_id, text_content, author_username) "
                 "VALUES (pp_new_id('p'), 'x', :pp, :t, :a)"
             ),
-            {"pp": post_id, "t": getattr(sb_post, "text", "a sandbox post"), "a": getattr(sb_post, "author", "someone")},
+            {
+                "pp": post_id,
+                "t": getattr(sb_post, "text", "a sandbox post"),
+                "a": getattr(sb_post, "author", "someone"),
+            },
         )
 
     admin = log_in(browser, console.url, "admin", one_time)
@@ -105,13 +121,15 @@ def test_admin_adds_an_approver_who_approves_a_comment_that_reaches_the_sandbox(
     assert [c.text for c in live if c.post_id == post_id] == ["Lovely light in this one!"]
     with engine.connect() as conn:
         by = conn.execute(
-            text("SELECT details->>'by' FROM audit_entries WHERE action_id = :a AND step_id = 'approve'"), {"a": aid}
+            text("SELECT details->>'by' FROM audit_entries WHERE action_id = :a AND step_id = 'approve'"),
+            {"a": aid},
         ).scalar_one()
     assert by == "console:appr"
 
 
 def test_a_client_sees_only_their_workspace_report(engine, console, browser):
-    mine, other = add_workspace(engine, "Sunrise Bakery"), add_workspace(engine, "Other Client")
+    add_workspace(engine, "Sunrise Bakery")
+    other = add_workspace(engine, "Other Client")
     add_user(engine, "client1", "client", "Sunrise Bakery")
     page = log_in(browser, console.url, "client1", PASSWORD)
     assert page.url.endswith("/reports")

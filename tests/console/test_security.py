@@ -76,7 +76,10 @@ def test_a_viewer_cannot_approve_and_the_refusal_is_audited(engine, console):
     r = post(client, "/approvals/decide", {"approve_one": aid})
     assert r.status_code == 403
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM action_queue WHERE id = :i"), {"i": aid}).scalar() == "queued"
+        assert (
+            conn.execute(text("SELECT status FROM action_queue WHERE id = :i"), {"i": aid}).scalar()
+            == "queued"
+        )
         entry = conn.execute(
             text("SELECT details FROM audit_entries WHERE step_id = 'denied' AND action_id = :i"), {"i": aid}
         ).scalar_one()
@@ -163,7 +166,10 @@ def test_login_brute_force_is_refused_and_slowed(engine, console):
         r = anon.post("/login", data={"username": "ana", "password": PASSWORD, "csrf": token})
         assert r.status_code == 429 and "Too many failed logins" in r.text
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM console_login_attempts WHERE NOT succeeded")).scalar() == 5
+        assert (
+            conn.execute(text("SELECT count(*) FROM console_login_attempts WHERE NOT succeeded")).scalar()
+            == 5
+        )
 
 
 def test_a_cookie_from_before_a_password_reset_is_rejected(engine, console):
@@ -252,4 +258,6 @@ def test_only_a_global_admin_manages_users(engine, console, role):
     r = post(client, "/team", {"username": "mallory", "role": "admin"}, page="/reports")
     assert r.status_code == 403
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM console_users WHERE username = 'mallory'")).scalar() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM console_users WHERE username = 'mallory'")).scalar() == 0
+        )

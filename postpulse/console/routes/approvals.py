@@ -175,7 +175,8 @@ def edit(request, form):
             conn.execute(
                 text(
                     "SELECT q.id, q.action_type, q.action_params, q.status, q.account_id, q.target_type, "
-                    "q.target_id, a.platform, a.workspace_id FROM action_queue q JOIN accounts a ON a.id = q.account_id "
+                    "q.target_id, a.platform, a.workspace_id FROM action_queue q JOIN accounts a ON a.id = "
+                    "q.account_id "
                     f"WHERE q.id = :i AND {queries.IN_SCOPE} FOR UPDATE OF q"
                 ),
                 {"i": action_id, "ws": user.workspaces_for("view_queue")},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from postpulse.console import queries, users
-from postpulse.console.web import Forbidden, current_user, endpoint, flash, redirect, render
+from postpulse.console.web import Forbidden, NotFound, current_user, endpoint, flash, redirect, render
 
 
 def _admin(request) -> users.User:
@@ -14,6 +14,13 @@ def _admin(request) -> users.User:
     if not user.is_global_admin:
         raise Forbidden("manage_users")
     return user
+
+
+def _user_id(conn, request) -> str:
+    try:
+        return users.get_user_id(conn, request.path_params["user_id"])
+    except users.UserError:
+        raise NotFound() from None
 
 
 def _page(request, status_code: int = 200, **extra):
@@ -56,7 +63,7 @@ def add(request, form):
 def disable(request, form):
     admin = _admin(request)
     with request.app.state.engine.begin() as conn:
-        uid = users.get_user_id(conn, request.path_params["user_id"])
+        uid = _user_id(conn, request)
         if uid == admin.id:
             flash(request, "You cannot disable yourself.")
             return redirect("/team")
@@ -69,7 +76,7 @@ def disable(request, form):
 def reset(request, form):
     _admin(request)
     with request.app.state.engine.begin() as conn:
-        uid = users.get_user_id(conn, request.path_params["user_id"])
+        uid = _user_id(conn, request)
         password = users.reset_password(conn, uid)
         name = next(r["username"] for r in users.list_users(conn) if r["id"] == uid)
     return _page(request, created={"username": name, "password": password})

@@ -45,7 +45,8 @@ CREATE TABLE console_memberships (
   created_at timestamptz NOT NULL DEFAULT now(),
   CHECK (role <> 'client' OR workspace_id IS NOT NULL)
 );
-CREATE UNIQUE INDEX idx_console_memberships_user_ws ON console_memberships (user_id, coalesce(workspace_id, ''));
+CREATE UNIQUE INDEX idx_console_memberships_user_ws
+  ON console_memberships (user_id, coalesce(workspace_id, ''));
 
 CREATE TABLE console_login_attempts (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
