@@ -76,7 +76,8 @@ def test_bulk_approve_the_newest_and_keyset_pages(engine, console):
         for i, acc_id in enumerate([acc] * 60 + [other] * 5):
             conn.execute(
                 text(
-                    "INSERT INTO action_queue (id, account_id, action_type, target_type, target_id, created_at) "
+                    "INSERT INTO action_queue (id, account_id, action_type, target_type, target_id, "
+                    "created_at) "
                     "VALUES (:id, :a, 'like', 'post', :t, :at)"
                 ),
                 {"id": f"act-{i:08x}", "a": acc_id, "t": f"post{i}", "at": now - timedelta(seconds=i)},
@@ -97,7 +98,8 @@ def test_bulk_approve_the_newest_and_keyset_pages(engine, console):
         )
         audited = conn.execute(
             text(
-                "SELECT count(*) FROM audit_entries WHERE step_id = 'approve' AND details->>'by' = 'console:appr'"
+                "SELECT count(*) FROM audit_entries WHERE step_id = 'approve' AND details->>'by' = "
+                "'console:appr'"
             )
         ).scalar()
     assert statuses == {acc: ["approved"], other: ["queued"]} and audited == 60
@@ -109,7 +111,8 @@ def test_admin_edits_account_limits_a_viewer_may_not(engine, console):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE accounts SET frozen_until = now() + interval '2 hours', frozen_reason = 'action block' "
+                "UPDATE accounts SET frozen_until = now() + interval '2 hours', frozen_reason = 'action "
+                "block' "
                 "WHERE id = :a"
             ),
             {"a": acc},
@@ -162,7 +165,8 @@ def test_reply_to_a_comment_queues_an_action(engine, console):
     with engine.begin() as conn:
         cid = conn.execute(
             text(
-                "INSERT INTO comments (id, platform, platform_comment_id, post_id, author_username, text, posted_at) "
+                "INSERT INTO comments (id, platform, platform_comment_id, post_id, author_username, text, "
+                "posted_at) "
                 "VALUES ('cmt-1', 'x', 'c-777-1', :p, 'fan', 'Love it!', now()) RETURNING id"
             ),
             {"p": pid},
