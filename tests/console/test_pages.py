@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from postpulse.console import queries
+from postpulse.engagement import audit
 from postpulse.engagement import repository as repo
 from postpulse.policy import text_hash
 from tests.console.conftest import (
@@ -185,3 +186,23 @@ def test_reply_to_a_comment_queues_an_action(engine, console):
     assert row["target_id"] == "c-777-1" and row["status"] == "queued"
     assert row["action_params"]["text"] == "Thank you!" and row["action_params"]["post_id"] == "777"
     assert post(editor, "/inbox/comments/cmt-999/reply", {"text": "x"}, page="/inbox").status_code == 404
+
+
+def test_action_history_links_dagster_runs(engine, console):
+    ws = add_workspace(engine, "acme")
+    acc = add_account(engine, "acme_x", ws)
+    aid = queue_comment(engine, acc, "600", "Hello")
+    run_id = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    with engine.begin() as conn:
+        audit.record(
+            conn,
+            run_id=run_id,
+            step_id="queue",
+            event_type="approval",
+            outcome="pending",
+            action_id=aid,
+            details={"by": "dagster-ui"},
+        )
+    add_user(engine, "appr", "approver", "acme")
+    page = login(console.url, "appr").get(f"/approvals/{aid}").text
+    assert f'href="http://127.0.0.1:3000/runs/{run_id}"' in page and "dagster-ui" in page

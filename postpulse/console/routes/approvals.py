@@ -9,6 +9,7 @@ and the audit trail are the same whichever way an action was approved.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from sqlalchemy import text
@@ -32,6 +33,8 @@ from postpulse.engagement.secrets import queued_text_aad
 from postpulse.errors import PostpulseError
 from postpulse.policy import TEXT_ACTIONS, text_hash
 
+#: Dagster run ids are UUIDs (other run ids: "manual", "console", "exec-...")
+DAGSTER_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: the most actions one bulk decision touches
 BULK_MAX = 1000
 #: action types the console queues (the others stay on the command line)
@@ -106,13 +109,19 @@ def action_detail(request, form):
             action_id=request.path_params["action_id"],
             limit=1,
         )
+        history = repo.action_history(conn, rows[0]["id"])["audit"] if rows else []
     if not rows:
         raise NotFound()
+    for h in history:
+        details = h["details"] or {}
+        h["by"] = details.get("by", "")
+        h["dagster_run"] = h["run_id"] if DAGSTER_RUN_ID.match(h["run_id"] or "") else None
     return render(
         request,
         "action.html",
         title=f"Action {rows[0]['id']}",
         a=rows[0],
+        history=history,
         may_approve=user.may("approve", rows[0]["workspace_id"]),
         may_edit=user.may("edit_action", rows[0]["workspace_id"])
         and rows[0]["action_type"] in TEXT_ACTIONS
