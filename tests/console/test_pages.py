@@ -185,6 +185,12 @@ def test_reply_to_a_comment_queues_an_action(engine, console):
         row = conn.execute(text("SELECT * FROM action_queue WHERE action_type = 'reply'")).mappings().one()
     assert row["target_id"] == "c-777-1" and row["status"] == "queued"
     assert row["action_params"]["text"] == "Thank you!" and row["action_params"]["post_id"] == "777"
+    with engine.connect() as conn:
+        queued_by = conn.execute(
+            text("SELECT details->>'by' FROM audit_entries WHERE step_id = 'queue' AND action_id = :i"),
+            {"i": row["id"]},
+        ).scalar_one()
+    assert queued_by == "console:ed"
     assert post(editor, "/inbox/comments/cmt-999/reply", {"text": "x"}, page="/inbox").status_code == 404
 
 

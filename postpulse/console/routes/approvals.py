@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.routing import Route
 
 from postpulse.console import queries
+from postpulse.console.actions import queue_for
 from postpulse.console.web import (
     Forbidden,
     NotFound,
@@ -250,16 +251,15 @@ def queue_new(request, form):
         if queries.account_in_scope(conn, account_id, user.workspaces_for("queue_action")) is None:
             raise NotFound()
         try:
-            res = repo.add_action(
+            res = queue_for(
                 conn,
+                user,
                 account=account_id,
                 action_type=action_type,
                 target_id=target,
                 text_value=body if action_type in TEXT_ACTIONS else None,
                 vault=vault_of(request) if action_type == "dm_send" else None,
                 user_notes=f"queued in the console by {user.username}",
-                actor=actor(request),
-                run_id="console",
             )
         except PostpulseError as exc:
             flash(request, f"Not queued: {exc}")

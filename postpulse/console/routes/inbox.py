@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from postpulse.console import queries
+from postpulse.console.actions import queue_for
 from postpulse.console.web import (
     Forbidden,
     NotFound,
@@ -21,7 +22,6 @@ from postpulse.console.web import (
     render,
     vault_of,
 )
-from postpulse.engagement import repository as repo
 from postpulse.errors import PostpulseError
 
 
@@ -91,8 +91,9 @@ def reply_dm(request, form):
             flash(request, "No vault key: DMs cannot be sent from here (see `postpulse keys`).")
             return redirect(f"/inbox/threads/{t['id']}")
         try:
-            res = repo.add_action(
+            res = queue_for(
                 conn,
+                user,
                 account=t["account_id"],
                 action_type="dm_send",
                 target_id=t["id"],
@@ -100,8 +101,6 @@ def reply_dm(request, form):
                 text_value=body or None,
                 vault=vault,
                 user_notes=f"reply queued in the console by {user.username}",
-                actor=f"console:{user.username}",
-                run_id="console",
             )
         except PostpulseError as exc:
             flash(request, f"Not queued: {exc}")
@@ -126,16 +125,15 @@ def reply_comment(request, form):
         if not c["platform_comment_id"]:
             raise Forbidden("queue_action", {"reason": "comment without a platform id"})
         try:
-            res = repo.add_action(
+            res = queue_for(
                 conn,
+                user,
                 account=c["account_id"],
                 action_type="reply",
                 target_id=c["platform_comment_id"],
                 post_id=c["platform_post_id"],
                 text_value=body or None,
                 user_notes=f"reply queued in the console by {user.username}",
-                actor=f"console:{user.username}",
-                run_id="console",
             )
         except PostpulseError as exc:
             flash(request, f"Not queued: {exc}")
