@@ -10,13 +10,13 @@ login attempts that slow down password guessing.
   client address), counted to refuse logins after repeated failures.
 
 Revision ID: 0015_console_users
-Revises: 0008_import_staging
+Revises: 0009_capture_before_post
 """
 
 from alembic import op
 
 revision = "0015_console_users"
-down_revision = "0008_import_staging"
+down_revision = "0009_capture_before_post"
 branch_labels = None
 depends_on = None
 
