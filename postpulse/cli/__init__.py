@@ -32,6 +32,8 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("keys", "keys"),
     ("agency", None),
     ("watch", "watch"),
+    ("users", "users"),
+    ("console", None),
 ]
 
 

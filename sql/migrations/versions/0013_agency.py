@@ -3,13 +3,13 @@ snapshots (followers/following/posts per capture, append-only) and watchlists wi
 budgets recorded in api_usage.
 
 Revision ID: 0013_agency
-Revises: 0008_import_staging
+Revises: 0015_console_users
 """
 
 from alembic import op
 
 revision = "0013_agency"
-down_revision = "0008_import_staging"
+down_revision = "0015_console_users"
 branch_labels = None
 depends_on = None
 
