@@ -9,10 +9,14 @@ Definitions (the README repeats them):
   linearly by time over [t0, t1], and day D gets the share of that interval that falls inside
   D (UTC). Several snapshots on one day simply add up; a gap of several days is spread over
   those days. A day whose number used a pair of snapshots that crosses a UTC midnight (i.e.
-  was spread) has ``is_estimated = true``. The first snapshot of a post is its baseline:
-  engagement before it is in the totals but never in ``*_new`` — so nothing is ever put on the
-  publication day wholesale. A pair with a NULL on either side contributes nothing for that
-  measure. Gaps longer than ``max_gap_days`` (default 31) are not spread (treated as a new
+  was spread) has ``is_estimated = true``. Engagement before the first snapshot: when the
+  post's ``posted_at`` is known and its first snapshot came at most ``BACKFILL_MAX_DAYS`` (30)
+  days after it, the post had zero engagement at ``posted_at`` and the first snapshot's counts
+  are spread over [posted_at, first snapshot] like any pair (estimated), so a post's daily sums
+  add up to its totals. A post first seen later keeps its first snapshot as the baseline: the
+  engagement before it is in the totals but never in ``*_new``. Snapshots captured before
+  ``posted_at`` (``captured_before_post``) are left out. A pair with a NULL on either side
+  contributes nothing for that measure. Gaps longer than ``max_gap_days`` (default 31) are not spread (treated as a new
   baseline), which keeps every day computable from a bounded scan.
 * **Totals** (``*_total``) are the values of the post's last snapshot at or before the end of
   the day, for posts tracked that day; rollups sum them.
@@ -23,7 +27,11 @@ Definitions (the README repeats them):
   Σ engagement_new / Σ follower count of the tracked posts (the average per-post follower rate).
 * **Settled**: growth rate (engagement per hour of the last snapshot pair started before the end
   of D) below 10 % of the post's peak growth rate (max over the pairs started on D and the
-  ``max_gap_days - 1`` days before it). NULL while there is no pair or the peak is not > 0.
+  ``max_gap_days - 1`` days before it). NULL while there is no pair or the peak is not > 0, and
+  when a part of the engagement stayed flat over that pair at a count that looks rounded.
+* **Rounded** (``is_rounded``): a total of the row looks rounded for display by the platform
+  (at least 1,000 with at most three significant digits and two trailing zeros: 1.4M, 14.5K),
+  so a flat total there does not mean no growth. Rollups: any of their posts.
 * **Posts published** counts posts whose ``posted_at`` falls on D (UTC); **actions** come from
   ``action_attempts`` (``success`` -> completed, ``failed`` -> failed) by ``attempted_at``.
 
@@ -77,13 +85,18 @@ _ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_c
 
 # The snapshots the post-day rows are computed from (postpulse.analytics.post_days), sorted by
 # post and time; the date filter is pushed into the PostgreSQL scan, only the needed columns.
+# ``posted``: the posted_at of the posts published in the same window (the only ones whose zero
+# row at posted_at can matter, see post_days; a small build side for the join). Snapshots
+# captured before the post was published are left out.
 _SNAPSHOT_ROWS = f"""
 SELECT post_id, epoch(downloaded_at) AS ts,
        coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
        comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
-       {_ENG} AS engagement
-FROM pg.public.data_downloads
-WHERE downloaded_at >= $lo AND downloaded_at < $hi"""
+       {_ENG} AS engagement, epoch(p.posted_at) AS posted
+FROM pg.public.data_downloads d
+LEFT JOIN (SELECT id, posted_at FROM pg.public.posts WHERE posted_at >= $lo AND posted_at < $hi) p
+  ON p.id = d.post_id
+WHERE downloaded_at >= $lo AND downloaded_at < $hi AND NOT captured_before_post"""
 SNAPSHOTS = f"{_SNAPSHOT_ROWS}\nORDER BY post_id, ts"
 # Short ranges: only the posts with a snapshot in [start, hi), the rows scanned once (a
 # materialized CTE; a second scan for the post ids cost 0.3 s more at 10 M snapshots).
@@ -131,7 +144,7 @@ _COMBINED = (
   sum(views_new) FILTER (WHERE views_new > 0) AS views_of_viewed,
   sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS engagement_of_followed,
   sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS followers_of_followed,
-  bool_or(is_estimated) AS is_estimated"""
+  bool_or(is_estimated) AS is_estimated, bool_or(is_rounded) AS is_rounded"""
 )
 _FROM_COMBINED = ", ".join(
     [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _TOTALS]
@@ -142,7 +155,7 @@ _FROM_COMBINED = ", ".join(
   END AS engagement_rate"""
     ]
     + [f"CAST(sum({c}) AS INTEGER) AS {c}" for c in _COUNTS]
-    + ["bool_or(is_estimated) AS is_estimated"]
+    + ["bool_or(is_estimated) AS is_estimated", "bool_or(is_rounded) AS is_rounded"]
 )
 
 ROLLUPS = f"""
@@ -185,7 +198,8 @@ WITH combined AS (
          coalesce(g.posts_settled, 0) AS posts_settled, coalesce(g.snapshots, 0) AS snapshots,
          coalesce(g.is_estimated, false) AS is_estimated, NULL::BOOLEAN AS is_settled,
          CAST(coalesce(a.actions_completed, 0) AS INTEGER) AS actions_completed,
-         CAST(coalesce(a.actions_failed, 0) AS INTEGER) AS actions_failed
+         CAST(coalesce(a.actions_failed, 0) AS INTEGER) AS actions_failed,
+         coalesce(g.is_rounded, false) AS is_rounded
   FROM grouped g
   FULL OUTER JOIN acct_actions a ON g.dn = a.dn AND g.grain = a.grain AND g.entity_id = a.entity_id
 )
