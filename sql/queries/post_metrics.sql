@@ -1,6 +1,6 @@
 -- name: post_metrics
 -- title: Post metrics at standard ages (1 h, 24 h, 7 d)
--- description: Per post and standard age after posting, the metrics linearly interpolated between the snapshots around that age. interpolated = false when a snapshot hits the age exactly; values are NULL when the age lies outside the observed snapshots (never extrapolated) or the post has no posted_at.
+-- description: Per post and standard age after posting, the metrics linearly interpolated between the snapshots around that age. interpolated = false when a snapshot hits the age exactly; values are NULL when the age lies outside the observed snapshots (never extrapolated) or the post has no posted_at. Snapshots captured before posted_at are left out.
 -- param: post_id text = NULL        | only this post
 -- param: platform text = NULL       | only this platform
 WITH ages(age_label, age_hours) AS (VALUES ('1h', 1), ('24h', 24), ('7d', 168)),
@@ -11,7 +11,8 @@ targets AS (
   WHERE p.posted_at IS NOT NULL
     AND ($post_id IS NULL OR p.id = $post_id) AND ($platform IS NULL OR p.platform = $platform)
 ),
-s AS (SELECT post_id, downloaded_at, engagement, reactions, comments, shares, views FROM snapshots),
+s AS (SELECT post_id, downloaded_at, engagement, reactions, comments, shares, views FROM snapshots
+      WHERE NOT captured_before_post),
 bracket AS (
   SELECT t.*, b.downloaded_at AS t0, b.engagement AS e0, b.reactions AS r0, b.comments AS c0, b.shares AS s0, b.views AS v0
   FROM targets t ASOF LEFT JOIN s b ON t.post_id = b.post_id AND t.at_ts >= b.downloaded_at
