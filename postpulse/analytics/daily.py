@@ -213,7 +213,8 @@ class DailyResult:
     end: date  # exclusive
     rows: int = 0
     rows_by_grain: dict[str, int] = field(default_factory=dict)
-    snapshots_scanned: int = 0
+    snapshots_read: int = 0  # distinct snapshots read: the range's and its margins'
+    snapshot_rows_scanned: int = 0  # rows scanned: each part of a long range re-reads its margins
     deleted: int = 0  # rows of the replaced days (the old day tables)
     timings: dict[str, float] = field(default_factory=dict)
     write_steps: dict[str, float] = field(default_factory=dict)  # load, key, swap: parts of timings["write"]
@@ -251,7 +252,9 @@ def compute_daily(
 ) -> int:
     """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
     (``a.results[DAILY_ROWS]``, to be stored by ``daily_store``; DuckDB shows them as ``dm_final``);
-    returns their count. ``counts["snapshots"]``: the snapshots read."""
+    returns their count. ``counts``: ``snapshots``, the snapshot rows read, of which ``before``
+    captured before ``start`` (the margin that lets gaps be spread), ``inside`` in [start, end)
+    and ``after`` at or after ``end``."""
     _check_range(start, end, max_gap_days)
     gap = timedelta(days=int(max_gap_days))
     params = {
@@ -272,12 +275,15 @@ def compute_daily(
     day_range = DayRange(
         start_dn=_dn(start), end_dn=_dn(end), gap_days=int(max_gap_days), settled_fraction=SETTLED_FRACTION
     )
-    scanned = 0
+    scanned = {"snapshots": 0, "before": 0, "inside": 0}
+    start_s, end_s = _utc(start).timestamp(), _utc(end).timestamp()
 
     def counted(batches):
-        nonlocal scanned
         for batch in batches:
-            scanned += batch.num_rows
+            ts = batch.column("ts").to_numpy(zero_copy_only=False)
+            scanned["snapshots"] += batch.num_rows
+            scanned["before"] += int((ts < start_s).sum())
+            scanned["inside"] += int(((ts >= start_s) & (ts < end_s)).sum())
             yield batch
 
     threads = int(a.con.execute("SELECT current_setting('threads')").fetchone()[0])
@@ -285,7 +291,7 @@ def compute_daily(
     parts = list(post_days_in_chunks(counted(reader), day_range, threads=threads))
     timings["post_days"] = time.perf_counter() - t0
     if counts is not None:
-        counts["snapshots"] = scanned
+        counts.update(scanned, after=scanned["snapshots"] - scanned["before"] - scanned["inside"])
 
     t0 = time.perf_counter()
     dims = run(DIMS).fetch_arrow_table()
@@ -331,14 +337,22 @@ def materialize_daily(
     _check_range(start, end, max_gap_days)
     res = DailyResult(start=start, end=end)
     by_grain: dict[str, int] = {}
+    parts = _parts(start, end, days_per_part)
     with DailyWriter(store_url, start, end) as writer:
-        for part_start, part_end in _parts(start, end, days_per_part):
+        for i, (part_start, part_end) in enumerate(parts):
             counts: dict[str, int] = {}
             timings: dict[str, float] = {}
             res.rows += compute_daily(
                 a, part_start, part_end, max_gap_days=max_gap_days, timings=timings, counts=counts
             )
-            res.snapshots_scanned += counts["snapshots"]
+            res.snapshot_rows_scanned += counts["snapshots"]
+            # every snapshot read once: the parts' own days, the first part's lower margin and the
+            # last part's upper margin (the parts re-read each other's days as margins)
+            res.snapshots_read += (
+                counts["inside"]
+                + (counts["before"] if i == 0 else 0)
+                + (counts["after"] if i == len(parts) - 1 else 0)
+            )
             rows = a.results[DAILY_ROWS]
             t0 = time.perf_counter()
             writer.load(rows)
