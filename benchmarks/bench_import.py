@@ -12,6 +12,11 @@
    columns, no runs or profiles).
 2. A JSONL export of ``--gb`` GB imported in a child process; its peak RSS is printed against
    the 512 MB goal.
+3. ``--single-capture N`` (e.g. 150000): one export of N posts with one capture time imported
+   into a fresh database, then the same posts at a second capture time after the statistics of
+   posts and data_downloads were set to "empty" (reltuples 0, as autovacuum leaves them after a
+   killed import's rows). Prints each import's time and the share its preview took: the preview
+   must cost the same few milliseconds whatever the store's size and statistics.
 
 Uses DATABASE_URL when set (the role needs CREATEDB), else an embedded PostgreSQL.
 """
@@ -219,7 +224,20 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=50_000, help="posts per export (two exports)")
     ap.add_argument("--gb", type=float, default=0.25, help="size of the JSONL for the memory test (GB)")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument(
+        "--single-capture",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also import N posts of one capture time, then again with empty statistics (e.g. 150000)",
+    )
+    ap.add_argument("--only-single-capture", action="store_true", help="run only the --single-capture case")
     args = ap.parse_args()
+    if args.only_single_capture:
+        with server() as (srv, kind):
+            print(f"store: {kind}")
+            single_capture_case(srv, args.single_capture or 150_000)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-import-"))
     t1 = T0 + timedelta(days=1)
     files = [(tmp / f"dataset_tweet-scraper_{at:%Y-%m-%d_%H-%M-%S}-000.json", at) for at in (T0, t1)]
@@ -295,9 +313,57 @@ def main() -> None:
                 f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: {'OK' if rss_mb < 512 else 'MISSED'})"
             )
             big.unlink()
+        if args.single_capture:
+            single_capture_case(srv, args.single_capture)
     for p, _ in files:
         p.unlink()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def single_capture_case(srv, n: int) -> None:
+    """N posts of one capture time: a clean import, then a second capture of the same posts into
+    a store whose statistics say its tables are empty; the preview's share of each."""
+    import psycopg
+
+    from postpulse.ingest import loader
+
+    tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-single-"))
+    spent: list[float] = []
+    real_preview = loader._preview
+
+    def timed_preview(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return real_preview(*a, **kw)
+        finally:
+            spent.append(time.perf_counter() - t0)
+
+    loader._preview = timed_preview
+    try:
+        with fresh_database(srv) as url:
+            engine = make_engine(url)
+            for k, at in enumerate((T0, T0 + timedelta(days=1))):
+                path = tmp / f"dataset_tweet-scraper_{at:%Y-%m-%d_%H-%M-%S}-000.json"
+                write_export(path, n, at, bump=k)
+                if k:
+                    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+                        conn.execute(
+                            "UPDATE pg_class SET reltuples = 0 WHERE relname IN ('posts', 'data_downloads') "
+                            "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN "
+                            "('posts'::regclass, 'data_downloads'::regclass))"
+                        )
+                t0 = time.perf_counter()
+                res = import_file(engine, path)
+                secs = time.perf_counter() - t0
+                what = "clean import" if k == 0 else "second capture, statistics 'empty'"
+                print(
+                    f"single capture time, {n:,} posts, {what}: {res.snapshots_new:,} snapshots "
+                    f"in {secs:.2f} s, of which the preview {spent[-1]:.3f} s ({100 * spent[-1] / secs:.1f} %)"
+                )
+                path.unlink()
+            engine.dispose()
+    finally:
+        loader._preview = real_preview
 
 
 if __name__ == "__main__":

@@ -65,7 +65,15 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from postpulse.ingest.merge import _PREVIEW, _PREVIEW_FROM_STAGING, ChunkCounts, _merge, merge_chunk
+from postpulse.ingest.merge import (
+    _PREVIEW,
+    PREVIEW_FROM_KEPT,
+    PREVIEW_KEPT_COUNT,
+    PREVIEW_TOP_DDL,
+    ChunkCounts,
+    _merge,
+    merge_chunk,
+)
 from postpulse.ingest.runs import (
     _COMPLETE_RUN,
     PREVIEW_ROWS,
@@ -132,6 +140,7 @@ def load_records(
                 _x(conn, "SET LOCAL work_mem = '64MB'")
                 with raw_conn.cursor() as cur:
                     cur.execute(_STAGING_DDL)
+                    cur.execute(PREVIEW_TOP_DDL)
                 chunks = ChunkCounts()
                 writer = _CopyWriter(
                     raw_conn,
@@ -220,11 +229,14 @@ def _open_side_staging(engine: Engine):
 
 
 def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:
+    """The run's top snapshots: from the top rows each chunk kept while loading (a few dozen
+    rows and primary-key lookups, whatever the store's size or statistics); from the run's
+    snapshots only when snapshots were inserted otherwise (the whole-file merge)."""
     params = {"run_id": run_id, "n": PREVIEW_ROWS}
-    rows = [dict(r) for r in _x(conn, _PREVIEW_FROM_STAGING, params).mappings()]
-    if len(rows) < min(PREVIEW_ROWS, snapshots_new):
-        rows = [dict(r) for r in _x(conn, _PREVIEW, params).mappings()]
-    return rows
+    kept = _x(conn, PREVIEW_KEPT_COUNT).scalar() or 0
+    if kept >= min(PREVIEW_ROWS, snapshots_new):
+        return [dict(r) for r in _x(conn, PREVIEW_FROM_KEPT, params).mappings()]
+    return [dict(r) for r in _x(conn, _PREVIEW, params).mappings()]
 
 
 def _refuse_mismatched_format(path: Path, forced, mset) -> None:
