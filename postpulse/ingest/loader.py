@@ -62,8 +62,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from postpulse.errors import first_line
+from postpulse.ingest import import_sessions
 
 from postpulse.ingest.merge import (
     _PREVIEW,
@@ -118,6 +122,23 @@ def load_records(
     ``after_merge(conn, run_id)`` runs inside the same transaction after the merge (check-backs
     advance their schedules there); a string it returns becomes the run's ``error_message``.
     """
+    try:
+        return _load_records(engine, records, source, progress, bytes_read, now, after_merge)
+    except Exception as exc:
+        if _connection_lost(exc):
+            raise _lost_connection_error(source, exc) from None
+        raise
+
+
+def _load_records(
+    engine: Engine,
+    records: Iterable[Any],
+    source: RunSource,
+    progress: ProgressFn | None,
+    bytes_read: Callable[[], int] | None,
+    now: datetime | None,
+    after_merge: Callable[[Connection, str], str | None] | None,
+) -> ImportResult:
     t0 = time.perf_counter()
     now = as_utc(now) or datetime.now(UTC)
     with engine.connect() as conn:
@@ -138,6 +159,7 @@ def load_records(
                     raise
                 raw_conn = conn.connection.driver_connection
                 _x(conn, "SET LOCAL work_mem = '64MB'")
+                _guard_session(conn)
                 with raw_conn.cursor() as cur:
                     cur.execute(_STAGING_DDL)
                     cur.execute(PREVIEW_TOP_DDL)
@@ -212,6 +234,34 @@ def load_records(
     res.seconds = time.perf_counter() - t0
     res.message = res.summary()
     return res
+
+
+def _guard_session(conn: Connection) -> None:
+    """The import transaction's guards and name (:mod:`postpulse.ingest.import_sessions`), for this
+    transaction only: the connection goes back to a shared pool."""
+    _x(
+        conn,
+        "SELECT set_config('application_name', %(name)s, true)",
+        {"name": import_sessions.application_name()},
+    )
+    for statement in import_sessions.guard_statements():
+        _x(conn, statement.replace("SET ", "SET LOCAL ", 1))
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.OperationalError | OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _lost_connection_error(source: RunSource, exc: BaseException) -> ImportFailed:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return ImportFailed(
+        f"{source.source_path or 'import'}: the import lost its database connection "
+        f"({first_line(cause)}); the run was not completed",
+        fix="check that PostgreSQL runs (`postpulse db status`) and import the file again "
+        "(an import that did complete is recognised as already imported)",
+    )
 
 
 def _open_side_staging(engine: Engine):
