@@ -155,7 +155,7 @@ def test_materialize_partition_range_in_dagster(db_url, scenario, monkeypatch):
     )
     assert res.success
     evals = res.get_asset_check_evaluations()
-    assert len(evals) == 6 and all(e.passed for e in evals)
+    assert len(evals) == len(check_assets.analytics_checks) == 7 and all(e.passed for e in evals)
 
 
 @pytest.mark.slow
