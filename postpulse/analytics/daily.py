@@ -16,8 +16,8 @@ Definitions (the README repeats them):
   add up to its totals. A post first seen later keeps its first snapshot as the baseline: the
   engagement before it is in the totals but never in ``*_new``. Snapshots captured before
   ``posted_at`` (``captured_before_post``) are left out. A pair with a NULL on either side
-  contributes nothing for that measure. Gaps longer than ``max_gap_days`` (default 31) are not spread (treated as a new
-  baseline), which keeps every day computable from a bounded scan.
+  contributes nothing for that measure. Gaps longer than ``max_gap_days`` (default 31) are not
+  spread (treated as a new baseline), which keeps every day computable from a bounded scan.
 * **Totals** (``*_total``) are the values of the post's last snapshot at or before the end of
   the day, for posts tracked that day; rollups sum them.
 * **Tracked on D**: the post has a snapshot on D or a pair of consecutive snapshots spanning D.
@@ -79,7 +79,8 @@ DAYS_PER_PART = 31
 SNAPSHOT_BATCH = 1 << 20  # rows per Arrow batch read from DuckDB
 DAILY_ROWS = "daily_rows"  # the key of the last computed DailyRows in Analytics.results
 
-_ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL THEN NULL
+_ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL
+           THEN NULL
   ELSE coalesce(total_reactions, like_count, 0) + coalesce(comment_count, 0) + coalesce(share_count, 0)
        + coalesce(save_count, 0) END"""
 
@@ -166,7 +167,8 @@ WITH combined AS (
   SELECT dn, pt.tag_id, {_COMBINED}
   FROM dm_post JOIN dm_tags pt ON pt.dim_row = dm_post.dim_row GROUP BY ALL
 ), grouped AS (
-  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_FROM_COMBINED}
+  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform,
+      {_FROM_COMBINED}
   FROM combined WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
   UNION ALL
   SELECT dn, 'account', account_id, any_value(platform), {_FROM_COMBINED}

@@ -68,32 +68,31 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from postpulse.errors import first_line
 from postpulse.ingest import import_sessions
-
 from postpulse.ingest.merge import (
-    _PREVIEW,
     PREVIEW_FROM_KEPT,
     PREVIEW_KEPT_COUNT,
+    PREVIEW_SQL,
     PREVIEW_TOP_DDL,
     ChunkCounts,
-    _merge,
     merge_chunk,
+    merge_staged,
 )
 from postpulse.ingest.runs import (
-    _COMPLETE_RUN,
+    COMPLETE_RUN_SQL,
     PREVIEW_ROWS,
+    AlreadyImported,
     ImportFailed,
     ImportResult,
     RunSource,
-    _already,
-    _AlreadyImported,
-    _create_run,
+    already_imported_result,
+    create_run,
     existing_run_for_hash,
     preview_markdown,
     sha256_file,
     system_info,
 )
-from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
-from postpulse.ingest.store_values import _x
+from postpulse.ingest.staging import STAGING_DDL, CopyWriter, Stager
+from postpulse.ingest.store_values import run_sql
 from postpulse.timeutil import as_utc
 
 log = logging.getLogger(__name__)
@@ -146,32 +145,32 @@ def _load_records(
             prev = existing_run_for_hash(conn, source.source_sha256)
             conn.rollback()
             if prev:
-                return _already(prev, source)
-        side = _open_side_staging(engine)
+                return already_imported_result(prev, source)
+        side = open_side_staging(engine)
         try:
             with conn.begin():
                 try:
-                    run_id = _create_run(conn, source, now)
+                    run_id = create_run(conn, source, now)
                 except IntegrityError as exc:
                     # a concurrent import of the same file committed first
                     if "idx_runs_source_sha256" in str(exc.orig) and source.source_sha256:
-                        raise _AlreadyImported() from None
+                        raise AlreadyImported() from None
                     raise
                 raw_conn = conn.connection.driver_connection
-                _x(conn, "SET LOCAL work_mem = '64MB'")
+                run_sql(conn, "SET LOCAL work_mem = '64MB'")
                 _guard_session(conn)
                 with raw_conn.cursor() as cur:
-                    cur.execute(_STAGING_DDL)
+                    cur.execute(STAGING_DDL)
                     cur.execute(PREVIEW_TOP_DDL)
                 chunks = ChunkCounts()
-                writer = _CopyWriter(
+                writer = CopyWriter(
                     raw_conn,
                     on_chunk=functools.partial(
                         merge_chunk, conn, raw_conn, run_id, source, now, chunks, chunk_views=side is not None
                     ),
                     side=side,
                 )
-                stager = _Stager(raw_conn, source, now, writer)
+                stager = Stager(raw_conn, source, now, writer)
                 try:
                     for rec in records:
                         stager.add(rec)
@@ -186,7 +185,7 @@ def _load_records(
                 chunks.complete = True  # every chunk was COPYed and merged by the writer thread
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
-                res = _merge(conn, raw_conn, run_id, source, stager, now, chunks)
+                res = merge_staged(conn, raw_conn, run_id, source, stager, now, chunks)
                 run_error = after_merge(conn, run_id) if after_merge is not None else None
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]
@@ -198,9 +197,9 @@ def _load_records(
                 plat = source.platform or (
                     max(stager.platforms, key=stager.platforms.get) if stager.platforms else None
                 )
-                _x(
+                run_sql(
                     conn,
-                    _COMPLETE_RUN,
+                    COMPLETE_RUN_SQL,
                     {
                         "id": run_id,
                         "platform": plat,
@@ -217,10 +216,10 @@ def _load_records(
                     },
                 )
                 res.preview = _preview(conn, run_id, res.snapshots_new)
-        except _AlreadyImported:
+        except AlreadyImported:
             with engine.connect() as c2:
                 prev = existing_run_for_hash(c2, source.source_sha256 or "")
-            return _already(prev or "an earlier run", source)
+            return already_imported_result(prev or "an earlier run", source)
         finally:
             if side is not None:
                 side.close()  # after the transaction: it holds locks on the side tables it read
@@ -239,13 +238,13 @@ def _load_records(
 def _guard_session(conn: Connection) -> None:
     """The import transaction's guards and name (:mod:`postpulse.ingest.import_sessions`), for this
     transaction only: the connection goes back to a shared pool."""
-    _x(
+    run_sql(
         conn,
         "SELECT set_config('application_name', %(name)s, true)",
         {"name": import_sessions.application_name()},
     )
     for statement in import_sessions.guard_statements():
-        _x(conn, statement.replace("SET ", "SET LOCAL ", 1))
+        run_sql(conn, statement.replace("SET ", "SET LOCAL ", 1))
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -264,7 +263,7 @@ def _lost_connection_error(source: RunSource, exc: BaseException) -> ImportFaile
     )
 
 
-def _open_side_staging(engine: Engine):
+def open_side_staging(engine: Engine):
     """The second connection for the staging COPY, or None (then the import's own connection
     COPYs, as it always did): a store without migration 0008, or no connection to spare."""
     from postpulse.ingest.side_staging import SideStaging, SideStagingUnavailable
@@ -283,10 +282,10 @@ def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:
     rows and primary-key lookups, whatever the store's size or statistics); from the run's
     snapshots only when snapshots were inserted otherwise (the whole-file merge)."""
     params = {"run_id": run_id, "n": PREVIEW_ROWS}
-    kept = _x(conn, PREVIEW_KEPT_COUNT).scalar() or 0
+    kept = run_sql(conn, PREVIEW_KEPT_COUNT).scalar() or 0
     if kept >= min(PREVIEW_ROWS, snapshots_new):
-        return [dict(r) for r in _x(conn, PREVIEW_FROM_KEPT, params).mappings()]
-    return [dict(r) for r in _x(conn, _PREVIEW, params).mappings()]
+        return [dict(r) for r in run_sql(conn, PREVIEW_FROM_KEPT, params).mappings()]
+    return [dict(r) for r in run_sql(conn, PREVIEW_SQL, params).mappings()]
 
 
 def _refuse_mismatched_format(path: Path, forced, mset) -> None:
@@ -314,7 +313,7 @@ def _refuse_mismatched_format(path: Path, forced, mset) -> None:
     )
 
 
-def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
+def _refuse_wrong_format(source: RunSource, stager: Stager) -> None:
     """A forced format that rejects every record is the wrong format: the run fails and the file is
     not marked imported, so the right format can still be applied to it."""
     if not source.format or not stager.records or stager.rejected < stager.records:
@@ -322,9 +321,11 @@ def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
     index, fld, reason = stager.first_rejected or (0, None, "rejected")
     where = f"record {index}" + (f", field {fld!r}" if fld else "")
     raise ImportFailed(
-        f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} records "
+        f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} "
+        "records "
         f"(first: {where}: {reason}); nothing stored",
-        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` lists them)",
+        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` "
+        "lists them)",
     )
 
 

@@ -15,7 +15,6 @@ from postpulse.errors import StoreUnavailable, first_line
 from postpulse.store.embedded import APP_DATABASE, start_embedded
 from postpulse.store.urls import DAGSTER_SCHEMA, StoreUrls, libpq_url, redact
 
-
 TCP_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 

@@ -49,7 +49,8 @@ def test_a_spread_weekly_gain_is_one_event_on_the_capture_day(duck, db_url):
     assert row["engagement_new"] == pytest.approx(700, abs=5)  # the week's gain, not a seventh of it
     # the daily rows still spread the gain: seven days of about 100 each
     spread = duck.sql(
-        "SELECT count(*) AS n FROM daily_metrics WHERE grain = 'post' AND entity_id = $p AND engagement_new > 90",
+        "SELECT count(*) AS n FROM daily_metrics "
+        "WHERE grain = 'post' AND entity_id = $p AND engagement_new > 90",
         {"p": post},
     )["n"][0]
     assert spread >= 6

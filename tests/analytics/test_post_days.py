@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import duckdb
 import numpy as np
@@ -13,9 +14,9 @@ import pyarrow as pa
 import pytest
 
 from postpulse.analytics.daily_rows import post_rollup_input
-from postpulse.analytics.post_days import DayRange, _window_max, post_days, post_days_in_chunks
+from postpulse.analytics.post_days import DayRange, post_days, post_days_in_chunks, window_max
 
-from .test_daily import ZERO, _approx, _engagement, _reactions, reference, with_zero_rows
+from .test_daily import ZERO, approx_equal, engagement_of, reactions_of, reference, with_zero_rows
 
 START, END = date(2025, 3, 1), date(2025, 3, 15)
 EPOCH = date(1970, 1, 1)
@@ -64,13 +65,13 @@ def _table(snaps: list[dict]) -> pa.Table:
         {
             "post_id": [s["post_id"] for s in rows],
             "ts": [s["downloaded_at"].timestamp() for s in rows],
-            "reactions": pa.array([_reactions(s) for s in rows], pa.int64()),
+            "reactions": pa.array([reactions_of(s) for s in rows], pa.int64()),
             "likes": pa.array([s.get("like_count") for s in rows], pa.int64()),
             "comments": pa.array([s.get("comment_count") for s in rows], pa.int64()),
             "shares": pa.array([s.get("share_count") for s in rows], pa.int64()),
             "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
             "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
-            "engagement": pa.array([_engagement(s) for s in rows], pa.int64()),
+            "engagement": pa.array([engagement_of(s) for s in rows], pa.int64()),
             "posted": pa.array(
                 [p.timestamp() if (p := s.get("posted_at")) else None for s in rows], pa.float64()
             ),
@@ -103,12 +104,12 @@ def _settled_reference(snaps, start: date, end: date) -> dict:
     out = {}
     for post, ss in with_zero_rows(snaps, _posted(snaps), start, GAP_DAYS).items():
         pairs = []
-        for x, y in zip(ss, ss[1:]):
+        for x, y in pairwise(ss):
             hours = (y["downloaded_at"] - x["downloaded_at"]).total_seconds() / 3600
-            a, b = _engagement(x), _engagement(y)
+            a, b = engagement_of(x), engagement_of(y)
             if hours <= GAP_DAYS * 24 and a is not None and b is not None:
                 parts = [
-                    (_reactions(x), _reactions(y)),
+                    (reactions_of(x), reactions_of(y)),
                     (x.get("comment_count"), y.get("comment_count")),
                     (x.get("share_count"), y.get("share_count")),
                     (x.get("save_count"), y.get("save_count")),
@@ -140,9 +141,9 @@ def test_post_days_match_pure_python(seed):
     assert sum(ss[0].get(ZERO, False) for ss in histories.values()) >= 5  # the rule was exercised
     for key, exp in ref.items():
         row = got[key]
-        assert _approx(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
-        assert _approx(row["likes_new"], exp["likes_new"]), (key, row, exp)
-        assert _approx(row["views_new"], exp["views_new"]), (key, row, exp)
+        assert approx_equal(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
+        assert approx_equal(row["likes_new"], exp["likes_new"]), (key, row, exp)
+        assert approx_equal(row["views_new"], exp["views_new"]), (key, row, exp)
         assert row["is_estimated"] == exp["is_estimated"], key
         assert row["snapshots"] == exp["snapshots"], key
         assert row["likes"] == exp["likes_total"] and row["views"] == exp["views_total"], key
@@ -150,7 +151,7 @@ def test_post_days_match_pure_python(seed):
         last = [s for s in histories[key[0]] if s["downloaded_at"].date() <= key[1] and not s.get(ZERO)]
         shown = (
             [
-                _reactions(last[-1]),
+                reactions_of(last[-1]),
                 *(
                     last[-1].get(k)
                     for k in ("like_count", "comment_count", "share_count", "view_count", "save_count")
@@ -167,12 +168,12 @@ def test_post_days_match_pure_python(seed):
 
 def test_rows_come_by_day_then_post():
     out = post_days(_table(_histories(4)), _days())
-    keys = list(zip(out["dn"].to_pylist(), out["post_id"].to_pylist()))
+    keys = list(zip(out["dn"].to_pylist(), out["post_id"].to_pylist(), strict=True))
     assert keys == sorted(keys) and len(keys) > 100
 
 
 @pytest.mark.parametrize("rows_per_chunk,threads", [(1, 1), (17, 2), (100, 3), (10**9, 2)])
-def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
+def test_chunks_and_threads_do_not_change_thestored_rows(rows_per_chunk, threads):
     table = _table(_histories(5, posts=80))
     whole = _by_key(post_days(table, _days()))
     parts = list(
@@ -187,14 +188,14 @@ def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
     assert chunked == whole
 
 
-def test_window_max_equals_brute_force():
+def testwindow_max_equals_brute_force():
     rng = np.random.default_rng(7)
     values = rng.normal(size=500)
     values[rng.random(500) < 0.2] = -np.inf
     lo = rng.integers(0, 500, size=2000)
     hi = np.minimum(lo + rng.integers(0, 31, size=2000), 499)
-    got = _window_max(values, lo, hi, 31)
-    assert np.array_equal(got, np.array([values[a : b + 1].max() for a, b in zip(lo, hi)]))
+    got = window_max(values, lo, hi, 31)
+    assert np.array_equal(got, np.array([values[a : b + 1].max() for a, b in zip(lo, hi, strict=True)]))
 
 
 def test_empty_input_and_a_range_without_snapshots():

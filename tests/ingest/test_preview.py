@@ -98,7 +98,7 @@ def test_preview_reads_the_store_by_primary_key_only_whatever_its_statistics(eng
             )
         )
     plans: list[dict] = []
-    real_x, real_preview = loader._x, loader._preview
+    real_x, real_preview = loader.run_sql, loader._preview
 
     def explained(conn, sql, params=None):
         row = real_x(conn, "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).scalar()
@@ -106,11 +106,11 @@ def test_preview_reads_the_store_by_primary_key_only_whatever_its_statistics(eng
         return real_x(conn, sql, params)
 
     def preview(conn, run_id, snapshots_new):
-        monkeypatch.setattr(loader, "_x", explained)
+        monkeypatch.setattr(loader, "run_sql", explained)
         try:
             return real_preview(conn, run_id, snapshots_new)
         finally:
-            monkeypatch.setattr(loader, "_x", real_x)
+            monkeypatch.setattr(loader, "run_sql", real_x)
 
     monkeypatch.setattr(loader, "_preview", preview)
     (tmp_path / "b").mkdir()
