@@ -12,11 +12,12 @@ Each import session therefore
 * ends after ``IDLE_IN_TRANSACTION_TIMEOUT`` idle in its transaction, and ends any statement
   after ``STATEMENT_TIMEOUT``: limits far above what an import needs, for what the checks above
   cannot see (a stopped, not killed, process);
-* names itself ``postpulse import <host> <pid>`` (``application_name``), so that the next import
-  can recognise the session of an importer that no longer runs: the same host, a process id that
-  is not running there. Such a session is ended (``pg_terminate_backend``) before the import
-  starts, and the caller is told so; a session of an importer that still runs (here or on another
-  host) is never touched.
+* names itself ``postpulse import <host> <pid> <file>`` (``application_name``; ``<file>``: the
+  first characters of the file's SHA-256), so that the next import can recognise the session of
+  an importer that no longer runs: the same host, a process id that is not running there. Such a
+  session is ended (``pg_terminate_backend``) before the import starts, and the caller is told
+  so; a session of an importer that still runs (here or on another host) is never touched, and
+  an import of the same file says that it waits for it.
 """
 
 from __future__ import annotations
@@ -37,12 +38,25 @@ CLIENT_CHECK_INTERVAL = "2s"
 IDLE_IN_TRANSACTION_TIMEOUT = "15min"
 STATEMENT_TIMEOUT = "2h"
 TERMINATE_WAIT_MS = 5000
-_NAME = re.compile(rf"^{APPLICATION_PREFIX} (\S+) (\d+)$")
+_NAME = re.compile(rf"^{APPLICATION_PREFIX} (\S+) (\d+)(?: [0-9a-f]+)?$")
+# the other running imports of the same file: (host, pid) from the names (%(name)s: this one's)
+SAME_FILE_SQL = """
+SELECT split_part(application_name, ' ', 3), split_part(application_name, ' ', 4)
+FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND datname = current_database()
+  AND split_part(application_name, ' ', 5) = split_part(%(name)s, ' ', 5)
+  AND application_name LIKE 'postpulse import %%'
+"""
 
 
-def application_name() -> str:
-    """This process's import sessions' name (at most 63 bytes are kept by the server)."""
-    return f"{APPLICATION_PREFIX} {socket.gethostname()[:30]} {os.getpid()}"
+def _host() -> str:
+    return socket.gethostname()[:24]
+
+
+def application_name(sha256: str | None = None) -> str:
+    """This process's import sessions' name (the server keeps 63 bytes: host cut to 24)."""
+    tag = f" {sha256[:8]}" if sha256 else ""
+    return f"{APPLICATION_PREFIX} {_host()} {os.getpid()}{tag}"
 
 
 def connect_options() -> dict[str, str | int]:
@@ -72,7 +86,7 @@ def _process_runs(pid: int) -> bool:
 def end_sessions_of_killed_imports(conn: psycopg.Connection) -> list[int]:
     """End the server sessions of imports whose process no longer runs on this host; returns the
     process ids of those importers. ``conn`` must be in autocommit mode."""
-    host = socket.gethostname()[:30]
+    host = _host()
     rows = conn.execute(
         "SELECT pid, application_name FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE %s",

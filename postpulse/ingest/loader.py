@@ -149,6 +149,7 @@ def _load_records(
         side = open_side_staging(engine)
         try:
             with conn.begin():
+                _guard_session(conn, source)
                 try:
                     run_id = create_run(conn, source, now)
                 except IntegrityError as exc:
@@ -158,7 +159,6 @@ def _load_records(
                     raise
                 raw_conn = conn.connection.driver_connection
                 run_sql(conn, "SET LOCAL work_mem = '64MB'")
-                _guard_session(conn)
                 with raw_conn.cursor() as cur:
                     cur.execute(STAGING_DDL)
                     cur.execute(PREVIEW_TOP_DDL)
@@ -235,16 +235,22 @@ def _load_records(
     return res
 
 
-def _guard_session(conn: Connection) -> None:
+def _guard_session(conn: Connection, source: RunSource) -> None:
     """The import transaction's guards and name (:mod:`postpulse.ingest.import_sessions`), for this
-    transaction only: the connection goes back to a shared pool."""
-    run_sql(
-        conn,
-        "SELECT set_config('application_name', %(name)s, true)",
-        {"name": import_sessions.application_name()},
-    )
+    transaction only: the connection goes back to a shared pool. Another import of the same file
+    that is running is named: this one waits for it (then finds the file imported)."""
+    name = import_sessions.application_name(source.source_sha256)
+    run_sql(conn, "SELECT set_config('application_name', %(name)s, true)", {"name": name})
     for statement in import_sessions.guard_statements():
         run_sql(conn, statement.replace("SET ", "SET LOCAL ", 1))
+    if source.source_sha256:
+        others = run_sql(conn, import_sessions.SAME_FILE_SQL, {"name": name}).all()
+        if others:
+            log.warning(
+                "%s: another import of this file is running (%s); waiting for it to finish",
+                source.source_path,
+                ", ".join(f"process {pid} on {host}" for host, pid in others),
+            )
 
 
 def _connection_lost(exc: BaseException) -> bool:

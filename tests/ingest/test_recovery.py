@@ -59,7 +59,7 @@ def test_a_killed_importers_statement_ends_and_the_reimport_equals_a_clean_one(e
     proc = subprocess.Popen(
         [sys.executable, "-c", SLEEPING_IMPORTER, db_url, str(path)], cwd=os.getcwd(), start_new_session=True
     )
-    name = f"{import_sessions.APPLICATION_PREFIX} % {proc.pid}"
+    name = f"{import_sessions.APPLICATION_PREFIX} % {proc.pid} %"  # host, pid, file
     try:
         deadline = time.monotonic() + 60
         while not any("pg_sleep" in (q or "") for _, _, q in _sessions(db_url, name)):
@@ -87,7 +87,7 @@ def test_the_next_import_ends_sessions_of_killed_importers_and_drops_their_locke
     """A killed importer's session that still holds locks on its staging tables (its client is
     gone, the server has not noticed yet): the next import ends it, only it, and drops the tables
     (they were left behind when the 5 s lock timeout was hit)."""
-    host = socket.gethostname()[:30]
+    host = socket.gethostname()[:24]
     dead, alive = _dead_pid(), os.getpid()
     table = "import_staging.t0badc0ffee01_1_stg_post"
     with psycopg.connect(libpq_url(db_url), autocommit=True) as c:
@@ -252,3 +252,35 @@ def test_an_embedded_server_left_by_a_killed_process_is_reused_and_stopped(home)
             time.sleep(0.2)
     finally:
         stop_embedded(home)
+
+
+STALLED_IMPORTER = textwrap.dedent("""
+    import pathlib, sys, time
+    from postpulse.ingest import loader
+    from postpulse.store.database import make_engine
+    marker = pathlib.Path(sys.argv[3])
+    def progress(records, read):
+        if not marker.exists():
+            marker.write_text("importing")
+            time.sleep(4)   # inside its transaction, holding the file's run row
+    loader.import_file(make_engine(sys.argv[1]), sys.argv[2], progress=progress)
+""")
+
+
+def test_an_import_of_a_file_being_imported_says_it_waits(engine, db_url, tmp_path, caplog):
+    path = write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok", seed=6))
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", STALLED_IMPORTER, db_url, str(path), str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the other import never started"
+            time.sleep(0.05)
+        with caplog.at_level(logging.WARNING):
+            res = import_file(engine, path)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert res.already_imported
+    assert f"another import of this file is running (process {proc.pid} on" in caplog.text
