@@ -97,7 +97,8 @@ SELECT post_id, epoch(downloaded_at) AS ts,
 FROM pg.public.data_downloads d
 LEFT JOIN (SELECT id, posted_at FROM pg.public.posts WHERE posted_at >= $lo AND posted_at < $hi) p
   ON p.id = d.post_id
-WHERE downloaded_at >= $lo AND downloaded_at < $hi AND NOT captured_before_post"""
+WHERE downloaded_at >= $lo AND downloaded_at < $hi AND NOT captured_before_post
+  AND (p.posted_at IS NULL OR downloaded_at >= p.posted_at)"""
 SNAPSHOTS = f"{_SNAPSHOT_ROWS}\nORDER BY post_id, ts"
 # Short ranges: only the posts with a snapshot in [start, hi), the rows scanned once (a
 # materialized CTE; a second scan for the post ids cost 0.3 s more at 10 M snapshots).

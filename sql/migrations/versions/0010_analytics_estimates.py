@@ -9,13 +9,13 @@
   to every day table (they inherit it).
 
 Revision ID: 0010_analytics_estimates
-Revises: 0008_import_staging
+Revises: 0015_console_users
 """
 
 from alembic import op
 
 revision = "0010_analytics_estimates"
-down_revision = "0008_import_staging"
+down_revision = "0015_console_users"
 branch_labels = None
 depends_on = None
 
