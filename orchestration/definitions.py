@@ -14,11 +14,12 @@ import dagster as dg
 # owners); without this the same warnings repeat in every run's and every tick's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration import analytics, engagement, ingest, store
+from orchestration import agency, analytics, engagement, ingest, store
 
 defs = dg.Definitions.merge(
     store.defs,
     ingest.defs,
     analytics.defs,
     engagement.defs,
+    agency.defs,
 )

@@ -45,6 +45,10 @@ def _build(q: queries.NamedQuery) -> dg.AssetsDefinition:
             metadata["plot"] = dg.MetadataValue.md(
                 plots.md_image(plots.growth_curves_png(df), "growth curves")
             )
+        if q.name == "follower_growth":
+            metadata["plot"] = dg.MetadataValue.md(
+                plots.md_image(plots.follower_growth_png(df), "follower growth")
+            )
         if q.name == "engagement_rate_over_time":
             metadata["plot"] = dg.MetadataValue.md(
                 plots.md_image(plots.daily_trends_png(df), "engagement rate")
