@@ -14,6 +14,7 @@ settings auto-approve its type, at the moment it is queued (``approved_by = 'aut
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -575,7 +576,11 @@ def add_action(
                 fix="sync DMs first (`postpulse accounts sync-dms`) or send to a user (--to USERNAME)",
             )
         target_username = th[0]
-    if action_type in ("reply", "delete_comment") and not (params.get("post_id") or post_id):
+    if (
+        action_type in ("reply", "delete_comment")
+        and not (params.get("post_id") or post_id)
+        and not (target_id and STORED_COMMENT_ID.fullmatch(target_id))
+    ):
         raise InvalidAction(
             f"{action_type} needs the post the comment is on", fix="pass --post PLATFORM_POST_ID"
         )
@@ -583,14 +588,22 @@ def add_action(
         raise InvalidAction(
             f"{action_type} needs a target", fix="pass --target (post id, comment id or username)"
         )
+    db_post_id = None
+    if target_type == "comment" and target_id and STORED_COMMENT_ID.fullmatch(target_id):
+        comment = resolve_stored_comment(conn, target_id, acc)
+        target_id = comment["platform_comment_id"]
+        post_id = post_id or comment["post_id"]
+    if post_id or (target_type == "post" and target_id):
+        post = resolve_post(conn, post_id or target_id, acc)
+        if post is not None:
+            db_post_id = post["id"]
+            if post_id:
+                post_id = post["platform_post_id"]
+            else:
+                target_id = post["platform_post_id"]
+                target_url = target_url or post["url"]
     if post_id and not params.get("post_id"):
         params.setdefault("post_id", post_id)
-    db_post_id = None
-    if post_id or (target_type == "post" and target_id):
-        db_post_id = conn.execute(
-            text("SELECT id FROM posts WHERE id = :i OR (platform = :p AND platform_post_id = :i) LIMIT 1"),
-            {"i": post_id or target_id, "p": acc["platform"]},
-        ).scalar()
 
     rendered: str | None = text_value
     template_error: str | None = None
@@ -669,6 +682,10 @@ def add_action(
         return dict(row)
 
     row = retry_on_id_collision(conn, "action_queue", attempt)
+    if template_error is None:
+        refused = refuse_target(conn, row["id"], rendered, now)
+        if refused is not None:
+            return AddResult(refused, refused["last_error"])
     if template_error:
         audit.record(
             conn,
@@ -696,6 +713,125 @@ def add_action(
             details={"decision": "approve", "by": "auto-approve", "action_type": action_type},
         )
     return AddResult(row, template_error)
+
+
+#: our own ids: a stored post (``p-``) or comment (``cmt-``), as opposed to a platform's id
+STORED_POST_ID = re.compile(r"p-[0-9a-f]{1,8}")
+STORED_COMMENT_ID = re.compile(r"cmt-[0-9a-f]{1,8}")
+
+
+def _same_platform(stored: str, account_platform: str) -> bool:
+    # sandbox accounts play any platform's site
+    return account_platform == "sandbox" or stored == account_platform
+
+
+def resolve_post(conn: Connection, ref: str, acc: dict) -> dict | None:
+    """A post given by our stored id (``p-...``) or by the platform's id. A stored id must exist
+    and be on the account's platform (the executor needs the platform's id, never ours); an
+    unknown platform id is fine (the executor reads the page)."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, platform, platform_post_id, url FROM posts "
+                "WHERE id = :i OR (platform = :p AND platform_post_id = :i) ORDER BY (id = :i) DESC LIMIT 1"
+            ),
+            {"i": ref, "p": acc["platform"]},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        if STORED_POST_ID.fullmatch(ref):
+            raise NotFound(
+                f"no stored post {ref}: it cannot be resolved to the platform's post",
+                fix="check the id (`postpulse tracking`), or pass the platform's post id",
+            )
+        return None
+    if row["id"] == ref and not _same_platform(row["platform"], acc["platform"]):
+        raise InvalidAction(
+            f"stored post {ref} is on {row['platform']}, but @{acc['username']} is on {acc['platform']}",
+            fix="pick an account on the post's platform",
+        )
+    return dict(row)
+
+
+def resolve_stored_comment(conn: Connection, ref: str, acc: dict) -> dict:
+    """A stored comment (``cmt-...``) -> its platform comment id and its post's platform id."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT c.platform_comment_id, c.platform, p.platform_post_id AS post_id FROM comments c "
+                "JOIN posts p ON p.id = c.post_id WHERE c.id = :i"
+            ),
+            {"i": ref},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or not row["platform_comment_id"]:
+        raise NotFound(
+            f"no stored comment {ref} with a platform comment id: it cannot be resolved",
+            fix="pass the platform's comment id with --post PLATFORM_POST_ID",
+        )
+    if not _same_platform(row["platform"], acc["platform"]):
+        raise InvalidAction(
+            f"stored comment {ref} is on {row['platform']}, but @{acc['username']} is on {acc['platform']}"
+        )
+    return dict(row)
+
+
+def refuse_target(conn: Connection, action_id: str, text_value: str | None, now: datetime) -> dict | None:
+    """The blocklist, opt-outs and allowlist on a newly queued action's target (authors from the
+    store): a refused action is recorded as ``rejected`` with the reason code and audited, and its
+    row returned; None when the target may be acted on (the executor checks again before acting)."""
+    from postpulse.policy import InMemoryIdempotency, InMemoryUsageCounter, PolicyEngine
+
+    from .policy_store import blocklist_cache
+    from .targets import SELECT_ROWS, policy_inputs
+
+    r = dict(conn.execute(text(SELECT_ROWS + "WHERE q.id = :id"), {"id": action_id}).mappings().one())
+    try:
+        settings = AccountSettings.parse(r["settings"] or {})
+    except SettingsError:
+        return None  # the claim defers it as invalid_settings, naming the key
+    request, account = policy_inputs(r, text_value, settings)
+    blocklist = blocklist_cache(conn.engine).get(conn, r["account_id"])
+    engine = PolicyEngine(blocklist, usage=InMemoryUsageCounter(), idempotency=InMemoryIdempotency())
+    d = engine.check_target(request, account, now)
+    if d is None:
+        return None
+    conn.execute(
+        text(
+            "UPDATE action_queue SET status = 'rejected', last_reason_code = :c, "
+            "last_error = :m, completed_at = :now, system_notes = CAST(:note AS text) WHERE id = :i"
+        ),
+        {
+            "c": str(d.reason_code),
+            "m": d.message,
+            "now": now,
+            "i": action_id,
+            "note": f"rejected when queued: {d.reason_code}",
+        },
+    )
+    audit.record(
+        conn,
+        run_id="queue",
+        step_id="queue",
+        event_type="policy_block",
+        outcome="failure",
+        platform=r["platform"],
+        account_id=r["account_id"],
+        action_id=action_id,
+        target_type=r["target_type"],
+        target_id=r["target_id"],
+        details={
+            "reason_code": str(d.reason_code),
+            "outcome": "reject",
+            "message": d.message,
+            "when": "queue",
+        },
+    )
+    return get_action(conn, action_id)
 
 
 _LIST_COLS = (
