@@ -184,12 +184,61 @@ def set_account_flags(conn: Connection, account_id: str, **flags: Any) -> None:
     bad = set(flags) - allowed
     if bad:
         raise ValueError(f"cannot set {bad}")
+    if "timezone" in flags:
+        from postpulse.policy.quiet_hours import TimezoneError, get_zone
+
+        try:
+            get_zone(flags["timezone"])
+        except TimezoneError as exc:
+            raise InvalidAction(str(exc)) from None
     sets = ", ".join(f"{k} = :{k}" for k in flags)
     conn.execute(text(f"UPDATE accounts SET {sets} WHERE id = :id"), {"id": account_id, **flags})
+    if set(flags) & {"is_active", "needs_relogin", "frozen_until", "timezone"}:
+        reevaluate_deferred(conn, account_id, why="account changed")
 
 
-def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) -> dict:
-    """Merge ``patch`` into the account's settings (top-level keys replaced), validated."""
+#: deferrals that depend on the account's settings or state: re-evaluated when those change
+REEVALUATED_REASONS = (
+    "quiet_hours",
+    "rate_limit_hour",
+    "rate_limit_day",
+    "invalid_settings",
+    "account_inactive",
+    "account_frozen",
+    "needs_relogin",
+)
+
+
+def reevaluate_deferred(
+    conn: Connection, account_id: str, *, why: str = "settings changed", now: datetime | None = None
+) -> list[str]:
+    """The account's actions deferred by its settings or state (quiet hours, rate limits, frozen,
+    inactive, ...) become due now: the next executor run decides them again under the new
+    settings, and defers them again if they still must wait. Returns their ids."""
+    now = now or utcnow()
+    return list(
+        conn.execute(
+            text(
+                "UPDATE action_queue SET scheduled_for = :now, system_notes = left(concat_ws(E'\\n', "
+                "CAST(:note AS text), system_notes), 4000) WHERE account_id = :a AND status = 'approved' "
+                "AND scheduled_for > :now AND last_reason_code = ANY(:codes) RETURNING id"
+            ),
+            {
+                "now": now,
+                "a": account_id,
+                "codes": list(REEVALUATED_REASONS),
+                "note": f"{now:%Y-%m-%d %H:%M} UTC due again: {why}",
+            },
+        ).scalars()
+    )
+
+
+def update_settings(
+    conn: Connection, account_id: str, patch: dict[str, Any], *, due_again: list[str] | None = None
+) -> dict:
+    """Merge ``patch`` into the account's settings (top-level keys replaced), validated. The
+    account's actions deferred by its settings are due again (their ids appended to
+    ``due_again``)."""
     current = conn.execute(
         text("SELECT settings FROM accounts WHERE id = :id"), {"id": account_id}
     ).scalar_one()
@@ -202,6 +251,9 @@ def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) ->
         text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE id = :id"),
         {"s": json.dumps(merged), "id": account_id},
     )
+    ids = reevaluate_deferred(conn, account_id, why="settings changed")
+    if due_again is not None:
+        due_again.extend(ids)
     return merged
 
 
@@ -990,6 +1042,99 @@ def decide(
         )
         out[aid] = to
     return out
+
+
+def retry(
+    conn: Connection, action_ids: list[str], *, actor: str = "cli", now: datetime | None = None
+) -> dict[str, str]:
+    """Failed actions go back to ``approved`` with fresh attempts, deferred ones become due now.
+    Rejected and cancelled ones stay (queue them again). Returns ``{id: outcome}``."""
+    now = now or utcnow()
+    out: dict[str, str] = {}
+    for aid in action_ids:
+        row = conn.execute(
+            text("SELECT status, approved_at FROM action_queue WHERE id = :i FOR UPDATE"), {"i": aid}
+        ).first()
+        if row is None:
+            out[aid] = "not found"
+        elif row[0] in ("failed", "approved"):
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = 'approved', scheduled_for = :now, attempts = 0, "
+                    "completed_at = NULL, claimed_by = NULL, approved_at = coalesce(approved_at, :now), "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :i"
+                ),
+                {"now": now, "i": aid, "note": f"{now:%Y-%m-%d %H:%M} UTC retried by {actor}"},
+            )
+            out[aid] = "due now"
+        else:
+            out[aid] = f"skipped: is {row[0]} (queue it again instead)"
+    return out
+
+
+def reschedule(
+    conn: Connection,
+    action_ids: list[str],
+    at: datetime | None,
+    *,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Queued or approved actions run not before ``at`` (None: now). Returns ``{id: outcome}``."""
+    now = now or utcnow()
+    when = at or now
+    out: dict[str, str] = {}
+    for aid in action_ids:
+        status = conn.execute(
+            text("SELECT status FROM action_queue WHERE id = :i FOR UPDATE"), {"i": aid}
+        ).scalar()
+        if status is None:
+            out[aid] = "not found"
+        elif status in ("queued", "approved"):
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET scheduled_for = :w, system_notes = left(concat_ws(E'\\n', "
+                    "CAST(:note AS text), system_notes), 4000) WHERE id = :i"
+                ),
+                {
+                    "w": when,
+                    "i": aid,
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC rescheduled to {when:%Y-%m-%d %H:%M} UTC by {actor}",
+                },
+            )
+            out[aid] = f"not before {when:%Y-%m-%d %H:%M} UTC"
+        else:
+            out[aid] = f"skipped: is {status}"
+    return out
+
+
+def waiting_reason(action: dict, account: dict, now: datetime | None = None) -> str:
+    """Why an action waits and until when, in words (``actions show``), times in the account's
+    time zone and UTC."""
+    from zoneinfo import ZoneInfo
+
+    now = now or utcnow()
+    status = action["status"]
+    if status == "queued":
+        return "waits for approval (`postpulse actions approve " + action["id"] + "`)"
+    if status == "in_progress":
+        return "running now"
+    if status != "approved":
+        why = f": {action['last_reason_code']}" if action.get("last_reason_code") else ""
+        return f"does not wait: it is {status}{why}"
+    when = action.get("scheduled_for")
+    if when is None or when <= now:
+        return "due now: the next executor run picks it up"
+    try:
+        local = when.astimezone(ZoneInfo(account.get("timezone") or "UTC"))
+        local_s = f"{local:%Y-%m-%d %H:%M} {account.get('timezone') or 'UTC'} ({when:%H:%M} UTC)"
+    except Exception:
+        local_s = f"{when:%Y-%m-%d %H:%M} UTC"
+    reason = action.get("last_reason_code")
+    if not reason:
+        return f"scheduled: not before {local_s}"
+    msg = action.get("last_error") or ""
+    return f"waits until {local_s}: {reason}" + (f" — {msg}" if msg else "")
 
 
 def auto_approve_queued(
