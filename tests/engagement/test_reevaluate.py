@@ -95,7 +95,8 @@ def test_retry_reschedule_and_status(store_env, engine):
         repo.decide(conn, [cancelled], "cancel", actor="test")
         conn.execute(
             text(
-                "UPDATE action_queue SET status = 'failed', attempts = 3, last_reason_code = 'timeout' WHERE id = :i"
+                "UPDATE action_queue SET status = 'failed', attempts = 3, last_reason_code = 'timeout' "
+                "WHERE id = :i"
             ),
             {"i": failed},
         )
