@@ -55,4 +55,86 @@ nightly_backup = dg.ScheduleDefinition(
     description="Nightly at 03:30 UTC: back up the store, keep the newest POSTPULSE_BACKUP_KEEP (default 7).",
 )
 
-defs = dg.Definitions(jobs=[store_backup_job], schedules=[nightly_backup])
+
+def _alerts():
+    from postpulse import alerts
+    from postpulse.alerts.channels import channels_for
+
+    cfg = alerts.load_config()
+    return alerts, cfg, channels_for(cfg)
+
+
+@dg.run_failure_sensor(
+    name="alert_on_run_failure",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Raises an alert (once per run) for every failed run, with a link to it; sent through "
+    "the channels of alerts.toml.",
+)
+def alert_on_run_failure(context: dg.RunFailureSensorContext, store: PostgresStore):
+    alerts, cfg, channels = _alerts()
+    run = context.dagster_run
+    message = context.failure_event.message or ""
+    with store.engine().begin() as conn:
+        alerts.record(conn, [alerts.run_failed_alert(run.run_id, run.job_name, message, cfg)])
+    sent = alerts.deliver_pending(store.engine(), channels)
+    context.log.info(f"alert for failed run {run.run_id}: {sent}")
+
+
+def failing_checks(context: dg.SensorEvaluationContext, cfg) -> list:
+    """The latest execution of every asset check of this code location that failed."""
+    from postpulse.alerts import check_failed_alert
+
+    if context.repository_def is None:
+        return []
+    keys = list(context.repository_def.asset_graph.asset_check_keys)
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
+    out = []
+    for key, rec in latest.items():
+        if rec.status.value != "FAILED":  # an explicit failed result (not planned, not passed)
+            continue
+        ev = rec.evaluation
+        severity = ev.severity.value if ev is not None else "ERROR"
+        description = ev.description if ev is not None else None
+        out.append(
+            check_failed_alert(
+                key.asset_key.to_user_string(), key.name, rec.run_id, description, severity, cfg
+            )
+        )
+    return out
+
+
+@dg.sensor(
+    name="alerts_sensor",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Raises alerts (once each) for frozen accounts, expired sessions, failing asset checks, "
+    "overdue check-backs and watches over budget, and the daily digest per workspace; records them in "
+    "the alerts table and sends them through the channels of alerts.toml.",
+)
+def alerts_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
+    from datetime import UTC, datetime
+
+    alerts, cfg, channels = _alerts()
+    now = datetime.now(UTC)
+    found = failing_checks(context, cfg)
+    engine = store.engine()
+    with engine.begin() as conn:
+        found += alerts.collect(
+            conn,
+            now,
+            cfg,
+            on_error=lambda name, exc: context.log.warning(f"alert source {name} failed: {exc}"),
+        )
+        new = alerts.record(conn, found, now)
+    sent = alerts.deliver_pending(engine, channels, now)
+    if not channels:
+        return dg.SkipReason(f"{len(new)} new alert(s) recorded; no channels configured ({cfg.source})")
+    return dg.SkipReason(f"{len(new)} new alert(s); {sent['sent']} sent, {sent['failed']} channel error(s)")
+
+
+defs = dg.Definitions(
+    jobs=[store_backup_job],
+    schedules=[nightly_backup],
+    sensors=[alert_on_run_failure, alerts_sensor],
+)

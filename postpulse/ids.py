@@ -46,6 +46,7 @@ PREFIXES = {
     "dm_messages": "dmm",
     "blocklist_entries": "blk",
     "audit_entries": "aud",
+    "alerts": "alr",
 }
 
 _ID_RE = re.compile(r"^[a-z]{1,4}-[0-9a-f]{1,8}$")
