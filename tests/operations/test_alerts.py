@@ -5,6 +5,7 @@ failing channel is retried without resending to the others; bad configuration sa
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -202,3 +203,35 @@ def test_bad_configuration_names_the_key(raw, words, monkeypatch):
 def test_no_file_means_no_channels(tmp_path):
     cfg = alerts.load_config(tmp_path / "absent.toml")
     assert not cfg.has_channels and channels_for(cfg) == []
+
+
+def test_cli_encrypted_password_test_and_list(
+    store_env, engine, tmp_path, monkeypatch, smtp_server, http_receiver
+):
+    import base64
+    import os
+
+    from typer.testing import CliRunner
+
+    from postpulse.cli import app
+
+    monkeypatch.setenv("POSTPULSE_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    r = CliRunner()
+    enc = r.invoke(app, ["alerts", "encrypt-secret"], input=SMTP_PASSWORD + "\n")
+    assert enc.exit_code == 0, enc.output
+    envelope = "".join(enc.output.split())
+    assert SMTP_PASSWORD not in envelope and envelope.startswith("pp1:")
+    path = write_alerts_config(tmp_path / "alerts.toml", smtp_server, [(http_receiver.url, "slack")])
+    path.write_text(
+        path.read_text().replace('password_env = "TEST_SMTP_PASSWORD"', f'password_encrypted = "{envelope}"')
+    )
+    monkeypatch.setenv("POSTPULSE_ALERTS_CONFIG", str(path))
+    out = r.invoke(app, ["alerts", "test"])
+    assert out.exit_code == 0, out.output
+    assert "email: sent" in out.output and "webhook:0: sent" in out.output
+    assert smtp_server.logins == [True] and len(http_receiver.posts) == 1
+    with engine.begin() as conn:
+        alerts.record(conn, [alerts.run_failed_alert("r-9", "nightly", "boom", alerts.load_config())])
+    listed = r.invoke(app, ["alerts", "list"])
+    assert listed.exit_code == 0 and "run of nightly failed" in listed.output and "pending" in listed.output
+    assert json.loads(r.invoke(app, ["alerts", "list", "--format", "json"]).output)[0]["kind"] == "run_failed"
