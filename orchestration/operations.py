@@ -5,7 +5,11 @@ check-backs, ...) with its daily digest. The logic lives in ``postpulse.backups`
 
 import dagster as dg
 
+from orchestration.analytics import daily_metrics_job
 from resources.store import PostgresStore
+
+#: runs with the same value of this tag run one at a time (dagster.yaml written by `postpulse up`)
+SERIAL_TAG = "postpulse/serial"
 
 
 class BackupConfig(dg.Config):
@@ -133,8 +137,54 @@ def alerts_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
     return dg.SkipReason(f"{len(new)} new alert(s); {sent['sent']} sent, {sent['failed']} channel error(s)")
 
 
+FRESH_EVERY_SECONDS = 600
+
+
+@dg.sensor(
+    name="daily_metrics_today_sensor",
+    job=daily_metrics_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Materializes today's daily_metrics partition as soon as today's snapshots arrive (the "
+    "first import of a new store shows today's metrics within minutes), then at most every 10 minutes "
+    "while new snapshots keep coming.",
+)
+def daily_metrics_today_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
+    import json
+    from datetime import UTC, datetime
+
+    from assets.analytics.daily_metrics import daily_partitions
+    from postpulse.freshness import latest_snapshot_on
+
+    now = datetime.now(UTC)
+    today = now.date()
+    if today < daily_partitions.start.date():
+        return dg.SkipReason(f"daily_metrics partitions start on {daily_partitions.start:%Y-%m-%d}")
+    with store.engine().connect() as conn:
+        latest = latest_snapshot_on(conn, today)
+    if latest is None:
+        return dg.SkipReason("no snapshots today yet")
+    state = json.loads(context.cursor) if context.cursor else {}
+    mark = f"{today}:{latest.isoformat()}"
+    if state.get("mark") == mark:
+        return dg.SkipReason("no new snapshots since the last run")
+    if state.get("day") == today.isoformat() and now.timestamp() - state.get("at", 0) < FRESH_EVERY_SECONDS:
+        return dg.SkipReason("new snapshots; today's partition was refreshed less than 10 minutes ago")
+    cursor = json.dumps({"mark": mark, "day": today.isoformat(), "at": now.timestamp()})
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"daily_metrics-today-{mark}",
+                partition_key=today.isoformat(),
+                tags={SERIAL_TAG: "daily_metrics"},
+            )
+        ],
+        cursor=cursor,
+    )
+
+
 defs = dg.Definitions(
     jobs=[store_backup_job],
     schedules=[nightly_backup],
-    sensors=[alert_on_run_failure, alerts_sensor],
+    sensors=[alert_on_run_failure, alerts_sensor, daily_metrics_today_sensor],
 )
