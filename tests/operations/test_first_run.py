@@ -78,3 +78,44 @@ def test_todays_partition_as_soon_as_there_is_data(db_url, engine, tmp_path):
         db_url, write_json(tmp_path / apify_name("instagram-scraper", later), scraper_items("instagram"))
     )
     assert "less than 10 minutes ago" in tick(res.cursor).skip_message
+
+
+def test_tracking_fits_80_columns_and_speaks_json(store_env, engine):
+    import json
+
+    from typer.testing import CliRunner
+
+    from postpulse.cli import app
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO posts (id, platform, platform_post_id, author_username, posted_at, next_check_at, "
+                "check_schedule, check_failures, last_check_error) VALUES "
+                "('p-0000d001', 'instagram', 'A', 'a_very_long_author_name_indeed', :p, :soon, "
+                "CAST(:s3 AS jsonb), 0, NULL), "
+                "('p-0000d002', 'linkedin', 'B', 'bo', :p, :late, CAST(:s1 AS jsonb), 2, 'HTTP 429 from the platform')"
+            ),
+            {
+                "p": now - timedelta(hours=5),
+                "soon": now + timedelta(hours=2),
+                "late": now - timedelta(hours=1),
+                "s3": json.dumps(["1h", "24h", "7d"]),
+                "s1": json.dumps(["1h"]),
+            },
+        )
+    r = CliRunner()
+    out = r.invoke(app, ["tracking"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n".join(lines)
+    body = "\n".join(lines)
+    assert "p-0000d001" in body and "p-0000d002" in body and "in 1h" in body and "overdue 1h" in body
+    assert "p-0000d002: HTTP 429 from the platform" in body
+    doc = json.loads(r.invoke(app, ["tracking", "--format", "json"]).output)
+    assert doc["total"] == 2 and {p["post_id"] for p in doc["posts"]} == {"p-0000d001", "p-0000d002"}
+    assert (
+        next(p for p in doc["posts"] if p["post_id"] == "p-0000d001")["author"]
+        == "a_very_long_author_name_indeed"
+    )
