@@ -91,11 +91,12 @@ def test_tracking_fits_80_columns_and_speaks_json(store_env, engine):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO posts (id, platform, platform_post_id, author_username, posted_at, next_check_at, "
-                "check_schedule, check_failures, last_check_error) VALUES "
+                "INSERT INTO posts (id, platform, platform_post_id, author_username, posted_at, "
+                "next_check_at, check_schedule, check_failures, last_check_error) VALUES "
                 "('p-0000d001', 'instagram', 'A', 'a_very_long_author_name_indeed', :p, :soon, "
                 "CAST(:s3 AS jsonb), 0, NULL), "
-                "('p-0000d002', 'linkedin', 'B', 'bo', :p, :late, CAST(:s1 AS jsonb), 2, 'HTTP 429 from the platform')"
+                "('p-0000d002', 'linkedin', 'B', 'bo', :p, :late, CAST(:s1 AS jsonb), 2, "
+                "'HTTP 429 from the platform')"
             ),
             {
                 "p": now - timedelta(hours=5),
