@@ -1,4 +1,4 @@
-"""Comments and replies our accounts post, written to ``comments`` (seed 000 ``Comment``).
+"""Comments and replies our accounts post, written to ``comments``.
 
 A successful ``comment`` or ``reply`` becomes a ``comments`` row in the same transaction that
 records the attempt:

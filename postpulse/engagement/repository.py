@@ -1,6 +1,6 @@
 """Accounts, the action queue and the global switches, on the store (SQLAlchemy Core, no ORM).
 
-Action lifecycle (seed 001 + approval)::
+Action lifecycle, with approval::
 
     queued --approve--> approved --claim--> in_progress --> completed | failed
        |                   |  ^                   |

@@ -1,4 +1,4 @@
-"""Retention (seed 000), run nightly by the ``engagement_retention`` schedule.
+"""Retention, run nightly by the ``engagement_retention`` schedule.
 
 ================ ========== ================================================================
 data             kept       rule

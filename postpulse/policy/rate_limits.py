@@ -52,7 +52,7 @@ class WindowedUsageCounter(UsageCounter, Protocol):
 class InMemoryUsageCounter:
     """A ``WindowedUsageCounter`` in process memory: for tests, the benchmark, dry runs.
 
-    Not for production: in-memory counts do not hold across processes (see DESIGN.md).
+    Not for production: in-memory counts do not hold across processes.
     """
 
     def __init__(self) -> None:

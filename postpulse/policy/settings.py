@@ -14,7 +14,7 @@ Our own (snake_case)::
 ``allowlist`` (optional; see ``allowlist.py``) puts the account in allowlist mode: it acts only
 on those users, or on posts and profiles carrying those tags.
 
-Seed 000's (camelCase)::
+The camelCase shape other automation tools write::
 
     {"rateLimit": {"likesPerHour": 20, "commentsPerHour": 5, "dmsPerHour": 5,
                    "likesPerDay": 150},
@@ -98,7 +98,7 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
 )
 assert set(DEFAULT_RATE_LIMITS) == set(ACTION_TYPES)
 
-# seed 000 camelCase nouns -> our action types
+# camelCase nouns -> our action types
 _CAMEL_NOUNS: Mapping[str, str] = {
     "likes": "like",
     "unlikes": "unlike",
