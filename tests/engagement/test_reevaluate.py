@@ -122,11 +122,18 @@ def test_retry_reschedule_and_status(store_env, engine):
 
 
 def test_account_time_zone_defaults_to_the_local_zone(store_env, engine, monkeypatch):
+    import tzlocal
+
     from postpulse.cli import app
 
     r = CliRunner()
     monkeypatch.setenv("TZ", "Europe/Berlin")
-    out = r.invoke(app, ["accounts", "add", "--platform", "x", "--username", "demo_x"])
+    tzlocal.reload_localzone()  # tzlocal caches the zone it found first
+    try:
+        out = r.invoke(app, ["accounts", "add", "--platform", "x", "--username", "demo_x"])
+    finally:
+        monkeypatch.delenv("TZ")
+        tzlocal.reload_localzone()
     assert out.exit_code == 0 and "time zone Europe/Berlin" in out.output, out.output
     bad = r.invoke(app, ["accounts", "add", "--platform", "x", "--username", "b", "--timezone", "Mars/Base"])
     assert bad.exit_code == 1 and "unknown time zone 'Mars/Base'" in " ".join(bad.output.split())
