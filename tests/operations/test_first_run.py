@@ -120,3 +120,16 @@ def test_tracking_fits_80_columns_and_speaks_json(store_env, engine):
         next(p for p in doc["posts"] if p["post_id"] == "p-0000d001")["author"]
         == "a_very_long_author_name_indeed"
     )
+
+
+def test_automation_and_todays_metrics_runs_are_serial():
+    import yaml
+
+    from orchestration.definitions import automation_sensor
+    from orchestration.operations import SERIAL_TAG
+    from postpulse.launcher import DAGSTER_YAML
+
+    limits = yaml.safe_load(DAGSTER_YAML)["run_coordinator"]["config"]["tag_concurrency_limits"]
+    serial = next(x for x in limits if x["key"] == SERIAL_TAG)
+    assert serial["limit"] == 1 and serial["value"] == {"applyLimitPerUniqueValue": True}
+    assert automation_sensor.run_tags[SERIAL_TAG] == "automation"
