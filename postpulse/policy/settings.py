@@ -14,7 +14,7 @@ Our own (snake_case)::
 ``allowlist`` (optional; see ``allowlist.py``) puts the account in allowlist mode: it acts only
 on those users, or on posts and profiles carrying those tags.
 
-The camelCase shape other automation tools write::
+The camelCase form of older account settings::
 
     {"rateLimit": {"likesPerHour": 20, "commentsPerHour": 5, "dmsPerHour": 5,
                    "likesPerDay": 150},
@@ -98,7 +98,7 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
 )
 assert set(DEFAULT_RATE_LIMITS) == set(ACTION_TYPES)
 
-# camelCase nouns -> our action types
+# camelCase nouns of the older settings form -> our action types
 _CAMEL_NOUNS: Mapping[str, str] = {
     "likes": "like",
     "unlikes": "unlike",
