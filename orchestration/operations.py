@@ -133,7 +133,11 @@ def alerts_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
         new = alerts.record(conn, found, now)
     sent = alerts.deliver_pending(engine, channels, now)
     if not channels:
-        return dg.SkipReason(f"{len(new)} new alert(s) recorded; no channels configured ({cfg.source})")
+        from postpulse.alerts.config import config_path
+
+        return dg.SkipReason(
+            f"{len(new)} new alert(s) recorded; no channels configured (see {config_path()})"
+        )
     return dg.SkipReason(f"{len(new)} new alert(s); {sent['sent']} sent, {sent['failed']} channel error(s)")
 
 
