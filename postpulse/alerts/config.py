@@ -1,7 +1,7 @@
 """Where alerts go, configured in one place: ``$POSTPULSE_HOME/alerts.toml`` (or the file named
 by ``POSTPULSE_ALERTS_CONFIG``)::
 
-    dagster_url = "http://127.0.0.1:3000"   # links in alerts point here
+    dagster_url = "http://127.0.0.1:3000"   # links in alerts (default: POSTPULSE_DAGSTER_URL)
     checkbacks_overdue_hours = 6             # alert when check-backs are this late
     digest_hour = 7                          # the daily digest goes out after this hour (UTC)
 
@@ -75,6 +75,12 @@ class AlertConfig:
         return bool(self.webhooks or self.email)
 
 
+def default_dagster_url() -> str:
+    """Where links point when alerts.toml does not say: ``POSTPULSE_DAGSTER_URL`` (shared with the
+    console), else the UI ``postpulse up`` starts."""
+    return os.environ.get("POSTPULSE_DAGSTER_URL", "").strip() or "http://127.0.0.1:3000"
+
+
 def config_path() -> Path:
     env = os.environ.get("POSTPULSE_ALERTS_CONFIG", "").strip()
     return Path(env).expanduser() if env else pp_config.data_dir() / "alerts.toml"
@@ -84,7 +90,7 @@ def load_config(path: Path | None = None, *, vault: Any = None) -> AlertConfig:
     """The alert configuration; defaults (no channels) when the file does not exist."""
     path = path or config_path()
     if not path.is_file():
-        return AlertConfig()
+        return AlertConfig(dagster_url=default_dagster_url().rstrip("/"))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -131,7 +137,7 @@ def parse(raw: dict[str, Any], *, source: str = "alerts.toml", vault: Any = None
     if "email" in raw:
         email = _email(raw["email"], err, vault)
     return AlertConfig(
-        dagster_url=str(raw.get("dagster_url", AlertConfig.dagster_url)).rstrip("/"),
+        dagster_url=str(raw.get("dagster_url") or default_dagster_url()).rstrip("/"),
         checkbacks_overdue_hours=float(hours),
         digest_hour=digest_hour,
         webhooks=tuple(webhooks),

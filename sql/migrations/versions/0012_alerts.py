@@ -3,13 +3,13 @@ check, overdue check-backs, a watch over budget, the daily digest), once per ded
 with what was sent to which channel.
 
 Revision ID: 0012_alerts
-Revises: 0008_import_staging
+Revises: 0015_console_users
 """
 
 from alembic import op
 
 revision = "0012_alerts"
-down_revision = "0008_import_staging"
+down_revision = "0015_console_users"
 branch_labels = None
 depends_on = None
 
