@@ -26,7 +26,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store
+from postpulse.cli.common import console, fail, open_store, plain
 
 app = typer.Typer(
     help="Engagement actions: queue, approve, reject, cancel, pause, run.", no_args_is_help=True
@@ -223,7 +223,7 @@ def show(action_id: str, fmt: str = _format_option()) -> None:
     if a.get("system_notes"):
         out.append("notes: " + a["system_notes"].splitlines()[0])
     for line in out:
-        console.print(escape(line), soft_wrap=True, highlight=False)
+        console.print(escape(plain(line)), soft_wrap=True, highlight=False)
     t = Table("when (UTC)", "step", "event", "outcome", title="audit trail", title_justify="left")
     for e in hist["audit"]:
         t.add_row(f"{e['timestamp']:%m-%d %H:%M:%S}", e["step_id"], e["event_type"], e["outcome"])

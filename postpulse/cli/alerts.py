@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store
+from postpulse.cli.common import console, fail, open_store, plain
 
 app = typer.Typer(help="Alerts: list them, test the channels (alerts.toml).", no_args_is_help=True)
 
@@ -48,7 +48,7 @@ def list_(
     for r in rows:
         failed = [k for k, v in (r["deliveries"] or {}).items() if not v.get("ok")]
         sent = "yes" if r["sent_at"] else ("failed: " + ", ".join(failed) if failed else "pending")
-        t.add_row(f"{r['created_at']:%m-%d %H:%M}", r["kind"], escape(r["title"]), sent)
+        t.add_row(f"{r['created_at']:%m-%d %H:%M}", r["kind"], escape(plain(r["title"])), sent)
     console.print(t)
 
 

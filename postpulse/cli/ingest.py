@@ -234,8 +234,6 @@ def tracking_command(
     import json
     from dataclasses import asdict
 
-    from rich.markup import escape
-
     from postpulse.checkbacks.track import tracking_list
 
     if fmt not in ("table", "json"):
