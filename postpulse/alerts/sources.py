@@ -122,32 +122,45 @@ class OverdueCheckbacks:
 
 
 class WatchesOverBudget:
-    """Watches over their budget, when the watchlist area provides the view
-    ``watch_budget_status (watch_id, name, workspace_id, used, budget)``; nothing otherwise."""
+    """Watch sources that spent today's budget (results or estimated cost; their watches pause
+    until midnight UTC): once per source and day. Nothing when the store has no watchlists."""
 
     name = "watches_over_budget"
 
     def collect(self, conn: Connection, now: datetime, config: AlertConfig) -> list[Alert]:
-        if conn.execute(text("SELECT to_regclass('watch_budget_status')")).scalar() is None:
+        if conn.execute(text("SELECT to_regclass('watch_sources')")).scalar() is None:
             return []
-        rows = conn.execute(
+        from postpulse.watchlists.store import budget
+
+        sources = conn.execute(
             text(
-                "SELECT watch_id, name, workspace_id, used, budget FROM watch_budget_status "
-                "WHERE budget IS NOT NULL AND used > budget ORDER BY watch_id"
+                "SELECT s.*, (SELECT count(*) FROM watches w WHERE w.source_id = s.id AND w.is_active) "
+                "AS active_watches FROM watch_sources s ORDER BY s.name"
             )
         ).mappings()
-        return [
-            Alert(
-                "watch_over_budget",
-                f"watch_over_budget:{r['watch_id']}:{now:%Y-%m-%d}",
-                f"watch {r['name']} is over its budget ({r['used']} of {r['budget']})",
-                "Lower its frequency or raise its budget.",
-                workspace_id=r["workspace_id"],
-                link=f"{config.dagster_url}/assets",
-                details={"watch_id": r["watch_id"], "used": r["used"], "budget": r["budget"]},
+        out = []
+        for s in sources:
+            used = budget(conn, dict(s), now)
+            if not used.spent or not s["active_watches"]:
+                continue
+            out.append(
+                Alert(
+                    "watch_over_budget",
+                    f"watch_over_budget:{s['id']}:{now:%Y-%m-%d}",
+                    f"watch source {s['name']} spent today's budget",
+                    used.notice(s["name"]) + f"; {s['active_watches']} watch(es) wait. Raise the budget "
+                    "(`postpulse watch source-add`) or collect less often.",
+                    link=f"{config.dagster_url}/assets",
+                    details={
+                        "source_id": s["id"],
+                        "results_used": used.results_used,
+                        "results_per_day": used.results_per_day,
+                        "cost_used": used.cost_used,
+                        "cost_per_day": used.cost_per_day,
+                    },
+                )
             )
-            for r in rows
-        ]
+        return out
 
 
 SOURCES: list[AlertSource] = [

@@ -235,3 +235,29 @@ def test_cli_encrypted_password_test_and_list(
     listed = r.invoke(app, ["alerts", "list"])
     assert listed.exit_code == 0 and "run of nightly failed" in listed.output and "pending" in listed.output
     assert json.loads(r.invoke(app, ["alerts", "list", "--format", "json"]).output)[0]["kind"] == "run_failed"
+
+
+def test_watch_source_over_budget_alerts_once_a_day(engine):
+    from postpulse.alerts.sources import WatchesOverBudget
+    from postpulse.watchlists.store import add_source, add_watch
+
+    cfg = parse({}, source="test")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        src = add_source(conn, "tiktok-daily", kind="apify", results_per_day=50, actor_id="clockworks~tiktok")
+        add_watch(conn, "tiktok:rival_brand", source="tiktok-daily")
+        assert WatchesOverBudget().collect(conn, now, cfg) == []  # nothing used yet
+        conn.execute(
+            text(
+                "INSERT INTO api_usage (id, provider, endpoint, items, called_at, watch_source_id) "
+                "VALUES ('apu-0000e001', 'apify', 'run', 50, :t, :s)"
+            ),
+            {"t": now, "s": src["id"]},
+        )
+        found = WatchesOverBudget().collect(conn, now, cfg)
+        assert [a.kind for a in found] == ["watch_over_budget"]
+        assert "tiktok-daily" in found[0].title and "50 of 50 results" in found[0].body
+        assert len(alerts.record(conn, found)) == 1
+        assert alerts.record(conn, WatchesOverBudget().collect(conn, now, cfg)) == []
+        tomorrow = WatchesOverBudget().collect(conn, now + timedelta(days=1), cfg)
+        assert tomorrow == []  # a new day, a new budget

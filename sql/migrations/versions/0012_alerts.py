@@ -3,13 +3,13 @@ check, overdue check-backs, a watch over budget, the daily digest), once per ded
 with what was sent to which channel.
 
 Revision ID: 0012_alerts
-Revises: 0015_console_users
+Revises: 0013_agency
 """
 
 from alembic import op
 
 revision = "0012_alerts"
-down_revision = "0015_console_users"
+down_revision = "0013_agency"
 branch_labels = None
 depends_on = None
 
