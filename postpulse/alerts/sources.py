@@ -4,7 +4,7 @@ An ``AlertSource`` has a ``name`` and ``collect(conn, now, config) -> list[Alert
 registered in ``SOURCES`` (``register_source`` adds one: an area that builds something worth an
 alert plugs in here without touching the sensor). Each alert's ``dedup_key`` makes it fire once
 per occurrence: a frozen account alerts once per freeze, overdue check-backs once per platform
-and day, a watch over budget once per watch and day.
+and day, a watch source over budget once per source and day.
 
 Failed runs and failing asset checks come from the Dagster instance; the sensor reads them and
 builds alerts with ``run_failed_alert`` / ``check_failed_alert``.
