@@ -850,10 +850,16 @@ def resolve_stored_comment(conn: Connection, ref: str, acc: dict) -> dict:
     return dict(row)
 
 
+#: refusals about the people an action touches, decided as soon as it is queued
+REFUSED_WHEN_QUEUED = frozenset({"opted_out", "blocklisted_user", "not_allowlisted"})
+
+
 def refuse_target(conn: Connection, action_id: str, text_value: str | None, now: datetime) -> dict | None:
-    """The blocklist, opt-outs and allowlist on a newly queued action's target (authors from the
-    store): a refused action is recorded as ``rejected`` with the reason code and audited, and its
-    row returned; None when the target may be acted on (the executor checks again before acting)."""
+    """Opt-outs, user blocklist entries and the allowlist on the people a newly queued action
+    touches (the named user, the authors from the store): a refused action is recorded as
+    ``rejected`` with the reason code and audited, and its row returned; None otherwise (the
+    executor checks everything again before acting; content entries are shown as the policy's
+    preview until then)."""
     from postpulse.policy import InMemoryIdempotency, InMemoryUsageCounter, PolicyEngine
 
     from .policy_store import blocklist_cache
@@ -868,8 +874,8 @@ def refuse_target(conn: Connection, action_id: str, text_value: str | None, now:
     blocklist = blocklist_cache(conn.engine).get(conn, r["account_id"])
     engine = PolicyEngine(blocklist, usage=InMemoryUsageCounter(), idempotency=InMemoryIdempotency())
     d = engine.check_target(request, account, now)
-    if d is None:
-        return None
+    if d is None or d.reason_code not in REFUSED_WHEN_QUEUED:
+        return None  # content entries (post, keyword, domain) are decided when it runs
     conn.execute(
         text(
             "UPDATE action_queue SET status = 'rejected', last_reason_code = :c, "
