@@ -75,10 +75,11 @@ DRIVERS: dict[str, DriverSpec] = {
         "postpulse.engagement.drivers.sandbox:SandboxDriver",
         site="postpulse.engagement.drivers.sandbox:site_for",
     ),
+    "bluesky": DriverSpec("bluesky", "postpulse.bluesky.driver:BlueskyDriver", kind="api"),
 }
 
 #: platform -> driver name; platforms not listed use ``DEFAULT_DRIVER``
-PLATFORM_DRIVERS: dict[str, str] = {}
+PLATFORM_DRIVERS: dict[str, str] = {"bluesky": "bluesky"}
 
 DEFAULT_DRIVER = "sandbox"
 
@@ -114,13 +115,15 @@ def open_driver(
     username: str,
     storage_state: dict | None,
     timeout_ms: int = 15000,
+    on_session_change: Callable[[dict], None] | None = None,
 ) -> Driver:
-    """A driver instance (one browser context) for one account."""
+    """A driver instance for one account (a browser driver: one browser context)."""
     spec = DRIVERS.get(name)
     if spec is None:
         raise DriverError(
             f"no driver {name!r}; known drivers: {', '.join(sorted(DRIVERS))}", code="unsupported_platform"
         )
+    extra = {"on_session_change": on_session_change} if spec.kind == "api" else {}
     return spec.load_factory()(
         browser,
         base_url=base_url,
@@ -128,7 +131,13 @@ def open_driver(
         username=username,
         storage_state=storage_state,
         timeout_ms=timeout_ms,
+        **extra,
     )
+
+
+def needs_browser(name: str) -> bool:
+    spec = DRIVERS.get(name)
+    return spec is None or spec.kind == "browser"
 
 
 __all__ = [
@@ -136,6 +145,7 @@ __all__ = [
     "PLATFORM_DRIVERS",
     "DEFAULT_DRIVER",
     "DriverSpec",
+    "needs_browser",
     "open_driver",
     "register_driver",
     "resolve",
