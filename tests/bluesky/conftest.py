@@ -38,7 +38,9 @@ def bluesky_stack():
     t0 = time.monotonic()
     data = stack_data_dir()
     running = start_stack(data, progress=progress)
-    print(f"[bluesky stack] up in {time.monotonic() - t0:.1f} s: {running.urls.ready_line()}", file=sys.stderr)
+    print(
+        f"[bluesky stack] up in {time.monotonic() - t0:.1f} s: {running.urls.ready_line()}", file=sys.stderr
+    )
     yield running
     running.stop()
     stop_postgres(data)

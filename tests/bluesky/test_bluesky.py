@@ -31,6 +31,11 @@ from tests.bluesky.conftest import wait_until
 runner = CliRunner()
 
 
+def _feed(appview_url: str, actor: str) -> list[dict]:
+    with AppView(appview_url) as av:
+        return list(av.author_feed(actor))
+
+
 def _liked(appview_url: str, uri: str, count: int) -> bool:
     with AppView(appview_url) as av:
         posts = av.get_posts([uri])
@@ -81,7 +86,7 @@ def test_stack_data_survives_a_restart(bluesky_stack, new_account):
         feed = list(av.author_feed(client.me.did))
     assert [p["record"]["text"] for p in feed] == ["before the restart"]
     client.send_post("after the restart")  # the PDS writes and the AppView indexes again
-    assert wait_until(lambda: len(list(AppView(bluesky_stack.urls.appview).author_feed(carol.did))) == 2)
+    assert wait_until(lambda: len(_feed(bluesky_stack.urls.appview, carol.did)) == 2)
 
 
 # ----------------------------------------------------------------------------- connect
@@ -100,9 +105,13 @@ def test_connect_stores_the_session_encrypted_and_faults_store_nothing(
         connect_account(engine, vault, alice.handle, alice.password, service="http://127.0.0.1:9")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM accounts")).scalar() == 0
-        failures = conn.execute(
-            text("SELECT details FROM audit_entries WHERE event_type = 'login' AND outcome = 'failure'")
-        ).scalars().all()
+        failures = (
+            conn.execute(
+                text("SELECT details FROM audit_entries WHERE event_type = 'login' AND outcome = 'failure'")
+            )
+            .scalars()
+            .all()
+        )
     assert {f["error_code"] for f in failures} == {"wrong_password", "handle_not_found", "service_down"}
     assert not any(alice.password in json.dumps(f) for f in failures)
 
@@ -133,3 +142,210 @@ def test_cli_connect_reads_the_password_from_stdin(bluesky_stack, new_account, s
         input="wrong-password\n",
     )
     assert r.exit_code == 1 and "refused the app password" in r.output and "Traceback" not in r.output
+
+
+# ----------------------------------------------------------------------------- collection
+
+
+def _count(engine, sql: str, **params) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def test_collect_lands_posts_replies_and_counts_like_an_import(bluesky_stack, new_account, engine, vault):
+    urls = bluesky_stack.urls
+    dana, erin = new_account("dana"), new_account("erin")
+    acc = connect_account(engine, vault, dana.handle, dana.password, service=urls.pds)
+    first = dana.client.send_post("first post #launch")
+    dana.client.send_post("second post")
+    erin.client.follow(dana.did)
+    erin.client.like(first.uri, first.cid)
+    reply = erin.client.send_post(
+        "congrats!",
+        reply_to={
+            "root": {"uri": first.uri, "cid": first.cid},
+            "parent": {"uri": first.uri, "cid": first.cid},
+        },
+    )
+    erin.client.send_post("erin's own post")
+    assert wait_until(lambda: _liked(urls.appview, first.uri, 1))
+
+    with AppView(urls.appview) as av:
+        res = collect(engine, av, actors=[dana.did, erin.handle], watch=[erin.handle], search="post")
+    assert res.import_result.status == "completed" and res.profiles == 2
+    with engine.connect() as conn:
+        run = (
+            conn.execute(text("SELECT * FROM download_runs WHERE id = :r"), {"r": res.run_id})
+            .mappings()
+            .one()
+        )
+        posts = {
+            r.platform_post_id: r
+            for r in conn.execute(text("SELECT * FROM posts WHERE platform = 'bluesky'")).mappings()
+        }
+        comment = conn.execute(
+            text("SELECT * FROM comments WHERE platform_comment_id = :u"), {"u": reply.uri}
+        ).one()
+        account = (
+            conn.execute(text("SELECT * FROM accounts WHERE id = :a"), {"a": acc["id"]}).mappings().one()
+        )
+        usage = conn.execute(
+            text("SELECT endpoint, status_code, items FROM api_usage WHERE run_id = :r"), {"r": res.run_id}
+        ).all()
+        tracked = conn.execute(
+            text("SELECT is_tracked FROM profiles WHERE username = :h"), {"h": erin.handle}
+        ).scalar()
+    assert run["source_kind"] == "api" and run["format"] == "bluesky_posts" and run["status"] == "completed"
+    texts = sorted(p["text_content"] for p in posts.values())
+    assert texts == ["congrats!", "erin's own post", "first post #launch", "second post"], texts
+    assert run["posts_new"] == len(posts) == 4  # dana's 2, erin's post and her reply: nothing twice
+    p = posts[first.uri]
+    assert p["like_count"] == 1 and p["comment_count"] == 1 and p["account_id"] == acc["id"]
+    assert p["url"].startswith("https://bsky.app/profile/") and p["hashtags"] == ["launch"]
+    assert p["next_check_at"] is not None  # tracked: check-backs will come
+    assert comment.post_id == p["id"] and comment.text == "congrats!"
+    assert account["followers_count"] == 1 and account["posts_count"] == 2
+    assert {u.endpoint for u in usage} >= {
+        "app.bsky.actor.getProfile",
+        "app.bsky.feed.getAuthorFeed",
+        "app.bsky.feed.getPostThread",
+        "app.bsky.feed.searchPosts",
+    }
+    assert all(u.status_code == 200 for u in usage) and tracked is True
+
+    # a second collection: same posts (natural keys), one new snapshot each, a second run
+    with AppView(urls.appview) as av:
+        again = collect(engine, av, actors=[dana.did])
+    assert again.import_result.posts_new == 0 and again.import_result.snapshots_new == 2
+    assert _count(engine, "SELECT count(*) FROM posts WHERE platform = 'bluesky'") == 4
+    assert _count(engine, "SELECT count(*) FROM download_runs WHERE source_kind = 'api'") == 2
+
+
+def test_collect_faults_store_nothing(bluesky_stack, new_account, engine):
+    fay = new_account("fay")
+    fay.client.send_post("hello")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, fay.did))
+    with AppView("http://127.0.0.1:9") as down, pytest.raises(ServiceDown, match="does not answer"):
+        collect(engine, down, actors=[fay.did])
+    with AppView(bluesky_stack.urls.appview) as av, pytest.raises(Exception, match="does not exist"):
+        collect(engine, av, actors=[fay.did, "nobody-at-all.test"])
+    assert _count(engine, "SELECT count(*) FROM download_runs") == 0
+    assert _count(engine, "SELECT count(*) FROM posts") == 0
+
+
+def test_cli_collect_names_the_fix(bluesky_stack, store_env):
+    r = runner.invoke(app, ["bluesky", "collect", "--appview", bluesky_stack.urls.appview])
+    assert r.exit_code == 1 and "nothing to collect" in r.output
+    r = runner.invoke(
+        app, ["bluesky", "collect", "--profile", "ghost.test", "--appview", bluesky_stack.urls.appview]
+    )
+    assert r.exit_code == 1 and "does not exist" in r.output and "Traceback" not in r.output
+
+
+# ----------------------------------------------------------------------------- check-backs
+
+
+def test_checkbacks_batch_getposts_snapshot_counts_and_mark_deleted(bluesky_stack, new_account, engine):
+    urls = bluesky_stack.urls
+    gus, hal = new_account("gus"), new_account("hal")
+    made = [gus.client.send_post(f"post {i}") for i in range(30)]  # two getPosts calls: 25 + 5
+    assert wait_until(lambda: len(_feed(urls.appview, gus.did)) == 30)
+    with AppView(urls.appview) as av:
+        collect(engine, av, actors=[gus.did])
+    hal.client.like(made[0].uri, made[0].cid)
+    hal.client.repost(made[0].uri, made[0].cid)
+    gus.client.delete_post(made[1].uri)
+    assert wait_until(lambda: _liked(urls.appview, made[0].uri, 1))
+    with engine.connect() as conn:
+        ids = list(
+            conn.execute(text("SELECT id FROM posts WHERE platform = 'bluesky' ORDER BY id")).scalars()
+        )
+    with AppView(urls.appview) as av:
+        res = run_bluesky_checkbacks(engine, ids, appview=av)
+    assert (res.checked, res.deleted, res.failed) == (29, 1, 0)
+    with engine.connect() as conn:
+        liked = conn.execute(
+            text("SELECT like_count, share_count FROM posts WHERE platform_post_id = :u"), {"u": made[0].uri}
+        ).one()
+        deleted = conn.execute(
+            text("SELECT is_deleted, deleted_at FROM posts WHERE platform_post_id = :u"), {"u": made[1].uri}
+        ).one()
+        snaps = conn.execute(
+            text(
+                "SELECT count(*) FROM data_downloads d JOIN posts p ON p.id = d.post_id WHERE p.platform_post_id = :u"
+            ),
+            {"u": made[0].uri},
+        ).scalar()
+        calls = (
+            conn.execute(
+                text("SELECT items FROM api_usage WHERE run_id = :r AND endpoint = 'app.bsky.feed.getPosts'"),
+                {"r": res.run_id},
+            )
+            .scalars()
+            .all()
+        )
+    assert tuple(liked) == (1, 1) and deleted.is_deleted and deleted.deleted_at is not None
+    assert snaps == 2  # the collection's and the check-back's
+    assert len(calls) == 2 and sum(calls) == 29  # 30 posts in two calls; the deleted one did not come back
+
+
+class _RateLimitedAppView(BaseHTTPRequestHandler):
+    """A stand-in AppView that is over its rate limit: every call gets 429 with ratelimit-*."""
+
+    hits = 0
+
+    def do_GET(self):  # noqa: N802
+        type(self).hits += 1
+        self.send_response(429)
+        self.send_header("content-type", "application/json")
+        self.send_header("ratelimit-limit", "3000")
+        self.send_header("ratelimit-remaining", "0")
+        self.send_header("ratelimit-reset", str(int(time.time()) + 2))
+        self.end_headers()
+        self.wfile.write(b'{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def rate_limited_appview():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimitedAppView)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _RateLimitedAppView.hits = 0
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_429_waits_for_the_reset_then_fails_the_batch_and_records_the_headers(
+    bluesky_stack, new_account, engine, rate_limited_appview
+):
+    ivy = new_account("ivy")
+    ivy.client.send_post("will be checked")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, ivy.did))
+    with AppView(bluesky_stack.urls.appview) as av:
+        collect(engine, av, actors=[ivy.did])
+    with engine.connect() as conn:
+        ids = list(conn.execute(text("SELECT id FROM posts")).scalars())
+        before = conn.execute(text("SELECT like_count, checks_completed FROM posts")).one()
+    t0 = time.monotonic()
+    with AppView(rate_limited_appview, max_wait=5) as av:
+        res = run_bluesky_checkbacks(engine, ids, appview=av)
+    waited = time.monotonic() - t0
+    assert _RateLimitedAppView.hits == 2 and waited >= 1.0  # waited for ratelimit-reset, tried once more
+    assert res.failed == 1 and "rate limit" in res.errors[0] and "resets at" in res.errors[0]
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT like_count, checks_completed, check_failures FROM posts")).one()
+        usage = conn.execute(
+            text(
+                "SELECT status_code, ratelimit_limit, ratelimit_remaining, ratelimit_reset_at FROM api_usage "
+                "WHERE run_id = :r"
+            ),
+            {"r": res.run_id},
+        ).all()
+    assert (after.like_count, after.checks_completed) == tuple(before) and after.check_failures == 1
+    assert [(u.status_code, u.ratelimit_limit, u.ratelimit_remaining) for u in usage] == [(429, 3000, 0)] * 2
+    assert all(u.ratelimit_reset_at is not None for u in usage)
+    with AppView(rate_limited_appview, max_wait=0) as av, pytest.raises(RateLimited, match="HTTP 429"):
+        av.get_posts(["at://did:plc:x/app.bsky.feed.post/y"])
