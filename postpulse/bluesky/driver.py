@@ -277,7 +277,7 @@ class BlueskyDriver:
                 break
             time.sleep(VERIFY_WAIT_S)
         return Verification(
-            "reload_verify", ok, 1.0 if ok else 0.9, details, int((time.perf_counter() - t0) * 1000)
+            "reload_verify", ok, 1.0 if ok else 0.6, details, int((time.perf_counter() - t0) * 1000)
         )
 
     def _check_like(self, task, result, text) -> tuple[bool, dict]:  # noqa: ARG002

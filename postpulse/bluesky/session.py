@@ -105,7 +105,7 @@ def resume(state: dict, *, on_change: SaveSession | None = None):
     service = state["service"]
     client = new_client(service)
     try:
-        client.login(session_string=state["session"], fetch_bsky_profile=False)
+        client.login(session_string=state["session"])  # also reads our profile: the SDK writes as `me`
     except Exception as exc:
         raise describe(exc, "resuming the stored session", service) from None
 

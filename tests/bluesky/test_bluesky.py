@@ -349,3 +349,201 @@ def test_429_waits_for_the_reset_then_fails_the_batch_and_records_the_headers(
     assert all(u.ratelimit_reset_at is not None for u in usage)
     with AppView(rate_limited_appview, max_wait=0) as av, pytest.raises(RateLimited, match="HTTP 429"):
         av.get_posts(["at://did:plc:x/app.bsky.feed.post/y"])
+
+
+# ----------------------------------------------------------------------------- actions (API driver)
+
+OPEN_SETTINGS = {
+    "quiet_hours": None,
+    "rate_limits": {
+        a: {"per_hour": 200, "per_day": 1000}
+        for a in ("like", "unlike", "comment", "reply", "follow", "unfollow", "publish", "repost", "delete_post")
+    },
+}
+
+
+def _image(path, size: int, *, noise: bool = False):
+    import os
+
+    from PIL import Image
+
+    img = (
+        Image.frombytes("RGB", (size, size), os.urandom(size * size * 3))
+        if noise
+        else Image.new("RGB", (size, size), (30, 120, 200))
+    )
+    img.save(path, format="PNG")
+    return str(path)
+
+
+def _queue(engine, account: str, action_type: str, **kw) -> str:
+    from postpulse.engagement import repository as repo
+
+    with engine.begin() as conn:
+        row = repo.add_action(conn, account=account, action_type=action_type, platform="bluesky", **kw).action
+        repo.decide(conn, [row["id"]], "approve")
+    return row["id"]
+
+
+def _run(engine, vault) -> dict:
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+
+    return Executor(engine, vault, config=ExecutorConfig(backoff_base=0.05, backoff_max=0.2)).run_until_idle()
+
+
+def _action(engine, action_id: str) -> dict:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT q.status, q.last_reason_code, q.last_error, t.status AS attempt, t.result, "
+                    "v.verified, v.method FROM action_queue q "
+                    "LEFT JOIN action_attempts t ON t.action_id = q.id "
+                    "LEFT JOIN verification_results v ON v.id = t.verification_id "
+                    "WHERE q.id = :a ORDER BY t.attempted_at DESC LIMIT 1"
+                ),
+                {"a": action_id},
+            )
+            .mappings()
+            .one()
+        )
+
+
+@pytest.fixture
+def connected(bluesky_stack, new_account, engine, vault):
+    """Our account (connected, authorized, open limits) and another account with a post."""
+    ours, other = new_account("ours"), new_account("other")
+    connect_account(engine, vault, ours.handle, ours.password, service=bluesky_stack.urls.pds, authorize=True)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE username = :h"),
+            {"s": json.dumps(OPEN_SETTINGS), "h": ours.handle},
+        )
+    post = other.client.send_post("a post to engage with")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, other.did))
+    return ours, other, post
+
+
+def test_actions_run_through_the_api_driver_and_are_verified_on_the_appview(
+    bluesky_stack, connected, engine, vault, tmp_path
+):
+    ours, other, post = connected
+    appview = bluesky_stack.urls.appview
+    a_like = _queue(engine, ours.handle, "like", target_id=post.uri)
+    a_repost = _queue(engine, ours.handle, "repost", target_id=post.uri)
+    a_reply = _queue(engine, ours.handle, "reply", target_id=post.uri, post_id=post.uri, text_value="well said!")
+    a_follow = _queue(engine, ours.handle, "follow", target_id=other.handle)
+    images = [
+        {"path": _image(tmp_path / "one.png", 64), "alt": "a blue square"},
+        {"path": _image(tmp_path / "two.png", 32), "alt": "a smaller one"},
+    ]
+    text_out = f"launch day with @{other.handle} https://example.com/launch"
+    a_publish = _queue(engine, ours.handle, "publish", text_value=text_out, params={"media": images})
+    summary = _run(engine, vault)
+    assert summary.get("claimed") == 5, summary
+    for action_id in (a_like, a_repost, a_reply, a_follow, a_publish):
+        row = _action(engine, action_id)
+        assert (row["status"], row["attempt"], row["verified"], row["method"]) == (
+            "completed",
+            "success",
+            True,
+            "reload_verify",
+        ), row
+
+    with AppView(appview) as av:
+        seen = av.get_posts([post.uri])[0]
+        published_uri = _action(engine, a_publish)["result"]["platform_post_id"]
+        published = av.get_posts([published_uri])[0]
+        followers = av.profile(other.did)["followersCount"]
+        replies = av.thread_replies(post.uri)
+    assert (seen["likeCount"], seen["repostCount"], seen["replyCount"]) == (1, 1, 1)
+    assert [r["record"]["text"] for r in replies] == ["well said!"] and followers == 1
+    assert [i["alt"] for i in published["embed"]["images"]] == ["a blue square", "a smaller one"]
+    features = {f["features"][0]["$type"] for f in published["record"]["facets"]}
+    assert features == {"app.bsky.richtext.facet#mention", "app.bsky.richtext.facet#link"}
+    with engine.connect() as conn:
+        ours_comment = conn.execute(
+            text("SELECT is_ours FROM comments WHERE platform_comment_id = :u"),
+            {"u": _action(engine, a_reply)["result"]["reply_uri"]},
+        ).scalar()
+    assert ours_comment is True
+
+    # the way back: unlike, unfollow, delete our post -- each verified the same way
+    b_unlike = _queue(engine, ours.handle, "unlike", target_id=post.uri)
+    b_unfollow = _queue(engine, ours.handle, "unfollow", target_id=other.did)
+    b_delete = _queue(engine, ours.handle, "delete_post", target_id=published_uri)
+    _run(engine, vault)
+    for action_id in (b_unlike, b_unfollow, b_delete):
+        row = _action(engine, action_id)
+        assert (row["status"], row["verified"]) == ("completed", True), row
+    with AppView(appview) as av:
+        assert av.get_posts([post.uri])[0]["likeCount"] == 0
+        assert av.get_posts([published_uri]) == []
+        assert av.profile(other.did)["followersCount"] == 0
+    # a like retried on a post we already like does not like twice
+    c_like = _queue(engine, ours.handle, "like", target_id=post.uri)
+    _run(engine, vault)
+    assert _action(engine, c_like)["status"] == "completed"
+    with AppView(appview) as av:
+        assert wait_until(lambda: av.get_posts([post.uri])[0]["likeCount"] == 1)
+
+
+def test_action_faults_fail_clearly_and_flag_the_account(bluesky_stack, connected, engine, vault, tmp_path):
+    ours, other, post = connected
+    # an image over Bluesky's limit: refused before anything is uploaded
+    big = _image(tmp_path / "big.png", 700, noise=True)
+    a_big = _queue(engine, ours.handle, "publish", text_value="too big", params={"media": [{"path": big}]})
+    # a post deleted between the queue and the execution
+    doomed = other.client.send_post("soon gone")
+    assert wait_until(lambda: len(_feed(bluesky_stack.urls.appview, other.did)) == 2)
+    a_gone = _queue(engine, ours.handle, "like", target_id=doomed.uri)
+    other.client.delete_post(doomed.uri)
+    assert wait_until(lambda: len(_feed(bluesky_stack.urls.appview, other.did)) == 1)
+    _run(engine, vault)
+    big_row, gone_row = _action(engine, a_big), _action(engine, a_gone)
+    assert big_row["status"] == "failed" and big_row["last_reason_code"] == "image_too_large"
+    assert "1,000,000 bytes" in big_row["last_error"]
+    assert gone_row["status"] == "failed" and gone_row["last_reason_code"] == "target_not_found"
+    assert "deleted since it was queued" in gone_row["last_error"]
+    with AppView(bluesky_stack.urls.appview) as av:
+        assert av.get_posts([post.uri])[0]["likeCount"] == 0
+        assert _feed(bluesky_stack.urls.appview, ours.did) == []  # nothing was published
+
+    # the session: access token expired and the refresh token revoked -> the account is flagged
+    from atproto_client.client.session import Session
+
+    from postpulse.engagement.sessions import load_session, store_session
+
+    with engine.connect() as conn:
+        acc_id = conn.execute(text("SELECT id FROM accounts WHERE username = :h"), {"h": ours.handle}).scalar()
+        state = load_session(conn, vault, acc_id)
+    live = bsky_session.resume(state)
+    live.com.atproto.server.delete_session(
+        headers={"Authorization": f"Bearer {Session.decode(state['session']).refresh_jwt}"}
+    )
+    with engine.begin() as conn:
+        store_session(conn, vault, acc_id, {**state, "session": _expired(state["session"])})
+    a_after = _queue(engine, ours.handle, "like", target_id=post.uri)
+    _run(engine, vault)
+    row = _action(engine, a_after)
+    with engine.connect() as conn:
+        flagged = conn.execute(
+            text("SELECT needs_relogin, status FROM accounts WHERE id = :a"), {"a": acc_id}
+        ).one()
+    assert row["last_reason_code"] in ("session_expired", "needs_relogin") and row["status"] != "completed"
+    assert tuple(flagged) == (True, "expired")
+
+
+def _expired(session_string: str) -> str:
+    """The same session with its access token's ``exp`` in the past: the SDK refreshes first."""
+    import base64
+
+    from atproto_client.client.session import Session
+
+    s = Session.decode(session_string)
+    head, payload, sig = s.access_jwt.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body["exp"] = int(time.time()) - 3600
+    payload = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    s.access_jwt = f"{head}.{payload}.{sig}"
+    return s.encode()

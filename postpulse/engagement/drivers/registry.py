@@ -47,11 +47,14 @@ from .base import Driver, DriverError
 class DriverSpec:
     """``factory``: ``"module:attribute"`` of the driver class (or a function with the same
     keyword arguments). ``site``: ``"module:function"`` mapping ``(platform, metadata)`` to the
-    driver's site key (``ActionTask.site``), raising ``DriverError``; default: the platform."""
+    driver's site key (``ActionTask.site``), raising ``DriverError``; default: the platform.
+    ``kind``: ``browser`` (drives the site in Playwright: needs a browser) or ``api`` (talks to the
+    platform's API: gets no browser, and ``on_session_change(state)`` to store refreshed tokens)."""
 
     name: str
     factory: str
     site: str | None = None
+    kind: str = "browser"
 
     def load_factory(self) -> Callable[..., Driver]:
         return _load(self.factory)
