@@ -9,7 +9,6 @@ import json
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psutil
@@ -272,7 +271,8 @@ def test_checkbacks_batch_getposts_snapshot_counts_and_mark_deleted(bluesky_stac
         ).one()
         snaps = conn.execute(
             text(
-                "SELECT count(*) FROM data_downloads d JOIN posts p ON p.id = d.post_id WHERE p.platform_post_id = :u"
+                "SELECT count(*) FROM data_downloads d JOIN posts p ON p.id = d.post_id "
+                "WHERE p.platform_post_id = :u"
             ),
             {"u": made[0].uri},
         ).scalar()
@@ -357,7 +357,17 @@ OPEN_SETTINGS = {
     "quiet_hours": None,
     "rate_limits": {
         a: {"per_hour": 200, "per_day": 1000}
-        for a in ("like", "unlike", "comment", "reply", "follow", "unfollow", "publish", "repost", "delete_post")
+        for a in (
+            "like",
+            "unlike",
+            "comment",
+            "reply",
+            "follow",
+            "unfollow",
+            "publish",
+            "repost",
+            "delete_post",
+        )
     },
 }
 
@@ -431,7 +441,9 @@ def test_actions_run_through_the_api_driver_and_are_verified_on_the_appview(
     appview = bluesky_stack.urls.appview
     a_like = _queue(engine, ours.handle, "like", target_id=post.uri)
     a_repost = _queue(engine, ours.handle, "repost", target_id=post.uri)
-    a_reply = _queue(engine, ours.handle, "reply", target_id=post.uri, post_id=post.uri, text_value="well said!")
+    a_reply = _queue(
+        engine, ours.handle, "reply", target_id=post.uri, post_id=post.uri, text_value="well said!"
+    )
     a_follow = _queue(engine, ours.handle, "follow", target_id=other.handle)
     images = [
         {"path": _image(tmp_path / "one.png", 64), "alt": "a blue square"},
@@ -515,7 +527,9 @@ def test_action_faults_fail_clearly_and_flag_the_account(bluesky_stack, connecte
     from postpulse.engagement.sessions import load_session, store_session
 
     with engine.connect() as conn:
-        acc_id = conn.execute(text("SELECT id FROM accounts WHERE username = :h"), {"h": ours.handle}).scalar()
+        acc_id = conn.execute(
+            text("SELECT id FROM accounts WHERE username = :h"), {"h": ours.handle}
+        ).scalar()
         state = load_session(conn, vault, acc_id)
     live = bsky_session.resume(state)
     live.com.atproto.server.delete_session(
@@ -547,3 +561,59 @@ def _expired(session_string: str) -> str:
     payload = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
     s.access_jwt = f"{head}.{payload}.{sig}"
     return s.encode()
+
+
+# ----------------------------------------------------------------------------- Dagster
+
+
+def test_dagster_sensor_collects_a_new_account_and_the_shared_checkback_job_serves_bluesky(
+    bluesky_stack, new_account, store_env, engine, vault, monkeypatch
+):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from orchestration.bluesky import bluesky_new_account_sensor
+    from orchestration.definitions import defs
+    from orchestration.ingest import checkback_sensor
+    from resources.store import PostgresStore
+
+    monkeypatch.setenv("POSTPULSE_BLUESKY_APPVIEW", bluesky_stack.urls.appview)
+    jay = new_account("jay")
+    jay.client.send_post("from the schedule")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, jay.did))
+    instance = DagsterInstance.ephemeral()
+    store = PostgresStore(database_url=store_env)
+    tick = bluesky_new_account_sensor(build_sensor_context(instance=instance, resources={"store": store}))
+    assert not tick.run_requests  # nothing connected yet
+    connect_account(engine, vault, jay.handle, jay.password, service=bluesky_stack.urls.pds)
+    tick = bluesky_new_account_sensor(
+        build_sensor_context(instance=instance, resources={"store": store}, cursor=tick.cursor)
+    )
+    assert len(tick.run_requests) == 1
+    res = defs.resolve_job_def("bluesky_collect").execute_in_process(instance=instance)
+    assert res.success
+    mat = res.asset_materializations_for_node("bluesky_posts")[0]
+    assert mat.metadata["posts"].value == 1 and mat.metadata["accounts"].value == 1
+    assert mat.metadata["appview"].value == bluesky_stack.urls.appview
+    again = bluesky_new_account_sensor(
+        build_sensor_context(instance=instance, resources={"store": store}, cursor=tick.cursor)
+    )
+    assert not again.run_requests  # seen already
+
+    with engine.begin() as conn:  # the post's first check-back slot comes due
+        conn.execute(text("UPDATE posts SET next_check_at = now() - interval '1 minute'"))
+    batches = checkback_sensor(build_sensor_context(instance=instance, resources={"store": store}))
+    (request,) = [r for r in batches.run_requests if r.tags["postpulse/platform"] == "bluesky"]
+    res = defs.resolve_job_def("checkback").execute_in_process(
+        run_config=request.run_config, instance=instance
+    )
+    assert res.success
+    with engine.connect() as conn:
+        failures = conn.execute(text("SELECT check_failures FROM posts")).scalar()
+        runs = conn.execute(
+            text("SELECT count(*) FROM download_runs WHERE source_kind = 'checkback'")
+        ).scalar()
+        snapshots = conn.execute(text("SELECT count(*) FROM data_downloads")).scalar()
+        calls = conn.execute(
+            text("SELECT count(*) FROM api_usage WHERE endpoint = 'app.bsky.feed.getPosts'")
+        ).scalar()
+    assert (runs, failures, snapshots, calls) == (1, 0, 2, 1)
