@@ -617,3 +617,96 @@ def test_dagster_sensor_collects_a_new_account_and_the_shared_checkback_job_serv
             text("SELECT count(*) FROM api_usage WHERE endpoint = 'app.bsky.feed.getPosts'")
         ).scalar()
     assert (runs, failures, snapshots, calls) == (1, 0, 2, 1)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_cli_stack_refuses_a_second_start_on_the_same_data(bluesky_stack, store_env):
+    r = runner.invoke(app, ["bluesky", "stack", "--data", str(bluesky_stack.data_dir), "--timeout", "30"])
+    assert r.exit_code == 1 and "ports, and these are taken" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.browser  # `postpulse actions run --execute` opens Chromium for the browser drivers
+def test_end_to_end_connect_collect_checkback_query_and_an_approved_reply(
+    bluesky_stack, new_account, store_env, engine
+):
+    """What a new user does: the stack runs; two accounts are made with the SDK; one is connected
+    with `postpulse accounts`; it posts and the other likes; a check-back shows the count grow in
+    `postpulse query`; a queued reply runs only after approval."""
+    urls = bluesky_stack.urls
+    me, fan = new_account("me"), new_account("fan")
+    r = runner.invoke(
+        app,
+        ["accounts", "connect", "bluesky", "--handle", me.handle, "--service", urls.pds, "--authorize"],
+        input=me.password + "\n",
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["accounts", "settings", me.handle, "--no-quiet-hours"])
+    assert r.exit_code == 0, r.output
+
+    post = me.client.send_post("our launch post")
+    assert wait_until(lambda: _feed(urls.appview, me.did))
+    r = runner.invoke(app, ["bluesky", "collect", "--account", me.handle, "--appview", urls.appview])
+    assert r.exit_code == 0 and "1 posts" in r.output, r.output
+
+    def likes_in_query() -> str:
+        out = runner.invoke(
+            app,
+            [
+                "query",
+                f"SELECT like_count FROM posts WHERE platform_post_id = '{post.uri}'",
+                "--format",
+                "csv",
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        return out.output.strip().splitlines()[-1]
+
+    assert likes_in_query() == "0"
+    fan.client.like(post.uri, post.cid)
+    assert wait_until(lambda: _liked(urls.appview, post.uri, 1))
+    r = runner.invoke(app, ["bluesky", "checkback", "--now", "--appview", urls.appview])
+    assert r.exit_code == 0 and "1 checked" in r.output, r.output
+    assert likes_in_query() == "1"
+
+    r = runner.invoke(
+        app,
+        [
+            "actions",
+            "add",
+            "--account",
+            me.handle,
+            "--platform",
+            "bluesky",
+            "--type",
+            "reply",
+            "--target",
+            post.uri,
+            "--post",
+            post.uri,
+            "--text",
+            "thanks for the like!",
+        ],
+    )
+    assert r.exit_code == 0 and ": queued" in r.output, r.output
+    action_id = r.output.split()[0]
+    r = runner.invoke(app, ["actions", "run", "--execute"])
+    assert r.exit_code == 0 and '"claimed": 0' in r.output, r.output  # not approved: nothing runs
+    with AppView(urls.appview) as av:
+        assert av.thread_replies(post.uri) == []
+    r = runner.invoke(app, ["actions", "approve", action_id])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["actions", "run", "--execute"])
+    assert r.exit_code == 0 and '"claimed": 1' in r.output, r.output
+    with AppView(urls.appview) as av:
+        assert [p["record"]["text"] for p in av.thread_replies(post.uri)] == ["thanks for the like!"]
+    with engine.connect() as conn:
+        status = conn.execute(
+            text("SELECT status FROM action_queue WHERE id = :a"), {"a": action_id}
+        ).scalar()
+        audit = conn.execute(
+            text("SELECT count(*) FROM audit_entries WHERE action_id = :a AND event_type = 'approval'"),
+            {"a": action_id},
+        ).scalar()
+    assert status == "completed" and audit >= 1
