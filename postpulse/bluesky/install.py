@@ -198,3 +198,26 @@ def ensure_installed(root: Path | None = None, progress: Progress | None = None)
         _install_servers(rt, say, log)
     say(f"installed in {time.monotonic() - t0:.0f} s", 1.0)
     return rt
+
+
+def main() -> None:
+    """``python -m postpulse.bluesky.install``: install now (CI does this before the tests)."""
+    import sys
+
+    last = {"step": None}
+
+    def say(step: str, fraction: float | None) -> None:
+        if step != last["step"]:
+            print(f"bluesky stack: {step}", file=sys.stderr, flush=True)
+            last["step"] = step
+
+    try:
+        rt = ensure_installed(progress=say)
+    except InstallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(f"bluesky stack: ready ({rt.node_dir.parent})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
