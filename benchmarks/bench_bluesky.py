@@ -1,6 +1,6 @@
 """Bluesky check-back throughput against the local AppView.
 
-    .venv/bin/python benchmarks/bench_bluesky.py [--posts 10000] [--concurrency 8] [--rounds 2]
+    .venv/bin/python benchmarks/bench_bluesky.py [--posts 10000] [--checks N] [--concurrency 8] [--rounds 2]
 
 Starts the local AT Protocol stack (installing it on first use), makes one account with
 ``--posts`` posts (``applyWrites``, 200 to a call), collects them into a fresh store, waits for the
@@ -8,9 +8,14 @@ AppView to have indexed all of them, then times, alternately and ``--rounds`` ti
 
 * baseline: bare batched ``getPosts`` calls with the SDK (``Client.get_posts``, 25 URIs a call,
   ``--concurrency`` threads), answers parsed into the SDK's models and thrown away;
-* postpulse: the check-back of every post (``run_bluesky_checkbacks`` in batches of 500, as the
-  sensor hands them out: getPosts 25 a call with the same concurrency, the answers parsed with the
-  ``bluesky_posts`` mapping, snapshots stored, schedules advanced, calls in ``api_usage``).
+* postpulse: the check-back of every post as ``postpulse bluesky checkback`` does it
+  (``run_many``: batches of 500, one download run each, getPosts 25 a call with the same
+  concurrency, the next batch fetched while the current one is parsed with the ``bluesky_posts``
+  mapping and stored: snapshots, schedules, ``api_usage``).
+
+``--checks`` (default: ``--posts``) check-backs are timed: the posts are checked again as often as
+needed, so that e.g. 10,000 check-backs can be timed over 2,000 posts where making 10,000 posts
+on a busy machine takes too long.
 
 Prints posts per second of both (best round) and the ratio postpulse / baseline (goal >= 0.8).
 Uses DATABASE_URL when set (the role needs CREATEDB), else an embedded PostgreSQL.
@@ -35,7 +40,7 @@ from sqlalchemy import text  # noqa: E402
 
 from postpulse.bluesky import session as bsky_session  # noqa: E402
 from postpulse.bluesky.appview import GET_POSTS_MAX, AppView  # noqa: E402
-from postpulse.bluesky.checkbacks import run_bluesky_checkbacks  # noqa: E402
+from postpulse.bluesky.checkbacks import run_many  # noqa: E402
 from postpulse.bluesky.collect import collect  # noqa: E402
 from postpulse.bluesky.stack import start_stack, stop_postgres  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
@@ -98,11 +103,8 @@ def baseline(appview: str, uris: list[str], concurrency: int) -> float:
 
 def ours(engine, appview: str, ids: list[str], concurrency: int) -> float:
     t0 = time.perf_counter()
-    checked = 0
     with AppView(appview, max_connections=concurrency) as av:
-        for i in range(0, len(ids), BATCH):
-            res = run_bluesky_checkbacks(engine, ids[i : i + BATCH], appview=av, max_concurrency=concurrency)
-            checked += res.checked
+        checked = sum(r.checked for r in run_many(engine, ids, av, batch=BATCH, max_concurrency=concurrency))
     dt = time.perf_counter() - t0
     assert checked == len(ids), f"postpulse checked {checked} of {len(ids)} posts"
     return dt
@@ -111,6 +113,7 @@ def ours(engine, appview: str, ids: list[str], concurrency: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--posts", type=int, default=10_000)
+    ap.add_argument("--checks", type=int, default=None, help="check-backs to time (default: --posts)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
@@ -133,17 +136,23 @@ def main() -> None:
                 rows = conn.execute(text("SELECT id, platform_post_id FROM posts ORDER BY id")).all()
             ids, uris = [r.id for r in rows], [r.platform_post_id for r in rows]
             assert len(ids) == args.posts, f"{len(ids)} posts in the store, expected {args.posts}"
+            repeat = max(1, -(-(args.checks or args.posts) // args.posts))
             base_times, our_times = [], []
             for _ in range(args.rounds):
-                base_times.append(baseline(stack.urls.appview, uris, args.concurrency))
-                our_times.append(ours(engine, stack.urls.appview, ids, args.concurrency))
+                base_times.append(
+                    sum(baseline(stack.urls.appview, uris, args.concurrency) for _ in range(repeat))
+                )
+                our_times.append(
+                    sum(ours(engine, stack.urls.appview, ids, args.concurrency) for _ in range(repeat))
+                )
             engine.dispose()
     finally:
         stack.stop()
         stop_postgres(data)
         shutil.rmtree(data, ignore_errors=True)
-    n = args.posts
+    n = args.posts * repeat
     b, o = min(base_times), min(our_times)
+    print(f"{n} check-backs ({args.posts} posts x {repeat}), best of {args.rounds} rounds")
     print(f"baseline (SDK getPosts, 25 a call, {args.concurrency} threads): {n / b:,.0f} posts/s ({b:.2f} s)")
     print(f"postpulse check-backs (fetch + snapshots + schedules):    {n / o:,.0f} posts/s ({o:.2f} s)")
     print(f"ratio postpulse / baseline: {b / o:.2f}x (goal >= 0.8x)")

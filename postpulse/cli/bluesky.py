@@ -164,7 +164,7 @@ def checkback(
 
     from sqlalchemy import text
 
-    from postpulse.bluesky.checkbacks import run_bluesky_checkbacks
+    from postpulse.bluesky.checkbacks import run_many
     from postpulse.checkbacks.due import due_posts
 
     engine = open_store().engine
@@ -186,8 +186,7 @@ def checkback(
     totals = {"checked": 0, "deleted": 0, "failed": 0}
     errors: list[str] = []
     with _appview(appview) as client:
-        for i in range(0, len(ids), limit):
-            res = run_bluesky_checkbacks(engine, ids[i : i + limit], appview=client)
+        for res in run_many(engine, ids, client, batch=limit):
             for k in totals:
                 totals[k] += getattr(res, k)
             errors.extend(res.errors)

@@ -710,3 +710,28 @@ def test_end_to_end_connect_collect_checkback_query_and_an_approved_reply(
             {"a": action_id},
         ).scalar()
     assert status == "completed" and audit >= 1
+
+
+def test_demo_seed_connects_our_account_and_activity_grows(bluesky_stack, engine, vault):
+    """`postpulse up --bluesky`'s seeding, on the session's stack."""
+    import random
+
+    from postpulse.bluesky.demo import OURS, seed_demo
+
+    demo = seed_demo(engine, vault, bluesky_stack, interval=3600)
+    ours = demo.accounts[OURS]
+    with engine.connect() as conn:
+        acc = conn.execute(
+            text(
+                "SELECT is_authorized, session_encrypted IS NOT NULL AS s FROM accounts WHERE username = :h"
+            ),
+            {"h": ours["handle"]},
+        ).one()
+        watched = conn.execute(text("SELECT username FROM profiles WHERE is_tracked")).scalars().all()
+        before = conn.execute(text("SELECT count(*) FROM posts WHERE platform = 'bluesky'")).scalar()
+    assert tuple(acc) == (True, True) and watched == ["ana-demo.test"] and before >= 1
+    happened = [demo.step(random.Random(i)) for i in range(6)]
+    assert all(h.startswith("@") for h in happened)
+    with AppView(bluesky_stack.urls.appview) as av:
+        res = collect(engine, av, actors=[ours["did"]])
+    assert res.import_result.snapshots_new >= 1
