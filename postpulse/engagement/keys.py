@@ -156,7 +156,8 @@ def reencrypt(engine: Engine, vault: Vault, *, batch_size: int = 500, run_id: st
 
     counts["action_queue.text"] = _rewrap_in_batches(
         engine,
-        "SELECT id, action_params->>'text_encrypted' FROM action_queue WHERE action_params ? 'text_encrypted'",
+        "SELECT id, action_params->>'text_encrypted' FROM action_queue "
+        "WHERE action_params ? 'text_encrypted'",
         batch_size,
         rewrap_queued_text,
     )
