@@ -46,7 +46,7 @@ from postpulse.bluesky.stack import start_stack, stop_postgres  # noqa: E402
 from postpulse.store.database import make_engine  # noqa: E402
 
 WRITES_PER_CALL = 200
-BATCH = 500  # posts per check-back run, as the sensor batches them
+BATCH = 500  # posts per check-back run by default, as the sensor batches them
 
 
 def make_posts(pds: str, n: int) -> str:
@@ -101,10 +101,10 @@ def baseline(appview: str, uris: list[str], concurrency: int) -> float:
     return dt
 
 
-def ours(engine, appview: str, ids: list[str], concurrency: int) -> float:
+def ours(engine, appview: str, ids: list[str], concurrency: int, batch: int) -> float:
     t0 = time.perf_counter()
     with AppView(appview, max_connections=concurrency) as av:
-        checked = sum(r.checked for r in run_many(engine, ids, av, batch=BATCH, max_concurrency=concurrency))
+        checked = sum(r.checked for r in run_many(engine, ids, av, batch=batch, max_concurrency=concurrency))
     dt = time.perf_counter() - t0
     assert checked == len(ids), f"postpulse checked {checked} of {len(ids)} posts"
     return dt
@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=10_000)
     ap.add_argument("--checks", type=int, default=None, help="check-backs to time (default: --posts)")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=BATCH, help="posts per check-back run")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
 
@@ -143,7 +144,10 @@ def main() -> None:
                     sum(baseline(stack.urls.appview, uris, args.concurrency) for _ in range(repeat))
                 )
                 our_times.append(
-                    sum(ours(engine, stack.urls.appview, ids, args.concurrency) for _ in range(repeat))
+                    sum(
+                        ours(engine, stack.urls.appview, ids, args.concurrency, args.batch)
+                        for _ in range(repeat)
+                    )
                 )
             engine.dispose()
     finally:
