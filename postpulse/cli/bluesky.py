@@ -156,7 +156,7 @@ def checkback(
         False, "--now", help="check every tracked Bluesky post now, not only the due ones"
     ),
     appview: str | None = typer.Option(None, "--appview", help="AppView URL"),
-    limit: int = typer.Option(500, help="posts per batch"),
+    limit: int = typer.Option(1000, help="posts per batch (one download run each)"),
 ) -> None:
     """Run the Bluesky check-backs (getPosts, 25 posts a call) that are due, or all with --now.
     The Dagster check-back sensor does this every minute when `postpulse up` runs."""

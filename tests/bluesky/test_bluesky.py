@@ -531,13 +531,25 @@ def test_action_faults_fail_clearly_and_flag_the_account(bluesky_stack, connecte
             text("SELECT id FROM accounts WHERE username = :h"), {"h": ours.handle}
         ).scalar()
         state = load_session(conn, vault, acc_id)
+    # an expired access token is refreshed on the next action, and the new tokens are stored at once
+    with engine.begin() as conn:
+        store_session(conn, vault, acc_id, {**state, "session": _expired(state["session"])})
+    a_refresh = _queue(engine, ours.handle, "like", target_id=post.uri)
+    _run(engine, vault)
+    assert _action(engine, a_refresh)["status"] == "completed"
+    with engine.connect() as conn:
+        refreshed = load_session(conn, vault, acc_id)
+    old, new = Session.decode(state["session"]), Session.decode(refreshed["session"])
+    assert new.refresh_jwt != old.refresh_jwt and new.access_jwt != old.access_jwt
+    state = refreshed
+
     live = bsky_session.resume(state)
     live.com.atproto.server.delete_session(
         headers={"Authorization": f"Bearer {Session.decode(state['session']).refresh_jwt}"}
     )
     with engine.begin() as conn:
         store_session(conn, vault, acc_id, {**state, "session": _expired(state["session"])})
-    a_after = _queue(engine, ours.handle, "like", target_id=post.uri)
+    a_after = _queue(engine, ours.handle, "repost", target_id=post.uri)
     _run(engine, vault)
     row = _action(engine, a_after)
     with engine.connect() as conn:
