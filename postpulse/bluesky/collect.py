@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from postpulse import config
+from postpulse.ids import allocate_ids, retry_on_id_collision
 from postpulse.ingest import iter_file
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 
@@ -55,6 +56,18 @@ _ACCOUNT_COUNTS = text(
 _WATCH = text(
     "UPDATE profiles SET is_tracked = true WHERE platform = 'bluesky' AND "
     "(platform_user_id = ANY(:keys) OR lower(username) = ANY(:keys))"
+)
+# every profile read lands with its counts, also one without posts (no post brought it in)
+_PROFILE = text(
+    "INSERT INTO profiles (id, platform, platform_user_id, username, display_name, profile_url, bio, "
+    "follower_count, following_count, post_count, last_seen_at, last_synced_at) "
+    "VALUES (:id, 'bluesky', :did, :handle, :name, :url, :bio, :followers, :follows, :posts, :now, :now) "
+    "ON CONFLICT (platform, profile_key) DO UPDATE SET username = EXCLUDED.username, "
+    "display_name = coalesce(EXCLUDED.display_name, profiles.display_name), "
+    "follower_count = coalesce(EXCLUDED.follower_count, profiles.follower_count), "
+    "following_count = coalesce(EXCLUDED.following_count, profiles.following_count), "
+    "post_count = coalesce(EXCLUDED.post_count, profiles.post_count), "
+    "last_seen_at = EXCLUDED.last_seen_at, last_synced_at = EXCLUDED.last_synced_at"
 )
 _WATCHED = text(
     "SELECT coalesce(platform_user_id, username) FROM profiles WHERE platform = 'bluesky' AND is_tracked "
@@ -183,6 +196,30 @@ def collect(
     res.calls = len(calls)
 
     def after_merge(conn: Connection, run_id: str) -> str | None:
+        if profiles:
+
+            def upsert() -> None:
+                ids = allocate_ids(conn, "profiles", len(profiles))
+                conn.execute(
+                    _PROFILE,
+                    [
+                        {
+                            "id": pid,
+                            "did": did,
+                            "handle": p.get("handle"),
+                            "name": p.get("displayName"),
+                            "url": f"https://bsky.app/profile/{p.get('handle') or did}",
+                            "bio": p.get("description"),
+                            "followers": p.get("followersCount"),
+                            "follows": p.get("followsCount"),
+                            "posts": p.get("postsCount"),
+                            "now": now,
+                        }
+                        for pid, (did, p) in zip(ids, profiles.items(), strict=True)
+                    ],
+                )
+
+            retry_on_id_collision(conn, "profiles", upsert)
         conn.execute(_LINK_OURS)
         counts = [
             {

@@ -104,16 +104,15 @@ def resume(state: dict, *, on_change: SaveSession | None = None):
         raise SessionGone("the account has no Bluesky session stored")
     service = state["service"]
     client = new_client(service)
-    try:
-        client.login(session_string=state["session"])  # also reads our profile: the SDK writes as `me`
-    except Exception as exc:
-        raise describe(exc, "resuming the stored session", service) from None
-
-    if on_change is not None:
+    if on_change is not None:  # before the login: its profile read may already refresh the tokens
 
         def changed(event, session) -> None:  # noqa: ARG001
             if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
                 on_change({**state, "session": client.export_session_string()})
 
         client.on_session_change(changed)
+    try:
+        client.login(session_string=state["session"])  # also reads our profile: the SDK writes as `me`
+    except Exception as exc:
+        raise describe(exc, "resuming the stored session", service) from None
     return client

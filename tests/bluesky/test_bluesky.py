@@ -77,6 +77,7 @@ def test_stack_data_survives_a_restart(bluesky_stack, new_account):
     there (the AppView's DID and the keys are reused, the ports are the same)."""
     carol = new_account("carol")
     carol.client.send_post("before the restart")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, carol.did))  # indexed, then stopped
     before = bluesky_stack.urls
     bluesky_stack.restart()
     assert bluesky_stack.urls == before and bluesky_stack.alive()
