@@ -17,6 +17,7 @@ def up(
     bluesky: bool = typer.Option(
         False, "--bluesky", help="also start the local AT Protocol stack with demo accounts (docs/bluesky.md)"
     ),
+    console_port: int = typer.Option(3001, help="port of the team console (0: do not start it)"),
 ) -> None:
     """Start the store (embedded PostgreSQL unless DATABASE_URL is set), apply migrations,
     start the sandbox platform and Dagster (web UI + daemon with sensors and schedules on)."""
@@ -28,5 +29,6 @@ def up(
         sandbox=sandbox,
         sandbox_port=sandbox_port,
         bluesky=bluesky,
+        console_port=console_port or None,
         say=lambda m: console.print(m, highlight=False, soft_wrap=True),
     ).run()

@@ -7,13 +7,13 @@
   back and the next call waits for the reset.
 
 Revision ID: 0014_bluesky
-Revises: 0008_import_staging
+Revises: 0015_console_users
 """
 
 from alembic import op
 
 revision = "0014_bluesky"
-down_revision = "0008_import_staging"
+down_revision = "0015_console_users"
 branch_labels = None
 depends_on = None
 
