@@ -31,6 +31,8 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("accounts", "accounts"),
     ("keys", "keys"),
     ("bluesky", "bluesky"),
+    ("agency", None),
+    ("watch", "watch"),
     ("users", "users"),
     ("console", None),
 ]

@@ -7,13 +7,13 @@
   back and the next call waits for the reset.
 
 Revision ID: 0014_bluesky
-Revises: 0015_console_users
+Revises: 0013_agency
 """
 
 from alembic import op
 
 revision = "0014_bluesky"
-down_revision = "0015_console_users"
+down_revision = "0013_agency"
 branch_labels = None
 depends_on = None
 
