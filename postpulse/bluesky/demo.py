@@ -18,6 +18,7 @@ import json
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,9 @@ def seed_demo(
         for _ in range(3):
             demo.step(rng)
     with AppView(stack.urls.appview) as av:
+        deadline = time.monotonic() + 15  # the AppView indexes the new posts a moment later
+        while not next(av.author_feed(ours["did"], limit=1, pages=1), None) and time.monotonic() < deadline:
+            time.sleep(0.2)
         collect(engine, av, actors=[ours["did"], accounts["ana"]["did"]], watch=[accounts["ana"]["did"]])
     return demo
 

@@ -255,7 +255,9 @@ def test_checkbacks_batch_getposts_snapshot_counts_and_mark_deleted(bluesky_stac
     hal.client.like(made[0].uri, made[0].cid)
     hal.client.repost(made[0].uri, made[0].cid)
     gus.client.delete_post(made[1].uri)
-    assert wait_until(lambda: _liked(urls.appview, made[0].uri, 1))
+    assert wait_until(
+        lambda: _liked(urls.appview, made[0].uri, 1) and len(_feed(urls.appview, gus.did)) == 29
+    )
     with engine.connect() as conn:
         ids = list(
             conn.execute(text("SELECT id FROM posts WHERE platform = 'bluesky' ORDER BY id")).scalars()
