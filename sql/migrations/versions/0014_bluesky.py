@@ -7,13 +7,13 @@
   back and the next call waits for the reset.
 
 Revision ID: 0014_bluesky
-Revises: 0013_agency
+Revises: 0010_analytics_estimates
 """
 
 from alembic import op
 
 revision = "0014_bluesky"
-down_revision = "0013_agency"
+down_revision = "0010_analytics_estimates"
 branch_labels = None
 depends_on = None
 
