@@ -31,6 +31,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("accounts", "accounts"),
     ("keys", "keys"),
     ("alerts", "alerts"),
+    ("bluesky", "bluesky"),
     ("agency", None),
     ("watch", "watch"),
     ("users", "users"),

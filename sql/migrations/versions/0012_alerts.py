@@ -3,13 +3,13 @@ check, overdue check-backs, a watch over budget, the daily digest), once per ded
 with what was sent to which channel.
 
 Revision ID: 0012_alerts
-Revises: 0010_analytics_estimates
+Revises: 0014_bluesky
 """
 
 from alembic import op
 
 revision = "0012_alerts"
-down_revision = "0010_analytics_estimates"
+down_revision = "0014_bluesky"
 branch_labels = None
 depends_on = None
 
