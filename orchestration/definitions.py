@@ -14,7 +14,7 @@ import dagster as dg
 # owners); without this the same warnings repeat in every run's and every tick's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration import agency, analytics, engagement, ingest, store
+from orchestration import agency, analytics, bluesky, engagement, ingest, operations, store
 
 defs = dg.Definitions.merge(
     store.defs,
@@ -22,4 +22,6 @@ defs = dg.Definitions.merge(
     analytics.defs,
     engagement.defs,
     agency.defs,
+    bluesky.defs,
+    operations.defs,
 )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.ingest import file_import as file_import_module
-from assets.ingest.metadata import materializations
+from assets.ingest.metadata import materializations, table_rows
 from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
 from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
 from postpulse.checkbacks.fetchers import SandboxFetcher
@@ -66,7 +66,9 @@ def sandbox_pull_op(
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info("%s: %s items -> %s", config.platform, pulled.items, pulled.result.message)
-    for m in materializations(pulled.result, f"sandbox pull of {config.platform}"):
+    for m in materializations(
+        pulled.result, f"sandbox pull of {config.platform}", table_rows(store.engine())
+    ):
         context.log_event(m)
 
 
@@ -136,7 +138,7 @@ def apify_import_op(
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(res.message)
-    for m in materializations(res, f"Apify actor {config.actor_id}"):
+    for m in materializations(res, f"Apify actor {config.actor_id}", table_rows(store.engine())):
         context.log_event(m)
 
 
@@ -198,6 +200,17 @@ class CheckbackConfig(dg.Config):
 def checkback_op(
     context: dg.OpExecutionContext, config: CheckbackConfig, store: PostgresStore, sandbox: SandboxResource
 ) -> None:
+    if config.platform == "bluesky":  # the AT Protocol API: getPosts, 25 posts a call
+        from postpulse.bluesky.checkbacks import run_bluesky_checkbacks
+
+        res = run_bluesky_checkbacks(
+            store.engine(),
+            config.post_ids,
+            max_concurrency=config.max_concurrency,
+            dagster_run_id=context.run_id,
+        )
+        _log_checkback(context, config.platform, res, store.engine())
+        return
     url = sandbox.url()
     apify = checkback_apify_client()
     if not url and apify is None:
@@ -217,9 +230,13 @@ def checkback_op(
         )
     finally:
         fetcher.close()
+    _log_checkback(context, config.platform, res, store.engine())
+
+
+def _log_checkback(context: dg.OpExecutionContext, platform: str, res, engine=None) -> None:
     context.log.info(
         "%s: %s checked, %s deleted, %s failed, %s complete (run %s)",
-        config.platform,
+        platform,
         res.checked,
         res.deleted,
         res.failed,
@@ -227,7 +244,8 @@ def checkback_op(
         res.run_id,
     )
     if res.import_result is not None:
-        for m in materializations(res.import_result, f"check-back of {res.posts} {config.platform} posts"):
+        rows = table_rows(engine) if engine is not None else None
+        for m in materializations(res.import_result, f"check-back of {res.posts} {platform} posts", rows):
             context.log_event(m)
 
 

@@ -12,6 +12,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "postpulse_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    run_tags={"postpulse/serial": "automation"},  # one automation run at a time (dagster.yaml)
     description="Evaluates the assets' automation conditions (hourly refreshes, first materialization).",
 )
 

@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 
 from postpulse import config
 from postpulse.errors import AlreadyRunning, PostpulseError
+from postpulse.freshness import metrics_start_date
 from postpulse.store import migrate
 from postpulse.store.database import connect_store
 from postpulse.store.embedded import ensure_writable, stop_embedded
@@ -41,6 +42,11 @@ run_coordinator:
         limit: 1
       - key: postpulse/executor
         limit: 4
+      # one run at a time per value: automation runs, and the runs of daily_metrics
+      - key: postpulse/serial
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 telemetry:
   enabled: false
 nux:
@@ -113,6 +119,7 @@ class Launcher:
     port: int = 3000
     sandbox: bool = True
     sandbox_port: int = 8765
+    bluesky: bool = False
     console_port: int | None = 3001  # the team console (None: not started)
     say: Callable[[str], None] = print
     children: list[subprocess.Popen] = field(default_factory=list)
@@ -142,6 +149,7 @@ class Launcher:
         ensure_writable(data)
         lock = self._lock(data)
         store = None
+        bluesky_demo = None
         try:
             store = connect_store(keep_running=True)
             self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
@@ -162,6 +170,9 @@ class Launcher:
                 "POSTPULSE_HOME": str(data),
                 "PYTHONUNBUFFERED": "1",
             }
+            if not os.environ.get("POSTPULSE_METRICS_START_DATE", "").strip():
+                env["POSTPULSE_METRICS_START_DATE"] = metrics_start_date(store.engine)
+                self.say(f"daily metrics from {env['POSTPULSE_METRICS_START_DATE']} (the first data)")
             if self.sandbox:
                 sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
                 env["POSTPULSE_SANDBOX_URL"] = sandbox_url
@@ -172,6 +183,7 @@ class Launcher:
                 )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
                 self.say(f"sandbox platform: {sandbox_url}")
+            bluesky_demo = self._start_bluesky(store, env) if self.bluesky else None
             dagster = self._spawn(
                 [
                     sys.executable,
@@ -197,12 +209,32 @@ class Launcher:
         finally:
             for proc in reversed(self.children):
                 _stop_group(proc)
+            if bluesky_demo is not None:
+                bluesky_demo.stop()
+                bluesky_demo.stack.stop()
+                self.say("local Bluesky stack stopped")
             if store is not None:
                 store.dispose()
                 if store.urls.embedded:
                     stop_embedded(data)
                     self.say("embedded PostgreSQL stopped")
-            lock.release()
+            self._release(lock, data)
+
+    @staticmethod
+    def _release(lock: FileLock, data: Path) -> None:
+        """Remove ``up.pid`` (it names a live ``up`` only while the lock is held), then unlock."""
+        (data / "up.pid").unlink(missing_ok=True)
+        lock.release()
+
+    def _start_bluesky(self, store, env: dict):
+        """The local AT Protocol stack with demo accounts and growing activity; Dagster's Bluesky
+        collection and check-backs read its AppView."""
+        from postpulse.bluesky.demo import start_demo
+        from postpulse.engagement.secrets import load_vault
+
+        demo = start_demo(store.engine, load_vault(create=True), say=self.say)
+        env["POSTPULSE_BLUESKY_APPVIEW"] = demo.stack.urls.appview
+        return demo
 
     def _first_console_admin(self, engine) -> None:
         from postpulse.console.server import first_admin_password
