@@ -125,8 +125,8 @@ def test_tracking_fits_80_columns_and_speaks_json(store_env, engine):
 def test_automation_and_todays_metrics_runs_are_serial():
     import yaml
 
-    from orchestration.definitions import automation_sensor
     from orchestration.operations import SERIAL_TAG
+    from orchestration.store import automation_sensor
     from postpulse.launcher import DAGSTER_YAML
 
     limits = yaml.safe_load(DAGSTER_YAML)["run_coordinator"]["config"]["tag_concurrency_limits"]
