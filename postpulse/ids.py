@@ -46,6 +46,9 @@ PREFIXES = {
     "dm_messages": "dmm",
     "blocklist_entries": "blk",
     "audit_entries": "aud",
+    "content_item_history": "cih",
+    "content_variants": "cvr",
+    "media_assets": "mda",
 }
 
 _ID_RE = re.compile(r"^[a-z]{1,4}-[0-9a-f]{1,8}$")

@@ -118,6 +118,7 @@ class ExecutorConfig:
     timeout_ms: int = 15000
     screenshot_dir: str | None = None
     base_url: str | None = None  # the sandbox
+    action_types: tuple[str, ...] | None = None  # claim only these types (the publishing runner)
 
     def screenshots(self) -> Path:
         return (
@@ -146,6 +147,7 @@ JOIN accounts a ON a.id = q.account_id
 LEFT JOIN posts p ON p.id = q.post_id
 LEFT JOIN dm_threads t ON q.target_type = 'dm_thread' AND t.id = q.target_id AND t.account_id = q.account_id
 WHERE q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now)
+  AND (CAST(:types AS text[]) IS NULL OR q.action_type = ANY(CAST(:types AS text[])))
 ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at
 LIMIT :n
 FOR UPDATE OF q SKIP LOCKED
@@ -249,7 +251,10 @@ class Executor:
             if is_globally_paused(conn):
                 report.paused = True
                 return report
-            rows = [dict(r) for r in conn.execute(_CLAIM, {"now": now, "n": limit}).mappings()]
+            types = list(self.config.action_types) if self.config.action_types else None
+            rows = [
+                dict(r) for r in conn.execute(_CLAIM, {"now": now, "n": limit, "types": types}).mappings()
+            ]
             if not rows:
                 return report
             by_account: dict[str, list[dict]] = defaultdict(list)

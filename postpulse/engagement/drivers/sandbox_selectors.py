@@ -34,6 +34,10 @@ SELECTORS: dict[str, str] = {
     # profile page
     "profile": '[data-testid="profile"]',
     "follow_button": '[data-testid="profile"] [data-testid="follow-button"]',
+    "profile_posts": '[data-testid="profile-posts"]',
+    "post_card": '[data-testid="profile-posts"] [data-testid="post-card"]',
+    "post_card_text": '[data-testid="post-text"]',
+    "post_card_time": '[data-testid="post-time"]',
     # messages
     "thread_list": '[data-testid="thread-list"]',
     "thread": '[data-testid="thread"]',
