@@ -432,7 +432,11 @@ class Executor:
                 text_encrypted=params.get("text_encrypted"),
                 text_hash=r["text_hash"],
                 params={
-                    **{k: v for k, v in params.items() if k in ("media", "post_id", "template_id")},
+                    **{
+                        k: v
+                        for k, v in params.items()
+                        if k in ("media", "post_id", "template_id", "client_ref")
+                    },
                     **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {}),
                 },
                 attempts=r["attempts"] + 1,

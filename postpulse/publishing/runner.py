@@ -106,7 +106,7 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
     rows = (
         conn.execute(
             text(
-                "SELECT p.id, p.account_id, p.content, p.media, p.content_item_id, c.approved_by, c.status AS item_status "
+                "SELECT p.id, p.account_id, p.content, p.media, p.content_item_id, p.retry_count, c.approved_by "
                 "FROM publications p LEFT JOIN content_items c ON c.id = p.content_item_id "
                 "WHERE p.status = 'scheduled' AND p.scheduled_for <= :now ORDER BY p.scheduled_for LIMIT :n "
                 "FOR UPDATE OF p SKIP LOCKED"
@@ -123,7 +123,8 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
             _fail_publication(conn, r["id"], msg, now)
             run.refused.append(msg)
             continue
-        params = {"publication_id": r["id"], "intent_at": now.isoformat()}
+        # the intent marker: the platform keeps it with the post, so a retry can find what was sent
+        params = {"publication_id": r["id"], "client_ref": f"{r['id']}.{r['retry_count']}"}
         kind = _media_kind(r["media"])
         if kind:
             params["media"] = kind
@@ -157,7 +158,10 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
             ),
             {"now": now, "a": aid, "i": r["id"]},
         )
-        if r["item_status"] == "scheduled":
+        item_status = conn.execute(
+            text("SELECT status FROM content_items WHERE id = :i"), {"i": r["content_item_id"]}
+        ).scalar()
+        if item_status == "scheduled":
             transition(
                 conn, r["content_item_id"], "publishing", reason="publishing started", actor="scheduler"
             )
@@ -297,3 +301,26 @@ def run_publishing(
             lock_conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), {"k": LOCK_KEY})
             lock_conn.commit()
     return run
+
+
+def executor_factory(
+    engine: Engine,
+    vault: Any,
+    browser: Any,
+    *,
+    base_url: str,
+    now_fn: Callable[[], datetime] | None = None,
+    timeout_ms: int = 15000,
+    **config: Any,
+) -> Callable[[str], Any]:
+    """``make_executor`` for :func:`run_publishing`: the engagement executor on publish actions."""
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+
+    def make(worker_id: str):
+        cfg = ExecutorConfig(
+            base_url=base_url, timeout_ms=timeout_ms, action_types=("publish",), worker_id=worker_id, **config
+        )
+        extra = {"now_fn": now_fn} if now_fn is not None else {}
+        return Executor(engine, vault, browser=browser, config=cfg, **extra)
+
+    return make

@@ -13,7 +13,6 @@ a redirect to the login page raises ``SessionExpired``; a missing element raises
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from .base import (
 )
 from .sandbox_selectors import (
     ATTR_AUTHOR,
+    ATTR_CLIENT_REF,
     ATTR_COMMENT_ID,
     ATTR_DATETIME,
     ATTR_MESSAGE_ID,
@@ -50,8 +50,6 @@ from .sandbox_selectors import (
 )
 
 SANDBOX_SITES = ("linkedin", "instagram", "tiktok", "x", "threads")
-#: how far before the recorded intent a found post may be dated (clock skew with the platform)
-PUBLISH_LOOKUP_SLACK = timedelta(minutes=10)
 
 
 def site_for(platform: str, metadata: dict | None = None) -> str:
@@ -411,30 +409,21 @@ class SandboxDriver:
                 found = mid
         return found
 
-    def find_own_post(self, text: str, since: datetime) -> str | None:
-        """Our post with this text published at or after ``since`` (from our profile page): a
-        publication retried after a crash finds the post it already sent instead of sending again."""
+    def find_own_post(self, client_ref: str) -> str | None:
+        """Our post sent with this reference (our profile page shows it to us only): a publication
+        retried after a crash finds the post it already sent instead of sending it again."""
         self.goto(profile_path(self.site, self.username))
         self.need("profile_posts")
-        want = normalize_text(text)
         for card in self.page.query_selector_all(SELECTORS["post_card"]):
-            body = card.query_selector(SELECTORS["post_card_text"])
-            when = _attr(card.query_selector(SELECTORS["post_card_time"]), ATTR_DATETIME)
-            if body is None or not when or normalize_text(body.inner_text()) != want:
-                continue
-            posted = datetime.fromisoformat(when)
-            if posted.tzinfo is None:
-                posted = posted.replace(tzinfo=UTC)
-            if posted >= since:
+            if card.get_attribute(ATTR_CLIENT_REF) == client_ref:
                 return card.get_attribute(ATTR_POST_ID)
         return None
 
     def _do_publish(self, task, text):
         t0 = time.perf_counter()
-        intent = task.params.get("intent_at")
-        if intent:
-            since = datetime.fromisoformat(intent) - PUBLISH_LOOKUP_SLACK
-            pid = self.find_own_post(text, since)
+        ref = task.params.get("client_ref")
+        if ref:
+            pid = self.find_own_post(ref)
             if pid is not None:
                 return (
                     {"platform_post_id": pid, "url": post_path(self.site, pid), "already": True},
@@ -444,6 +433,8 @@ class SandboxDriver:
                 )
         self.goto(compose_path(self.site))
         self.need("compose_input").fill(text)
+        if ref:
+            self.need("compose_ref").evaluate("(el, value) => { el.value = value; }", ref)
         media = task.params.get("media")
         if media:
             self.need("compose_media").select_option(str(media))

@@ -36,8 +36,7 @@ SELECTORS: dict[str, str] = {
     "follow_button": '[data-testid="profile"] [data-testid="follow-button"]',
     "profile_posts": '[data-testid="profile-posts"]',
     "post_card": '[data-testid="profile-posts"] [data-testid="post-card"]',
-    "post_card_text": '[data-testid="post-text"]',
-    "post_card_time": '[data-testid="post-time"]',
+    "compose_ref": '[data-testid="compose-form"] [data-testid="compose-ref"]',
     # messages
     "thread_list": '[data-testid="thread-list"]',
     "thread": '[data-testid="thread"]',
@@ -67,6 +66,7 @@ ATTR_WITH = "data-with"
 ATTR_MESSAGE_ID = "data-message-id"
 ATTR_SENDER = "data-sender"
 ATTR_DATETIME = "datetime"
+ATTR_CLIENT_REF = "data-client-ref"
 
 
 def login_path(site: str) -> str:
