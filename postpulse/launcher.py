@@ -113,6 +113,7 @@ class Launcher:
     port: int = 3000
     sandbox: bool = True
     sandbox_port: int = 8765
+    console_port: int | None = 3001  # the team console (None: not started)
     say: Callable[[str], None] = print
     children: list[subprocess.Popen] = field(default_factory=list)
 
@@ -145,6 +146,12 @@ class Launcher:
             store = connect_store(keep_running=True)
             self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
             migrate.upgrade(store.urls.app)
+            if self.sandbox:  # the demo's workspace, accounts, tag rules and follower history
+                from postpulse.agency.demo import ensure_demo
+
+                ensure_demo(store.engine, data)
+            if self.console_port:
+                self._first_console_admin(store.engine)
             home = config.dagster_home()
             write_dagster_yaml(home)
             env = {
@@ -183,6 +190,8 @@ class Launcher:
             )
             ui = f"http://{self.host}:{self.port}"
             wait_http(f"{ui}/server_info", 180, dagster, "the Dagster web UI")
+            if self.console_port:
+                self._start_console(env, ui)
             self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")
             self._wait(stop_event)
         finally:
@@ -194,6 +203,35 @@ class Launcher:
                     stop_embedded(data)
                     self.say("embedded PostgreSQL stopped")
             lock.release()
+
+    def _first_console_admin(self, engine) -> None:
+        from postpulse.console.server import first_admin_password
+
+        password = first_admin_password(engine)
+        if password:
+            self.say(
+                f"console: first user 'admin', one-time password {password} (choose your own at the first "
+                "login)"
+            )
+
+    def _start_console(self, env: dict, dagster_ui: str) -> None:
+        console_url = f"http://{self.host}:{self.console_port}"
+        proc = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "postpulse.console",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.console_port),
+            ],
+            {**env, "POSTPULSE_DAGSTER_URL": env.get("POSTPULSE_DAGSTER_URL", dagster_ui)},
+            "team console",
+        )
+        wait_http(f"{console_url}/healthz", 60, proc, "the team console")
+        self.say(f"team console: {console_url}")
 
     def _wait(self, stop_event: Callable[[], bool] | None) -> None:
         stopping = {"flag": False}

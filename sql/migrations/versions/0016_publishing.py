@@ -9,13 +9,13 @@ item is scheduled; it records the intent to send before sending, and the platfor
 URL after.
 
 Revision ID: 0016_publishing
-Revises: 0009_capture_before_post
+Revises: 0013_agency
 """
 
 from alembic import op
 
 revision = "0016_publishing"
-down_revision = "0009_capture_before_post"
+down_revision = "0013_agency"
 branch_labels = None
 depends_on = None
 
