@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from postpulse.agency.workspaces import ensure_workspace, get_workspace
 from postpulse.engagement.repository import get_account
 from postpulse.ids import insert_with_new_id
 
@@ -53,21 +54,16 @@ class ItemInput:
 
 
 def resolve_workspace(conn: Connection, ref: str | None) -> str:
-    """A workspace by id or name; without one, the only workspace (a 'default' one is created on
-    first use)."""
+    """A workspace by id or name; without one, the only workspace ('default' is created on first
+    use)."""
     if ref:
-        wid = conn.execute(
-            text("SELECT id FROM workspaces WHERE id = :r OR lower(name) = lower(:r)"), {"r": ref}
-        ).scalar()
-        if wid is None:
-            raise NotFound(f"no workspace {ref!r}", fix="give a workspace id or name that exists")
-        return wid
+        return get_workspace(conn, ref)["id"]
     ids = conn.execute(text("SELECT id FROM workspaces ORDER BY created_at LIMIT 2")).scalars().all()
     if len(ids) == 1:
         return ids[0]
     if len(ids) > 1:
         raise PublishingError("there are several workspaces", fix="pass --workspace NAME")
-    return insert_with_new_id(conn, "workspaces", {"name": "default"})["id"]
+    return ensure_workspace(conn, "default")["id"]
 
 
 def _set_reason(conn: Connection, reason: str, actor: str) -> None:

@@ -60,9 +60,11 @@ BEGIN
       new_id := pp_new_id('cih');
       EXIT WHEN NOT EXISTS (SELECT 1 FROM content_item_history WHERE id = new_id);
     END LOOP;
+    -- clock_timestamp(): several changes in one transaction keep their order
     INSERT INTO content_item_history (id, content_item_id, from_state, to_state, transition_reason,
-        triggered_by)
-    VALUES (new_id, NEW.id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status, reason, actor);
+        triggered_by, created_at)
+    VALUES (new_id, NEW.id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status, reason, actor,
+        clock_timestamp());
   END IF;
   RETURN NEW;
 END;
