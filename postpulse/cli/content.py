@@ -238,7 +238,8 @@ def show(item: str) -> None:
         pubs = (
             conn.execute(
                 text(
-                    "SELECT p.id, p.status, p.scheduled_for, p.published_at, p.platform_post_url, p.error_message, "
+                    "SELECT p.id, p.status, p.scheduled_for, p.published_at, p.platform_post_url, "
+                    "p.error_message, "
                     "a.username FROM publications p JOIN accounts a ON a.id = p.account_id "
                     "WHERE p.content_item_id = :i ORDER BY p.created_at, p.id"
                 ),
@@ -259,7 +260,8 @@ def show(item: str) -> None:
     for m in media:
         dims = f" {m['width']}x{m['height']}" if m["width"] else ""
         out(
-            f"media {m['position'] + 1}: {m['mime_type']}{dims} {m['file_size']:,} B alt={escape(plain(repr(m['alt_text'] or '')))}",
+            f"media {m['position'] + 1}: {m['mime_type']}{dims} {m['file_size']:,} B "
+            f"alt={escape(plain(repr(m['alt_text'] or '')))}",
             highlight=False,
         )
     t = Table(title="variants", header_style="bold cyan", box=None)
@@ -285,7 +287,8 @@ def show(item: str) -> None:
         out(t)
     for h in hist:
         out(
-            f"{_t(h['created_at'])} {h['from_state'] or '-'} -> {h['to_state']} ({escape(plain(h['transition_reason'] or ''))}, {escape(h['triggered_by'] or '')})",
+            f"{_t(h['created_at'])} {h['from_state'] or '-'} -> {h['to_state']} "
+            f"({escape(plain(h['transition_reason'] or ''))}, {escape(h['triggered_by'] or '')})",
             highlight=False,
         )
 
@@ -401,7 +404,8 @@ def publish(
     if not run.locked:
         fail("another publishing run is active; try again when it ends")
     console.print(
-        f"started {len(run.started)}, published {len(run.published)}, failed {len(run.failed)}, waiting {len(run.waiting)}"
+        f"started {len(run.started)}, published {len(run.published)}, failed {len(run.failed)}, "
+        f"waiting {len(run.waiting)}"
     )
     for line in run.refused + run.failed + run.waiting:
         console.print(f"- {escape(plain(line))}", highlight=False, soft_wrap=True)

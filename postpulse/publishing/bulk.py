@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from postpulse.engagement.repository import NotFound as AccountNotFound
 from postpulse.engagement.repository import InvalidAction, get_account
+from postpulse.engagement.repository import NotFound as AccountNotFound
 
 from .errors import MediaError, PublishingError
 from .items import ItemInput, MediaSpec, approve, create_item, rules_platform, submit

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -69,7 +68,8 @@ def resolve_workspace(conn: Connection, ref: str | None) -> str:
 def _set_reason(conn: Connection, reason: str, actor: str) -> None:
     conn.execute(
         text(
-            "SELECT set_config('postpulse.transition_reason', :r, true), set_config('postpulse.transition_by', :a, true)"
+            "SELECT set_config('postpulse.transition_reason', :r, true), "
+            "set_config('postpulse.transition_by', :a, true)"
         ),
         {"r": reason[:500], "a": actor[:100]},
     )
@@ -146,7 +146,8 @@ def add_variant(
         conn.execute(
             text(
                 "UPDATE content_variants SET text_override = coalesce(:t, text_override), "
-                "media_override = CASE WHEN CAST(:m AS jsonb) IS NULL THEN media_override ELSE CAST(:m AS jsonb) END "
+                "media_override = CASE WHEN CAST(:m AS jsonb) IS NULL THEN media_override ELSE "
+                "CAST(:m AS jsonb) END "
                 "WHERE id = :v"
             ),
             {"t": text_override, "m": json.dumps(override) if override is not None else None, "v": existing},
@@ -312,7 +313,8 @@ def variants(conn: Connection, item_id: str) -> list[dict]:
             text(
                 "SELECT v.*, a.platform, a.username, a.metadata AS account_metadata, a.is_authorized, "
                 "a.session_encrypted IS NOT NULL AS has_session FROM content_variants v "
-                "JOIN accounts a ON a.id = v.account_id WHERE v.content_item_id = :i ORDER BY v.created_at, v.id"
+                "JOIN accounts a ON a.id = v.account_id WHERE v.content_item_id = :i ORDER BY "
+                "v.created_at, v.id"
             ),
             {"i": item_id},
         ).mappings()
@@ -371,11 +373,13 @@ def list_items(
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT c.id, c.status, c.title, c.text_content, c.scheduled_for, c.updated_at, w.name AS workspace, "
+                "SELECT c.id, c.status, c.title, c.text_content, c.scheduled_for, c.updated_at, "
+                "w.name AS workspace, "
                 "(SELECT count(*) FROM content_variants v WHERE v.content_item_id = c.id) AS variants "
                 "FROM content_items c JOIN workspaces w ON w.id = c.workspace_id "
                 "WHERE c.content_type = 'post' AND (CAST(:w AS text) IS NULL OR c.workspace_id = :w) "
-                "AND (CAST(:s AS text) IS NULL OR c.status = :s) ORDER BY coalesce(c.scheduled_for, c.created_at) DESC "
+                "AND (CAST(:s AS text) IS NULL OR c.status = :s) ORDER BY coalesce(c.scheduled_for, "
+                "c.created_at) DESC "
                 "LIMIT :n"
             ),
             {"w": wid, "s": status, "n": limit},

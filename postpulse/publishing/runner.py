@@ -69,8 +69,10 @@ def release_orphans(conn: Connection, now: datetime) -> int:
     ids = list(
         conn.execute(
             text(
-                "UPDATE action_queue SET status = 'approved', claimed_by = NULL, last_reason_code = 'abandoned', "
-                "system_notes = concat_ws(E'\\n', system_notes, 'released: the publishing run stopped before recording') "
+                "UPDATE action_queue SET status = 'approved', claimed_by = NULL, last_reason_code = "
+                "'abandoned', "
+                "system_notes = concat_ws(E'\\n', system_notes, 'released: the publishing run "
+                "stopped before recording') "
                 "WHERE action_type = 'publish' AND status = 'in_progress' AND claimed_by LIKE :w RETURNING id"
             ),
             {"w": WORKER_PREFIX + "%"},
@@ -106,7 +108,8 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
     rows = (
         conn.execute(
             text(
-                "SELECT p.id, p.account_id, p.content, p.media, p.content_item_id, p.retry_count, c.approved_by "
+                "SELECT p.id, p.account_id, p.content, p.media, p.content_item_id, p.retry_count, "
+                "c.approved_by "
                 "FROM publications p LEFT JOIN content_items c ON c.id = p.content_item_id "
                 "WHERE p.status = 'scheduled' AND p.scheduled_for <= :now ORDER BY p.scheduled_for LIMIT :n "
                 "FOR UPDATE OF p SKIP LOCKED"
@@ -119,7 +122,10 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
     for r in rows:
         missing = [m["stored_path"] for m in r["media"] if not Path(m["stored_path"]).is_file()]
         if missing:
-            msg = f"publication {r['id']}: media file {missing[0]} is missing; add the media again and reschedule"
+            msg = (
+                f"publication {r['id']}: media file {missing[0]} is missing; add the media again "
+                "and reschedule"
+            )
             _fail_publication(conn, r["id"], msg, now)
             run.refused.append(msg)
             continue
@@ -154,7 +160,8 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
             )
         conn.execute(
             text(
-                "UPDATE publications SET status = 'publishing', intent_at = :now, action_id = :a WHERE id = :i"
+                "UPDATE publications SET status = 'publishing', intent_at = :now, action_id = :a "
+                "WHERE id = :i"
             ),
             {"now": now, "a": aid, "i": r["id"]},
         )

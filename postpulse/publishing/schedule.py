@@ -50,7 +50,8 @@ def schedule_item(conn: Connection, item_id: str, at: datetime, *, actor: str = 
     for v in variants(conn, item_id):
         live = conn.execute(
             text(
-                "SELECT status FROM publications WHERE variant_id = :v AND status IN ('scheduled', 'publishing', 'published')"
+                "SELECT status FROM publications WHERE variant_id = :v AND status IN ('scheduled', "
+                "'publishing', 'published')"
             ),
             {"v": v["id"]},
         ).scalar()

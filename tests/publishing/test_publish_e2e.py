@@ -24,7 +24,7 @@ from postpulse.crypto import Keyring, Vault
 from postpulse.publishing import items, schedule
 from postpulse.publishing.items import ItemInput
 from postpulse.publishing.runner import executor_factory, run_publishing
-from tests.engagement.conftest import browser, make_account, sandbox  # noqa: F401 (fixtures)
+from tests.engagement.conftest import make_account
 
 pytestmark = pytest.mark.browser
 
@@ -79,7 +79,8 @@ def test_two_variants_published_once_tracked_and_checked(engine, vault, sandbox,
         pubs = (
             conn.execute(
                 text(
-                    "SELECT p.status, p.platform_post_id, p.platform_post_url, p.post_id, s.account_id, s.url, "
+                    "SELECT p.status, p.platform_post_id, p.platform_post_url, p.post_id, "
+                    "s.account_id, s.url, "
                     "s.next_check_at, s.posted_at, p.account_id AS pub_account FROM publications p "
                     "JOIN posts s ON s.id = p.post_id WHERE p.content_item_id = :i"
                 ),
@@ -177,7 +178,8 @@ def test_killed_after_sending_rerun_publishes_nothing_twice(
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT p.platform_post_id, s.id FROM publications p JOIN posts s ON s.id = p.post_id WHERE p.content_item_id = :i"
+                "SELECT p.platform_post_id, s.id FROM publications p JOIN posts s ON s.id = "
+                "p.post_id WHERE p.content_item_id = :i"
             ),
             {"i": item},
         ).one()
