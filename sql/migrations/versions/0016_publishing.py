@@ -9,13 +9,13 @@ item is scheduled; it records the intent to send before sending, and the platfor
 URL after.
 
 Revision ID: 0016_publishing
-Revises: 0013_agency
+Revises: 0010_analytics_estimates
 """
 
 from alembic import op
 
 revision = "0016_publishing"
-down_revision = "0013_agency"
+down_revision = "0010_analytics_estimates"
 branch_labels = None
 depends_on = None
 
