@@ -26,7 +26,7 @@ TRANSITIONS: dict[str, set[str]] = {
     "draft": {"in_review", "cancelled"},
     "in_review": {"approved", "draft", "cancelled"},
     "approved": {"scheduled", "in_review", "cancelled"},
-    "scheduled": {"publishing", "in_review", "cancelled", "approved"},
+    "scheduled": {"publishing", "in_review", "cancelled", "approved", "failed"},
     "publishing": {"published", "failed", "scheduled"},
     "published": set(),
     "failed": {"scheduled", "in_review", "cancelled"},
@@ -247,7 +247,7 @@ def edit_item(conn: Connection, item_id: str, data: ItemInput, *, actor: str = "
 
 def after_edit(conn: Connection, item_id: str, *, actor: str) -> None:
     item = get_item_row(conn, item_id)
-    if item["status"] in ("approved", "scheduled"):
+    if item["status"] in ("approved", "scheduled", "failed"):
         cancel_pending_publications(conn, item_id, "the item was edited after approval")
         transition(
             conn,

@@ -94,6 +94,14 @@ def _media_kind(media: list[dict]) -> str | None:
     return "video" if "video" in kinds else ("image" if kinds else None)
 
 
+def _media_param(platform: str, metadata: dict | None, media: list[dict]) -> Any:
+    """The sandbox's compose form takes a media kind; API drivers take the files and alt texts."""
+    driver, _ = resolve(platform, metadata)
+    if driver == "sandbox":
+        return _media_kind(media)
+    return [{"path": m["stored_path"], "alt": m.get("alt_text") or ""} for m in media]
+
+
 def _fail_publication(conn: Connection, pub_id: str, message: str, now: datetime) -> None:
     conn.execute(
         text(
@@ -109,8 +117,9 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
         conn.execute(
             text(
                 "SELECT p.id, p.account_id, p.content, p.media, p.content_item_id, p.retry_count, "
-                "c.approved_by "
+                "c.approved_by, a.platform, a.metadata "
                 "FROM publications p LEFT JOIN content_items c ON c.id = p.content_item_id "
+                "JOIN accounts a ON a.id = p.account_id "
                 "WHERE p.status = 'scheduled' AND p.scheduled_for <= :now ORDER BY p.scheduled_for LIMIT :n "
                 "FOR UPDATE OF p SKIP LOCKED"
             ),
@@ -128,12 +137,12 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
             )
             _fail_publication(conn, r["id"], msg, now)
             run.refused.append(msg)
+            settle_item(conn, r["content_item_id"])
             continue
         # the intent marker: the platform keeps it with the post, so a retry can find what was sent
         params = {"publication_id": r["id"], "client_ref": f"{r['id']}.{r['retry_count']}"}
-        kind = _media_kind(r["media"])
-        if kind:
-            params["media"] = kind
+        if r["media"]:
+            params["media"] = _media_param(r["platform"], r["metadata"], r["media"])
         # the intent is recorded in the same transaction as the action: nothing is sent before both exist
         res = repo.add_action(
             conn,
@@ -267,7 +276,11 @@ def settle_item(conn: Connection, item_id: str) -> None:
         ).scalars()
     )
     status = conn.execute(text("SELECT status FROM content_items WHERE id = :i"), {"i": item_id}).scalar()
-    if not states or status != "publishing" or any(s in ("scheduled", "publishing") for s in states):
+    if (
+        not states
+        or status not in ("scheduled", "publishing")
+        or any(s in ("scheduled", "publishing") for s in states)
+    ):
         return
     if all(s == "published" for s in states):
         transition(conn, item_id, "published", reason="every variant published", actor="scheduler")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -166,3 +167,50 @@ def test_wrong_image_type_and_missing_alt_text(engine, home, tmp_path):
     probs = exc.value.problems
     assert any("image/bmp is not accepted by x (use gif, jpeg, png, webp)" in p for p in probs)
     assert any("the image has no alt text" in p for p in probs)
+
+
+def test_media_file_gone_before_publishing_fails_clearly_and_can_be_rescheduled(engine, home, tmp_path):
+    from postpulse.publishing.runner import run_publishing
+
+    add_account(engine, "pub_gone")
+    img = make_image(tmp_path / "gone.png")
+    item = new_item(engine, ["pub_gone"], media=[MediaSpec(str(img), "a red box")])
+    with engine.begin() as conn:
+        items.submit(conn, item)
+        items.approve(conn, item)
+        schedule.schedule_item(conn, item, datetime.now(UTC) - timedelta(seconds=1))
+        stored = items.item_media(conn, item)[0]["stored_path"]
+    Path(stored).unlink()
+    run = run_publishing(engine, make_executor=None)
+    assert len(run.refused) == 1 and f"media file {stored} is missing" in run.refused[0]
+    with engine.begin() as conn:
+        assert items.get_item_row(conn, item)["status"] == "failed"
+        assert conn.execute(text("SELECT count(*) FROM action_queue")).scalar() == 0  # nothing sent
+        with pytest.raises(ValidationFailed, match="the stored file is missing"):
+            schedule.schedule_item(conn, item, LATER)
+    with engine.begin() as conn:
+        items.edit_item(conn, item, ItemInput(media=[MediaSpec(str(img), "a red box")]))  # add it again
+        items.approve(conn, item)
+        assert len(schedule.schedule_item(conn, item, LATER)) == 1
+
+
+def test_quiet_hours_defer_publishing_like_any_action(engine, home):
+    from postpulse.publishing.runner import executor_factory, run_publishing
+
+    now = datetime.now(UTC)
+    quiet = {"quiet_hours": {"start_hour": now.hour, "end_hour": (now.hour + 2) % 24, "timezone": "UTC"}}
+    add_account(engine, "pub_quiet", settings=quiet)
+    item = new_item(engine, ["pub_quiet"], text_value="not at night")
+    with engine.begin() as conn:
+        items.submit(conn, item)
+        items.approve(conn, item)
+        schedule.schedule_item(conn, item, now - timedelta(seconds=1))
+    # no browser: the policy defers before any driver would be opened
+    make = executor_factory(engine, None, None, base_url="http://127.0.0.1:9")
+    run = run_publishing(engine, make_executor=make, now_fn=lambda: now)
+    assert run.published == [] and len(run.waiting) == 1 and "quiet_hours" in run.waiting[0], run
+    with engine.connect() as conn:
+        act = conn.execute(text("SELECT status, scheduled_for, approved_by FROM action_queue")).one()
+        assert items.get_item_row(conn, item)["status"] == "publishing"
+    assert act.status == "approved" and act.scheduled_for > now
+    assert act.approved_by.startswith("content approval by")
