@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from postpulse.checkbacks.runner import run_checkbacks
 from postpulse.crypto import Keyring, Vault
 from postpulse.publishing import items, schedule
 from postpulse.publishing.items import ItemInput
+from postpulse.publishing.report import by_platform, planned_vs_actual
 from postpulse.publishing.runner import executor_factory, run_publishing
 from tests.engagement.conftest import make_account
 
@@ -114,6 +116,11 @@ def test_two_variants_published_once_tracked_and_checked(engine, vault, sandbox,
             {"ids": [p["post_id"] for p in pubs]},
         ).scalar()
     assert snaps == 2
+    with engine.connect() as conn:
+        rows = planned_vs_actual(conn, item_id=item)
+    assert {r["platform"] for r in rows} == {"x", "threads"}
+    assert all(r["published_at"] and r["delay_s"] is not None and r["checks_completed"] >= 1 for r in rows)
+    assert {r["platform"]: r["published"] for r in by_platform(rows)} == {"x": 1, "threads": 1}
 
 
 def test_platform_down_mid_publish_defers_then_publishes_once(engine, vault, sandbox, browser, home):
@@ -184,3 +191,29 @@ def test_killed_after_sending_rerun_publishes_nothing_twice(
             {"i": item},
         ).one()
     assert row.platform_post_id == published_with(sandbox, "x", "demo_x", body)[0]
+
+
+def test_dagster_job_publishes_due_item(
+    engine, db_url, vault, key_value, sandbox, browser, home, monkeypatch
+):
+    from orchestration.publishing import publishing_publish_due
+    from resources.browser import BrowserResource
+    from resources.store import PostgresStore
+    from resources.vault import VaultResource
+
+    monkeypatch.setenv("POSTPULSE_SECRET_KEY", key_value)
+    make_account(engine, vault, sandbox, browser, username="demo_linkedin", platform="linkedin")
+    body = f"From the job {secrets.token_hex(3)}"
+    item = scheduled_item(engine, ["demo_linkedin"], body, datetime.now(UTC) - timedelta(seconds=1))
+    resources = {
+        "store": PostgresStore(database_url=db_url),
+        "engagement_vault": VaultResource(),
+        "engagement_browser": BrowserResource(sandbox_url=sandbox.base_url),
+    }
+    # its own thread: this module's Chromium already runs Playwright's loop in the main thread
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(publishing_publish_due.execute_in_process, resources=resources).result()
+    assert result.success and result.output_for_node("publish_due") == {"published": 1}
+    assert len(published_with(sandbox, "linkedin", "demo_linkedin", body)) == 1
+    with engine.connect() as conn:
+        assert items.get_item_row(conn, item)["status"] == "published"
