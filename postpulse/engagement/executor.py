@@ -547,7 +547,7 @@ class Executor:
                 dict(r)
                 for r in conn.execute(
                     text(str(_CLAIM.text).replace("FOR UPDATE OF q SKIP LOCKED", "")),
-                    {"now": now, "n": limit},
+                    {"now": now, "n": limit, "types": list(self.config.action_types or []) or None},
                 ).mappings()
             ]
             usage = PreloadedUsage(conn, [(r["account_id"], r["action_type"]) for r in rows], now)
