@@ -18,7 +18,11 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
+<<<<<<< HEAD
 AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "publishing"]
+=======
+AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky"]
+>>>>>>> main
 
 
 def _resources() -> dict:
