@@ -18,11 +18,7 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-<<<<<<< HEAD
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "publishing"]
-=======
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky"]
->>>>>>> main
+AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky", "publishing"]
 
 
 def _resources() -> dict:

@@ -435,7 +435,7 @@ class Executor:
                     **{
                         k: v
                         for k, v in params.items()
-                        if k in ("media", "post_id", "template_id", "client_ref")
+                        if k in ("media", "post_id", "template_id", "client_ref", "intent_at")
                     },
                     **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {}),
                 },

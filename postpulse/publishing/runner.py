@@ -140,7 +140,12 @@ def start_due(conn: Connection, now: datetime, run: PublishRun, *, run_id: str, 
             settle_item(conn, r["content_item_id"])
             continue
         # the intent marker: the platform keeps it with the post, so a retry can find what was sent
-        params = {"publication_id": r["id"], "client_ref": f"{r['id']}.{r['retry_count']}"}
+        # and the intent's time (API drivers look for our post created since then)
+        params = {
+            "publication_id": r["id"],
+            "client_ref": f"{r['id']}.{r['retry_count']}",
+            "intent_at": now.isoformat(),
+        }
         if r["media"]:
             params["media"] = _media_param(r["platform"], r["metadata"], r["media"])
         # the intent is recorded in the same transaction as the action: nothing is sent before both exist

@@ -9,6 +9,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from postpulse.engagement import repository as repo
+from tests.bluesky.conftest import bluesky_stack, new_account  # noqa: F401 (the local AT Protocol stack)
 from tests.engagement.conftest import browser, sandbox  # noqa: F401 (a real sandbox and Chromium)
 
 
