@@ -50,6 +50,7 @@ PREFIXES = {
     "profile_snapshots": "psn",
     "watch_sources": "wsr",
     "watches": "wch",
+    "alerts": "alr",
     "content_item_history": "cih",
     "content_variants": "cvr",
     "media_assets": "mda",

@@ -9,13 +9,13 @@ item is scheduled; it records the intent to send before sending, and the platfor
 URL after.
 
 Revision ID: 0016_publishing
-Revises: 0014_bluesky
+Revises: 0012_alerts
 """
 
 from alembic import op
 
 revision = "0016_publishing"
-down_revision = "0014_bluesky"
+down_revision = "0012_alerts"
 branch_labels = None
 depends_on = None
 
