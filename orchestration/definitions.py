@@ -14,7 +14,7 @@ import dagster as dg
 # owners); without this the same warnings repeat in every run's and every tick's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration import agency, analytics, bluesky, engagement, ingest, operations, store
+from orchestration import agency, analytics, bluesky, engagement, ingest, operations, publishing, store
 
 defs = dg.Definitions.merge(
     store.defs,
@@ -24,4 +24,5 @@ defs = dg.Definitions.merge(
     agency.defs,
     bluesky.defs,
     operations.defs,
+    publishing.defs,
 )

@@ -36,6 +36,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("watch", "watch"),
     ("users", "users"),
     ("console", None),
+    ("content", "content"),
 ]
 
 
