@@ -57,6 +57,7 @@ from .clock import SandboxClock
 from .faults import FaultError, Faults
 from .formats import flatten_item, item_for, post_path, profile_path, tiktok_comment_item
 from .html import STATIC, avatar_svg, changed_markup, env, media_svg, reltime_factory, rich_text
+from .official import mount_official
 from .world import (
     COMMENT_METRIC,
     LIKE_METRIC,
@@ -1202,6 +1203,7 @@ def create_app(
     async def server_exc(request: Request, exc: Exception) -> Response:
         return json_error("internal sandbox error; this is a bug in the sandbox", 500, "internal-error")
 
+    routes[:0] = mount_official(sb, now=world.now)  # the official API emulations (sandbox/official/)
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_exc, Exception: server_exc})
     app.state.sandbox = sb
     app.add_middleware(FaultMiddleware, sandbox=sb)
