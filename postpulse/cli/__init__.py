@@ -31,6 +31,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("accounts", "accounts"),
     ("keys", "keys"),
     ("users", "users"),
+    ("platforms", "platforms"),
     ("console", None),
 ]
 

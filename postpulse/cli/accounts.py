@@ -8,6 +8,7 @@ postpulse accounts logout demo_x                         # deletes the stored se
 postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
 postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
 postpulse accounts sync-dms demo_x
+postpulse accounts connect youtube|x|instagram|linkedin [--authorize] [--no-browser]   # OAuth consent
 """
 
 from __future__ import annotations
@@ -186,6 +187,21 @@ def login(
     console.print(
         f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)"
     )
+
+
+@app.command()
+def connect(
+    platform: str = typer.Argument(..., help="youtube, x, instagram or linkedin"),
+    authorize: bool = typer.Option(
+        False, "--authorize", help="mark it as yours and authorized for automation"
+    ),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="open the consent page in a browser"),
+    timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the consent"),
+) -> None:
+    """Connect an account through the platform's official API (OAuth consent page, PKCE)."""
+    from postpulse.cli.platforms import connect_official
+
+    connect_official(platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout)
 
 
 @app.command()

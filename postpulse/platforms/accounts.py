@@ -8,6 +8,7 @@ connecting the same user again replaces the tokens and clears ``needs_relogin``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import webbrowser
 from collections.abc import Callable
@@ -156,7 +157,25 @@ def open_connector(
             save_tokens(conn, vault, account_id, new)
 
     meta = {**(row["metadata"] or {}), "user_id": row["platform_user_id"], "username": row["username"]}
-    return cls(cid, secret, tokens=tokens, on_tokens=save, sleep=sleep, meta=meta)
+    extra = {}
+    if getattr(cls, "daily_quota", None):
+        extra["quota_left"] = quota_left(engine, cls.platform, cls.daily_quota)
+    return cls(cid, secret, tokens=tokens, on_tokens=save, sleep=sleep, meta=meta, **extra)
+
+
+def quota_left(engine: Engine, platform: str, default_quota: int) -> int:
+    """Units left today (days start at midnight Pacific Time, as Google counts them)."""
+    quota = int(os.environ.get(f"POSTPULSE_{platform.upper()}_DAILY_QUOTA") or default_quota)
+    with engine.connect() as conn:
+        used = conn.execute(
+            text(
+                "SELECT coalesce(sum(quota_units), 0) FROM api_usage WHERE provider = :p AND "
+                "(called_at AT TIME ZONE 'America/Los_Angeles')::date = "
+                "(now() AT TIME ZONE 'America/Los_Angeles')::date"
+            ),
+            {"p": platform},
+        ).scalar()
+    return max(0, quota - int(used))
 
 
 def flag_revoked(engine: Engine, account_id: str, platform: str, exc: TokenRevoked, calls=()) -> None:

@@ -70,6 +70,7 @@ class YouTubeConnector(Connector):
         extra={"access_type": "offline", "prompt": "consent"},
     )
     actions = ("publish", "reply", "like", "delete_post")
+    daily_quota = DAILY_QUOTA
 
     def __init__(self, *args, quota_left: int | None = None, **kw) -> None:
         super().__init__(*args, **kw)
