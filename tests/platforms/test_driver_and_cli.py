@@ -1,0 +1,117 @@
+"""The official-API driver through the engagement registry, and `postpulse accounts connect`
+as a user runs it (the consent page opened in Chromium from the printed URL).
+
+Fixtures: the YouTube emulation (https://developers.google.com/youtube/v3/docs/comments/insert,
+https://developers.google.com/youtube/v3/docs/videos/rate) and Google's loopback OAuth flow
+(https://developers.google.com/identity/protocols/oauth2/native-app).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from postpulse.engagement.drivers.base import ActionTask, TargetNotFound
+from postpulse.engagement.drivers.registry import open_driver, resolve
+from postpulse.engagement.secrets import load_vault
+
+from .conftest import connect_in_chromium
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _task(acc: dict, action: str, target: str, **kw) -> ActionTask:
+    return ActionTask(
+        action_id="act-1",
+        attempt_id="att-1",
+        run_id="manual",
+        account_id=acc["id"],
+        platform="youtube",
+        site="youtube",
+        username=acc["username"],
+        action_type=action,
+        target_type="post",
+        target_id=target,
+        driver="official_youtube",
+        **kw,
+    )
+
+
+def test_registry_resolves_the_api_driver_and_it_acts(engine, store_env, browser, youtube_env):
+    vault = load_vault(create=True)  # the key file the driver reads, as in production
+    acc = connect_in_chromium(engine, vault, browser, "youtube")
+    name, site = resolve("youtube", acc["metadata"])
+    assert (name, site) == ("official_youtube", "youtube")
+    driver = open_driver(name, None, base_url="", site=site, username=acc["username"], storage_state=None)
+    ours = next(
+        v
+        for v in youtube_env.videos.values()
+        if v["snippet"]["channelId"] == acc["metadata"].get("user_id", "UCpostpulseDemoChannel01")
+        and youtube_env.threads.get(v["id"])
+    )
+    thread = youtube_env.threads[ours["id"]][0]
+    result, check = driver.perform(_task(acc, "reply", thread["id"], post_ref=ours["id"]), "Thank you!")
+    assert check.verified and thread["replies"]["comments"][-1]["id"] == result["id"]
+    assert driver.verify(_task(acc, "reply", thread["id"]), result, "Thank you!").verified
+    with pytest.raises(TargetNotFound):
+        driver.perform(_task(acc, "reply", "Ug-no-such-comment"), "hello?")
+    driver.close()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT endpoint, status_code FROM api_usage WHERE account_id = :a "
+                "AND endpoint = 'comments.insert'"
+            ),
+            {"a": acc["id"]},
+        ).all()
+    assert sorted(r.status_code for r in rows) == [200, 404]
+
+
+def test_cli_connect_prints_the_consent_url_and_stores_the_account(store_env, engine, browser, youtube_env):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "400"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "postpulse",
+            "accounts",
+            "connect",
+            "youtube",
+            "--no-browser",
+            "--timeout",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    url = None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"(http://127\.0\.0\.1:\d+/official/youtube/o/oauth2/v2/auth\?\S+)", line)
+        if m:
+            url = m.group(1)
+            break
+    assert url, "".join(lines)
+    assert "code_challenge_method=S256" in url and "client_secret" not in url
+    page = browser.new_page()
+    page.goto(url)
+    page.click("#allow")
+    page.close()
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, out
+    assert "postpulsedemo on youtube connected" in out and "tokens stored encrypted" in out
+    with engine.connect() as conn:
+        assert conn.execute(
+            text("SELECT access_token_encrypted IS NOT NULL FROM accounts WHERE platform = 'youtube'")
+        ).scalar()
