@@ -67,3 +67,20 @@ def connect_in_chromium(engine, vault, browser, platform: str, *, decision: str 
         return connect_account(engine, vault, platform, open_url=open_url, timeout_s=10, announce=seen.append)
     finally:
         page.close()
+
+
+@pytest.fixture
+def x_env(sandbox, official, monkeypatch, tmp_path):
+    from postpulse.sandbox.official import x as x_emulation
+
+    monkeypatch.setenv("POSTPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("POSTPULSE_X_API_URL", f"{sandbox.base_url}/official/x")
+    monkeypatch.setenv("POSTPULSE_X_CLIENT_ID", x_emulation.CLIENT_ID)
+    monkeypatch.setenv("POSTPULSE_X_CLIENT_SECRET", x_emulation.CLIENT_SECRET)
+    official.x.faults.clear()
+    official.x.windows.clear()
+    official.x.limits = dict(x_emulation.LIMITS)
+    yield official.x
+    official.x.faults.clear()
+    official.x.windows.clear()
+    official.x.limits = dict(x_emulation.LIMITS)

@@ -14,19 +14,24 @@ from datetime import datetime
 
 from starlette.routing import Mount
 
+from .x import XApi, XState
 from .youtube import YouTubeApi, YouTubeState
 
 
 @dataclass
 class OfficialApis:
     youtube: YouTubeState
+    x: XState
 
     @classmethod
     def build(cls, seed: int = 7, now: datetime | None = None) -> OfficialApis:
-        return cls(youtube=YouTubeState.build(seed, now))
+        return cls(youtube=YouTubeState.build(seed, now), x=XState.build(seed, now))
 
     def routes(self) -> list[Mount]:
-        return [Mount("/official/youtube", routes=YouTubeApi(self.youtube).routes())]
+        return [
+            Mount("/official/youtube", routes=YouTubeApi(self.youtube).routes()),
+            Mount("/official/x", routes=XApi(self.x).routes()),
+        ]
 
 
 def mount_official(app_state, seed: int = 7, now: datetime | None = None) -> list[Mount]:
