@@ -65,6 +65,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from postpulse.agency.import_hook import after_import
 from postpulse.ingest.merge import (
     PREVIEW_FROM_STAGING_SQL,
     PREVIEW_SQL,
@@ -164,6 +165,7 @@ def load_records(
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
                 res = merge_staged(conn, raw_conn, run_id, source, stager, now, chunks)
+                after_import(conn, run_id)  # accounts, tag rules, profile snapshots (postpulse.agency)
                 failure = _every_record_rejected(source, stager)
                 run_error = after_merge(conn, run_id) if after_merge is not None and not failure else None
                 if stager.with_own_time and not stager.without_own_time:
