@@ -10,6 +10,7 @@ import importlib
 CONNECTORS: dict[str, str] = {
     "youtube": "postpulse.platforms.youtube:YouTubeConnector",
     "x": "postpulse.platforms.x:XConnector",
+    "instagram": "postpulse.platforms.instagram:InstagramConnector",
 }
 
 

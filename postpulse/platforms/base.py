@@ -91,9 +91,11 @@ class Connector:
             token_auth=self.oauth.token_auth,
             extra_headers=self.extra_headers(),
         )
+        self.tune(settings)
         kwargs = {"sleep": sleep} if sleep else {}
         self.session = ApiSession(
             settings,
+            refresher=self.refresher(),
             tokens=tokens,
             api_key=api_key,
             on_tokens=on_tokens,
@@ -131,6 +133,13 @@ class Connector:
     # ------------------------------------------------------------------ platform specifics
     def extra_headers(self) -> dict[str, str]:
         return {}
+
+    def tune(self, settings: ApiSettings) -> None:
+        """Adjust the session's settings (reserve, refresh margin) for the platform."""
+
+    def refresher(self):
+        """A function ``(session) -> token answer`` for platforms without refresh tokens."""
+        return None
 
     def classify(self, resp: httpx.Response) -> ApiError:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class CollectResult:
     calls: int = 0
     quota_units: int = 0
     waited_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
     path: str | None = None
     import_result: ImportResult | None = None
 
@@ -56,6 +57,7 @@ class CollectResult:
         return (
             f"{self.platform}: {self.posts} posts, {self.comments} comments in {self.calls} calls "
             f"({self.quota_units} quota units) -> {loaded}"
+            + ("; " + "; ".join(self.notes) if self.notes else "")
         )
 
 
@@ -106,6 +108,7 @@ def collect_account(
     res.comments = sum(_count_comments(r.get("comments") or []) for r in rows)
     res.quota_units = sum(c.quota_units or 0 for c in calls)
     res.waited_s = conn_.session.waited_s
+    res.notes = list(getattr(conn_, "notes", []))
     path = write_jsonl(platform, rows, now, folder)
     res.path = str(path)
     user_id = conn_.meta.get("user_id")
@@ -130,7 +133,7 @@ def collect_account(
         script_name=f"postpulse platforms collect {platform}",
         dagster_run_id=dagster_run_id,
         track=True,
-        extra_info={"api": conn_.api_url, "account_id": account_id, "calls": len(calls)},
+        extra_info={"api": conn_.api_url, "account_id": account_id, "calls": len(calls), "notes": res.notes},
     )
     records = iter_file(path, f"official_{platform}", captured_at=now) if rows else iter(())
     res.import_result = load_records(engine, records, source, now=now, after_merge=after_merge)

@@ -63,7 +63,7 @@ class ApiSettings:
     retries: int = 3
     backoff_s: float = 0.5
     max_wait_s: float = 60.0
-    reserve: int = 1
+    reserve: int = 1  # calls (or percent, where the platform reports usage in percent) kept in hand
     refresh_margin_s: float = 120.0
     token_auth: str = "body"  # body: client id/secret in the form; basic: HTTP basic auth (X)
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -80,8 +80,10 @@ class ApiSession:
         classify: Callable[[httpx.Response], ApiError],
         read_limits: Callable[[httpx.Response], Window | None],
         sleep: Callable[[float], None] = time.sleep,
+        refresher: Callable[[ApiSession], dict] | None = None,
     ) -> None:
         self.settings = settings
+        self.refresher = refresher  # a platform without refresh tokens (Meta: token exchange)
         self.tokens = tokens
         self.api_key = api_key
         self.on_tokens = on_tokens
@@ -98,6 +100,11 @@ class ApiSession:
 
     # ------------------------------------------------------------------ tokens
     def refresh(self) -> TokenSet:
+        if self.refresher is not None and self.tokens is not None:
+            self.tokens = TokenSet.from_response(self.refresher(self), previous=self.tokens)
+            if self.on_tokens:
+                self.on_tokens(self.tokens)
+            return self.tokens
         if self.tokens is None or not self.tokens.refresh_token:
             raise TokenRevoked(
                 f"the {self.settings.provider} access token expired and there is no refresh token",

@@ -84,3 +84,19 @@ def x_env(sandbox, official, monkeypatch, tmp_path):
     official.x.faults.clear()
     official.x.windows.clear()
     official.x.limits = dict(x_emulation.LIMITS)
+
+
+@pytest.fixture
+def instagram_env(sandbox, official, monkeypatch, tmp_path):
+    from postpulse.sandbox.official import instagram as ig_emulation
+
+    monkeypatch.setenv("POSTPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("POSTPULSE_INSTAGRAM_API_URL", f"{sandbox.base_url}/official/instagram")
+    monkeypatch.setenv("POSTPULSE_INSTAGRAM_CLIENT_ID", ig_emulation.CLIENT_ID)
+    monkeypatch.setenv("POSTPULSE_INSTAGRAM_CLIENT_SECRET", ig_emulation.CLIENT_SECRET)
+    st = official.instagram
+    st.faults.clear()
+    st.usage_pct, st.usage_step, st.stuck_next = 0, 0, False
+    yield st
+    st.faults.clear()
+    st.usage_pct, st.usage_step, st.stuck_next = 0, 0, False

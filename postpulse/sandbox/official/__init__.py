@@ -14,6 +14,7 @@ from datetime import datetime
 
 from starlette.routing import Mount
 
+from .instagram import InstagramApi, InstagramState
 from .x import XApi, XState
 from .youtube import YouTubeApi, YouTubeState
 
@@ -22,15 +23,21 @@ from .youtube import YouTubeApi, YouTubeState
 class OfficialApis:
     youtube: YouTubeState
     x: XState
+    instagram: InstagramState
 
     @classmethod
     def build(cls, seed: int = 7, now: datetime | None = None) -> OfficialApis:
-        return cls(youtube=YouTubeState.build(seed, now), x=XState.build(seed, now))
+        return cls(
+            youtube=YouTubeState.build(seed, now),
+            x=XState.build(seed, now),
+            instagram=InstagramState.build(seed),
+        )
 
     def routes(self) -> list[Mount]:
         return [
             Mount("/official/youtube", routes=YouTubeApi(self.youtube).routes()),
             Mount("/official/x", routes=XApi(self.x).routes()),
+            Mount("/official/instagram", routes=InstagramApi(self.instagram, "/official/instagram").routes()),
         ]
 
 

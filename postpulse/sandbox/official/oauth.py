@@ -66,6 +66,7 @@ class OAuthProvider:
     ttl_s: int = 3600
     scope_sep: str = " "
     rotate_refresh: bool = False  # X hands out a new refresh token with each refresh
+    issue_refresh: bool = True  # Meta issues none (long-lived tokens are exchanged instead)
     grants: dict[str, Grant] = field(default_factory=dict)  # access token -> grant
     refresh: dict[str, Grant] = field(default_factory=dict)  # refresh token -> grant
     codes: dict[str, PendingCode] = field(default_factory=dict)
@@ -187,7 +188,7 @@ class OAuthProvider:
                 grant = Grant(pending.user_id, cid, set(pending.scopes))
                 grant.refresh_token = "rt-" + secrets.token_urlsafe(24)
                 self.refresh[grant.refresh_token] = grant
-                body = self._issue(grant, with_refresh=True)
+                body = self._issue(grant, with_refresh=self.issue_refresh)
             elif grant_type == "refresh_token":
                 grant = self.refresh.get(form.get("refresh_token", ""))
                 if grant is None or grant.revoked:
