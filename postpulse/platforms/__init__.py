@@ -11,6 +11,7 @@ CONNECTORS: dict[str, str] = {
     "youtube": "postpulse.platforms.youtube:YouTubeConnector",
     "x": "postpulse.platforms.x:XConnector",
     "instagram": "postpulse.platforms.instagram:InstagramConnector",
+    "linkedin": "postpulse.platforms.linkedin:LinkedInConnector",
 }
 
 

@@ -160,7 +160,14 @@ def open_connector(
     extra = {}
     if getattr(cls, "daily_quota", None):
         extra["quota_left"] = quota_left(engine, cls.platform, cls.daily_quota)
-    return cls(cid, secret, tokens=tokens, on_tokens=save, sleep=sleep, meta=meta, **extra)
+    connector = cls(cid, secret, tokens=tokens, on_tokens=save, sleep=sleep, meta=meta, **extra)
+
+    def record(calls: list) -> None:
+        with engine.begin() as conn:
+            record_calls(conn, cls.platform, calls, account_id=account_id)
+
+    connector.record = record
+    return connector
 
 
 def quota_left(engine: Engine, platform: str, default_quota: int) -> int:

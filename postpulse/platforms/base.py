@@ -82,6 +82,7 @@ class Connector:
         else:
             self.authorize_url, token_url = self.oauth.authorize_url, self.oauth.token_url
         self.meta = dict(meta or {})
+        self.record: Callable[[list], None] | None = None  # set by open_connector
         settings = ApiSettings(
             provider=self.platform,
             api_url=self.api_url + self.api_prefix,
@@ -155,6 +156,10 @@ class Connector:
         return self.session.calls
 
     def close(self) -> None:
+        """Close the HTTP session; calls not yet written go to ``record`` (``api_usage``)."""
+        if self.record is not None and self.calls:
+            self.record(list(self.calls))
+            self.calls.clear()
         self.session.close()
 
     # ------------------------------------------------------------------ the interface
@@ -170,7 +175,8 @@ class Connector:
     def publish(self, text: str, media: list[str] | None = None, **opts) -> dict:
         raise NotImplementedError
 
-    def reply(self, target_id: str, text: str) -> dict:
+    def reply(self, target_id: str, text: str, *, post_id: str | None = None) -> dict:
+        """Answer the comment ``target_id`` (on the post ``post_id``, where the API needs it)."""
         raise NotImplementedError
 
     def delete(self, post_id: str) -> dict:

@@ -90,6 +90,7 @@ def collect_account(
 ) -> CollectResult:
     now = now or datetime.now(UTC)
     conn_ = open_connector(engine, vault, account_id, sleep=sleep)
+    conn_.record = None  # the calls are written with the run (or with the failure) below
     platform = conn_.platform
     res = CollectResult(platform)
     try:

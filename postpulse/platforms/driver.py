@@ -29,7 +29,6 @@ from postpulse.engagement.drivers.base import (
 
 from . import errors as api_errors
 from .accounts import open_connector
-from .usage import record_calls
 
 
 def _store():
@@ -85,11 +84,7 @@ class OfficialApiDriver:
             raise driver_error(exc) from None
 
     def close(self) -> None:
-        if self.connector.calls:
-            with self.engine.begin() as conn:
-                record_calls(conn, self.platform, self.connector.calls, account_id=self.account_id)
-            self.connector.calls.clear()
-        self.connector.close()
+        self.connector.close()  # writes its calls to api_usage
 
     def screenshot(self, path: str) -> bool:  # noqa: ARG002 - no page to show
         return False
@@ -120,7 +115,7 @@ class OfficialApiDriver:
                 media = [m["path"] if isinstance(m, dict) else m for m in task.params.get("media") or []]
                 result = self.connector.publish(text or "", media=media, **(task.params.get("options") or {}))
             elif task.action_type == "reply":
-                result = self.connector.reply(task.target_id, text or "")
+                result = self.connector.reply(task.target_id, text or "", post_id=task.post_ref)
             elif task.action_type == "like":
                 result = self.connector.like(task.target_id)
             else:

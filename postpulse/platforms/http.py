@@ -93,6 +93,7 @@ class ApiSession:
         self.calls: list[Call] = []
         self.windows: dict[str, Window] = {}
         self.waited_s = 0.0
+        self.last_headers: httpx.Headers = httpx.Headers()
         self.http = httpx.Client(timeout=settings.timeout_s, headers=settings.extra_headers)
 
     def close(self) -> None:
@@ -183,9 +184,9 @@ class ApiSession:
                 params2["key"] = self.api_key
             resp = self._send_retrying(
                 method,
-                url,
+                # merged, not replaced: an upload URL carries its own query (httpx replaces it)
+                str(httpx.URL(url).copy_merge_params(params2)),
                 endpoint=endpoint,
-                params=params2,
                 json=json,
                 data=data,
                 files=files,
@@ -194,6 +195,7 @@ class ApiSession:
                 quota_units=quota_units,
             )
             if resp.status_code < 400:
+                self.last_headers = resp.headers
                 body = resp.json() if resp.content else None
                 if count and self.calls:
                     self.calls[-1].items = count(body)

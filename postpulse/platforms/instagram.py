@@ -376,7 +376,7 @@ class InstagramConnector(Connector):
         link = self.call("GET", f"/{mid}", endpoint="ig_media.get", params={"fields": "permalink"})
         return {"id": mid, "url": link.get("permalink"), "container": container}
 
-    def reply(self, target_id: str, text: str) -> dict:
+    def reply(self, target_id: str, text: str, *, post_id: str | None = None) -> dict:  # noqa: ARG002
         body = self.call(
             "POST", f"/{target_id}/replies", endpoint="ig_comment.replies", data={"message": text}
         )

@@ -267,7 +267,7 @@ class XConnector(Connector):
             payload["quote_tweet_id"] = str(opts["quote"])
         return self._post(payload)
 
-    def reply(self, target_id: str, text: str) -> dict:
+    def reply(self, target_id: str, text: str, *, post_id: str | None = None) -> dict:  # noqa: ARG002
         return self._post({"text": text, "reply": {"in_reply_to_tweet_id": target_id}})
 
     def quote(self, target_id: str, text: str) -> dict:

@@ -302,7 +302,7 @@ class YouTubeConnector(Connector):
         ]
 
     # ------------------------------------------------------------------ writes
-    def reply(self, target_id: str, text: str) -> dict:
+    def reply(self, target_id: str, text: str, *, post_id: str | None = None) -> dict:  # noqa: ARG002
         body = self.call(
             "POST",
             "/comments",

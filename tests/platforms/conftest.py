@@ -100,3 +100,20 @@ def instagram_env(sandbox, official, monkeypatch, tmp_path):
     yield st
     st.faults.clear()
     st.usage_pct, st.usage_step, st.stuck_next = 0, 0, False
+
+
+@pytest.fixture
+def linkedin_env(sandbox, official, monkeypatch, tmp_path):
+    from postpulse.sandbox.official import linkedin as li_emulation
+
+    monkeypatch.setenv("POSTPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("POSTPULSE_LINKEDIN_API_URL", f"{sandbox.base_url}/official/linkedin")
+    monkeypatch.setenv("POSTPULSE_LINKEDIN_CLIENT_ID", li_emulation.CLIENT_ID)
+    monkeypatch.setenv("POSTPULSE_LINKEDIN_CLIENT_SECRET", li_emulation.CLIENT_SECRET)
+    monkeypatch.delenv("POSTPULSE_LINKEDIN_VERSION", raising=False)
+    st = official.linkedin
+    st.faults.clear()
+    st.calls_today, st.daily_limit = 0, 100_000
+    yield st
+    st.faults.clear()
+    st.calls_today, st.daily_limit = 0, 100_000

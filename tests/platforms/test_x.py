@@ -116,10 +116,6 @@ def test_connect_collect_publish_reply_and_refresh(engine, vault, browser, x_env
     # X rotates refresh tokens: the new one is stored, the old one no longer works
     assert second.access_token != first.access_token and second.refresh_token != first.refresh_token
 
-    from postpulse.platforms.usage import record_calls
-
-    with engine.begin() as conn:
-        record_calls(conn, "x", conn_.calls, account_id=acc["id"])
     calls = x_usage(engine)
     names = [c.endpoint for c in calls]
     for name in (

@@ -130,10 +130,6 @@ def test_connect_collect_publish_reply_and_refresh(engine, vault, browser, youtu
     res2 = collect_account(engine, vault, acc["id"], folder=tmp_path)
     assert res2.run_id != res.run_id
 
-    from postpulse.platforms.usage import record_calls
-
-    with engine.begin() as conn:
-        record_calls(conn, "youtube", conn_.calls, account_id=acc["id"])
     calls = usage(engine)
     endpoints = [c["endpoint"] for c in calls]
     for name in (

@@ -15,6 +15,7 @@ from datetime import datetime
 from starlette.routing import Mount
 
 from .instagram import InstagramApi, InstagramState
+from .linkedin import LinkedInApi, LinkedInState
 from .x import XApi, XState
 from .youtube import YouTubeApi, YouTubeState
 
@@ -24,6 +25,7 @@ class OfficialApis:
     youtube: YouTubeState
     x: XState
     instagram: InstagramState
+    linkedin: LinkedInState
 
     @classmethod
     def build(cls, seed: int = 7, now: datetime | None = None) -> OfficialApis:
@@ -31,6 +33,7 @@ class OfficialApis:
             youtube=YouTubeState.build(seed, now),
             x=XState.build(seed, now),
             instagram=InstagramState.build(seed),
+            linkedin=LinkedInState.build(seed),
         )
 
     def routes(self) -> list[Mount]:
@@ -38,6 +41,7 @@ class OfficialApis:
             Mount("/official/youtube", routes=YouTubeApi(self.youtube).routes()),
             Mount("/official/x", routes=XApi(self.x).routes()),
             Mount("/official/instagram", routes=InstagramApi(self.instagram, "/official/instagram").routes()),
+            Mount("/official/linkedin", routes=LinkedInApi(self.linkedin).routes()),
         ]
 
 
