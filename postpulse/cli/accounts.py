@@ -8,7 +8,7 @@ postpulse accounts logout demo_x                         # deletes the stored se
 postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
 postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
 postpulse accounts sync-dms demo_x
-postpulse accounts connect youtube|x|instagram|linkedin [--authorize] [--no-browser]   # OAuth consent
+postpulse accounts connect youtube|x|instagram|linkedin [--authorize] [--no-browser] [--port N]  # OAuth
 """
 
 from __future__ import annotations
@@ -214,11 +214,14 @@ def connect(
     ),
     browser: bool = typer.Option(True, "--browser/--no-browser", help="open the consent page in a browser"),
     timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the consent"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="fixed redirect port (0: a free one)"),
 ) -> None:
     """Connect an account through the platform's official API (OAuth consent page, PKCE)."""
     from postpulse.cli.platforms import connect_official
 
-    connect_official(platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout)
+    connect_official(
+        platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout, port=port
+    )
 
 
 @app.command()

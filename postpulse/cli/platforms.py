@@ -1,6 +1,6 @@
 """``postpulse platforms ...``: accounts connected through the platforms' official APIs.
 
-postpulse accounts connect youtube [--authorize] [--no-browser] [--timeout 300]   # OAuth consent
+postpulse accounts connect youtube [--authorize] [--no-browser] [--timeout 300] [--port N]
 postpulse platforms set-app youtube --client-id ID                   # secret on stdin, stored encrypted
 postpulse platforms collect [ACCOUNT] [--limit 50]                   # posts with insights and comments
 postpulse platforms usage [--platform youtube] [--days 1]            # calls, quota units, rate limits
@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 
-def connect_official(platform: str, *, authorize: bool, browser: bool, timeout: float) -> None:
+def connect_official(platform: str, *, authorize: bool, browser: bool, timeout: float, port: int = 0) -> None:
     """``postpulse accounts connect PLATFORM`` for the official-API platforms."""
     from postpulse.cli.keys import vault_or_fail
     from postpulse.platforms.accounts import connect_account
@@ -40,6 +40,7 @@ def connect_official(platform: str, *, authorize: bool, browser: bool, timeout: 
             open_url=None if browser else no_browser,
             timeout_s=timeout,
             authorize=authorize,
+            port=port,
             announce=lambda line: console.print(escape(line), highlight=False, soft_wrap=True),
         )
     except ApiError as exc:

@@ -115,3 +115,32 @@ def test_cli_connect_prints_the_consent_url_and_stores_the_account(store_env, en
         assert conn.execute(
             text("SELECT access_token_encrypted IS NOT NULL FROM accounts WHERE platform = 'youtube'")
         ).scalar()
+
+
+def test_app_credentials_from_the_vault_and_usage_report(store_env, engine, monkeypatch):
+    from typer.testing import CliRunner
+
+    from postpulse.cli import app
+    from postpulse.platforms.errors import NotConfigured
+    from postpulse.platforms.tokens import app_credentials
+
+    for var in ("POSTPULSE_X_CLIENT_ID", "POSTPULSE_X_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    with engine.connect() as conn, pytest.raises(NotConfigured, match="POSTPULSE_X_CLIENT_ID"):
+        app_credentials("x", conn, load_vault(create=True))
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["platforms", "set-app", "x", "--client-id", "my-client"], input="s3cret-value\n"
+    )
+    assert res.exit_code == 0, res.output
+    assert "s3cret-value" not in res.output
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT value::text FROM app_settings WHERE key = 'official_app:x'")
+        ).scalar()
+        assert "s3cret-value" not in stored  # encrypted in the vault
+        assert app_credentials("x", conn, load_vault(create=False)) == ("my-client", "s3cret-value")
+    res = runner.invoke(app, ["accounts", "connect", "myspace"])
+    assert res.exit_code == 1 and "no official API connector for 'myspace'" in res.output
+    res = runner.invoke(app, ["platforms", "usage", "--days", "7"])
+    assert res.exit_code == 0 and "quota units" in res.output
