@@ -8,6 +8,7 @@ postpulse accounts logout demo_x                         # deletes the stored se
 postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
 postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
 postpulse accounts sync-dms demo_x
+postpulse accounts connect bluesky --handle me.bsky.social [--service URL]   # app password on stdin
 postpulse accounts connect youtube|x|instagram|linkedin [--authorize] [--no-browser] [--port N]  # OAuth
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import typer
 from rich.markup import escape
@@ -208,7 +210,11 @@ def login(
 
 @app.command()
 def connect(
-    platform: str = typer.Argument(..., help="youtube, x, instagram or linkedin"),
+    platform: str = typer.Argument(..., help="bluesky, youtube, x, instagram or linkedin"),
+    handle: str = typer.Option(None, "--handle", help="bluesky: the full handle, e.g. name.bsky.social"),
+    service: str = typer.Option(
+        "https://bsky.social", "--service", help="bluesky: the account's PDS (a local stack: its pds URL)"
+    ),
     authorize: bool = typer.Option(
         False, "--authorize", help="mark it as yours and authorized for automation"
     ),
@@ -216,11 +222,40 @@ def connect(
     timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the consent"),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="fixed redirect port (0: a free one)"),
 ) -> None:
-    """Connect an account through the platform's official API (OAuth consent page, PKCE)."""
-    from postpulse.cli.platforms import connect_official
+    """Connect an API account: Bluesky with an app password (read from standard input or a prompt,
+    never an argument; the session is stored encrypted, the password is not), the official APIs
+    of YouTube, X, Instagram and LinkedIn through their OAuth consent page (tokens stored
+    encrypted)."""
+    if platform.strip().lower() != "bluesky":
+        from postpulse.cli.platforms import connect_official
 
-    connect_official(
-        platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout, port=port
+        connect_official(
+            platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout, port=port
+        )
+        return
+    if not handle:
+        fail("bluesky accounts connect with --handle NAME.bsky.social (and the app password on stdin)")
+    from postpulse.bluesky.accounts import connect_account
+    from postpulse.bluesky.errors import BlueskyError
+    from postpulse.cli.keys import vault_or_fail
+
+    if sys.stdin.isatty():
+        password = typer.prompt(f"app password for @{handle.lstrip('@')}", hide_input=True)
+    else:
+        password = sys.stdin.readline().strip()
+    if not password:
+        fail("no app password given: pipe it on standard input or type it at the prompt")
+    try:
+        acc = connect_account(
+            _engine(), vault_or_fail(create=True), handle, password, service=service, authorize=authorize
+        )
+    except BlueskyError as exc:
+        fail(str(exc))
+    state = "authorized" if acc["is_authorized"] else "NOT authorized: run `postpulse accounts authorize`"
+    console.print(
+        f"[green]{acc['id']}[/green] @{escape(acc['username'])} on bluesky connected: session stored "
+        f"encrypted ({state})",
+        highlight=False,
     )
 
 

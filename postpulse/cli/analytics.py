@@ -188,7 +188,13 @@ def metrics_daily(
     console.print(
         f"[green]daily_metrics {d0}..{d1}: {res.rows:,} rows[/green] "
         f"({', '.join(f'{g} {n:,}' for g, n in res.rows_by_grain.items()) or 'no data in range'}; "
-        f"{res.snapshots_scanned:,} snapshots read, {sum(res.timings.values()):.2f} s)",
+        f"{res.snapshots_read:,} snapshots read (the range and {max_gap_days} days around it)"
+        + (
+            f", {res.snapshot_rows_scanned:,} rows scanned by the parts of the range"
+            if res.snapshot_rows_scanned != res.snapshots_read
+            else ""
+        )
+        + f", {sum(res.timings.values()):.2f} s)",
         highlight=False,
     )
 
