@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from postpulse.crypto import Vault
 from postpulse.engagement import audit
 from postpulse.engagement import repository as repo
+from postpulse.engagement.sessions import store_session
 
 from . import connector_class
 from .base import Connector
@@ -104,6 +105,11 @@ def connect_account(
                 {"f": me["followers"], "id": account_id},
             )
         save_tokens(conn, vault, account_id, tokens)
+        # the account's "session" for the executor: connected through OAuth, the tokens are in
+        # their own columns (nothing secret here)
+        store_session(
+            conn, vault, account_id, {"kind": "oauth", "platform": cls.platform, "user_id": me["id"]}
+        )
         record_calls(conn, cls.platform, conn_.calls, account_id=account_id)
         audit.record(
             conn,

@@ -144,3 +144,69 @@ def test_app_credentials_from_the_vault_and_usage_report(store_env, engine, monk
     assert res.exit_code == 1 and "no official API connector for 'myspace'" in res.output
     res = runner.invoke(app, ["platforms", "usage", "--days", "7"])
     assert res.exit_code == 0 and "quota units" in res.output
+
+
+def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, browser, x_env, tmp_path):
+    """Queued, approved actions of an X account go through the executor with no browser."""
+    import json
+
+    from postpulse.engagement import repository as repo
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+    from tests.engagement.conftest import OPEN_SETTINGS
+
+    from .test_x import OURS, png_bytes
+
+    vault = load_vault(create=True)
+    acc = connect_in_chromium(engine, vault, browser, "x")
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE accounts SET is_authorized = true, settings = CAST(:s AS jsonb) WHERE id = :i"),
+            {"s": json.dumps(OPEN_SETTINGS), "i": acc["id"]},
+        )
+    target = max((t for t in x_env.tweets.values() if t["author_id"] == OURS), key=lambda t: t["created_at"])
+    image = tmp_path / "card.png"
+    image.write_bytes(png_bytes())
+
+    def queue(action_type: str, **kw) -> str:
+        with engine.begin() as conn:
+            row = repo.add_action(conn, account=acc["id"], action_type=action_type, platform="x", **kw).action
+            repo.decide(conn, [row["id"]], "approve")
+        return row["id"]
+
+    ids = {
+        "like": queue("like", target_id=target["id"]),
+        "reply": queue("reply", target_id=target["id"], post_id=target["id"], text_value="Glad you liked it"),
+        "publish": queue("publish", text_value="Fresh chart of the week", params={"media": [str(image)]}),
+    }
+    summary = Executor(
+        engine, vault, config=ExecutorConfig(backoff_base=0.05, backoff_max=0.2)
+    ).run_until_idle()
+    assert summary.get("claimed") == 3, summary
+    with engine.connect() as conn:
+        rows = {
+            a: conn.execute(
+                text(
+                    "SELECT q.status, t.status AS attempt, v.verified, q.last_error FROM action_queue q "
+                    "LEFT JOIN action_attempts t ON t.action_id = q.id "
+                    "LEFT JOIN verification_results v ON v.id = t.verification_id WHERE q.id = :a"
+                ),
+                {"a": i},
+            ).one()
+            for a, i in ids.items()
+        }
+        audited = conn.execute(
+            text("SELECT count(*) FROM audit_entries WHERE account_id = :a AND action_id IS NOT NULL"),
+            {"a": acc["id"]},
+        ).scalar()
+        calls = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT endpoint FROM api_usage WHERE account_id = :a"), {"a": acc["id"]}
+            )
+        }
+    assert all((r.status, r.attempt, r.verified) == ("completed", "success", True) for r in rows.values()), (
+        rows
+    )
+    assert (OURS, target["id"]) in x_env.likes and audited >= 3
+    assert any(t["text"] == "Fresh chart of the week" and "attachments" in t for t in x_env.tweets.values())
+    assert {"users.likes", "tweets.create", "media.upload"} <= calls
