@@ -18,7 +18,7 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky"]
+AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky", "platforms"]
 
 
 def _resources() -> dict:

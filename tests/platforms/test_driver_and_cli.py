@@ -210,3 +210,40 @@ def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, 
     assert (OURS, target["id"]) in x_env.likes and audited >= 3
     assert any(t["text"] == "Fresh chart of the week" and "attachments" in t for t in x_env.tweets.values())
     assert {"users.likes", "tweets.create", "media.upload"} <= calls
+
+
+def test_dagster_asset_collects_every_connected_account(engine, store_env, browser, youtube_env, x_env):
+    import dagster as dg
+
+    from assets.platforms.collection import official_api_accounts_connected, official_api_posts
+    from orchestration.definitions import defs
+    from resources.store import PostgresStore
+    from resources.vault import VaultResource
+
+    assert defs.resolve_job_def("official_api_collect") is not None
+    vault = load_vault(create=True)
+    yt = connect_in_chromium(engine, vault, browser, "youtube")
+    connect_in_chromium(engine, vault, browser, "x")
+    result = dg.materialize(
+        [official_api_posts, official_api_accounts_connected],
+        resources={"store": PostgresStore(database_url=store_env), "platforms_vault": VaultResource()},
+    )
+    assert result.success
+    md = result.asset_materializations_for_node("official_api_posts")[0].metadata
+    assert (
+        md["accounts"].value == 2 and md["failed_accounts"].value == 0 and md["dagster/row_count"].value > 0
+    )
+    checks = result.get_asset_check_evaluations()
+    assert checks and checks[0].passed
+    youtube_env.oauth.revoke()  # one account loses its grant: the other is still collected, the check warns
+    result = dg.materialize(
+        [official_api_posts, official_api_accounts_connected],
+        resources={"store": PostgresStore(database_url=store_env), "platforms_vault": VaultResource()},
+    )
+    md = result.asset_materializations_for_node("official_api_posts")[0].metadata
+    assert md["failed_accounts"].value == 1 and "postpulse accounts connect youtube" in md["failures"].value
+    assert not result.get_asset_check_evaluations()[0].passed
+    with engine.connect() as conn:
+        assert conn.execute(
+            text("SELECT needs_relogin FROM accounts WHERE id = :i"), {"i": yt["id"]}
+        ).scalar()
