@@ -129,7 +129,7 @@ class ApiSession:
             form["client_id"] = s.client_id
             if s.client_secret:
                 form["client_secret"] = s.client_secret
-        resp = self._send("POST", s.token_url, endpoint=endpoint, data=form, auth=auth)
+        resp = self.send("POST", s.token_url, endpoint=endpoint, data=form, auth=auth)
         if resp.status_code in (400, 401):
             err = self.classify(resp)
             if isinstance(err, (TokenRevoked, TokenExpired)) or resp.status_code in (400, 401):
@@ -210,7 +210,7 @@ class ApiSession:
                 and err.retry_after is not None
                 and err.retry_after <= self.settings.max_wait_s
             ):
-                self._wait(err.retry_after)
+                self.wait(err.retry_after)
                 continue
             raise err
 
@@ -220,16 +220,16 @@ class ApiSession:
             stop=stop_after_attempt(s.retries),
             wait=wait_exponential(multiplier=s.backoff_s, max=s.backoff_s * 8),
             retry=retry_if_exception_type(ServerError),
-            sleep=self._wait,
+            sleep=self.wait,
             reraise=True,
         ):
             with attempt:
-                resp = self._send(method, url, **kw)
+                resp = self.send(method, url, **kw)
                 if resp.status_code >= 500:
                     raise self.classify(resp)
         return resp
 
-    def _send(
+    def send(
         self, method: str, url: str, *, endpoint: str, quota_units: int | None = None, **kw
     ) -> httpx.Response:
         called_at = datetime.now(UTC)
@@ -277,10 +277,10 @@ class ApiSession:
                 fix="nothing was lost; run the collection again after the reset",
                 retry_after=wait,
             )
-        self._wait(wait)
+        self.wait(wait)
         self.windows.pop(endpoint, None)
 
-    def _wait(self, seconds: float | object) -> None:
+    def wait(self, seconds: float | object) -> None:
         seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
         self.waited_s += seconds
         self.sleep(seconds)

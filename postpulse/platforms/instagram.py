@@ -81,7 +81,7 @@ class InstagramConnector(Connector):
     def refresher(self):
         def exchange(session) -> dict:
             s = session.settings
-            resp = session._send(  # noqa: SLF001 - the session's own transport, recorded like any call
+            resp = session.send(  # recorded like any call
                 "GET",
                 s.token_url,
                 endpoint="oauth.exchange",
@@ -340,7 +340,7 @@ class InstagramConnector(Connector):
                     fix="check that the image URLs are public JPEG/PNG files and publish again",
                 )
             if i < POLLS - 1:
-                self.session._wait(self.poll_interval_s)  # noqa: SLF001 - the session's (injectable) sleep
+                self.session.wait(self.poll_interval_s)  # the session's (injectable) sleep
         raise PublishFailed(
             f"Instagram is still processing container {container} after {POLLS} checks; "
             "nothing was published",

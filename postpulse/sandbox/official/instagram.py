@@ -305,7 +305,7 @@ class InstagramApi:
         if grant.expires_at <= time.time():
             return fb_error(400, "Error validating access token: Session has expired.", 190, 463)
         with self.st.oauth.lock:
-            body = self.st.oauth._issue(grant, with_refresh=False)  # noqa: SLF001 - same emulation package
+            body = self.st.oauth.issue(grant, with_refresh=False)
             grant.expires_at = time.time() + LONG_TTL
         return JSONResponse(
             {"access_token": body["access_token"], "token_type": "bearer", "expires_in": LONG_TTL}

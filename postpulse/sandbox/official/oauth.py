@@ -188,7 +188,7 @@ class OAuthProvider:
                 grant = Grant(pending.user_id, cid, set(pending.scopes))
                 grant.refresh_token = "rt-" + secrets.token_urlsafe(24)
                 self.refresh[grant.refresh_token] = grant
-                body = self._issue(grant, with_refresh=self.issue_refresh)
+                body = self.issue(grant, with_refresh=self.issue_refresh)
             elif grant_type == "refresh_token":
                 grant = self.refresh.get(form.get("refresh_token", ""))
                 if grant is None or grant.revoked:
@@ -197,12 +197,12 @@ class OAuthProvider:
                     del self.refresh[grant.refresh_token]
                     grant.refresh_token = "rt-" + secrets.token_urlsafe(24)
                     self.refresh[grant.refresh_token] = grant
-                body = self._issue(grant, with_refresh=self.rotate_refresh)
+                body = self.issue(grant, with_refresh=self.rotate_refresh)
             else:
                 return self.error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    def _issue(self, grant: Grant, *, with_refresh: bool) -> dict:
+    def issue(self, grant: Grant, *, with_refresh: bool) -> dict:
         self.grants.pop(grant.access_token, None)
         grant.access_token = "at-" + secrets.token_urlsafe(24)
         grant.expires_at = time.time() + self.ttl_s
