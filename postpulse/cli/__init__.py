@@ -37,6 +37,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("users", "users"),
     ("platforms", "platforms"),
     ("console", None),
+    ("content", "content"),
 ]
 
 

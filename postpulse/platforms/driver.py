@@ -122,6 +122,8 @@ class OfficialApiDriver:
                 result = self.connector.delete(task.target_id)
         except api_errors.ApiError as exc:
             raise driver_error(exc) from None
+        if task.action_type == "publish":  # the publication row takes the post's id and URL
+            result.setdefault("platform_post_id", result.get("id"))
         check = Verification("dom_state_check", bool(result.get("id")), 0.9, {"api_id": result.get("id")})
         return result, check
 

@@ -1138,7 +1138,12 @@ def create_app(
         if blocked(session, request, "publish"):
             return RedirectResponse(f"/{platform}/compose", status_code=303)
         post = sb.world.publish(
-            platform, session.username, form.get("text"), sb.clock.now(), media_kind=form.get("media") or None
+            platform,
+            session.username,
+            form.get("text"),
+            sb.clock.now(),
+            media_kind=form.get("media") or None,
+            client_ref=form.get("client_ref") or None,
         )
         return RedirectResponse(post_path(post), status_code=303)
 

@@ -209,6 +209,14 @@ def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, 
     )
     assert (OURS, target["id"]) in x_env.likes and audited >= 3
     assert any(t["text"] == "Fresh chart of the week" and "attachments" in t for t in x_env.tweets.values())
+    with engine.connect() as conn:
+        result = conn.execute(
+            text("SELECT result FROM action_attempts WHERE action_id = :a AND status = 'success'"),
+            {"a": ids["publish"]},
+        ).scalar()
+    assert result["platform_post_id"] in x_env.tweets and result["url"].startswith(
+        "https://x.com/postpulse_demo/"
+    )
     assert {"users.likes", "tweets.create", "media.upload"} <= calls
 
 

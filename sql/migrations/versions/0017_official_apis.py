@@ -11,7 +11,7 @@ Revision ID: 0017_official_apis
 from alembic import op
 
 revision = "0017_official_apis"
-down_revision = "0012_alerts"
+down_revision = "0016_publishing"
 branch_labels = None
 depends_on = None
 
