@@ -14,7 +14,17 @@ import dagster as dg
 # owners); without this the same warnings repeat in every run's and every tick's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from orchestration import agency, analytics, bluesky, engagement, ingest, operations, publishing, store
+from orchestration import (
+    agency,
+    analytics,
+    bluesky,
+    engagement,
+    ingest,
+    operations,
+    platforms,
+    publishing,
+    store,
+)
 
 defs = dg.Definitions.merge(
     store.defs,
@@ -25,4 +35,5 @@ defs = dg.Definitions.merge(
     bluesky.defs,
     operations.defs,
     publishing.defs,
+    platforms.defs,
 )

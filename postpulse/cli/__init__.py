@@ -35,6 +35,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("agency", None),
     ("watch", "watch"),
     ("users", "users"),
+    ("platforms", "platforms"),
     ("console", None),
     ("content", "content"),
 ]

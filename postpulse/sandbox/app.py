@@ -47,6 +47,7 @@ from starlette.responses import HTMLResponse, Response
 
 from .clock import SandboxClock
 from .faults import Faults
+from .official import mount_official
 from .routes import all_routes
 from .routes.common import is_api, json_error
 from .state import DEFAULT_APIFY_TOKEN, DEFAULT_SESSION_TTL, Sandbox, Session, cookie_name
@@ -104,7 +105,9 @@ def create_app(
         return json_error("internal sandbox error; this is a bug in the sandbox", 500, "internal-error")
 
     app = Starlette(
-        routes=all_routes(sb), exception_handlers={HTTPException: http_exc, Exception: server_exc}
+        # the official API emulations (sandbox/official/) first, then the sandbox's own routes
+        routes=[*mount_official(sb, now=world.now), *all_routes(sb)],
+        exception_handlers={HTTPException: http_exc, Exception: server_exc},
     )
     app.state.sandbox = sb
     app.add_middleware(FaultMiddleware, sandbox=sb)
