@@ -75,6 +75,8 @@ def _policy_inputs(
     params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
     if text_value is not None:
         params["text"] = text_value
+    if r["action_type"] == "dm_send" and r["text_hash"]:
+        params["text_hash"] = r["text_hash"]  # keyed (postpulse.engagement.dm_hash)
     if r["post_platform_id"]:
         params.setdefault("platform_post_id", r["post_platform_id"])
     request = ActionRequest(

@@ -12,18 +12,23 @@ accounts.session_encrypted         ``accounts:<id>:session``
 accounts.access_token_encrypted    ``accounts:<id>:access_token``
 accounts.refresh_token_encrypted   ``accounts:<id>:refresh_token``
 action_queue.action_params.text_.. ``action_queue:<id>:text`` (outbound DM text, base64 text form)
+vault_secrets.value_encrypted      ``vault_secrets:<id>:value`` (e.g. the DM text hash key)
 ================================== ==============================================
 
 Keys: ``POSTPULSE_SECRET_KEY`` if set, else the key file ``<data dir>/keys/keyring.json`` (data
-dir: ``POSTPULSE_HOME``, else the per-user data directory).
+dir: ``POSTPULSE_HOME``, else the per-user data directory). A key file is created only while the
+store holds no envelope (``load_vault(engine=...)``): otherwise the old key is missing and must be
+restored, since a new one could not decrypt anything.
 """
 
 from __future__ import annotations
 
 import os
 
+from sqlalchemy.engine import Engine
+
 from postpulse import config
-from postpulse.crypto import Keyring, Vault
+from postpulse.crypto import Keyring, MissingKeyError, Vault, default_key_file
 
 
 def dm_content_aad(message_id: str) -> bytes:
@@ -48,10 +53,31 @@ def queued_text_aad(action_id: str) -> bytes:
     return f"action_queue:{action_id}:text".encode()
 
 
-def load_vault(*, create: bool = True, data_dir: str | os.PathLike[str] | None = None) -> Vault:
-    """The vault: ``POSTPULSE_SECRET_KEY`` or the key file (created when missing and ``create``).
+def vault_secret_aad(secret_id: str) -> bytes:
+    return f"vault_secrets:{secret_id}:value".encode()
 
-    Readers pass ``create=False`` so that a missing key is a clear ``MissingKeyError`` instead
-    of a fresh key that cannot decrypt anything.
+
+def load_vault(
+    *,
+    create: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+    engine: Engine | None = None,
+) -> Vault:
+    """The vault: ``POSTPULSE_SECRET_KEY`` or the key file.
+
+    A missing key file is created only with ``create`` AND an ``engine`` whose store holds no
+    envelope; otherwise a missing key is a clear ``MissingKeyError`` (saying, when the store
+    holds envelopes, that the key file must be restored) instead of a fresh key that cannot
+    decrypt anything.
     """
-    return Vault(Keyring.load(data_dir=data_dir or config.data_dir(), create=create))
+    base = data_dir or config.data_dir()
+    try:
+        return Vault(Keyring.load(data_dir=base, create=False))
+    except MissingKeyError:
+        key_file = default_key_file(base)
+        if not create or engine is None or key_file.exists():
+            raise
+    from .keys import refuse_new_key_over_envelopes
+
+    refuse_new_key_over_envelopes(engine, str(key_file))
+    return Vault(Keyring.load(data_dir=base, create=True))

@@ -168,7 +168,9 @@ class PolicyEngine:
                 )
             return Decision.reject(hit.reason_code, msg, **details)
 
-        key = idempotency_key(request.action_type, request.target_id, request.text)
+        key = idempotency_key(
+            request.action_type, request.target_id, request.text, request.params.get("text_hash")
+        )
         if key is not None and self.idempotency.already_succeeded(
             request.account_id, request.action_type, key[0], key[1]
         ):
