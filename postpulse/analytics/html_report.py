@@ -3,6 +3,7 @@ external assets)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -11,12 +12,36 @@ import jinja2
 from postpulse.analytics import plots, queries
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.errors import AnalyticsError
+from postpulse.safe_text import safe_link
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
-def _table(df, max_rows: int = 15) -> dict:
+@dataclass(frozen=True)
+class Link:
+    """A cell shown as a link only when ``href`` is a safe (absolute http/https) URL."""
+
+    text: str
+    href: str | None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _table(df, max_rows: int = 15, links: dict[str, str] | None = None) -> dict:
+    """Columns and display rows; ``links`` maps a column to the column holding its URL (shown
+    as a link only if ``safe_link`` accepts it; the URL column itself is not shown)."""
     df = df.head(max_rows)
+    links = links or {}
+    table = _plain_table(df.drop(columns=list(links.values())))
+    for col, url_col in links.items():
+        i = table["columns"].index(col)
+        for row, url in zip(table["rows"], df[url_col], strict=True):
+            row[i] = Link(row[i], safe_link(url))
+    return table
+
+
+def _plain_table(df) -> dict:
     rows = [
         [
             ""
@@ -64,7 +89,8 @@ def render(a: Analytics, workspace: str, days: int = 30) -> str:
         """WITH latest AS (SELECT post_id, arg_max(engagement, downloaded_at) AS engagement,
                                           arg_max(views, downloaded_at) AS views, count(*) AS snapshots
                                    FROM snapshots GROUP BY post_id)
-                   SELECT d.platform, d.author_username, d.post_id, d.posted_at, l.engagement, l.views, l.snapshots
+                   SELECT d.platform, d.author_username, d.post_id, d.url, d.posted_at, l.engagement, l.views,
+                          l.snapshots
                    FROM post_dim d JOIN latest l USING (post_id)
                    WHERE d.workspace_id = $w ORDER BY l.engagement DESC NULLS LAST LIMIT 15""",
         {"w": wid},
@@ -87,6 +113,6 @@ def render(a: Analytics, workspace: str, days: int = 30) -> str:
         summary=summary.iloc[0].to_dict(),
         growth_png=plots.data_uri(plots.growth_curves_png(curves, f"Growth curves: top posts of {wname}")),
         trend_png=plots.data_uri(plots.daily_trends_png(trend, f"{wname}: daily new engagement and rate")),
-        top=_table(top),
+        top=_table(top, links={"post_id": "url"}),
         daily=_table(daily, 60),
     )

@@ -194,6 +194,7 @@ def tracking_command(
 ) -> None:
     """What is tracked and when each post is checked next."""
     from postpulse.checkbacks.track import tracking_list
+    from postpulse.safe_text import display_cell
 
     store = open_store()
     total, rows = tracking_list(store.engine, platform=platform, limit=limit, include_done=all_)
@@ -225,13 +226,13 @@ def tracking_command(
         table.add_row(
             r.post_id,
             r.platform,
-            r.author or "",
+            display_cell(r.author),  # imported text: no escapes, no markup
             f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
             f"{r.checks_completed}/{r.slots}",
             f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",
             _rel(r.next_check_at, now),
             str(r.snapshots),
-            fail_s,
+            display_cell(fail_s),
         )
     console.print(table)
 
