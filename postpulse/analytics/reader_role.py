@@ -13,7 +13,7 @@ to be stored: whoever holds ``DATABASE_URL`` can already read everything. Withou
 upgrade``; it needs a role that may create roles (superuser or ``CREATEROLE``). When the store's
 role cannot, it says so and changes nothing: the pipeline's own analytics then read as the store
 role, and ``postpulse query`` (user SQL) refuses to run until an administrator creates the role
-(``reader_role_sql`` prints the statements).
+(docs/security.md lists the statements).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import hmac
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 READER_ROLE = "postpulse_reader"
 
@@ -41,79 +42,65 @@ def _can_create_roles(conn: Connection) -> bool:
     )
 
 
-def reader_exists(conn: Connection) -> bool:
-    return (
-        conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": READER_ROLE}).first()
-        is not None
-    )
+def reader_exists(conn: Connection, role: str = READER_ROLE) -> bool:
+    return conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is not None
 
 
-def reader_role_sql(database: str, store_role: str) -> list[str]:
-    """What an administrator runs when the store's role cannot create roles (no password shown)."""
-    r = READER_ROLE
-    return [
-        f"CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '...'",
-        f"ALTER ROLE {r} SET default_transaction_read_only = on",
-        f'GRANT CONNECT ON DATABASE "{database}" TO {r}',
-        f"GRANT USAGE ON SCHEMA public TO {r}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {r}",
-        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{store_role}" IN SCHEMA public GRANT SELECT ON TABLES TO {r}',
-    ]
+def _run(conn: Connection, template: str, *args: str | None) -> None:
+    """Run a utility statement built by PostgreSQL's format() (%I identifiers, %L literals)."""
+    binds = {f"a{i}": a for i, a in enumerate(args)}
+    casts = ", ".join(f"CAST(:a{i} AS text)" for i in range(len(args)))
+    statement = conn.execute(text(f"SELECT format(:t, {casts})"), {"t": template, **binds}).scalar_one()
+    conn.execute(text(statement))
 
 
-def ensure_reader_role(conn: Connection, store_password: str | None) -> str | None:
+def ensure_reader_role(conn: Connection, store_password: str | None, role: str = READER_ROLE) -> str | None:
     """Create/refresh the reader role and its grants in the current database. Returns None when
     done, else one line saying why it could not (nothing changed then)."""
-    r = READER_ROLE
-    exists = reader_exists(conn)
-    can = _can_create_roles(conn)
-    if not can:
-        if exists:
-            # grants on our own tables need no CREATEROLE
-            _grant(conn)
-            return None
-        return (
-            f"the store's role cannot create the read-only role {r} (needs CREATEROLE); "
-            "`postpulse query` stays refused until an administrator creates it"
-        )
-    if not exists:
-        conn.execute(
-            text(
-                "DO $$ BEGIN CREATE ROLE postpulse_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                "NOREPLICATION NOBYPASSRLS NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    if not _can_create_roles(conn):
+        if not reader_exists(conn, role):
+            return (
+                f"the store's role cannot create the read-only role {role} (it needs CREATEROLE); "
+                "`postpulse query` is refused until an administrator creates it (docs/security.md)"
             )
-        )
-    conn.execute(
-        text(
-            "ALTER ROLE postpulse_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
-        )
-    )
+        try:
+            with conn.begin_nested():
+                _grant(conn, role)  # grants on our own tables need no CREATEROLE
+        except DBAPIError:
+            return f"could not grant the read-only role {role} SELECT on the store's tables"
+        return None
+    if not reader_exists(conn, role):
+        try:
+            with conn.begin_nested():
+                _run(conn, "CREATE ROLE %I NOINHERIT", role)
+        except DBAPIError:  # created meanwhile by a concurrent upgrade
+            pass
+    _run(conn, "ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS", role)
     password = reader_password(store_password)
-    statement = (
-        conn.execute(
-            text("SELECT format('ALTER ROLE %I PASSWORD %L', CAST(:r AS text), CAST(:p AS text))"),
-            {"r": r, "p": password},
-        ).scalar_one()
-        if password
-        else "ALTER ROLE postpulse_reader PASSWORD NULL"
-    )
-    conn.execute(text(statement))
-    conn.execute(text("ALTER ROLE postpulse_reader SET default_transaction_read_only = on"))
-    conn.execute(text("ALTER ROLE postpulse_reader SET statement_timeout = '10min'"))
-    _grant(conn)
+    if password:
+        _run(conn, "ALTER ROLE %I PASSWORD %L", role, password)
+    else:
+        _run(conn, "ALTER ROLE %I PASSWORD NULL", role)
+    _run(conn, "ALTER ROLE %I SET default_transaction_read_only = on", role)
+    _grant(conn, role)
     return None
 
 
-def _grant(conn: Connection) -> None:
+def _grant(conn: Connection, role: str) -> None:
     db = conn.execute(text("SELECT current_database()")).scalar_one()
-    conn.execute(
-        text(
-            conn.execute(
-                text("SELECT format('GRANT CONNECT ON DATABASE %I TO postpulse_reader', CAST(:d AS text))"),
-                {"d": db},
-            ).scalar_one()
-        )
-    )
-    conn.execute(text("GRANT USAGE ON SCHEMA public TO postpulse_reader"))
-    conn.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO postpulse_reader"))
-    conn.execute(text("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO postpulse_reader"))
+    _run(conn, "GRANT CONNECT ON DATABASE %I TO %I", db, role)
+    _run(conn, "GRANT USAGE ON SCHEMA public TO %I", role)
+    _run(conn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I", role)
+    _run(conn, "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %I", role)
+
+
+def refresh_reader_role(app_url: str) -> str | None:
+    """``ensure_reader_role`` on the store at ``app_url`` (run by ``postpulse db upgrade``)."""
+    from postpulse.store.database import make_engine
+
+    engine = make_engine(app_url)
+    try:
+        with engine.begin() as conn:
+            return ensure_reader_role(conn, engine.url.password)
+    finally:
+        engine.dispose()
