@@ -71,6 +71,14 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, wh
     raise PostpulseError(f"{what} did not answer on {url} within {timeout:.0f}s")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
     """Stop a child started in its own session, and everything it started: Dagster starts its
     code servers in sessions of their own, out of reach of the group signal, so the child's
@@ -165,6 +173,9 @@ class Launcher:
                 )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
                 self.say(f"sandbox platform: {sandbox_url}")
+            # Dagster's web server checks no Host header: it listens on an internal port and is
+            # served through the host guard (DNS rebinding, see postpulse.host_guard)
+            internal_port = _free_port()
             dagster = self._spawn(
                 [
                     sys.executable,
@@ -174,15 +185,31 @@ class Launcher:
                     "-w",
                     str(config.repo_root() / "workspace.yaml"),
                     "-h",
-                    self.host,
+                    "127.0.0.1",
                     "-p",
-                    str(self.port),
+                    str(internal_port),
                 ],
                 env,
                 "Dagster (web UI + daemon)",
             )
-            ui = f"http://{self.host}:{self.port}"
-            wait_http(f"{ui}/server_info", 180, dagster, "the Dagster web UI")
+            wait_http(f"http://127.0.0.1:{internal_port}/server_info", 180, dagster, "the Dagster web UI")
+            guard = self._spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "postpulse.host_guard",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--upstream",
+                    f"http://127.0.0.1:{internal_port}",
+                ],
+                env,
+                "Dagster UI host guard",
+            )
+            ui = f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
+            wait_http(f"{ui}/server_info", 30, guard, "the Dagster web UI")
             self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")
             self._wait(stop_event)
         finally:

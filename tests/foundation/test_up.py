@@ -57,6 +57,11 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
     try:
         assert _wait_for(lines, "READY", 240, log), "".join(log[-40:])
         assert httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=10).status_code == 200
+        # DNS rebinding: the UI answers only its own host names
+        foreign = {"Host": f"attacker.example:{port}"}
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/server_info", headers=foreign, timeout=10).status_code == 400
+        )
         gql = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             timeout=30,
