@@ -51,13 +51,15 @@ from postpulse.store.urls import StoreUrls  # noqa: E402
 END = date(2025, 3, 1)  # data ends here; the 30-day backfill is [END - 30, END)
 
 BARE_DAILY_DUCK = """
-SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions, like_count)) AS d_reactions,
+SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions,
+    like_count)) AS d_reactions,
        max(comment_count) - min(comment_count) AS d_comments, max(share_count) - min(share_count) AS d_shares,
        max(view_count) - min(view_count) AS d_views, max(save_count) - min(save_count) AS d_saves
 FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi GROUP BY post_id
 """
 BARE_DAILY_PG = """
-SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions, like_count)) AS d_reactions,
+SELECT post_id, count(*) AS n, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions,
+    like_count)) AS d_reactions,
        max(comment_count) - min(comment_count) AS d_comments, max(share_count) - min(share_count) AS d_shares,
        max(view_count) - min(view_count) AS d_views, max(save_count) - min(save_count) AS d_saves
 FROM data_downloads WHERE downloaded_at >= %(lo)s AND downloaded_at < %(hi)s GROUP BY post_id
@@ -67,29 +69,37 @@ FROM data_downloads WHERE downloaded_at >= %(lo)s AND downloaded_at < %(hi)s GRO
 # analogue of the import benchmark's raw-COPY baseline: a bare query cannot store anything).
 BARE_DAILY_DUCK_PER_DAY = """
 SELECT DATE '1970-01-01' + CAST(floor(epoch(downloaded_at) / 86400) AS INTEGER) AS metric_date, post_id,
-       count(*) AS snapshots, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions, like_count)) AS d_reactions,
+       count(*) AS snapshots, max(coalesce(total_reactions, like_count)) - min(coalesce(total_reactions,
+           like_count)) AS d_reactions,
        max(comment_count) - min(comment_count) AS d_comments, max(share_count) - min(share_count) AS d_shares,
        max(view_count) - min(view_count) AS d_views, max(save_count) - min(save_count) AS d_saves
 FROM pg.public.data_downloads WHERE downloaded_at >= $lo AND downloaded_at < $hi
 GROUP BY 1, 2 HAVING metric_date >= $start AND metric_date < $end
 """
-BARE_OUT_DDL = """CREATE TABLE bench_bare_daily (metric_date date NOT NULL, post_id text NOT NULL, snapshots bigint,
+BARE_OUT_DDL = """CREATE TABLE bench_bare_daily (metric_date date NOT NULL, post_id text NOT NULL,
+                   snapshots bigint,
   d_reactions bigint, d_comments bigint, d_shares bigint, d_views bigint, d_saves bigint)"""
 
 BARE_GROWTH_DUCK = """
-SELECT p.platform, CAST(floor((epoch(d.downloaded_at) - epoch(p.posted_at)) / 3600) AS INTEGER) AS age_hour, count(*) AS snapshots,
-       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0) + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
+SELECT p.platform, CAST(floor((epoch(d.downloaded_at) - epoch(p.posted_at)) / 3600) AS INTEGER) AS age_hour,
+    count(*) AS snapshots,
+       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0)
+           + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
        avg(d.view_count) AS avg_views
 FROM pg.public.data_downloads d JOIN pg.public.posts p ON p.id = d.post_id
-WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND epoch(d.downloaded_at) < epoch(p.posted_at) + 720 * 3600
+WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND epoch(d.downloaded_at)
+    < epoch(p.posted_at) + 720 * 3600
 GROUP BY ALL ORDER BY 1, 2
 """
 BARE_GROWTH_PG = """
-SELECT p.platform, floor(extract(epoch FROM d.downloaded_at - p.posted_at) / 3600)::int AS age_hour, count(*) AS snapshots,
-       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0) + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
+SELECT p.platform, floor(extract(epoch FROM d.downloaded_at - p.posted_at) / 3600)::int AS age_hour, count(*)
+    AS snapshots,
+       avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0)
+           + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
        avg(d.view_count) AS avg_views
 FROM data_downloads d JOIN posts p ON p.id = d.post_id
-WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND d.downloaded_at < p.posted_at + interval '720 hours'
+WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND d.downloaded_at < p.posted_at + interval
+    '720 hours'
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -289,7 +299,8 @@ def main() -> int:
         t_ours = results[-1][1]
         bare_write.append((label, t_bw, copied[-1]))
         print(
-            f"    baseline 2, bare DuckDB per post and day + raw COPY of its {copied[-1]:,} rows into PostgreSQL: "
+            f"    baseline 2, bare DuckDB per post and day + raw COPY of its {copied[-1]:,} rows into "
+            "PostgreSQL: "
             f"{t_bw:.2f} s | ours/that {t_ours / t_bw:.2f}x"
         )
         # the floor: storing exactly our rows, with nothing computed, against the bare query
@@ -330,21 +341,18 @@ def main() -> int:
     a.close()
 
     print(f"\nload average after measuring: {_load()}")
-    print(
-        "summary, the issue's goal (baseline 1: ours/duck <= 1.5 and ours/pg < 1; the bare queries write nothing)"
-    )
+    print("summary, the goal (baseline 1: ours/duck <= 1.5 and ours/pg < 1; the bare queries write nothing)")
     for label, t_ours, t_duck, t_pg in results:
         ok = "OK " if t_ours / t_duck <= 1.5 and t_ours < t_pg else "MISS"
         print(f"  {ok} {label}: {t_ours / t_duck:.2f}x bare DuckDB, {t_ours / t_pg:.2f}x native PostgreSQL")
     by_label = {r[0]: r for r in results}
-    print(
-        "baseline 2 (not the issue's goal): bare DuckDB per post and day + raw COPY of its result into PostgreSQL"
-    )
+    print("baseline 2 (not a goal): bare DuckDB per post and day + raw COPY of its result into PostgreSQL")
     for label, t_bw, n in bare_write:
         t_ours = by_label[label][1]
         print(f"  {label}: ours {t_ours:.2f} s vs {t_bw:.2f} s ({n:,} rows) = {t_ours / t_bw:.2f}x")
     print(
-        "floor (not a goal): a raw binary COPY of exactly the rows stored, nothing computed, against the bare query"
+        "floor (not a goal): a raw binary COPY of exactly the rows stored, nothing computed, "
+        "against the bare query"
     )
     for label, t_copy, n, t_duck in floors:
         print(
@@ -355,7 +363,8 @@ def main() -> int:
     for label, compute, write in splits:
         _, _, t_duck, t_pg = by_label[label]
         print(
-            f"  {label}: compute {compute / t_duck:.2f}x bare DuckDB, {compute / t_pg:.2f}x native PostgreSQL; "
+            f"  {label}: compute {compute / t_duck:.2f}x bare DuckDB, {compute / t_pg:.2f}x native "
+            "PostgreSQL; "
             f"the write is {write / (compute + write):.0%} of the materialization"
         )
     if server is not None and not args.keep:

@@ -155,7 +155,8 @@ def main() -> None:
             n = len(ids)
             per_post_ms = res.outside_http_s / n * 1000
             print(
-                f"check-back run of {n:,} posts ({pulled.items:,} pulled first): total {res.total_s:.1f} s, HTTP phase "
+                f"check-back run of {n:,} posts ({pulled.items:,} pulled first): total {res.total_s:.1f} s, "
+                "HTTP phase "
                 f"{res.http_wall_s:.1f} s wall ({res.http_wall_s / n * 1000:.2f} ms/post), outside HTTP "
                 f"{res.outside_http_s:.2f} s = {per_post_ms:.3f} ms/post (goal < 2 ms: "
                 f"{'OK' if per_post_ms < 2 else 'MISSED'}); checked {res.checked:,}, failed {res.failed}, "

@@ -401,7 +401,10 @@ def bench_e2e(n_actions: int) -> dict:
                 )
             ).scalar()
         visible = sum(
-            1 for a, u in zip(accs, ("demo_x", "demo2_x")) for p in posts if world.has_liked("x", u, p)
+            1
+            for a, u in zip(accs, ("demo_x", "demo2_x"), strict=False)
+            for p in posts
+            if world.has_liked("x", u, p)
         )
         like_events = sum(1 for e in world.events if e["action"] == "like")
     return {

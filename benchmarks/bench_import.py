@@ -264,7 +264,8 @@ def main() -> None:
         )
         print(
             f"  of which parsing (postpulse.ingest parsers alone): {parse_s:.2f} s; loading (staging COPY + "
-            f"set-based merge): {max(e2e - parse_s, 1e-9):.2f} s = {snaps / max(e2e - parse_s, 1e-9):,.0f} snapshots/s, "
+            f"set-based merge): {max(e2e - parse_s, 1e-9):.2f} s = {snaps / max(e2e - parse_s, 1e-9):,.0f} "
+            "snapshots/s, "
             f"ratio loader-only / COPY = {snaps / max(e2e - parse_s, 1e-9) / copy_rate:.2f}"
         )
         print(
@@ -275,7 +276,8 @@ def main() -> None:
         print(
             f"raw COPY of exactly the rows the import stored (every column of runs, profiles, posts, "
             f"snapshots): {stored_s:.2f} s = {stored_rate:,.0f} snapshots/s; ratio end-to-end / that COPY = "
-            f"{e2e_rate / stored_rate:.2f} (the goal, >= 0.5: {'OK' if e2e_rate / stored_rate >= 0.5 else 'MISSED'})"
+            f"{e2e_rate / stored_rate:.2f} (the goal, >= 0.5: "
+            f"{'OK' if e2e_rate / stored_rate >= 0.5 else 'MISSED'})"
         )
         if not args.skip_rss:
             big = tmp / f"dataset_tweet-scraper_{T0:%Y-%m-%d_%H-%M-%S}-000.jsonl"
@@ -292,7 +294,8 @@ def main() -> None:
             rss_mb = int(rss_kb) / 1024
             print(
                 f"{big.stat().st_size / 1024**3:.2f} GB JSONL ({n:,} records): {int(got):,} snapshots in "
-                f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: {'OK' if rss_mb < 512 else 'MISSED'})"
+                f"{float(secs):.0f} s, peak RSS {rss_mb:.0f} MB (goal < 512 MB: "
+                f"{'OK' if rss_mb < 512 else 'MISSED'})"
             )
             big.unlink()
     for p, _ in files:

@@ -167,11 +167,13 @@ def main() -> int:
     print(f"usage history           : {20 * 365 * 50:,} actions (in memory)")
     print(f"decisions               : {args.decisions:,}")
     print(
-        f"decisions/s             : {rate:,.0f} (best of {args.rounds}; median {args.decisions / median_s:,.0f})"
+        f"decisions/s             : {rate:,.0f} (best of {args.rounds}; "
+        f"median {args.decisions / median_s:,.0f})"
     )
     print(f"baseline exact-dict/s   : {base_rate:,.0f} (bare lookup loop, same requests)")
     print(
-        f"ratio decide/baseline   : {rate / base_rate:.3f} ({base_rate / rate:.1f}x slower than a bare dict lookup)"
+        f"ratio decide/baseline   : {rate / base_rate:.3f} ({base_rate / rate:.1f}x slower than a bare dict "
+        "lookup)"
     )
     print(f"ratio vs goal {GOAL:,}/s : {rate / GOAL:.2f}x  -> {'OK' if rate >= GOAL else 'BELOW GOAL'}")
     print(f"mean latency            : {full_s / args.decisions * 1e6:.1f} us/decision")

@@ -64,7 +64,8 @@ def _executor(
 
 
 @dg.op(
-    description="Claim due approved actions (FOR UPDATE SKIP LOCKED) and apply the policy under a per-account "
+    description="Claim due approved actions (FOR UPDATE SKIP LOCKED) and apply the policy under a "
+    "per-account "
     "advisory lock, in one transaction; allowed actions get an in-progress attempt. Dry run: only "
     "report the policy decisions."
 )
@@ -119,7 +120,8 @@ def execute_actions(
 
 
 @dg.op(
-    description="Reload each target in a fresh browser context and check the action is visible (reload_verify)."
+    description="Reload each target in a fresh browser context and check the action is visible "
+    "(reload_verify)."
 )
 def verify_actions(
     context: dg.OpExecutionContext,
@@ -140,7 +142,8 @@ def verify_actions(
 
 
 @dg.op(
-    description="Write attempts, verifications, queue states and audit entries; freeze accounts on block signals."
+    description="Write attempts, verifications, queue states and audit entries; "
+    "freeze accounts on block signals."
 )
 def record_results(
     context: dg.OpExecutionContext,
@@ -290,7 +293,8 @@ class DmSyncConfig(dg.Config):
 
 
 @dg.op(
-    description="Sync DM threads/messages (encrypted) of authorized accounts with a stored session; honour opt-outs."
+    description="Sync DM threads/messages (encrypted) of authorized accounts with a stored session; "
+    "honour opt-outs."
 )
 def sync_direct_messages(
     context: dg.OpExecutionContext,
@@ -308,8 +312,10 @@ def sync_direct_messages(
         ids = (
             conn.execute(
                 text(
-                    "SELECT id FROM accounts WHERE is_authorized AND is_active AND session_encrypted IS NOT NULL "
-                    "AND NOT needs_relogin AND (cardinality(CAST(:a AS text[])) = 0 OR id = ANY(CAST(:a AS text[])) "
+                    "SELECT id FROM accounts WHERE is_authorized AND is_active "
+                    "AND session_encrypted IS NOT NULL "
+                    "AND NOT needs_relogin AND (cardinality(CAST(:a AS text[])) = 0 "
+                    "OR id = ANY(CAST(:a AS text[])) "
                     "OR username = ANY(CAST(:a AS text[])))"
                 ),
                 {"a": list(config.accounts)},
@@ -357,8 +363,8 @@ class RetentionConfig(dg.Config):
 
 
 @dg.op(
-    description="Seed 000 retention: audit/attempts 1 year, posts 90 days unless engaged, DM content redacted "
-    "after 30 days, screenshots 7 days. Audited with counts."
+    description="Retention: audit entries and attempts 1 year, posts 90 days unless engaged, "
+    "DM content redacted after 30 days, screenshots 7 days. Audited with counts."
 )
 def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, store: PostgresStore) -> dict:
     from postpulse.engagement.retention import run_retention

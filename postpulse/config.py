@@ -3,7 +3,7 @@
 | variable | meaning | default |
 |---|---|---|
 | ``DATABASE_URL`` | any PostgreSQL (``postgresql://user:pw@host:5432/db``) | embedded server |
-| ``POSTPULSE_HOME`` | data directory: embedded PostgreSQL, Dagster home, keys, drop folder | per-user data dir |
+| ``POSTPULSE_HOME`` | data dir: embedded PostgreSQL, Dagster home, keys, drop folder | per-user data dir |
 | ``DAGSTER_DATABASE_URL`` | Dagster's own storage, if not the store's ``dagster`` schema | the store |
 """
 

@@ -43,7 +43,7 @@ def pg_server_url(tmp_path_factory) -> Iterator[str]:
     server.cleanup()
 
 
-def _create_db(server_url: str, name: str, template: str | None = None) -> None:
+def create_db(server_url: str, name: str, template: str | None = None) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         if template:
             conn.execute(
@@ -55,40 +55,40 @@ def _create_db(server_url: str, name: str, template: str | None = None) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _drop_db(server_url: str, name: str) -> None:
+def drop_db(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _app_url(server_url: str, name: str) -> str:
+def app_url(server_url: str, name: str) -> str:
     return StoreUrls.from_base(libpq_url(server_url, name)).app
 
 
 @pytest.fixture(scope="session")
 def migrated_template(pg_server_url) -> Iterator[str]:
     name = f"pp_template_{secrets.token_hex(4)}"
-    _create_db(pg_server_url, name)
-    migrate.upgrade(_app_url(pg_server_url, name))
+    create_db(pg_server_url, name)
+    migrate.upgrade(app_url(pg_server_url, name))
     yield name
-    _drop_db(pg_server_url, name)
+    drop_db(pg_server_url, name)
 
 
 @pytest.fixture
 def db_url(pg_server_url, migrated_template) -> Iterator[str]:
     """SQLAlchemy URL (psycopg 3) of a fresh database with the whole schema, for this test only."""
     name = f"pp_test_{secrets.token_hex(5)}"
-    _create_db(pg_server_url, name, template=migrated_template)
-    yield _app_url(pg_server_url, name)
-    _drop_db(pg_server_url, name)
+    create_db(pg_server_url, name, template=migrated_template)
+    yield app_url(pg_server_url, name)
+    drop_db(pg_server_url, name)
 
 
 @pytest.fixture
 def empty_db_url(pg_server_url) -> Iterator[str]:
     """A fresh database with no schema at all (for migration tests)."""
     name = f"pp_empty_{secrets.token_hex(5)}"
-    _create_db(pg_server_url, name)
-    yield _app_url(pg_server_url, name)
-    _drop_db(pg_server_url, name)
+    create_db(pg_server_url, name)
+    yield app_url(pg_server_url, name)
+    drop_db(pg_server_url, name)
 
 
 @pytest.fixture

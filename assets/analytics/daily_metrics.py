@@ -46,7 +46,8 @@ def daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) ->
         )
         preview = a.sql(
             "SELECT metric_date, entity_id AS platform, posts_tracked, posts_published, posts_settled, "
-            "round(engagement_new, 1) AS engagement_new, round(engagement_rate, 4) AS engagement_rate, is_estimated "
+            "round(engagement_new, 1) AS engagement_new, round(engagement_rate, 4) AS engagement_rate, "
+            "is_estimated "
             "FROM daily_metrics WHERE grain = 'platform' AND metric_date >= $s AND metric_date < $e "
             "ORDER BY metric_date DESC, platform LIMIT 40",
             {"s": start, "e": end},

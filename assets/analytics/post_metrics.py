@@ -32,7 +32,8 @@ def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> 
         ages = lib["post_metrics"].run(a)
         curves = lib["growth_curves"].run(a, {"limit_posts": 8})
         counts = a.sql(
-            "SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) AS snapshots, "
+            "SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) "
+            "AS snapshots, "
             "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots"
         )
     summary = (

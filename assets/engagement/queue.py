@@ -26,7 +26,8 @@ def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStor
         accounts = (
             conn.execute(
                 text(
-                    "SELECT username, platform, is_authorized, needs_relogin, frozen_until, frozen_reason FROM accounts "
+                    "SELECT username, platform, is_authorized, needs_relogin, frozen_until, frozen_reason "
+                    "FROM accounts "
                     "ORDER BY platform, username"
                 )
             )
@@ -53,7 +54,8 @@ def action_queue_overview(context: dg.AssetExecutionContext, store: PostgresStor
             "queued_actions": dg.MetadataValue.md("\n".join(lines)),
             "accounts": dg.MetadataValue.md("\n".join(acc_lines)),
             "approve_with": dg.MetadataValue.md(
-                "Launchpad of job `approve_actions`: `ops: {apply_approval_decisions: {config: {action_ids: [act-...], "
+                "Launchpad of job `approve_actions`: `ops: {apply_approval_decisions: {config: {action_ids: "
+                "[act-...], "
                 "decision: approve}}}`"
             ),
         }

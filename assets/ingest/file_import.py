@@ -18,7 +18,8 @@ DESCRIPTIONS = {
     "posts": "One row per platform post (`p-…`), upserted on (platform, platform_post_id): content, author, "
     "latest counts, first_seen_at / last_extracted_at, check-back schedule.",
     "profiles": "Authors seen in imports (`prf-…`), upserted on (platform, platform_user_id or username).",
-    "comments": "Comments and replies (`cmt-…`), upserted on (platform, platform_comment_id), parents resolved.",
+    "comments": "Comments and replies (`cmt-…`), upserted on (platform, platform_comment_id), "
+    "parents resolved.",
 }
 
 

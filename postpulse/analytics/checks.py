@@ -28,6 +28,10 @@ COUNT_COLUMNS = (
     "click_count",
     "quote_count",
 )
+# one filled-share column per count column, for the fill-rate check's query
+FILL_SHARES = ", ".join(
+    f"avg(CASE WHEN d.{c} IS NOT NULL THEN 1.0 ELSE 0.0 END) AS {c}" for c in COUNT_COLUMNS
+)
 
 
 @dataclass
@@ -72,7 +76,8 @@ def no_duplicate_snapshots(a: Analytics, window_seconds: int = 60) -> CheckOutco
         SELECT post_id, run_id, prev_at, downloaded_at,
                (epoch(downloaded_at) - epoch(prev_at)) AS seconds_apart, in_run AS snapshots_in_same_run
         FROM s
-        WHERE (prev_at IS NOT NULL AND (epoch(downloaded_at) - epoch(prev_at)) < $w) OR (run_id IS NOT NULL AND in_run > 1)
+        WHERE (prev_at IS NOT NULL AND (epoch(downloaded_at) - epoch(prev_at)) < $w) OR (run_id IS NOT NULL
+            AND in_run > 1)
         ORDER BY post_id, downloaded_at""",
         {"w": window_seconds},
     )
@@ -96,9 +101,11 @@ def overdue_checkbacks(
     """Posts still being tracked whose next check-back is more than ``grace_hours`` late."""
     row = a.sql(
         """
-        SELECT count(*) FILTER (WHERE next_check_at < now() - to_microseconds(CAST($g * 3600e6 AS BIGINT))) AS overdue,
+        SELECT count(*) FILTER (WHERE next_check_at < now() - to_microseconds(CAST($g * 3600e6 AS BIGINT)))
+            AS overdue,
                count(*) AS tracked,
-               max(epoch(now() - next_check_at) / 3600.0) FILTER (WHERE next_check_at < now()) AS worst_hours_late
+               max(epoch(now() - next_check_at) / 3600.0) FILTER (WHERE next_check_at < now())
+                   AS worst_hours_late
         FROM posts WHERE NOT tracking_complete AND next_check_at IS NOT NULL""",
         {"g": grace_hours},
     ).iloc[0]
@@ -106,8 +113,10 @@ def overdue_checkbacks(
     threshold = max(warn_min, int(warn_share * tracked))
     by_platform = a.sql(
         """
-        SELECT platform, count(*) AS overdue, round(max(epoch(now() - next_check_at) / 3600.0), 1) AS worst_hours_late
-        FROM posts WHERE NOT tracking_complete AND next_check_at < now() - to_microseconds(CAST($g * 3600e6 AS BIGINT))
+        SELECT platform, count(*) AS overdue, round(max(epoch(now() - next_check_at) / 3600.0), 1)
+            AS worst_hours_late
+        FROM posts WHERE NOT tracking_complete AND next_check_at < now()
+            - to_microseconds(CAST($g * 3600e6 AS BIGINT))
         GROUP BY platform ORDER BY overdue DESC""",
         {"g": grace_hours},
     )
@@ -116,7 +125,8 @@ def overdue_checkbacks(
         "overdue_checkbacks",
         overdue <= threshold,
         "WARN",
-        f"{overdue} of {tracked} tracked post(s) overdue by more than {grace_hours:g} h (warn above {threshold})",
+        f"{overdue} of {tracked} tracked post(s) overdue by more than {grace_hours:g} h (warn above "
+        f"{threshold})",
         {
             "overdue": overdue,
             "tracked": tracked,
@@ -136,12 +146,14 @@ def implausible_drops(a: Analytics, max_drop_share: float = 0.2, min_drop: int =
                  lag(m.value) OVER (PARTITION BY post_id, m.metric ORDER BY downloaded_at) AS prev_value,
                  lag(downloaded_at) OVER (PARTITION BY post_id, m.metric ORDER BY downloaded_at) AS prev_at
           FROM snapshots,
-               LATERAL (VALUES ('reactions', reactions), ('comments', comments), ('shares', shares), ('views', views)) m(metric, value)
+               LATERAL (VALUES ('reactions', reactions), ('comments', comments), ('shares', shares), ('views',
+                   views)) m(metric, value)
           WHERE m.value IS NOT NULL)
         SELECT post_id, metric, prev_at, prev_value, downloaded_at, value,
                round(100.0 * (prev_value - value) / prev_value, 1) AS drop_pct
         FROM s
-        WHERE prev_value > 0 AND prev_value - value >= $min_drop AND (prev_value - value) > $share * prev_value
+        WHERE prev_value > 0 AND prev_value - value >= $min_drop AND (prev_value - value)
+            > $share * prev_value
         ORDER BY drop_pct DESC, post_id""",
         {"share": max_drop_share, "min_drop": min_drop},
     )
@@ -173,11 +185,13 @@ def scraper_rejected_share(
         """
         WITH r AS (
           SELECT source_kind, coalesce(format, '?') AS format, posts_fetched, records_rejected,
-                 row_number() OVER (PARTITION BY source_kind, coalesce(format, '?') ORDER BY started_at DESC) AS k
+                 row_number() OVER (PARTITION BY source_kind, coalesce(format, '?') ORDER BY started_at DESC)
+                     AS k
           FROM download_runs WHERE status IN ('completed', 'failed'))
         SELECT source_kind, format, count(*) AS runs, sum(posts_fetched) AS records_ok,
                sum(records_rejected) AS records_rejected,
-               round(sum(records_rejected) / nullif(sum(posts_fetched) + sum(records_rejected), 0), 4) AS rejected_share
+               round(sum(records_rejected) / nullif(sum(posts_fetched) + sum(records_rejected), 0), 4)
+                   AS rejected_share
         FROM r WHERE k <= $n GROUP BY ALL ORDER BY rejected_share DESC NULLS LAST""",
         {"n": recent_runs},
     )
@@ -220,21 +234,24 @@ def scraper_lost_fields(
     df = a.sql(
         f"""
         WITH runs AS (
-          SELECT r.id, coalesce(r.platform, '?') AS platform, r.source_kind, coalesce(r.format, '?') AS format,
+          SELECT r.id, coalesce(r.platform, '?') AS platform, r.source_kind, coalesce(r.format, '?')
+              AS format,
                  r.started_at,
-                 row_number() OVER (PARTITION BY coalesce(r.platform, '?'), r.source_kind, coalesce(r.format, '?')
+                 row_number() OVER (PARTITION BY coalesce(r.platform, '?'), r.source_kind,
+                                                 coalesce(r.format, '?')
                                     ORDER BY r.started_at DESC) AS k
           FROM download_runs r WHERE r.status = 'completed'),
         fill AS (
           SELECT runs.id, runs.platform, runs.source_kind, runs.format, runs.k, count(*) AS n,
-                 {", ".join(f"avg(CASE WHEN d.{c} IS NOT NULL THEN 1.0 ELSE 0.0 END) AS {c}" for c in COUNT_COLUMNS)}
+                 {FILL_SHARES}
           FROM runs JOIN data_downloads d ON d.run_id = runs.id
           WHERE runs.k <= $prev + 1
           GROUP BY ALL HAVING count(*) >= $min_n),
         long AS (
           UNPIVOT fill ON {", ".join(COUNT_COLUMNS)} INTO NAME field VALUE filled)
         SELECT l.platform, l.source_kind, l.format, l.field, l.id AS latest_run,
-               round(l.filled, 3) AS latest_filled, round(avg(p.filled), 3) AS previous_filled, count(p.id) AS previous_runs
+               round(l.filled, 3) AS latest_filled, round(avg(p.filled), 3) AS previous_filled, count(p.id)
+                   AS previous_runs
         FROM long l JOIN long p ON p.platform = l.platform AND p.source_kind = l.source_kind
              AND p.format = l.format AND p.field = l.field AND p.k > 1
         WHERE l.k = 1

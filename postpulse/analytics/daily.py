@@ -71,7 +71,8 @@ DAYS_PER_PART = 31
 SNAPSHOT_BATCH = 1 << 20  # rows per Arrow batch read from DuckDB
 DAILY_ROWS = "daily_rows"  # the key of the last computed DailyRows in Analytics.results
 
-_ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL THEN NULL
+_ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_count, save_count) IS NULL
+           THEN NULL
   ELSE coalesce(total_reactions, like_count, 0) + coalesce(comment_count, 0) + coalesce(share_count, 0)
        + coalesce(save_count, 0) END"""
 
@@ -153,7 +154,8 @@ WITH combined AS (
   SELECT dn, pt.tag_id, {_COMBINED}
   FROM dm_post JOIN dm_tags pt ON pt.dim_row = dm_post.dim_row GROUP BY ALL
 ), grouped AS (
-  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform, {_FROM_COMBINED}
+  SELECT dn, 'profile' AS grain, author_profile_id AS entity_id, any_value(platform) AS platform,
+      {_FROM_COMBINED}
   FROM combined WHERE author_profile_id IS NOT NULL GROUP BY dn, author_profile_id
   UNION ALL
   SELECT dn, 'account', account_id, any_value(platform), {_FROM_COMBINED}

@@ -87,7 +87,8 @@ def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_
     dimensions = _Dimensions(dims)
     has_row = np.zeros(len(dimensions.post_id), dtype=bool)
     tables = []
-    for part, dim_row in zip(parts, dimensions.rows_of(parts)):
+    # not strict: with no parts, np.split still hands out one (empty) piece
+    for part, dim_row in zip(parts, dimensions.rows_of(parts), strict=False):
         if (dim_row < 0).any():  # a post deleted since its snapshots were read: like an inner join
             keep = dim_row >= 0
             part, dim_row = part.filter(pa.array(keep)), dim_row[keep]
@@ -186,7 +187,8 @@ class DailyRows:
         run_starts = np.concatenate([[0], np.flatnonzero(np.diff(dn) < 0) + 1, [len(dn)]])
         days = np.arange((self.end - self.start).days + 1)
         self._bounds = [
-            lo + np.searchsorted(dn[lo:hi], days) for lo, hi in zip(run_starts[:-1], run_starts[1:])
+            lo + np.searchsorted(dn[lo:hi], days)
+            for lo, hi in zip(run_starts[:-1], run_starts[1:], strict=True)
         ]
         self.rollups = self.rollups.cast(SCHEMA).combine_chunks()
 
@@ -196,7 +198,10 @@ class DailyRows:
 
     def rows_by_grain(self) -> dict[str, int]:
         counts = dict(
-            zip(*np.unique(self.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True))
+            zip(
+                *np.unique(self.rollups["grain"].to_numpy(zero_copy_only=False), return_counts=True),
+                strict=True,
+            )
         )
         if self.posts.num_rows:
             counts["post"] = self.posts.num_rows

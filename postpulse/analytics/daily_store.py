@@ -6,8 +6,8 @@ rows live in a child table ``daily_metrics_days.dYYYYMMDD`` (table inheritance; 
 no rows). :func:`write_daily` replaces the days of a computed range:
 
 1. :class:`DailyWriter` takes the advisory lock ``WRITE_LOCK`` in the *swap transaction* and
-   holds it to the end, so concurrent writers run one after another. Unattached tables that a killed writer left
-   (``nYYYYMMDD``, never visible to queries) are dropped first.
+   holds it to the end, so concurrent writers run one after another. Unattached tables that a
+   killed writer left (``nYYYYMMDD``, never visible to queries) are dropped first.
 2. ``loaders`` connections load the days side by side: each day into a new, unattached table
    ``nYYYYMMDD`` with the columns and CHECKs of ``daily_metrics`` (binary COPY with FREEZE into a
    table of the same transaction, no index during the load), then its primary key, committed.

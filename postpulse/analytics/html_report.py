@@ -80,7 +80,8 @@ def render(a: Analytics, workspace: str, days: int = 30) -> str:
     )
     summary = a.sql(
         """SELECT count(*) AS posts, count(*) FILTER (WHERE posted_at >= $s) AS posts_in_period,
-                              (SELECT count(*) FROM snapshots s JOIN post_dim d2 USING (post_id) WHERE d2.workspace_id = $w) AS snapshots,
+                              (SELECT count(*) FROM snapshots s JOIN post_dim d2 USING (post_id)
+                                  WHERE d2.workspace_id = $w) AS snapshots,
                               (SELECT count(*) FROM accounts WHERE workspace_id = $w) AS accounts
                        FROM post_dim WHERE workspace_id = $w""",
         {"w": wid, "s": since},
@@ -96,8 +97,10 @@ def render(a: Analytics, workspace: str, days: int = 30) -> str:
         {"w": wid},
     )
     daily = a.sql(
-        """SELECT metric_date, posts_tracked, posts_published, posts_settled, round(engagement_new, 1) AS engagement_new,
-                            round(engagement_rate * 100, 2) AS engagement_rate_pct, actions_completed, actions_failed, is_estimated
+        """SELECT metric_date, posts_tracked, posts_published, posts_settled, round(engagement_new, 1)
+            AS engagement_new,
+                            round(engagement_rate * 100, 2) AS engagement_rate_pct, actions_completed,
+                                actions_failed, is_estimated
                      FROM daily_metrics WHERE grain = 'workspace' AND entity_id = $w AND metric_date >= $s
                      ORDER BY metric_date DESC""",
         {"w": wid, "s": since},

@@ -33,7 +33,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _empty(title: str, message: str) -> bytes:
+def empty_plot(title: str, message: str) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.set_title(title)
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, color="#6b7280")
@@ -46,7 +46,7 @@ def growth_curves_png(
 ) -> bytes:
     """``df`` from the growth_curves query (post_id, platform, age_hours, engagement)."""
     if df is None or df.empty or df["engagement"].notna().sum() == 0:
-        return _empty(title, "no snapshots with engagement yet")
+        return empty_plot(title, "no snapshots with engagement yet")
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for i, (post_id, g) in enumerate(df.groupby("post_id", sort=False)):
         g = g.dropna(subset=["engagement"]).sort_values("age_hours")
@@ -82,9 +82,9 @@ NO_NEW_ENGAGEMENT = (
 def daily_trends_png(df: pd.DataFrame, title: str = "Daily new engagement and engagement rate") -> bytes:
     """``df`` with metric_date, entity_id, engagement_new, engagement_rate (one line per entity)."""
     if df is None or df.empty:
-        return _empty(title, "no daily metrics for this period")
+        return empty_plot(title, "no daily metrics for this period")
     if df["engagement_new"].notna().sum() == 0:  # e.g. the first day of a new store
-        return _empty(title, NO_NEW_ENGAGEMENT)
+        return empty_plot(title, NO_NEW_ENGAGEMENT)
     df = df.copy()
     df["metric_date"] = pd.to_datetime(df["metric_date"])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})

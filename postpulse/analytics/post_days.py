@@ -87,7 +87,7 @@ def _same_post_as_next(post_id: pa.Array) -> np.ndarray:
     return same
 
 
-def _window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, longest: int) -> np.ndarray:
+def window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, longest: int) -> np.ndarray:
     """max(values[lo[i]:hi[i] + 1]) for every i (ranges non-empty, at most ``longest`` long): a
     sparse table, row k holding the maxima of the 2**k elements from each position on."""
     m = len(values)
@@ -214,7 +214,7 @@ def _settled(
     peak = np.full(len(row_day), -np.inf)
     some = hi >= lo
     if some.any():
-        peak[some] = _window_max(g_max, lo[some], hi[some], days.gap_days)
+        peak[some] = window_max(g_max, lo[some], hi[some], days.gap_days)
     with np.errstate(invalid="ignore"):
         decided = (peak > 0) & ~np.isnan(current)
         settled = current < days.settled_fraction * peak

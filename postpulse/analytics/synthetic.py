@@ -117,7 +117,8 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
         followers = int(rng.lognormal(8, 1.2))
         prf = new_id("prf")
         conn.execute(
-            "INSERT INTO profiles (id, platform, platform_user_id, username, follower_count, account_id, is_tracked) "
+            "INSERT INTO profiles (id, platform, platform_user_id, username, follower_count, account_id, "
+            "is_tracked) "
             "VALUES (%s, %s, %s, %s, %s, %s, true)",
             (prf, platform, f"syn-{acc}", f"syn_{acc[4:]}", followers, acc),
         )
@@ -128,7 +129,8 @@ def _dimensions(conn: psycopg.Connection, rng: np.random.Generator, n_accounts: 
         out["followers"].append(followers)
     for name in TAG_NAMES:
         tid = conn.execute(
-            "INSERT INTO tags (id, name) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            "INSERT INTO tags (id, name) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+            "SET name = EXCLUDED.name RETURNING id",
             (new_id("tag"), name),
         ).fetchone()[0]
         out["tags"].append(tid)
@@ -258,11 +260,13 @@ def generate(
                 done += n
                 if log:
                     log(
-                        f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots ({time.perf_counter() - t_start:.0f} s)"
+                        f"  {done:,}/{n_posts:,} posts, {total_snaps:,} snapshots "
+                        f"({time.perf_counter() - t_start:.0f} s)"
                     )
         finally:
             if deferred:
-                conn.rollback()  # a failed load leaves an aborted transaction; the indexes come back regardless
+                # a failed load leaves an aborted transaction; the indexes come back regardless
+                conn.rollback()
                 for _, definition in deferred:
                     if log:
                         log(f"  re-creating {definition}")
@@ -299,7 +303,8 @@ def add_dimension(
         else:
             conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, %s)", (ids["workspace"], workspace))
         conn.execute(
-            "INSERT INTO accounts (id, workspace_id, platform, platform_user_id, username) VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO accounts (id, workspace_id, platform, platform_user_id, username) VALUES (%s, %s, "
+            "%s, %s, %s)",
             (ids["account"], ids["workspace"], platform, ids["account"], ids["account"].replace("-", "_")),
         )
         conn.execute(
@@ -327,7 +332,8 @@ def add_posts(url: str, posts: Iterable[dict[str, Any]]) -> list[str]:
         for p in posts:
             pid = p.get("id") or new_id("p")
             conn.execute(
-                "INSERT INTO posts (id, platform, platform_post_id, author_profile_id, account_id, posted_at, text_content) "
+                "INSERT INTO posts (id, platform, platform_post_id, author_profile_id, account_id, "
+                "posted_at, text_content) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (
                     pid,

@@ -1,4 +1,4 @@
-"""Check-backs (seed 004): tracked posts are fetched again on a schedule, building each post's
+"""Check-backs: tracked posts are fetched again on a schedule, building each post's
 metrics time series. Plain Python; the Dagster sensor and job in ``orchestration/ingest.py`` are
 thin shells over :mod:`postpulse.checkbacks.due` and :mod:`postpulse.checkbacks.runner`."""
 

@@ -57,7 +57,7 @@ class ApifyFetcher:
             else:
                 by_platform.setdefault(p["platform"], []).append(i)
         for platform, idx in by_platform.items():
-            for i, r in zip(idx, self._run(platform, [posts[i] for i in idx])):
+            for i, r in zip(idx, self._run(platform, [posts[i] for i in idx]), strict=True):
                 out[i] = r
         return [r for r in out if r is not None]
 
@@ -131,7 +131,9 @@ class RoutingFetcher:
         here, there = [], []
         for i, p in enumerate(posts):
             (here if self.sandbox is not None and self.sandbox.can_serve(p["url"]) else there).append(i)
-        for i, r in zip(here, fetch_each(self.sandbox, [posts[i] for i in here], max_concurrency)):
+        for i, r in zip(
+            here, fetch_each(self.sandbox, [posts[i] for i in here], max_concurrency), strict=True
+        ):
             out[i] = r
         if there:
             if self.apify is None:
@@ -144,6 +146,6 @@ class RoutingFetcher:
                         "import a fresh export",
                     )
             else:
-                for i, r in zip(there, self.apify.fetch_many([posts[i] for i in there])):
+                for i, r in zip(there, self.apify.fetch_many([posts[i] for i in there]), strict=True):
                     out[i] = r
         return [r for r in out if r is not None]

@@ -43,7 +43,8 @@ UPDATE posts p SET
   checks_completed = u.checks_completed, next_check_at = u.next_check_at,
   tracking_complete = u.tracking_complete, check_failures = u.check_failures,
   last_check_error = u.last_check_error,
-  is_deleted = p.is_deleted OR u.deleted, deleted_at = CASE WHEN u.deleted AND p.deleted_at IS NULL THEN u.at ELSE p.deleted_at END
+  is_deleted = p.is_deleted OR u.deleted, deleted_at = CASE WHEN u.deleted AND p.deleted_at IS NULL THEN u.at
+      ELSE p.deleted_at END
 FROM _cb_update u WHERE p.id = u.id
 """
 
@@ -100,7 +101,7 @@ def run_checkbacks(
     res.http_wall_s = time.perf_counter() - t_http
     res.http_sum_s = sum(r.http_seconds for r in results)
 
-    ok = [(p, r) for p, r in zip(posts, results) if r.status == "ok"]
+    ok = [(p, r) for p, r in zip(posts, results, strict=True) if r.status == "ok"]
     # -- parse the answers with the normal parsers (same formats as the exports) ----------------
     fd, tmp = tempfile.mkstemp(prefix="postpulse-checkback-", suffix=".jsonl")
     try:
@@ -131,7 +132,7 @@ def run_checkbacks(
 
         def advance(conn: Connection, run_id: str) -> str | None:
             rows = []
-            for p, r in zip(posts, results):
+            for p, r in zip(posts, results, strict=True):
                 failures = p["check_failures"] or 0
                 if r.status == "ok" and p["id"] in parsed_ok:
                     offs = offsets_seconds(
@@ -168,7 +169,8 @@ def run_checkbacks(
             raw = conn.connection.driver_connection
             with raw.cursor() as cur:
                 cur.execute(
-                    "CREATE TEMP TABLE _cb_update (id text, checks_completed integer, next_check_at timestamptz,"
+                    "CREATE TEMP TABLE _cb_update (id text, checks_completed integer, "
+                    "next_check_at timestamptz,"
                     " tracking_complete boolean, check_failures integer, last_check_error text,"
                     " deleted boolean, at timestamptz) ON COMMIT DROP"
                 )

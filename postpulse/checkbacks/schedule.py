@@ -1,4 +1,4 @@
-"""Check-back schedules (seed 004): when a tracked post is fetched again.
+"""Check-back schedules: when a tracked post is fetched again.
 
 A schedule is a list of offsets after the post's publication (``1h``, ``6h``, ``24h``, ``72h``,
 ``7d``, ``30d``). The schedule in force for a post is, first match wins:

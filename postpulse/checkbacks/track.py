@@ -143,7 +143,8 @@ def track_post(
     with engine.begin() as conn:
         conn.execute(
             text("""
-            UPDATE posts SET check_schedule = CASE WHEN CAST(:sched AS jsonb) IS NULL THEN check_schedule ELSE CAST(:sched AS jsonb) END,
+            UPDATE posts SET check_schedule = CASE WHEN CAST(:sched AS jsonb) IS NULL THEN check_schedule
+                ELSE CAST(:sched AS jsonb) END,
               tracking_started_at = coalesce(tracking_started_at, :now), tracking_complete = false,
               next_check_at = :next, checks_completed = :done, check_failures = 0, last_check_error = NULL
             WHERE id = :id"""),
@@ -208,7 +209,8 @@ def tracking_list(
         WHERE {where} AND (CAST(:platform AS text) IS NULL OR p.platform = :platform)
         ORDER BY p.next_check_at NULLS LAST, p.id LIMIT :limit""")  # noqa: S608 - where is one of two constants
     count_sql = text(
-        f"SELECT count(*) FROM posts p WHERE {where} AND (CAST(:platform AS text) IS NULL OR p.platform = :platform)"
+        f"SELECT count(*) FROM posts p WHERE {where} AND (CAST(:platform AS text) IS NULL "
+        "OR p.platform = :platform)"
     )
     with engine.connect() as conn:
         total = conn.execute(count_sql, {"platform": platform}).scalar()

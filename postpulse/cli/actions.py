@@ -254,7 +254,8 @@ def run(
         ex = Executor(engine, _vault_if_any(), config=cfg)
         for d in ex.preview(max_actions):
             console.print(
-                f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — {d['message']}"
+                f"{d['action_id']} {d['action_type']}: [bold]{d['outcome']}[/bold] {d['reason_code']} — "
+                f"{d['message']}"
             )
         console.print("[dim]dry run: nothing executed (use --execute)[/dim]")
         return

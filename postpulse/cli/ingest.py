@@ -77,7 +77,7 @@ def import_command(
         ) as progress:
             task = progress.add_task("import", total=size or None, name=f.name[:40], records=0)
 
-            def on_progress(records: int, read: int) -> None:
+            def on_progress(records: int, read: int, task=task) -> None:
                 progress.update(task, completed=read or 0, records=records)
 
             try:

@@ -32,7 +32,7 @@ def _parse_now(now: str | None) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(
             f"--now must be an ISO 8601 date-time such as 2025-06-01T12:00:00Z, not {now!r}"
-        )
+        ) from None
 
 
 @app.command()
@@ -79,7 +79,7 @@ def serve(
         server.start()
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
     typer.echo(
         f"postpulse sandbox on {server.base_url}  (seed {seed}, {profiles} profiles x "
         f"{posts_per_profile} posts per platform, time scale {time_scale})"

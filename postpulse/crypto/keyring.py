@@ -78,7 +78,8 @@ def _decode_key(text: str, where: str) -> bytes:
         raise KeyringError(f"{where}: the key is not valid base64. {HOW_TO_SUPPLY}") from None
     if len(raw) != KEY_BYTES:
         raise KeyringError(
-            f"{where}: the key decodes to {len(raw)} bytes; AES-256 needs exactly {KEY_BYTES}. {HOW_TO_SUPPLY}"
+            f"{where}: the key decodes to {len(raw)} bytes; AES-256 needs exactly {KEY_BYTES}. "
+            f"{HOW_TO_SUPPLY}"
         )
     return raw
 
@@ -207,7 +208,8 @@ class Keyring:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise KeyringError(
-                f"key file {p} is unreadable or not valid JSON ({type(exc).__name__}); restore it from a backup"
+                f"key file {p} is unreadable or not valid JSON ({type(exc).__name__}); "
+                "restore it from a backup"
             ) from None
         if (
             not isinstance(data, dict)

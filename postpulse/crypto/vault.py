@@ -61,7 +61,8 @@ def parse_envelope(envelope: bytes) -> tuple[int, str, bytes, bytes, bytes]:
     version, kid_len = env[0], env[1]
     if version != VERSION:
         raise DecryptionError(
-            f"unsupported envelope version {version} (this postpulse reads version {VERSION}); the data is corrupt or from a newer postpulse"
+            f"unsupported envelope version {version} (this postpulse reads version {VERSION}); "
+            "the data is corrupt or from a newer postpulse"
         )
     header_len = 2 + kid_len
     if kid_len == 0 or len(env) < header_len + NONCE_BYTES + TAG_BYTES:

@@ -15,5 +15,5 @@ Plain Python (no Dagster). The Dagster jobs in ``orchestration/engagement.py`` a
 - ``sessions``    log in once, keep the Playwright storage state encrypted in ``accounts``
 - ``dm_sync``     threads and messages into ``dm_threads``/``dm_messages`` (encrypted), opt-outs
 - ``keys``        key status and rotation (re-encrypt every envelope)
-- ``retention``   seed 000's retention table
+- ``retention``   retention of audit entries, attempts, posts, DM content and screenshots
 """

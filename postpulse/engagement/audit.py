@@ -1,4 +1,4 @@
-"""Audit entries (seed 000 ``audit_entries``): every step of every run, never a secret.
+"""Audit entries (``audit_entries``): every step of every run, never a secret.
 
 Callers pass ``details`` built from ids, codes, counts and messages written by postpulse; DM
 text, passwords, session state and keys never go in. ``scrub`` removes keys that look like

@@ -1,4 +1,4 @@
-"""Comments and replies our accounts post, written to ``comments`` (seed 000 ``Comment``).
+"""Comments and replies our accounts post, written to ``comments``.
 
 A successful ``comment`` or ``reply`` becomes a ``comments`` row in the same transaction that
 records the attempt:
@@ -45,11 +45,13 @@ _STUB_POST = text(
 )
 _PARENT = text("SELECT id FROM comments WHERE platform = :pf AND platform_comment_id = :pcid")
 _UPSERT = text(
-    "INSERT INTO comments (id, platform, platform_comment_id, post_id, parent_comment_id, is_reply, author_username, "
+    "INSERT INTO comments (id, platform, platform_comment_id, post_id, parent_comment_id, is_reply, "
+    "author_username, "
     "account_id, text, posted_at, is_ours, action_attempt_id, raw_json, first_seen_at, last_seen_at) "
     "VALUES (:id, :pf, :pcid, :post, :parent, :is_reply, :author, :acc, :text, :now, true, :att, "
     "CAST(:raw AS jsonb), :now, :now) "
-    "ON CONFLICT (platform, platform_comment_id) DO UPDATE SET is_ours = true, account_id = EXCLUDED.account_id, "
+    "ON CONFLICT (platform, platform_comment_id) DO UPDATE SET is_ours = true, "
+    "account_id = EXCLUDED.account_id, "
     "action_attempt_id = coalesce(comments.action_attempt_id, EXCLUDED.action_attempt_id), "
     "parent_comment_id = coalesce(comments.parent_comment_id, EXCLUDED.parent_comment_id), "
     "last_seen_at = greatest(comments.last_seen_at, EXCLUDED.last_seen_at) "
@@ -107,7 +109,8 @@ def lock_posts(conn: Connection, results: list[Any]) -> None:
     ks = sorted(keys)
     conn.execute(
         text(
-            "SELECT p.id FROM posts p WHERE p.id = ANY(CAST(:ids AS text[])) OR (p.platform, p.platform_post_id) IN "
+            "SELECT p.id FROM posts p WHERE p.id = ANY(CAST(:ids AS text[])) OR (p.platform, "
+            "p.platform_post_id) IN "
             "(SELECT * FROM unnest(CAST(:pfs AS text[]), CAST(:ppids AS text[]))) ORDER BY p.id FOR UPDATE"
         ),
         {"ids": sorted(ids), "pfs": [k[0] for k in ks], "ppids": [k[1] for k in ks]},

@@ -61,7 +61,8 @@ def upsert_thread(
             (tid,) = allocate_ids(conn, "dm_threads", 1)
             conn.execute(
                 text(
-                    "INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, participant_username, "
+                    "INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, "
+                    "participant_username, "
                     "discovered_at, last_synced_at) VALUES (:id, :p, :t, :a, :u, :now, :now)"
                 ),
                 {
@@ -118,8 +119,10 @@ def insert_message(
         blob = vault.encrypt(content, dm_content_aad(mid))
         conn.execute(
             text(
-                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, sender_username, "
-                "content_encrypted, key_id, sent_at, discovered_at, action_attempt_id) VALUES (:id, :p, :m, :t, :us, "
+                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, "
+                "sender_username, "
+                "content_encrypted, key_id, sent_at, discovered_at, action_attempt_id) VALUES (:id, :p, :m, "
+                ":t, :us, "
                 ":s, :b, :k, :at, :now, :att)"
             ),
             {
@@ -170,7 +173,8 @@ def add_opt_out(
         ):
             conn.execute(
                 text(
-                    "UPDATE blocklist_entries SET added_by = 'opt_out', reason = :r, expires_at = NULL WHERE id = :i"
+                    "UPDATE blocklist_entries SET added_by = 'opt_out', reason = :r, expires_at = NULL "
+                    "WHERE id = :i"
                 ),
                 {"r": entry.reason, "i": existing},
             )
@@ -181,7 +185,8 @@ def add_opt_out(
         (bid,) = allocate_ids(conn, "blocklist_entries", 1)
         conn.execute(
             text(
-                "INSERT INTO blocklist_entries (id, entry_type, platform, value, match_type, reason, added_by, created_at) "
+                "INSERT INTO blocklist_entries (id, entry_type, platform, value, match_type, reason, "
+                "added_by, created_at) "
                 "VALUES (:id, 'user', :p, :v, 'exact', :r, 'opt_out', :now)"
             ),
             {"id": bid, "p": entry.platform, "v": entry.value, "r": entry.reason, "now": now},

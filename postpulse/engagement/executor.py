@@ -1,17 +1,17 @@
 """The executor core: claim -> policy -> execute -> verify -> record (plain Python).
 
 **Claim + policy (one transaction).** ``SELECT ... FROM action_queue ... FOR UPDATE OF q SKIP
-LOCKED`` picks due approved actions no other executor holds. For each account in the batch
-(in account-id order, so executors never deadlock) the executor takes
-``pg_advisory_xact_lock`` on the account, reads its last 24 h of counted attempts on the same
-connection (one query, after the lock), asks the ``PolicyEngine``, and for an allowed action inserts its ``action_attempts`` row ``in_progress`` and
-marks the action ``in_progress`` -- all before the commit that releases the lock. So "count +
-insert in-progress attempt" is atomic per account across processes and machines (two
-executors cannot both take the last slot), and the unique index ``idx_attempt_action_running``
-makes a second running attempt of the same action impossible. Denied actions are never
-dropped: deferred ones stay ``approved`` with ``scheduled_for = retry_at`` and
-``last_reason_code``; rejected ones become ``rejected``; both are audited (``policy_block`` /
-``rate_limit_hit`` with the reason code).
+LOCKED`` picks due approved actions no other executor holds. For each account in the batch (in
+account-id order, so executors never deadlock) the executor takes ``pg_advisory_xact_lock`` on the
+account, reads its last 24 h of counted attempts on the same connection (one query, after the lock),
+asks the ``PolicyEngine``, and for an allowed action inserts its ``action_attempts`` row
+``in_progress`` and marks the action ``in_progress`` -- all before the commit that releases the
+lock. So "count + insert in-progress attempt" is atomic per account across processes and machines
+(two executors cannot both take the last slot), and the unique index ``idx_attempt_action_running``
+makes a second running attempt of the same action impossible. Denied actions are never dropped:
+deferred ones stay ``approved`` with ``scheduled_for = retry_at`` and ``last_reason_code``; rejected
+ones become ``rejected``; both are audited (``policy_block`` / ``rate_limit_hit`` with the reason
+code).
 
 **Execute.** Per account one browser context with the decrypted session; transient faults (429,
 5xx, timeouts) are retried with exponential backoff (tenacity); a block notice, three 429s in a
@@ -157,27 +157,34 @@ _INSERT_ATTEMPT = text(
     "WITH claimed AS (UPDATE action_queue SET status = 'in_progress', claimed_by = :w, claimed_at = :now, "
     "attempts = attempts + 1, last_reason_code = NULL WHERE id = :act AND status = 'approved') "
     "INSERT INTO action_attempts (id, run_id, action_id, platform, action_type, account_id, target_type, "
-    "target_id, input, text_hash, status, attempted_at) VALUES (:id, :run, :act, :pf, :type, :acc, :tt, :tid, "
+    "target_id, input, text_hash, status, attempted_at) VALUES (:id, :run, :act, :pf, :type, :acc, :tt, "
+    ":tid, "
     "CAST(:input AS jsonb), :th, 'in_progress', :now) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _INSERT_VERIFICATION = text(
-    "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
-    "duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) ON CONFLICT (id) DO NOTHING RETURNING id"
+    "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, "
+    "verified_at, "
+    "duration_ms) VALUES (:id, :att, :v, :c, :m, CAST(:d AS jsonb), :now, :ms) ON CONFLICT (id) DO NOTHING "
+    "RETURNING id"
 )
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('postpulse:account:' || :a, 0))")
 
 _SUPERSEDE = text(
-    "UPDATE action_attempts SET superseded_at = :now WHERE account_id = :a AND platform = :p AND target_id = :t "
+    "UPDATE action_attempts SET superseded_at = :now WHERE account_id = :a AND platform = :p "
+    "AND target_id = :t "
     "AND action_type = ANY(CAST(:types AS text[])) AND status = 'success' AND superseded_at IS NULL"
 )
 _COMPLETE_ACTION = text(
-    "UPDATE action_queue SET status = 'completed', completed_at = :now, executed_at = :now, last_error = NULL, "
-    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :act"
+    "UPDATE action_queue SET status = 'completed', completed_at = :now, executed_at = :now, "
+    "last_error = NULL, "
+    "last_reason_code = NULL, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), "
+    "4000) WHERE id = :act"
 )
 _SUCCEED = text(
     "WITH sup AS (" + _SUPERSEDE.text + "), q AS (" + _COMPLETE_ACTION.text + ") "
-    "UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, result = CAST(:r AS jsonb), "
+    "UPDATE action_attempts SET status = 'success', completed_at = :now, duration_ms = :ms, "
+    "result = CAST(:r AS jsonb), "
     "verification_id = :v WHERE id = :id"
 )
 
@@ -213,8 +220,10 @@ class Executor:
         rows = (
             conn.execute(
                 text(
-                    "UPDATE action_queue SET status = 'approved', claimed_by = NULL, last_reason_code = 'abandoned', "
-                    "system_notes = concat_ws(E'\\n', system_notes, 'released: its executor stopped before recording') "
+                    "UPDATE action_queue SET status = 'approved', claimed_by = NULL, "
+                    "last_reason_code = 'abandoned', "
+                    "system_notes = concat_ws(E'\\n', system_notes, 'released: "
+                    "its executor stopped before recording') "
                     "WHERE status = 'in_progress' AND claimed_at < :c RETURNING id"
                 ),
                 {"c": cutoff},
@@ -225,7 +234,8 @@ class Executor:
         if rows:
             conn.execute(
                 text(
-                    "UPDATE action_attempts SET status = 'failed', error_code = 'abandoned', completed_at = :now "
+                    "UPDATE action_attempts SET status = 'failed', error_code = 'abandoned', "
+                    "completed_at = :now "
                     "WHERE action_id = ANY(:ids) AND status IN ('in_progress', 'pending')"
                 ),
                 {"ids": list(rows), "now": now},
@@ -448,7 +458,8 @@ class Executor:
             conn.execute(
                 text(
                     "UPDATE action_queue SET scheduled_for = :w, last_reason_code = :c, last_error = :m, "
-                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
+                    "WHERE id = :id"
                 ),
                 {
                     "w": when,
@@ -462,8 +473,10 @@ class Executor:
             status = "rejected" if outcome == "reject" else "failed"
             conn.execute(
                 text(
-                    "UPDATE action_queue SET status = :s, last_reason_code = :c, last_error = :m, completed_at = :now, "
-                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                    "UPDATE action_queue SET status = :s, last_reason_code = :c, last_error = :m, "
+                    "completed_at = :now, "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
+                    "WHERE id = :id"
                 ),
                 {
                     "s": status,
@@ -621,7 +634,7 @@ class Executor:
         by_account: dict[str, list[ActionTask]] = defaultdict(list)
         for t in tasks:
             by_account[t.account_id].append(t)
-        for account_id, acc_tasks in by_account.items():
+        for acc_tasks in by_account.values():
             results.extend(self._execute_account(acc_tasks, verify=verify))
         return results
 
@@ -661,7 +674,8 @@ class Executor:
                             False,
                             error_code=stop_reason,
                             skipped=True,
-                            error_message=f"not run: the account was flagged earlier in this batch ({stop_reason})",
+                            error_message="not run: the account was flagged earlier in this batch "
+                            f"({stop_reason})",
                         )
                     )
                     continue
@@ -672,7 +686,7 @@ class Executor:
                 try:
                     text_value = self.task_text(task)
 
-                    def attempt():
+                    def attempt(task=task, text_value=text_value, codes=codes, res=res):
                         try:
                             return driver.perform(task, text_value)
                         except TransientError as e:
@@ -830,7 +844,7 @@ class Executor:
         ids = [new_id(PREFIXES["verification_results"]) for _ in vs]
         params: dict[str, Any] = {"att": attempt_id, "now": now}
         rows = []
-        for i, (vid, v) in enumerate(zip(ids, vs)):
+        for i, (vid, v) in enumerate(zip(ids, vs, strict=True)):
             rows.append(f"(:id{i}, :att, :v{i}, :c{i}, :m{i}, CAST(:d{i} AS jsonb), :now, :ms{i})")
             params.update(
                 {
@@ -845,13 +859,14 @@ class Executor:
         done = set(
             conn.execute(
                 text(
-                    "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, details, verified_at, "
+                    "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, "
+                    "details, verified_at, "
                     "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT (id) DO NOTHING RETURNING id"
                 ),
                 params,
             ).scalars()
         )
-        for i, (vid, v) in enumerate(zip(ids, vs)):
+        for i, (vid, v) in enumerate(zip(ids, vs, strict=True)):
             if vid not in done:  # id collision with an existing row: insert this one under another id
                 ids[i] = self._insert_verification(conn, attempt_id, v, now)
         return ids[-1]
@@ -940,7 +955,8 @@ class Executor:
                 conn.execute(_SUPERSEDE, p)
             conn.execute(
                 text(
-                    "UPDATE action_attempts SET status = 'skipped', error_code = 'already_done', completed_at = :now, "
+                    "UPDATE action_attempts SET status = 'skipped', error_code = 'already_done', "
+                    "completed_at = :now, "
                     "duration_ms = :ms, result = CAST(:r AS jsonb), verification_id = :v WHERE id = :id"
                 ),
                 p,
@@ -980,9 +996,12 @@ class Executor:
             conn.execute(
                 text(
                     "UPDATE posts SET engagement_status = CASE "
-                    " WHEN :a = 'like' THEN CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'liked' END "
-                    " WHEN :a = 'comment' THEN CASE WHEN engagement_status IN ('liked', 'liked_and_commented') THEN 'liked_and_commented' ELSE 'commented' END "
-                    " ELSE CASE WHEN engagement_status IN ('commented', 'liked_and_commented') THEN 'commented' ELSE 'not_engaged' END END "
+                    " WHEN :a = 'like' THEN CASE WHEN engagement_status IN ('commented', "
+                    "'liked_and_commented') THEN 'liked_and_commented' ELSE 'liked' END "
+                    " WHEN :a = 'comment' THEN CASE WHEN engagement_status IN ('liked', "
+                    "'liked_and_commented') THEN 'liked_and_commented' ELSE 'commented' END "
+                    " ELSE CASE WHEN engagement_status IN ('commented', 'liked_and_commented') "
+                    "THEN 'commented' ELSE 'not_engaged' END END "
                     "WHERE id = :pid OR (platform = :pf AND platform_post_id = :tid)"
                 ),
                 {"a": t.action_type, "pid": t.db_post_id, "pf": t.platform, "tid": t.target_id},
@@ -990,7 +1009,8 @@ class Executor:
         if t.action_type == "publish" and t.target_type == "publication" and t.target_id.startswith("pub-"):
             conn.execute(
                 text(
-                    "UPDATE publications SET status = 'published', published_at = :now, platform_post_id = :pp, "
+                    "UPDATE publications SET status = 'published', published_at = :now, "
+                    "platform_post_id = :pp, "
                     "platform_post_url = :url WHERE id = :id"
                 ),
                 {
@@ -1070,7 +1090,8 @@ class Executor:
             until = freeze_until(now, settings, signal)
             conn.execute(
                 text(
-                    "UPDATE accounts SET frozen_until = greatest(coalesce(frozen_until, :u), :u), frozen_reason = :r, "
+                    "UPDATE accounts SET frozen_until = greatest(coalesce(frozen_until, :u), :u), "
+                    "frozen_reason = :r, "
                     "health = 'degraded', last_error_message = :r, last_error_at = :now WHERE id = :a"
                 ),
                 {"u": until, "r": signal.reason[:300], "now": now, "a": t.account_id},
@@ -1140,7 +1161,8 @@ class Executor:
             conn.execute(
                 text(
                     "UPDATE action_queue SET status = 'failed', completed_at = :now, last_reason_code = :c, "
-                    "last_error = :m, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                    "last_error = :m, system_notes = left(concat_ws(E'\\n', CAST(:note AS text), "
+                    "system_notes), 4000) WHERE id = :id"
                 ),
                 {
                     "now": now,
@@ -1155,7 +1177,8 @@ class Executor:
             text(
                 "UPDATE action_queue SET status = 'approved', claimed_by = NULL, scheduled_for = :w, "
                 "last_reason_code = :c, last_error = :m, attempts = greatest(attempts + :d, 0), "
-                "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) WHERE id = :id"
+                "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
+                "WHERE id = :id"
             ),
             {
                 "w": retry_at,

@@ -145,7 +145,8 @@ class PreloadedIdempotency:
             text(
                 "SELECT a.account_id, a.action_type, a.target_id, a.text_hash FROM action_attempts a "
                 "JOIN unnest(CAST(:accs AS text[]), CAST(:types AS text[]), CAST(:tids AS text[])) "
-                "AS k(acc, typ, tid) ON a.account_id = k.acc AND a.action_type = k.typ AND a.target_id = k.tid "
+                "AS k(acc, typ, tid) ON a.account_id = k.acc AND a.action_type = k.typ "
+                "AND a.target_id = k.tid "
                 "WHERE (a.status = 'success' AND a.superseded_at IS NULL) OR a.status = 'in_progress' "
                 "OR (a.status = 'success' AND a.action_type IN ('comment', 'reply', 'dm_send'))"
             ),
@@ -177,7 +178,8 @@ _FINGERPRINT = text(
     "FROM blocklist_entries"
 )
 _ENTRIES = text(
-    "SELECT id, entry_type, platform, value, match_type, reason, added_by, expires_at, created_at, account_id "
+    "SELECT id, entry_type, platform, value, match_type, reason, added_by, expires_at, created_at, "
+    "account_id "
     "FROM blocklist_entries"
 )
 

@@ -1,6 +1,6 @@
 """Accounts, the action queue and the global switches, on the store (SQLAlchemy Core, no ORM).
 
-Action lifecycle (seed 001 + approval)::
+Action lifecycle (queue and approval)::
 
     queued --approve--> approved --claim--> in_progress --> completed | failed
        |                   |  ^                   |
@@ -114,8 +114,10 @@ def add_account(
         (aid,) = allocate_ids(conn, "accounts", 1)
         conn.execute(
             text(
-                "INSERT INTO accounts (id, platform, platform_user_id, username, display_name, is_authorized, timezone, "
-                "settings, metadata, lifecycle_state) VALUES (:id, :platform, :puid, :username, :dn, :auth, :tz, "
+                "INSERT INTO accounts (id, platform, platform_user_id, username, display_name, "
+                "is_authorized, timezone, "
+                "settings, metadata, lifecycle_state) VALUES (:id, :platform, :puid, :username, :dn, :auth, "
+                ":tz, "
                 "CAST(:settings AS jsonb), CAST(:meta AS jsonb), 'active')"
             ),
             {"id": aid, **values},
@@ -216,9 +218,12 @@ def account_alerts(
     rows = (
         conn.execute(
             text(
-                "SELECT id, username, platform, frozen_until, frozen_reason, needs_relogin, is_active, is_authorized, "
-                "last_error_message FROM accounts WHERE (frozen_until > :now OR needs_relogin OR NOT is_active) "
-                "AND (CAST(:ids AS text[]) IS NULL OR id = ANY(CAST(:ids AS text[]))) ORDER BY platform, username"
+                "SELECT id, username, platform, frozen_until, frozen_reason, needs_relogin, is_active, "
+                "is_authorized, "
+                "last_error_message FROM accounts WHERE (frozen_until > :now OR needs_relogin "
+                "OR NOT is_active) "
+                "AND (CAST(:ids AS text[]) IS NULL OR id = ANY(CAST(:ids AS text[]))) ORDER BY platform, "
+                "username"
             ),
             {"now": now, "ids": account_ids},
         )
@@ -236,9 +241,12 @@ def account_alerts(
                     "kind": "frozen",
                     "until": r["frozen_until"],
                     "reason": r["frozen_reason"] or "block signal",
-                    "message": f"{who} is frozen until {r['frozen_until']:%Y-%m-%d %H:%M} UTC after a block signal "
-                    f"from the platform ({r['frozen_reason'] or 'block signal'}); its actions wait until then",
-                    "fix": f"wait; or, if you are sure the block is over, `postpulse accounts resume {r['username']}`",
+                    "message": f"{who} is frozen until {r['frozen_until']:%Y-%m-%d %H:%M} UTC "
+                    "after a block signal "
+                    f"from the platform ({r['frozen_reason'] or 'block signal'}); "
+                    "its actions wait until then",
+                    "fix": "wait; or, if you are sure the block is over, `postpulse accounts resume "
+                    f"{r['username']}`",
                 }
             )
         if r["needs_relogin"]:
@@ -275,7 +283,8 @@ def account_alerts(
 def set_global_pause(conn: Connection, paused: bool, *, actor: str = "cli", run_id: str = "manual") -> None:
     conn.execute(
         text(
-            "INSERT INTO app_settings (key, value, updated_at) VALUES ('global_pause', CAST(:v AS jsonb), now()) "
+            "INSERT INTO app_settings (key, value, updated_at) VALUES ('global_pause', CAST(:v AS jsonb), "
+            "now()) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
         ),
         {"v": json.dumps(bool(paused))},
@@ -340,8 +349,10 @@ def add_blocklist_entry(
     acc_id = get_account(conn, account)["id"] if account else None
     dup = conn.execute(
         text(
-            "SELECT id FROM blocklist_entries WHERE entry_type = :t AND coalesce(platform, '') = coalesce(CAST(:p AS text), '') "
-            "AND match_type = :m AND lower(value) = lower(:v) AND coalesce(account_id, '') = coalesce(CAST(:a AS text), '')"
+            "SELECT id FROM blocklist_entries WHERE entry_type = :t AND coalesce(platform, '') "
+            "= coalesce(CAST(:p AS text), '') "
+            "AND match_type = :m AND lower(value) = lower(:v) AND coalesce(account_id, '') "
+            "= coalesce(CAST(:a AS text), '')"
         ),
         {"t": entry.entry_type, "p": entry.platform, "m": entry.match_type, "v": entry.value, "a": acc_id},
     ).scalar()
@@ -400,8 +411,10 @@ def list_blocklist(conn: Connection, *, limit: int = 1000) -> list[dict]:
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT b.id, b.entry_type, b.platform, b.value, b.match_type, b.reason, b.added_by, a.username AS account, "
-                "b.expires_at, b.created_at FROM blocklist_entries b LEFT JOIN accounts a ON a.id = b.account_id "
+                "SELECT b.id, b.entry_type, b.platform, b.value, b.match_type, b.reason, b.added_by, "
+                "a.username AS account, "
+                "b.expires_at, b.created_at FROM blocklist_entries b LEFT JOIN accounts a "
+                "ON a.id = b.account_id "
                 "ORDER BY b.created_at DESC, b.id LIMIT :l"
             ),
             {"l": limit},
@@ -500,7 +513,8 @@ def list_templates(conn: Connection) -> list[dict]:
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT id, name, template_type, content, variables, is_active, usage_count FROM message_templates "
+                "SELECT id, name, template_type, content, variables, is_active, usage_count "
+                "FROM message_templates "
                 "ORDER BY name"
             )
         ).mappings()
@@ -637,10 +651,14 @@ def add_action(
         row = (
             conn.execute(
                 text(
-                    "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, target_url, "
-                    "target_username, action_params, text_hash, status, priority, scheduled_for, expires_at, approved_at, "
-                    "approved_by, last_reason_code, last_error, user_notes, system_notes, created_at) VALUES (:id, :acc, :post, :type, "
-                    ":tt, :tid, :url, :tu, CAST(:params AS jsonb), :th, :status, :prio, :sched, :exp, :appr_at, :appr_by, "
+                    "INSERT INTO action_queue (id, account_id, post_id, action_type, target_type, target_id, "
+                    "target_url, "
+                    "target_username, action_params, text_hash, status, priority, scheduled_for, expires_at, "
+                    "approved_at, "
+                    "approved_by, last_reason_code, last_error, user_notes, system_notes, created_at) "
+                    "VALUES (:id, :acc, :post, :type, "
+                    ":tt, :tid, :url, :tu, CAST(:params AS jsonb), :th, :status, :prio, :sched, :exp, "
+                    ":appr_at, :appr_by, "
                     ":reason, :err, :notes, :sys, :now) RETURNING *"
                 ),
                 {
@@ -705,7 +723,8 @@ def add_action(
 
 
 _LIST_COLS = (
-    "q.id, q.account_id, a.username, a.platform, q.action_type, q.target_type, q.target_id, q.target_username, "
+    "q.id, q.account_id, a.username, a.platform, q.action_type, q.target_type, q.target_id, "
+    "q.target_username, "
     "q.status, q.priority, q.scheduled_for, q.expires_at, q.attempts, q.last_reason_code, q.last_error, "
     "q.user_notes, q.system_notes, q.created_at, q.updated_at, q.approved_by, q.completed_at"
 )
@@ -719,7 +738,8 @@ def list_actions(
         for r in conn.execute(
             text(
                 f"SELECT {_LIST_COLS} FROM action_queue q JOIN accounts a ON a.id = q.account_id "
-                "WHERE (CAST(:s AS text) IS NULL OR q.status = :s) AND (CAST(:a AS text) IS NULL OR q.account_id = :a) "
+                "WHERE (CAST(:s AS text) IS NULL OR q.status = :s) AND (CAST(:a AS text) IS NULL "
+                "OR q.account_id = :a) "
                 "ORDER BY q.priority DESC, q.created_at DESC LIMIT :l"
             ),
             {"s": status, "a": account_id, "l": limit},
@@ -754,8 +774,10 @@ def action_history(conn: Connection, action_id: str) -> dict[str, list[dict]]:
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, duration_ms, "
-                "verification_id, screenshot_path, superseded_at FROM action_attempts WHERE action_id = :i ORDER BY attempted_at"
+                "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, "
+                "duration_ms, "
+                "verification_id, screenshot_path, superseded_at FROM action_attempts WHERE action_id = :i "
+                "ORDER BY attempted_at"
             ),
             {"i": action_id},
         ).mappings()
@@ -764,8 +786,10 @@ def action_history(conn: Connection, action_id: str) -> dict[str, list[dict]]:
         dict(r)
         for r in conn.execute(
             text(
-                "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, v.verified_at "
-                "FROM verification_results v JOIN action_attempts t ON t.id = v.action_attempt_id WHERE t.action_id = :i "
+                "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, "
+                "v.verified_at "
+                "FROM verification_results v JOIN action_attempts t ON t.id = v.action_attempt_id "
+                "WHERE t.action_id = :i "
                 "ORDER BY v.verified_at"
             ),
             {"i": action_id},
@@ -813,7 +837,8 @@ def decide(
             conn.execute(
                 text(
                     "SELECT q.status, q.account_id, q.action_type, q.target_type, q.target_id, a.platform "
-                    "FROM action_queue q JOIN accounts a ON a.id = q.account_id WHERE q.id = :i FOR UPDATE OF q"
+                    "FROM action_queue q JOIN accounts a ON a.id = q.account_id "
+                    "WHERE q.id = :i FOR UPDATE OF q"
                 ),
                 {"i": aid},
             )
@@ -828,11 +853,13 @@ def decide(
             continue
         conn.execute(
             text(
-                "UPDATE action_queue SET status = :to, approved_at = CASE WHEN :to = 'approved' THEN :now ELSE approved_at END, "
+                "UPDATE action_queue SET status = :to, approved_at = CASE WHEN :to = 'approved' THEN :now "
+                "ELSE approved_at END, "
                 "approved_by = CASE WHEN :to = 'approved' THEN :actor ELSE approved_by END, "
                 "last_reason_code = CASE WHEN :to = 'approved' THEN last_reason_code ELSE :to END, "
                 "system_notes = concat_ws(E'\\n', system_notes, CAST(:sys AS text)), "
-                "user_notes = CASE WHEN CAST(:note AS text) IS NULL THEN user_notes ELSE concat_ws(E'\\n', user_notes, CAST(:note AS text)) END, "
+                "user_notes = CASE WHEN CAST(:note AS text) IS NULL THEN user_notes ELSE concat_ws(E'\\n', "
+                "user_notes, CAST(:note AS text)) END, "
                 "completed_at = CASE WHEN :to IN ('rejected', 'cancelled') THEN :now ELSE completed_at END "
                 "WHERE id = :i"
             ),

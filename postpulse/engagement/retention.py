@@ -1,4 +1,5 @@
-"""Retention (seed 000), run nightly by the ``engagement_retention`` schedule.
+"""Retention of audit entries, attempts, posts, DM content and screenshots, run nightly by the
+``engagement_retention`` schedule.
 
 ================ ========== ================================================================
 data             kept       rule
@@ -83,7 +84,8 @@ def run_retention(
         )
         q_prev = (
             "UPDATE dm_threads SET last_message_preview_encrypted = NULL "
-            "WHERE last_message_preview_encrypted IS NOT NULL AND coalesce(last_message_at, discovered_at) < :dm"
+            "WHERE last_message_preview_encrypted IS NOT NULL AND coalesce(last_message_at, discovered_at) "
+            "< :dm"
         )
         if dry_run:
             for name, q in (

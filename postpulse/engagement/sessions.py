@@ -10,7 +10,7 @@
   ``MissingKeyError`` / ``DecryptionError`` (never garbage).
 - An expired session (the site redirects to its login page) sets ``needs_relogin``; the
   account's actions wait (policy reason ``needs_relogin``) until ``accounts login`` again.
-- ``logout`` deletes the stored session (seed 000: session files are kept "until logout").
+- ``logout`` deletes the stored session (sessions are kept "until logout").
 """
 
 from __future__ import annotations

@@ -65,23 +65,29 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from postpulse.ingest.merge import _PREVIEW, _PREVIEW_FROM_STAGING, ChunkCounts, _merge, merge_chunk
+from postpulse.ingest.merge import (
+    PREVIEW_FROM_STAGING_SQL,
+    PREVIEW_SQL,
+    ChunkCounts,
+    merge_chunk,
+    merge_staged,
+)
 from postpulse.ingest.runs import (
-    _COMPLETE_RUN,
+    COMPLETE_RUN_SQL,
     PREVIEW_ROWS,
+    AlreadyImported,
     ImportFailed,
     ImportResult,
     RunSource,
-    _already,
-    _AlreadyImported,
-    _create_run,
+    already_imported_result,
+    create_run,
     existing_run_for_hash,
     preview_markdown,
     sha256_file,
     system_info,
 )
-from postpulse.ingest.staging import _STAGING_DDL, _CopyWriter, _Stager
-from postpulse.ingest.store_values import _x
+from postpulse.ingest.staging import STAGING_DDL, CopyWriter, Stager
+from postpulse.ingest.store_values import run_sql
 from postpulse.timeutil import as_utc
 
 log = logging.getLogger(__name__)
@@ -117,30 +123,30 @@ def load_records(
             prev = existing_run_for_hash(conn, source.source_sha256)
             conn.rollback()
             if prev:
-                return _already(prev, source)
-        side = _open_side_staging(engine)
+                return already_imported_result(prev, source)
+        side = open_side_staging(engine)
         try:
             with conn.begin():
                 try:
-                    run_id = _create_run(conn, source, now)
+                    run_id = create_run(conn, source, now)
                 except IntegrityError as exc:
                     # a concurrent import of the same file committed first
                     if "idx_runs_source_sha256" in str(exc.orig) and source.source_sha256:
-                        raise _AlreadyImported() from None
+                        raise AlreadyImported() from None
                     raise
                 raw_conn = conn.connection.driver_connection
-                _x(conn, "SET LOCAL work_mem = '64MB'")
+                run_sql(conn, "SET LOCAL work_mem = '64MB'")
                 with raw_conn.cursor() as cur:
-                    cur.execute(_STAGING_DDL)
+                    cur.execute(STAGING_DDL)
                 chunks = ChunkCounts()
-                writer = _CopyWriter(
+                writer = CopyWriter(
                     raw_conn,
                     on_chunk=functools.partial(
                         merge_chunk, conn, raw_conn, run_id, source, now, chunks, chunk_views=side is not None
                     ),
                     side=side,
                 )
-                stager = _Stager(raw_conn, source, now, writer)
+                stager = Stager(raw_conn, source, now, writer)
                 try:
                     for rec in records:
                         stager.add(rec)
@@ -155,7 +161,7 @@ def load_records(
                 chunks.complete = True  # every chunk was COPYed and merged by the writer thread
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
-                res = _merge(conn, raw_conn, run_id, source, stager, now, chunks)
+                res = merge_staged(conn, raw_conn, run_id, source, stager, now, chunks)
                 run_error = after_merge(conn, run_id) if after_merge is not None else None
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]
@@ -167,9 +173,9 @@ def load_records(
                 plat = source.platform or (
                     max(stager.platforms, key=stager.platforms.get) if stager.platforms else None
                 )
-                _x(
+                run_sql(
                     conn,
-                    _COMPLETE_RUN,
+                    COMPLETE_RUN_SQL,
                     {
                         "id": run_id,
                         "platform": plat,
@@ -186,10 +192,10 @@ def load_records(
                     },
                 )
                 res.preview = _preview(conn, run_id, res.snapshots_new)
-        except _AlreadyImported:
+        except AlreadyImported:
             with engine.connect() as c2:
                 prev = existing_run_for_hash(c2, source.source_sha256 or "")
-            return _already(prev or "an earlier run", source)
+            return already_imported_result(prev or "an earlier run", source)
         finally:
             if side is not None:
                 side.close()  # after the transaction: it holds locks on the side tables it read
@@ -205,7 +211,7 @@ def load_records(
     return res
 
 
-def _open_side_staging(engine: Engine):
+def open_side_staging(engine: Engine):
     """The second connection for the staging COPY, or None (then the import's own connection
     COPYs, as it always did): a store without migration 0008, or no connection to spare."""
     from postpulse.ingest.side_staging import SideStaging, SideStagingUnavailable
@@ -221,9 +227,9 @@ def _open_side_staging(engine: Engine):
 
 def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:
     params = {"run_id": run_id, "n": PREVIEW_ROWS}
-    rows = [dict(r) for r in _x(conn, _PREVIEW_FROM_STAGING, params).mappings()]
+    rows = [dict(r) for r in run_sql(conn, PREVIEW_FROM_STAGING_SQL, params).mappings()]
     if len(rows) < min(PREVIEW_ROWS, snapshots_new):
-        rows = [dict(r) for r in _x(conn, _PREVIEW, params).mappings()]
+        rows = [dict(r) for r in run_sql(conn, PREVIEW_SQL, params).mappings()]
     return rows
 
 
@@ -252,7 +258,7 @@ def _refuse_mismatched_format(path: Path, forced, mset) -> None:
     )
 
 
-def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
+def _refuse_wrong_format(source: RunSource, stager: Stager) -> None:
     """A forced format that rejects every record is the wrong format: the run fails and the file is
     not marked imported, so the right format can still be applied to it."""
     if not source.format or not stager.records or stager.rejected < stager.records:
@@ -260,9 +266,11 @@ def _refuse_wrong_format(source: RunSource, stager: _Stager) -> None:
     index, fld, reason = stager.first_rejected or (0, None, "rejected")
     where = f"record {index}" + (f", field {fld!r}" if fld else "")
     raise ImportFailed(
-        f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} records "
+        f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} "
+        "records "
         f"(first: {where}: {reason}); nothing stored",
-        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` lists them)",
+        fix="leave --format out to detect the format, or force the right one (`postpulse import --help` "
+        "lists them)",
     )
 
 

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from postpulse import ids as _ids_mod
 from postpulse.ids import retry_on_id_collision
 from postpulse.ingest.runs import ImportResult, RunSource
-from postpulse.ingest.staging import _Stager
-from postpulse.ingest.store_values import _x
+from postpulse.ingest.staging import Stager
+from postpulse.ingest.store_values import run_sql
 
 
 def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = None) -> list[str]:
@@ -48,7 +48,7 @@ def allocate_ids(conn: Connection, table: str, n: int, *, prefix: str | None = N
         # range would miss under an odd collation still fail the insert (and are retried).
         # Table names come from PREFIXES (code), never from input.
         taken = set(
-            _x(
+            run_sql(
                 conn,
                 f"SELECT id FROM {table} WHERE id >= %(lo)s AND id <= %(hi)s",
                 {"lo": cands[0], "hi": cands[-1]},
@@ -122,7 +122,7 @@ def _insert_with_ids(
     key is rare, the insert runs first without ``on_conflict_clause`` (a speculative insertion costs
     ~20 % more per row), and only when that violates ``natural_key_constraint`` again with it."""
     if n is None:
-        n = _x(conn, f"SELECT count(*) FROM {new_table}").scalar()
+        n = run_sql(conn, f"SELECT count(*) FROM {new_table}").scalar()
     if not n:
         return 0
 
@@ -133,16 +133,16 @@ def _insert_with_ids(
 
     def run(sql: str, values: dict | None) -> int:
         if plain_first is None:
-            return _x(conn, sql, values).rowcount
+            return run_sql(conn, sql, values).rowcount
         clause, constraint = plain_first
         inner = conn.begin_nested()
         try:
-            rows = _x(conn, sql.replace(clause, ""), values).rowcount
+            rows = run_sql(conn, sql.replace(clause, ""), values).rowcount
         except IntegrityError as exc:
             inner.rollback()
             if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != constraint:
                 raise  # an id collision (retried below with new ids) or a real error
-            return _x(conn, sql, values).rowcount
+            return run_sql(conn, sql, values).rowcount
         inner.commit()
         return rows
 
@@ -167,7 +167,8 @@ _IDS_UNNEST = "JOIN unnest(%(ids)s::text[]) WITH ORDINALITY AS i(id, rn) USING (
 
 _MERGE_PROFILES = [
     """CREATE TEMP TABLE _prof ON COMMIT DROP AS
-       SELECT DISTINCT ON (platform, pkey) *, min(first_seen) OVER (PARTITION BY platform, pkey) AS first_seen_all
+       SELECT DISTINCT ON (platform, pkey) *, min(first_seen) OVER (PARTITION BY platform, pkey)
+           AS first_seen_all
        FROM (SELECT s.*, coalesce(s.uid, 'u:' || lower(s.username)) AS pkey FROM stg_profile s) x
        ORDER BY platform, pkey, seen_at DESC, idx DESC""",
     """UPDATE profiles p SET
@@ -175,11 +176,15 @@ _MERGE_PROFILES = [
          display_name = coalesce(s.display_name, p.display_name),
          profile_url = coalesce(s.profile_url, p.profile_url),
          bio = coalesce(s.bio, p.bio),
-         follower_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.follower_count, p.follower_count) ELSE coalesce(p.follower_count, s.follower_count) END,
-         following_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.following_count, p.following_count) ELSE coalesce(p.following_count, s.following_count) END,
-         post_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.post_count, p.post_count) ELSE coalesce(p.post_count, s.post_count) END,
+         follower_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.follower_count,
+             p.follower_count) ELSE coalesce(p.follower_count, s.follower_count) END,
+         following_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.following_count,
+             p.following_count) ELSE coalesce(p.following_count, s.following_count) END,
+         post_count = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.post_count, p.post_count)
+             ELSE coalesce(p.post_count, s.post_count) END,
          is_verified = coalesce(s.is_verified, p.is_verified),
-         raw_json = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.raw, p.raw_json) ELSE coalesce(p.raw_json, s.raw) END,
+         raw_json = CASE WHEN s.seen_at >= p.last_seen_at THEN coalesce(s.raw, p.raw_json)
+             ELSE coalesce(p.raw_json, s.raw) END,
          first_seen_at = least(p.first_seen_at, s.first_seen_all),
          last_seen_at = greatest(p.last_seen_at, s.seen_at)
        FROM _prof s
@@ -203,7 +208,8 @@ _MERGE_PROFILES = [
     """CREATE TEMP TABLE _new_prof ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY s.platform, s.pkey) AS rn, s.platform, s.pkey
        FROM _prof s
-       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
+       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform
+           AND p.profile_key = s.pkey)""",
 ]
 
 
@@ -224,12 +230,14 @@ _INSERT_PROFILES = _insert_profiles("_new_prof", "_prof")
 # one snapshot per (post, capture time): the first record in file order wins
 _MERGE_POSTS = [
     """CREATE TEMP TABLE _snap ON COMMIT DROP AS
-       SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id, captured_at,
+       SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id,
+           captured_at,
               coalesce(likes, 0) + coalesce(reactions, 0) AS preview_rank
        FROM stg_post ORDER BY platform, platform_post_id, captured_at, idx""",
     """INSERT INTO stg_reject (record_index, field, reason, excerpt, kind)
        SELECT s.idx, 'platform_post_id',
-              'duplicate of record ' || k.idx || ' (post ' || s.platform_post_id || ', same capture time; the first one is kept)',
+              'duplicate of record ' || k.idx || ' (post ' || s.platform_post_id ||
+                  ', same capture time; the first one is kept)',
               left(s.raw::text, 200), 'duplicate'
        FROM stg_post s JOIN _snap k USING (platform, platform_post_id, captured_at)
        WHERE s.idx <> k.idx""",
@@ -243,32 +251,49 @@ _MERGE_POSTS = [
 _UPDATE_POSTS = """
 UPDATE posts p SET
   full_urn = coalesce(p.full_urn, s.full_urn),
-  url = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.url, p.url) ELSE coalesce(p.url, s.url) END,
+  url = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.url, p.url) ELSE coalesce(p.url, s.url)
+      END,
   author_profile_id = coalesce(p.author_profile_id, a.id),
   author_username = coalesce(p.author_username, s.a_username, a.username),
   post_type = coalesce(p.post_type, s.post_type),
   content_type = CASE WHEN p.content_type = 'unknown' THEN s.content_type ELSE p.content_type END,
-  text_content = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.text_content, p.text_content) ELSE coalesce(p.text_content, s.text_content) END,
+  text_content = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.text_content, p.text_content)
+      ELSE coalesce(p.text_content, s.text_content) END,
   media_urls = CASE WHEN jsonb_array_length(p.media_urls) = 0 THEN s.media_urls ELSE p.media_urls END,
   hashtags = CASE WHEN jsonb_array_length(p.hashtags) = 0 THEN s.hashtags ELSE p.hashtags END,
   mentions = CASE WHEN jsonb_array_length(p.mentions) = 0 THEN s.mentions ELSE p.mentions END,
   is_sponsored = coalesce(p.is_sponsored, s.is_sponsored),
-  posted_at = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx AND s.posted_at IS NOT NULL) THEN s.posted_at ELSE p.posted_at END,
-  posted_at_approximate = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx AND s.posted_at IS NOT NULL) THEN s.posted_approx ELSE p.posted_at_approximate END,
-  reaction_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.reactions, p.reaction_count) ELSE coalesce(p.reaction_count, s.reactions) END,
-  like_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.likes, p.like_count) ELSE coalesce(p.like_count, s.likes) END,
-  comment_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.comments, p.comment_count) ELSE coalesce(p.comment_count, s.comments) END,
-  share_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.shares, p.share_count) ELSE coalesce(p.share_count, s.shares) END,
-  view_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.views, p.view_count) ELSE coalesce(p.view_count, s.views) END,
-  raw_json = CASE WHEN n.captured_at >= p.last_extracted_at OR p.raw_json IS NULL THEN s.raw ELSE p.raw_json END,
+  posted_at = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx
+      AND s.posted_at IS NOT NULL) THEN s.posted_at ELSE p.posted_at END,
+  posted_at_approximate = CASE WHEN p.posted_at IS NULL OR (p.posted_at_approximate AND NOT s.posted_approx
+      AND s.posted_at IS NOT NULL) THEN s.posted_approx ELSE p.posted_at_approximate END,
+  reaction_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.reactions, p.reaction_count)
+      ELSE coalesce(p.reaction_count, s.reactions) END,
+  like_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.likes, p.like_count)
+      ELSE coalesce(p.like_count, s.likes) END,
+  comment_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.comments, p.comment_count)
+      ELSE coalesce(p.comment_count, s.comments) END,
+  share_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.shares, p.share_count)
+      ELSE coalesce(p.share_count, s.shares) END,
+  view_count = CASE WHEN n.captured_at >= p.last_extracted_at THEN coalesce(s.views, p.view_count)
+      ELSE coalesce(p.view_count, s.views) END,
+  raw_json = CASE WHEN n.captured_at >= p.last_extracted_at OR p.raw_json IS NULL THEN s.raw
+      ELSE p.raw_json END,
   first_seen_at = least(p.first_seen_at, n.first_seen),
   last_extracted_at = greatest(p.last_extracted_at, n.captured_at),
-  tracking_started_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN %(now)s ELSE p.tracking_started_at END,
-  next_check_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN s.next_check_at ELSE p.next_check_at END,
-  checks_completed = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.checks_completed, 0) ELSE p.checks_completed END,
-  tracking_complete = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.track_complete, false) ELSE p.tracking_complete END
+  tracking_started_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete
+      AND p.next_check_at IS NULL AND NOT p.is_deleted THEN %(now)s ELSE p.tracking_started_at END,
+  next_check_at = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete
+      AND p.next_check_at IS NULL AND NOT p.is_deleted THEN s.next_check_at ELSE p.next_check_at END,
+  checks_completed = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete
+      AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.checks_completed, 0)
+      ELSE p.checks_completed END,
+  tracking_complete = CASE WHEN %(track)s AND p.tracking_started_at IS NULL AND NOT p.tracking_complete
+      AND p.next_check_at IS NULL AND NOT p.is_deleted THEN coalesce(s.track_complete, false)
+      ELSE p.tracking_complete END
 FROM _post n JOIN stg_post s ON s.idx = n.idx
-LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid,
+    'u:' || lower(s.a_username))
 WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id
   AND NOT EXISTS (SELECT 1 FROM _created_post c WHERE c.id = p.id)
 """
@@ -302,7 +327,8 @@ _FIX_CREATED_POSTS = (
     + _POST_VALUES
     + """)
 FROM _created_post c, _post n JOIN stg_post s ON s.idx = n.idx
-LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid,
+    'u:' || lower(s.a_username))
 WHERE c.id = p.id AND p.platform = n.platform AND p.platform_post_id = n.platform_post_id
   AND (n.n_caps > 1 OR s.a_username IS NULL)
   AND ("""
@@ -315,7 +341,8 @@ _NEW_POSTS = """
 CREATE TEMP TABLE _new_post ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id) AS rn, n.idx, n.first_seen, n.captured_at
 FROM _post n
-WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id)
+WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform
+    AND p.platform_post_id = n.platform_post_id)
 """
 _INSERT_POSTS = """
 INSERT INTO posts (id, platform, platform_post_id, full_urn, url, author_profile_id, author_username,
@@ -331,7 +358,8 @@ SELECT i.id, s.platform, s.platform_post_id, s.full_urn, s.url, a.id, coalesce(s
        CASE WHEN %(track)s THEN coalesce(s.checks_completed, 0) ELSE 0 END,
        CASE WHEN %(track)s THEN coalesce(s.track_complete, false) ELSE false END
 FROM _new_post n JOIN _ids i USING (rn) JOIN stg_post s ON s.idx = n.idx
-LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid,
+    'u:' || lower(s.a_username))
 ON CONFLICT (platform, platform_post_id) DO NOTHING
 """
 # posts that only comments point at (e.g. a comments export): stub rows, no snapshot
@@ -339,7 +367,8 @@ _NEW_STUBS = """
 CREATE TEMP TABLE _new_stub ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY platform, platform_post_id) AS rn, platform, platform_post_id, seen
 FROM (SELECT platform, platform_post_id, min(seen_at) AS seen FROM stg_comment GROUP BY 1, 2) c
-WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = c.platform AND p.platform_post_id = c.platform_post_id)
+WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = c.platform
+    AND p.platform_post_id = c.platform_post_id)
 """
 _INSERT_STUBS = """
 INSERT INTO posts (id, platform, platform_post_id, first_seen_at, last_extracted_at)
@@ -378,10 +407,12 @@ _MERGE_MEDIA = [
     """CREATE TEMP TABLE _new_media ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY m.post_id, m.url) AS rn, m.post_id, m.url
        FROM _media m
-       WHERE NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = m.post_id AND pm.media_url = m.url)""",
+       WHERE NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = m.post_id
+           AND pm.media_url = m.url)""",
 ]
 _INSERT_MEDIA = """
-INSERT INTO post_media (id, post_id, media_type, media_url, thumbnail_url, width, height, duration_s, position)
+INSERT INTO post_media (id, post_id, media_type, media_url, thumbnail_url, width, height, duration_s,
+    position)
 SELECT i.id, m.post_id, m.media_type, m.url, m.thumbnail_url, m.width, m.height, m.duration_s, m.position
 FROM _new_media n JOIN _ids i USING (rn) JOIN _media m ON m.post_id = n.post_id AND m.url = n.url
 ON CONFLICT (post_id, media_url) WHERE post_id IS NOT NULL DO NOTHING
@@ -392,12 +423,16 @@ _MERGE_COMMENTS = [
               min(c.seen_at) OVER (PARTITION BY c.platform, c.pcid) AS first_seen
        FROM stg_comment c
        JOIN posts p ON p.platform = c.platform AND p.platform_post_id = c.platform_post_id
-       LEFT JOIN profiles a ON a.platform = c.platform AND a.profile_key = coalesce(c.a_uid, 'u:' || lower(c.a_username))
+       LEFT JOIN profiles a ON a.platform = c.platform AND a.profile_key = coalesce(c.a_uid,
+           'u:' || lower(c.a_username))
        ORDER BY c.platform, c.pcid, c.seen_at DESC, c.idx, c.sub""",
     """UPDATE comments m SET
-         text = CASE WHEN c.seen_at >= m.last_seen_at AND c.text_content <> '' THEN c.text_content ELSE m.text END,
-         like_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.like_count, m.like_count) ELSE coalesce(m.like_count, c.like_count) END,
-         reply_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.reply_count, m.reply_count) ELSE coalesce(m.reply_count, c.reply_count) END,
+         text = CASE WHEN c.seen_at >= m.last_seen_at AND c.text_content <> '' THEN c.text_content
+             ELSE m.text END,
+         like_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.like_count, m.like_count)
+             ELSE coalesce(m.like_count, c.like_count) END,
+         reply_count = CASE WHEN c.seen_at >= m.last_seen_at THEN coalesce(c.reply_count, m.reply_count)
+             ELSE coalesce(m.reply_count, c.reply_count) END,
          author_profile_id = coalesce(m.author_profile_id, c.author_id),
          author_username = coalesce(m.author_username, c.a_username),
          posted_at = coalesce(m.posted_at, c.posted_at),
@@ -411,10 +446,12 @@ _MERGE_COMMENTS = [
     """CREATE TEMP TABLE _new_cmt ON COMMIT DROP AS
        SELECT row_number() OVER (ORDER BY c.platform, c.pcid) AS rn, c.platform, c.pcid
        FROM _cmt c
-       WHERE NOT EXISTS (SELECT 1 FROM comments m WHERE m.platform = c.platform AND m.platform_comment_id = c.pcid)""",
+       WHERE NOT EXISTS (SELECT 1 FROM comments m WHERE m.platform = c.platform
+           AND m.platform_comment_id = c.pcid)""",
 ]
 _INSERT_COMMENTS = """
-INSERT INTO comments (id, platform, platform_comment_id, post_id, is_reply, author_profile_id, author_username,
+INSERT INTO comments (id, platform, platform_comment_id, post_id, is_reply, author_profile_id,
+    author_username,
                       text, posted_at, like_count, reply_count, raw_json, first_seen_at, last_seen_at)
 SELECT i.id, c.platform, c.pcid, c.post_id, c.parent_pcid IS NOT NULL, c.author_id, c.a_username,
        c.text_content, c.posted_at, c.like_count, c.reply_count, c.raw, c.first_seen, c.seen_at
@@ -442,7 +479,8 @@ ON CONFLICT (run_id, record_index) DO NOTHING
 _MERGE_HASHTAGS = [
     """CREATE TEMP TABLE _tag ON COMMIT DROP AS
        SELECT DISTINCT ON (platform, name) * FROM stg_hashtag ORDER BY platform, name, seen_at DESC, idx""",
-    """UPDATE hashtags h SET post_count = CASE WHEN t.seen_at >= h.last_seen_at THEN coalesce(t.post_count, h.post_count) ELSE h.post_count END,
+    """UPDATE hashtags h SET post_count = CASE WHEN t.seen_at >= h.last_seen_at THEN coalesce(t.post_count,
+        h.post_count) ELSE h.post_count END,
          raw_json = CASE WHEN t.seen_at >= h.last_seen_at THEN t.raw ELSE h.raw_json END,
          last_seen_at = greatest(h.last_seen_at, t.seen_at), first_seen_at = least(h.first_seen_at, t.seen_at)
        FROM _tag t WHERE h.platform = t.platform AND h.name = t.name
@@ -458,9 +496,10 @@ FROM _new_tag n JOIN _ids i USING (rn) JOIN _tag t ON t.platform = n.platform AN
 ON CONFLICT (platform, name) DO NOTHING
 """
 # The run's top snapshots by likes (+ reactions), with the counts this run captured.
-_PREVIEW_COLUMNS = """p.id AS post_id, p.platform, p.author_username AS author, p.posted_at, d.like_count AS likes,
+_PREVIEW_COLUMNS = """p.id AS post_id, p.platform, p.author_username AS author, p.posted_at,
+                       d.like_count AS likes,
        d.comment_count AS comments, d.view_count AS views, left(p.text_content, 80) AS text"""
-_PREVIEW = f"""
+PREVIEW_SQL = f"""
 SELECT {_PREVIEW_COLUMNS}
 FROM data_downloads d JOIN posts p ON p.id = d.post_id
 WHERE d.run_id = %(run_id)s
@@ -470,8 +509,8 @@ LIMIT %(n)s
 # The same from the file's top staged snapshots (the first record of each (post, capture time),
 # the one a new snapshot is made from): a top-N of the staging table instead of reading and
 # sorting every snapshot of the run (0.2 s per 50,000). When fewer than n of the candidates made
-# a snapshot in this run (a re-import of known captures), the caller falls back to _PREVIEW.
-_PREVIEW_FROM_STAGING = f"""
+# a snapshot in this run (a re-import of known captures), the caller falls back to PREVIEW_SQL.
+PREVIEW_FROM_STAGING_SQL = f"""
 WITH top AS (
   SELECT k.platform, k.platform_post_id, k.captured_at
   FROM _snap k
@@ -491,7 +530,7 @@ LIMIT %(n)s
 # While the parser reads chunk k+1, the COPY thread stores chunk k (stg_post_c / stg_profile_c)
 # and inserts what is new in it: profiles, posts (from the chunk's own records) and snapshots
 # (first record in file order wins: a later chunk finds the snapshot already there). Rows of the
-# store that existed before the run are not touched here; the whole-file merge (``_merge``)
+# store that existed before the run are not touched here; the whole-file merge (``merge_staged``)
 # updates them afterwards, and sets the posts/profiles created here to what the whole-file insert
 # would have given where the file says otherwise (``_FIX_CREATED_POSTS``), so the result is the
 # same as merging the whole file at once. Everything stays in the import's one transaction.
@@ -504,7 +543,8 @@ _CHUNK_PREPARE = [
     """INSERT INTO _c_new_prof (rn, platform, pkey)
        SELECT row_number() OVER (ORDER BY s.platform, s.pkey), s.platform, s.pkey
        FROM _c_prof s
-       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform AND p.profile_key = s.pkey)""",
+       WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = s.platform
+           AND p.profile_key = s.pkey)""",
 ]
 _CHUNK_INSERT_PROFILES = f"""
 WITH ins AS ({_insert_profiles("_c_new_prof", "_c_prof")}
@@ -515,7 +555,8 @@ _CHUNK_POSTS = [
     # numbered 1..n (in no particular order) for the snapshot ids
     """INSERT INTO _c_snap (idx, platform, platform_post_id, captured_at, rn)
        SELECT *, row_number() OVER ()
-       FROM (SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id, captured_at
+       FROM (SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id,
+           captured_at
              FROM stg_post_c ORDER BY platform, platform_post_id, captured_at, idx) x""",
     """INSERT INTO _c_post
        SELECT DISTINCT ON (platform, platform_post_id) idx, platform, platform_post_id, captured_at,
@@ -524,7 +565,8 @@ _CHUNK_POSTS = [
     """INSERT INTO _c_new_post (rn, idx, first_seen, captured_at)
        SELECT row_number() OVER (ORDER BY n.platform, n.platform_post_id), n.idx, n.first_seen, n.captured_at
        FROM _c_post n
-       WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform AND p.platform_post_id = n.platform_post_id)""",
+       WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.platform = n.platform
+           AND p.platform_post_id = n.platform_post_id)""",
 ]
 _CHUNK_INSERT_POSTS = (
     """
@@ -536,7 +578,8 @@ WITH ins AS (
     + _POST_VALUES
     + """
   FROM _c_new_post n JOIN _ids i USING (rn) JOIN stg_post_c s ON s.idx = n.idx
-  LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid, 'u:' || lower(s.a_username))
+  LEFT JOIN profiles a ON a.platform = s.platform AND a.profile_key = coalesce(s.a_uid,
+      'u:' || lower(s.a_username))
   ON CONFLICT (platform, platform_post_id) DO NOTHING
   RETURNING id)
 INSERT INTO _created_post (id) SELECT id FROM ins
@@ -627,12 +670,12 @@ def _run_many(raw_conn, statements: list[str]) -> list[int]:
     return counts
 
 
-def _merge(
+def merge_staged(
     conn: Connection,
     raw_conn,
     run_id: str,
     source: RunSource,
-    stager: _Stager,
+    stager: Stager,
     now: datetime,
     chunks: ChunkCounts | None = None,
 ) -> ImportResult:
@@ -640,60 +683,62 @@ def _merge(
     p = {"run_id": run_id, "source_path": source.source_path, "track": track, "now": now}
     res = ImportResult(run_id=run_id, status="completed")
     for sql in _MERGE_PROFILES:
-        _x(conn, sql)
+        run_sql(conn, sql)
     res.profiles_new = _insert_with_ids(conn, raw_conn, "profiles", "_new_prof", _INSERT_PROFILES)
     chunks = chunks or ChunkCounts()
     res.profiles_new += chunks.profiles
-    snap_rows = _x(conn, _MERGE_POSTS[0]).rowcount
+    snap_rows = run_sql(conn, _MERGE_POSTS[0]).rowcount
     if snap_rows != stager.posts:  # some (post, capture time) came twice: keep the later ones aside
-        _x(conn, _MERGE_POSTS[1])
-    n_posts = _x(conn, _MERGE_POSTS[2]).rowcount
+        run_sql(conn, _MERGE_POSTS[1])
+    n_posts = run_sql(conn, _MERGE_POSTS[2]).rowcount
     if chunks.complete and chunks.posts == n_posts:
         res.posts_updated = 0  # every post of the file was created by this run: none existed before
     else:
-        res.posts_updated = _x(
+        res.posts_updated = run_sql(
             conn, _UPDATE_POSTS if chunks.posts else _UPDATE_POSTS_NONE_CREATED, p
         ).rowcount
     if chunks.posts and (
         stager.posts_without_username
-        or _x(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()
+        or run_sql(conn, "SELECT EXISTS (SELECT 1 FROM _post WHERE n_caps > 1)").scalar()
     ):
-        _x(conn, _FIX_CREATED_POSTS, p)
+        run_sql(conn, _FIX_CREATED_POSTS, p)
     # after per-chunk merges of every chunk, each post of the file exists and each first
     # (post, capture time) has its snapshot: the whole-file inserts below would find nothing
     complete = chunks.complete
     res.posts_new = chunks.posts
     if not complete:
-        _x(conn, _NEW_POSTS)
+        run_sql(conn, _NEW_POSTS)
         res.posts_new += _insert_with_ids(conn, raw_conn, "posts", "_new_post", _INSERT_POSTS, p)
-    _x(conn, _NEW_STUBS)
+    run_sql(conn, _NEW_STUBS)
     res.posts_new += _insert_with_ids(conn, raw_conn, "posts", "_new_stub", _INSERT_STUBS, p)
     res.snapshots_new = chunks.snapshots
     if not complete:
-        _x(conn, _NEW_SNAPS)
+        run_sql(conn, _NEW_SNAPS)
         res.snapshots_new += _insert_with_ids(conn, raw_conn, "data_downloads", "_new_snap", _INSERT_SNAPS, p)
     for sql in _MERGE_MEDIA:
-        _x(conn, sql)
+        run_sql(conn, sql)
     res.media_upserted = _insert_with_ids(conn, raw_conn, "post_media", "_new_media", _INSERT_MEDIA)
     updated_comments = 0
     for i, sql in enumerate(_MERGE_COMMENTS):
-        r = _x(conn, sql)
+        r = run_sql(conn, sql)
         if i == 1:
             updated_comments = r.rowcount
     new_comments = _insert_with_ids(conn, raw_conn, "comments", "_new_cmt", _INSERT_COMMENTS)
-    _x(conn, _LINK_REPLIES)
+    run_sql(conn, _LINK_REPLIES)
     res.comments_upserted = updated_comments + new_comments
     for sql in _MERGE_HASHTAGS:
-        _x(conn, sql)
+        run_sql(conn, sql)
     _insert_with_ids(conn, raw_conn, "hashtags", "_new_tag", _INSERT_HASHTAGS)
-    _x(conn, _NEW_REJECTS)
+    run_sql(conn, _NEW_REJECTS)
     res.records_rejected = _insert_with_ids(
         conn, raw_conn, "rejected_records", "_new_rej", _INSERT_REJECTS, p
     )
-    res.duplicates = _x(conn, "SELECT count(*) FROM _new_rej WHERE kind = 'duplicate'").scalar()
+    res.duplicates = run_sql(conn, "SELECT count(*) FROM _new_rej WHERE kind = 'duplicate'").scalar()
     res.rejected = [
         dict(r)
-        for r in _x(conn, "SELECT record_index, field, reason FROM _new_rej ORDER BY rn LIMIT 20").mappings()
+        for r in run_sql(
+            conn, "SELECT record_index, field, reason FROM _new_rej ORDER BY rn LIMIT 20"
+        ).mappings()
     ]
     res.posts_fetched = stager.posts
     return res

@@ -454,7 +454,7 @@ def iter_jsonl(path) -> Iterator[RawItem]:
             if type(obj) is not dict:
                 yield RawItem(
                     None,
-                    f"line {lineno}: expected a JSON object, got {_json_kind(obj)}",
+                    f"line {lineno}: expected a JSON object, got {json_kind(obj)}",
                     _excerpt(line.rstrip()),
                     lineno,
                 )
@@ -462,7 +462,7 @@ def iter_jsonl(path) -> Iterator[RawItem]:
             yield RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
 
 
-def _json_kind(obj: Any) -> str:
+def json_kind(obj: Any) -> str:
     if isinstance(obj, list):
         return "an array"
     if isinstance(obj, str):
@@ -519,7 +519,7 @@ def iter_csv(path) -> Iterator[RawItem]:
                     continue
                 sanitized = False
                 obj = {}
-                for k, v in zip(header, row):
+                for k, v in zip(header, row, strict=False):
                     if v == "" or not k:
                         continue
                     if "\x00" in v:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from postpulse import __version__
 from postpulse.errors import PostpulseError
 from postpulse.ids import allocate_ids, retry_on_id_collision
-from postpulse.ingest.store_values import _x
+from postpulse.ingest.store_values import run_sql
 from postpulse.timeutil import as_utc
 
 PREVIEW_ROWS = 10
@@ -142,11 +142,13 @@ def system_info(**extra: Any) -> dict:
 
 _INSERT_RUN = """
 INSERT INTO download_runs (id, status, source_kind, script_name, platform, format, source_path, source_sha256,
-                           source_bytes, captured_at, captured_at_source, system_info, dagster_run_id, started_at)
+                           source_bytes, captured_at, captured_at_source, system_info, dagster_run_id,
+                               started_at)
 VALUES (%(id)s, 'running', %(source_kind)s, %(script_name)s, %(platform)s, %(format)s, %(source_path)s,
-        %(sha)s, %(bytes)s, %(captured_at)s, %(captured_at_source)s, %(system_info)s, %(dagster_run_id)s, %(started_at)s)
+        %(sha)s, %(bytes)s, %(captured_at)s, %(captured_at_source)s, %(system_info)s, %(dagster_run_id)s,
+            %(started_at)s)
 """
-_COMPLETE_RUN = """
+COMPLETE_RUN_SQL = """
 UPDATE download_runs SET status = 'completed', completed_at = greatest(clock_timestamp(), started_at),
   platform = %(platform)s, format = coalesce(%(format)s, format),
   captured_at = %(captured_at)s, captured_at_source = %(captured_at_source)s,
@@ -166,7 +168,7 @@ def existing_run_for_hash(conn: Connection, sha: str) -> str | None:
     ).scalar()
 
 
-def _create_run(conn: Connection, source: RunSource, now: datetime) -> str:
+def create_run(conn: Connection, source: RunSource, now: datetime) -> str:
     params = {
         "source_kind": source.source_kind,
         "script_name": source.script_name,
@@ -184,17 +186,17 @@ def _create_run(conn: Connection, source: RunSource, now: datetime) -> str:
 
     def attempt() -> str:
         (run_id,) = allocate_ids(conn, "download_runs", 1)
-        _x(conn, _INSERT_RUN, {**params, "id": run_id})
+        run_sql(conn, _INSERT_RUN, {**params, "id": run_id})
         return run_id
 
     return retry_on_id_collision(conn, "download_runs", attempt)
 
 
-class _AlreadyImported(Exception):
+class AlreadyImported(Exception):
     pass
 
 
-def _already(run_id: str, source: RunSource) -> ImportResult:
+def already_imported_result(run_id: str, source: RunSource) -> ImportResult:
     name = source.source_path or "this data"
     return ImportResult(
         run_id=run_id,

@@ -23,7 +23,7 @@ import secrets
 
 import psycopg
 
-from postpulse.ingest.staging import CHUNK_TABLES, _copy_side_table, _table_ddl
+from postpulse.ingest.staging import CHUNK_TABLES, copy_side_table, side_table_ddl
 
 SCHEMA = "import_staging"
 SIDE_TABLES = tuple(CHUNK_TABLES)  # the staging tables with a per-chunk twin: stg_post, stg_profile
@@ -73,8 +73,8 @@ class SideStaging:
                 if not rows:
                     continue
                 name = f"{SCHEMA}.t{self.token}_{self.chunks}_{table}"  # from code and a hex token
-                self.conn.execute(f"CREATE UNLOGGED TABLE {name} ({_table_ddl(table)})")
-                _copy_side_table(self.conn, name, table, rows)
+                self.conn.execute(f"CREATE UNLOGGED TABLE {name} ({side_table_ddl(table)})")
+                copy_side_table(self.conn, name, table, rows)
                 out[table] = name
         return out
 

@@ -1,8 +1,8 @@
 """Staging: parser records -> rows of temporary tables, COPYed in bounded chunks.
 
-:class:`_Stager` validates and converts each record (counts must be whole, non-negative and
+:class:`Stager` validates and converts each record (counts must be whole, non-negative and
 not absurd; text PostgreSQL can store) and buffers rows per staging table; every
-``CHUNK_RECORDS`` records or ``CHUNK_BYTES`` of rows it hands them to :class:`_CopyWriter`,
+``CHUNK_RECORDS`` records or ``CHUNK_BYTES`` of rows it hands them to :class:`CopyWriter`,
 which COPYs them on a background thread while parsing goes on (and there runs the per-chunk
 merge, :func:`postpulse.ingest.merge.merge_chunk`).
 """
@@ -23,7 +23,7 @@ from psycopg.pq import Format
 from postpulse.checkbacks.schedule import DEFAULT_SCHEDULES, STANDARD, offsets_seconds, start_state
 from postpulse.ingest import gil_handoff
 from postpulse.ingest.records import COUNT_FIELDS
-from postpulse.ingest.store_values import _J_OPTS, _fix_text, _j, _t
+from postpulse.ingest.store_values import JSON_OPTIONS, clean_text, jsonb_text, storable
 from postpulse.timeutil import as_utc
 
 if TYPE_CHECKING:
@@ -81,13 +81,13 @@ def _profile_count(v: Any) -> int | None:
 
 def _excerpt(raw: Any) -> str:
     try:
-        s = _j(raw)
+        s = jsonb_text(raw)
     except Exception:
         s = repr(raw)
     return s[:200]
 
 
-_STAGING_DDL = """
+STAGING_DDL = """
 DROP TABLE IF EXISTS stg_post, stg_profile, stg_comment, stg_media, stg_reject, stg_hashtag, _ids, stg_post_c,
   stg_profile_c, _c_prof, _c_new_prof, _c_snap, _c_post, _c_new_post, _created_prof, _created_post;
 CREATE TEMP TABLE stg_post (
@@ -113,7 +113,8 @@ CREATE TEMP TABLE stg_media (
   idx integer, platform text, platform_post_id text, media_type text, url text, thumbnail_url text,
   width integer, height integer, duration_s real, position integer
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stg_reject (record_index integer, field text, reason text, excerpt text, kind text) ON COMMIT DROP;
+CREATE TEMP TABLE stg_reject (record_index integer, field text, reason text, excerpt text, kind text)
+    ON COMMIT DROP;
 CREATE TEMP TABLE stg_hashtag (
   idx integer, platform text, name text, post_count bigint, raw jsonb, seen_at timestamptz
 ) ON COMMIT DROP;
@@ -125,11 +126,13 @@ CREATE TEMP TABLE stg_profile_c (LIKE stg_profile) ON COMMIT DROP;
 CREATE TEMP TABLE _c_prof ON COMMIT DROP AS SELECT s.*, ''::text AS pkey, s.first_seen AS first_seen_all
   FROM stg_profile s WITH NO DATA;
 CREATE TEMP TABLE _c_new_prof (rn bigint, platform text, pkey text) ON COMMIT DROP;
-CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz, rn bigint)
+CREATE TEMP TABLE _c_snap (idx integer, platform text, platform_post_id text, captured_at timestamptz,
+    rn bigint)
   ON COMMIT DROP;
 CREATE TEMP TABLE _c_post (idx integer, platform text, platform_post_id text, captured_at timestamptz,
                            first_seen timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE _c_new_post (rn bigint, idx integer, first_seen timestamptz, captured_at timestamptz) ON COMMIT DROP;
+CREATE TEMP TABLE _c_new_post (rn bigint, idx integer, first_seen timestamptz, captured_at timestamptz)
+    ON COMMIT DROP;
 CREATE TEMP TABLE _created_prof (id text) ON COMMIT DROP;
 CREATE TEMP TABLE _created_post (id text) ON COMMIT DROP;
 """
@@ -221,10 +224,10 @@ _COPY_COLUMNS = {
 }
 
 
-class _Stager:
+class Stager:
     """Turns records into staging rows and COPYs them in chunks."""
 
-    def __init__(self, raw_conn, source: RunSource, now: datetime, writer: _CopyWriter | None = None):
+    def __init__(self, raw_conn, source: RunSource, now: datetime, writer: CopyWriter | None = None):
         self.raw = raw_conn
         self.writer = writer
         self.source = source
@@ -270,7 +273,7 @@ class _Stager:
             )
         elif kind is HashtagStatsRecord:
             seen = as_utc(rec.captured_at) or self.fallback
-            name = _t(rec.name or "").lstrip("#").strip().lower()
+            name = clean_text(rec.name or "").lstrip("#").strip().lower()
             if name:
                 self._buf(
                     "stg_hashtag",
@@ -279,7 +282,7 @@ class _Stager:
                         rec.platform,
                         name[:200],
                         _profile_count(rec.posts_count),
-                        _j(rec.raw),
+                        jsonb_text(rec.raw),
                         seen,
                     ),
                 )
@@ -292,9 +295,16 @@ class _Stager:
     def _reject(self, index: int, fld: str | None, reason: str, excerpt: str, kind: str) -> None:
         self.rejected += 1
         if self.first_rejected is None:
-            self.first_rejected = (index, _t(fld), _t(reason) or "rejected")
+            self.first_rejected = (index, clean_text(fld), clean_text(reason) or "rejected")
         self._buf(
-            "stg_reject", (index, _t(fld), _t(reason) or "rejected", _fix_text(_t(excerpt) or "")[:200], kind)
+            "stg_reject",
+            (
+                index,
+                clean_text(fld),
+                clean_text(reason) or "rejected",
+                storable(clean_text(excerpt) or "")[:200],
+                kind,
+            ),
         )
 
     def _schedule_state(self, platform: str, posted_at: datetime | None, captured: datetime):
@@ -312,11 +322,11 @@ class _Stager:
             return None, None
         uid = prof.platform_user_id
         if uid is not None and (uid.__class__ is not str or "\x00" in uid):
-            uid = _t(uid)
+            uid = clean_text(uid)
         uid = uid or None
         username = prof.username
         if username is not None and (username.__class__ is not str or "\x00" in username):
-            username = _t(username)
+            username = clean_text(username)
         username = username or None
         if uid is None and username is None:
             return None, None
@@ -353,14 +363,14 @@ class _Stager:
             prof.platform,
             uid,
             username,
-            _t(prof.display_name),
-            _t(prof.profile_url),
+            clean_text(prof.display_name),
+            clean_text(prof.profile_url),
             fc,
             gc,
             pc,
             iv if iv is True or iv is False else None,
-            _t(prof.bio),
-            _j(raw) if raw else None,
+            clean_text(prof.bio),
+            jsonb_text(raw) if raw else None,
             seen,
             first_seen,
         )
@@ -374,7 +384,7 @@ class _Stager:
     def _post(self, rec: Any) -> None:
         pid = rec.platform_post_id
         if pid is None or pid.__class__ is not str or "\x00" in pid:
-            pid = _t(pid)
+            pid = clean_text(pid)
         if not pid or not pid.strip():
             raise _BadRecord("platform_post_id", "missing post id")
         if len(pid) > 400:
@@ -412,13 +422,13 @@ class _Stager:
             captured = self.fallback
         raw = rec.raw if isinstance(rec.raw, dict) else {"value": rec.raw}
         try:
-            raw_json = orjson.dumps(raw, option=_J_OPTS)
+            raw_json = orjson.dumps(raw, option=JSON_OPTIONS)
             if b"\\u0000" in raw_json:
                 raise TypeError
             raw_text = raw_json.decode()
             clean = True
         except (TypeError, orjson.JSONEncodeError):
-            raw_text = _j(raw)
+            raw_text = jsonb_text(raw)
             clean = False  # odd Unicode somewhere in the record: clean every string
         posted_at = rec.posted_at
         if posted_at is not None and posted_at.tzinfo is not UTC:
@@ -434,24 +444,24 @@ class _Stager:
         else:
             nca = done = complete = None
         if clean:
-            fix = _t
+            fix = clean_text
             text = rec.text
             if text is not None and (text.__class__ is not str or "\x00" in text):
-                text = _t(text)
-            hashtags = _j(list(rec.hashtags)) if rec.hashtags else "[]"
-            mentions = _j(list(rec.mentions)) if rec.mentions else "[]"
-            media_urls = _j([_t(m.url) for m in rec.media if m.url]) if rec.media else "[]"
+                text = clean_text(text)
+            hashtags = jsonb_text(list(rec.hashtags)) if rec.hashtags else "[]"
+            mentions = jsonb_text(list(rec.mentions)) if rec.mentions else "[]"
+            media_urls = jsonb_text([clean_text(m.url) for m in rec.media if m.url]) if rec.media else "[]"
         else:
 
             def fix(v: Any) -> Any:
-                return _fix_text(_t(v))
+                return storable(clean_text(v))
 
-            pid = _fix_text(pid)
-            a_uid, a_username = _fix_text(a_uid), _fix_text(a_username)
+            pid = storable(pid)
+            a_uid, a_username = storable(a_uid), storable(a_username)
             text = fix(rec.text)
-            hashtags = _j(_fix_text(list(rec.hashtags or [])))
-            mentions = _j(_fix_text(list(rec.mentions or [])))
-            media_urls = _j([_fix_text(_t(m.url)) for m in rec.media if m.url])
+            hashtags = jsonb_text(storable(list(rec.hashtags or [])))
+            mentions = jsonb_text(storable(list(rec.mentions or [])))
+            media_urls = jsonb_text([storable(clean_text(m.url)) for m in rec.media if m.url])
         stats = rec.platform_stats
         row = (
             rec.record_index,
@@ -470,7 +480,7 @@ class _Stager:
             mentions,
             rec.is_sponsored if rec.is_sponsored is True or rec.is_sponsored is False else None,
             *counts,
-            _j(stats) if stats else "{}",
+            jsonb_text(stats) if stats else "{}",
             raw_text,
             captured,
             media_urls,
@@ -486,9 +496,9 @@ class _Stager:
         fmt = getattr(rec, "format", None)
         if fmt:
             self.formats[fmt] = self.formats.get(fmt, 0) + 1
-        fix = _same if clean else _fix_text
+        fix = _same if clean else storable
         for pos, m in enumerate(rec.media):
-            url = _t(m.url)
+            url = clean_text(m.url)
             if not url:
                 continue
             mt = (m.media_type or "unknown").lower()
@@ -509,7 +519,7 @@ class _Stager:
                     fix(pid),
                     mt,
                     fix(url),
-                    fix(_t(m.thumbnail_url)),
+                    fix(clean_text(m.thumbnail_url)),
                     w,
                     h,
                     d,
@@ -524,16 +534,16 @@ class _Stager:
 
     def _standalone_comment(self, rec: Any) -> None:
         captured = as_utc(rec.captured_at) or self.fallback
-        if not _t(rec.platform_post_id):
+        if not clean_text(rec.platform_post_id):
             raise _BadRecord("platform_post_id", "comment without the id of its post")
         self._comment(rec, rec.record_index, 0, None, captured)
         self.platforms[rec.platform] = self.platforms.get(rec.platform, 0) + 1
 
     def _comment(self, cm: Any, index: int, sub: int, post_pid: str | None, captured: datetime) -> None:
-        pcid = _t(cm.platform_comment_id)
+        pcid = clean_text(cm.platform_comment_id)
         if not pcid or len(pcid) > 400:
             raise _BadRecord("platform_comment_id", "missing comment id")
-        ppid = _t(cm.platform_post_id) or post_pid
+        ppid = clean_text(cm.platform_post_id) or post_pid
         if not ppid or len(ppid) > 400:
             raise _BadRecord("platform_post_id", "comment without the id of its post")
         like = cm.like_count if isinstance(cm.like_count, int) and 0 <= cm.like_count <= MAX_COUNT else None
@@ -548,16 +558,16 @@ class _Stager:
                 index,
                 sub,
                 cm.platform,
-                _fix_text(pcid),
-                _fix_text(ppid),
-                _fix_text(_t(cm.parent_platform_comment_id)),
-                _fix_text(a_uid),
-                _fix_text(a_username),
-                _fix_text(_t(cm.text)) or "",
+                storable(pcid),
+                storable(ppid),
+                storable(clean_text(cm.parent_platform_comment_id)),
+                storable(a_uid),
+                storable(a_username),
+                storable(clean_text(cm.text)) or "",
                 as_utc(cm.posted_at),
                 like,
                 reply,
-                _j(raw),
+                jsonb_text(raw),
                 captured,
             ),
         )
@@ -578,14 +588,14 @@ class _Stager:
         self.chunk_records = CHUNK_RECORDS
 
 
-def _table_ddl(table: str) -> str:
-    """The column definitions of staging table ``table``, as written in :data:`_STAGING_DDL`."""
-    return _STAGING_DDL.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
+def side_table_ddl(table: str) -> str:
+    """The column definitions of staging table ``table``, as written in :data:`STAGING_DDL`."""
+    return STAGING_DDL.split(f"CREATE TEMP TABLE {table} (", 1)[1].split(") ON COMMIT DROP", 1)[0]
 
 
 def _ddl_column_types(table: str) -> tuple[str, ...]:
-    """The PostgreSQL types of ``_COPY_COLUMNS[table]``, read from :data:`_STAGING_DDL`."""
-    types = dict(col.split() for col in _table_ddl(table).replace("\n", " ").split(","))
+    """The PostgreSQL types of ``_COPY_COLUMNS[table]``, read from :data:`STAGING_DDL`."""
+    types = dict(col.split() for col in side_table_ddl(table).replace("\n", " ").split(","))
     return tuple(types[c] for c in _COPY_COLUMNS[table])
 
 
@@ -634,7 +644,7 @@ def _copy_rows(raw_conn, tables: dict[str, list[tuple]], chunked: bool = False) 
             _copy_table(cur, CHUNK_TABLES.get(table, table) if chunked else table, table, rows)
 
 
-def _copy_side_table(conn, target: str, table: str, rows: list[tuple]) -> None:
+def copy_side_table(conn, target: str, table: str, rows: list[tuple]) -> None:
     """The COPY of :class:`postpulse.ingest.side_staging.SideStaging` (its own connection, into a
     table created in the same transaction: FREEZE, so that the import's reads of it set no hint
     bits)."""
@@ -650,7 +660,7 @@ def _take_side_chunk(raw_conn, names: dict[str, str], first: bool) -> None:
     stmts = []
     for table, chunk in CHUNK_TABLES.items():
         if first:
-            stmts.append(f"DROP TABLE {chunk}")  # the temporary table of _STAGING_DDL
+            stmts.append(f"DROP TABLE {chunk}")  # the temporary table of STAGING_DDL
         source = names.get(table) or f"{table} WHERE false"  # names from code and SideStaging
         stmts.append(f"CREATE OR REPLACE TEMP VIEW {chunk} AS SELECT * FROM {source}")
     with raw_conn.cursor() as cur:
@@ -659,7 +669,7 @@ def _take_side_chunk(raw_conn, names: dict[str, str], first: bool) -> None:
             pass
 
 
-class _CopyWriter:
+class CopyWriter:
     """COPYs staging chunks on a background thread, one chunk queued at a time (bounded
     memory). The connection is used by this thread only between :meth:`start` and
     :meth:`close`; psycopg releases the GIL while it waits for the server, so parsing and the

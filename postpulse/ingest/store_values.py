@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # not imported at run time: the parse worker needs no SQLAlch
     from sqlalchemy.engine import Connection
 
 
-def _x(conn: Connection, sql: str, params: dict | None = None):
+def run_sql(conn: Connection, sql: str, params: dict | None = None):
     """Run loader SQL (``%(name)s`` parameters, psycopg style) on a SQLAlchemy connection."""
     return conn.exec_driver_sql(sql, params or {})
 
@@ -27,7 +27,7 @@ def _strip_nul(value: Any) -> Any:
     return value
 
 
-def _fix_text(value: Any) -> Any:
+def storable(value: Any) -> Any:
     """Strings PostgreSQL can store: no NUL, no lone surrogates."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -38,31 +38,31 @@ def _fix_text(value: Any) -> Any:
             value = value.encode("utf-8", "replace").decode("utf-8")
         return value
     if isinstance(value, dict):
-        return {_fix_text(k) if isinstance(k, str) else str(k): _fix_text(v) for k, v in value.items()}
+        return {storable(k) if isinstance(k, str) else str(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fix_text(v) for v in value]
+        return [storable(v) for v in value]
     return value
 
 
-_J_OPTS = orjson.OPT_NON_STR_KEYS
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def _j(obj: Any) -> str:
+def jsonb_text(obj: Any) -> str:
     """JSON text for a jsonb column (no ``\\u0000``, which jsonb rejects)."""
     try:
-        data = orjson.dumps(obj, option=_J_OPTS)
+        data = orjson.dumps(obj, option=JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
-        obj = _fix_text(obj)
+        obj = storable(obj)
         try:
-            data = orjson.dumps(obj, option=_J_OPTS, default=str)
+            data = orjson.dumps(obj, option=JSON_OPTIONS, default=str)
         except (TypeError, orjson.JSONEncodeError):
             data = json.dumps(obj, default=str, ensure_ascii=False).encode("utf-8", "replace")
     if b"\\u0000" in data:
-        data = orjson.dumps(_strip_nul(obj), option=_J_OPTS, default=str)
+        data = orjson.dumps(_strip_nul(obj), option=JSON_OPTIONS, default=str)
     return data.decode("utf-8")
 
 
-def _t(value: Any) -> str | None:
+def clean_text(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):

@@ -1,6 +1,6 @@
 """Blocklist: users, posts, keywords and domains we never engage with.
 
-Entries (seed 000 ``blocklist_entries``): ``entry_type`` user/post/keyword/domain,
+Entries (``blocklist_entries``): ``entry_type`` user/post/keyword/domain,
 ``platform`` (None = every platform), ``value``, ``match_type`` exact/contains/regex,
 ``reason``, ``added_by`` user/system/opt_out, ``expires_at`` (None = permanent).
 
@@ -98,7 +98,7 @@ class BlocklistEntry:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> BlocklistEntry:
-        """From a ``blocklist_entries`` row mapping (snake_case or seed 000 camelCase keys)."""
+        """From a ``blocklist_entries`` row mapping (snake_case or camelCase keys)."""
 
         def get(*names: str, default: Any = None) -> Any:
             for n in names:

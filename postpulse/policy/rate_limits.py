@@ -52,7 +52,8 @@ class WindowedUsageCounter(UsageCounter, Protocol):
 class InMemoryUsageCounter:
     """A ``WindowedUsageCounter`` in process memory: for tests, the benchmark, dry runs.
 
-    Not for production: in-memory counts do not hold across processes (see DESIGN.md).
+    Not for production: in-memory counts do not hold across processes; the
+    executor counts attempts in the store under an advisory lock instead.
     """
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ Our own (snake_case)::
      "auto_approve": {"like": true, "comment": false},
      "cool_down_minutes": 1440}
 
-Seed 000's (camelCase)::
+The camelCase form of older account settings::
 
     {"rateLimit": {"likesPerHour": 20, "commentsPerHour": 5, "dmsPerHour": 5,
                    "likesPerDay": 150},
@@ -93,7 +93,7 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
 )
 assert set(DEFAULT_RATE_LIMITS) == set(ACTION_TYPES)
 
-# seed 000 camelCase nouns -> our action types
+# camelCase nouns of the older settings form -> our action types
 _CAMEL_NOUNS: Mapping[str, str] = {
     "likes": "like",
     "unlikes": "unlike",

@@ -1,4 +1,4 @@
-"""Message templates (seed 004 ``message_templates``, seed 002 ``text_pools``).
+"""Message templates (``message_templates``): reusable texts with variables.
 
 Syntax: Jinja2 ``{{ name }}`` variables, rendered in a sandboxed environment (no access to
 Python internals from a template) with strict undefined variables, no HTML autoescaping (the

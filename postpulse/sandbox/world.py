@@ -860,15 +860,15 @@ def _clean_text(text: Any, what: str) -> str:
 
 
 def _username(platform: str, first: str, last: str, rng: random.Random, taken: set[str]) -> str:
-    f, l = _ascii(first), _ascii(last)
+    fn, ln = _ascii(first), _ascii(last)
     styles = {
-        "linkedin": [f"{f}-{l}", f"{f}{l}", f"{f}-{l}-{rng.randrange(10, 99)}"],
-        "instagram": [f"{f}.{l}", f"{f}{l}_", f"{f}.{l}.studio"],
-        "threads": [f"{f}.{l}", f"{f}_{l}", f"{f}{l}"],
-        "tiktok": [f"{f}{l}", f"{f}.{l}", f"{f}_{l}{rng.randrange(1, 99)}"],
-        "x": [f"{f}_{l}", f"{f}{l}", f"{f}{l[:3]}{rng.randrange(1, 999)}"],
+        "linkedin": [f"{fn}-{ln}", f"{fn}{ln}", f"{fn}-{ln}-{rng.randrange(10, 99)}"],
+        "instagram": [f"{fn}.{ln}", f"{fn}{ln}_", f"{fn}.{ln}.studio"],
+        "threads": [f"{fn}.{ln}", f"{fn}_{ln}", f"{fn}{ln}"],
+        "tiktok": [f"{fn}{ln}", f"{fn}.{ln}", f"{fn}_{ln}{rng.randrange(1, 99)}"],
+        "x": [f"{fn}_{ln}", f"{fn}{ln}", f"{fn}{ln[:3]}{rng.randrange(1, 999)}"],
     }[platform]
-    for cand in styles + [f"{f}{l}{i}" for i in range(2, 1000)]:
+    for cand in styles + [f"{fn}{ln}{i}" for i in range(2, 1000)]:
         if cand not in taken:
             return cand
     raise RuntimeError("could not allocate a username")  # pragma: no cover
@@ -917,7 +917,7 @@ def _finals(platform: str, rng: random.Random, prof: Profile, has_video: bool) -
             rng.uniform(0.0, 0.04),
         ]
         s = sum(weights)
-        out = {name: int(total * w / s) for name, w in zip(LINKEDIN_REACTIONS, weights)}
+        out = {name: int(total * w / s) for name, w in zip(LINKEDIN_REACTIONS, weights, strict=True)}
         out["comments"] = int(total * rng.uniform(0.04, 0.15))
         out["reposts"] = int(total * rng.uniform(0.01, 0.06))
         return out
@@ -1056,7 +1056,7 @@ def _build_platform(world: World, platform: str) -> None:
     taken: set[str] = set()
     profs: list[Profile] = []
     topics = list(TOPICS)
-    for i in range(world.profiles_per_platform):
+    for _ in range(world.profiles_per_platform):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         username = _username(platform, first, last, rng, taken)
         taken.add(username)

@@ -66,7 +66,8 @@ def start_embedded(root: Path, *, keep_running: bool = False) -> str:
         server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     except Exception as exc:  # pgserver raises plain RuntimeError/CalledProcessError
         raise StoreUnavailable(
-            f"the embedded PostgreSQL in {pgdata} did not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"the embedded PostgreSQL in {pgdata} did not start: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             fix=f"see {pgdata / 'log'}; or set DATABASE_URL to another PostgreSQL",
         ) from None
     return server.get_uri()

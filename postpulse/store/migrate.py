@@ -70,7 +70,8 @@ def _run(action, url: str, revision: str) -> None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise MigrationFailed(
             f"migration to {revision} failed and was rolled back, nothing changed: {first}",
-            fix="run `postpulse db status`; if the schema was changed by hand, restore it or reset a scratch database",
+            fix="run `postpulse db status`; if the schema was changed by hand, "
+            "restore it or reset a scratch database",
         ) from None
 
 

@@ -91,8 +91,8 @@ def test_plots_are_png(duck, scenario):
         }
     )
     title = "Daily new engagement and engagement rate"
-    assert plots.daily_trends_png(first_day) == plots._empty(title, plots.NO_NEW_ENGAGEMENT)
-    assert plots.daily_trends_png(first_day.assign(engagement_new=[3.0, None])) != plots._empty(
+    assert plots.daily_trends_png(first_day) == plots.empty_plot(title, plots.NO_NEW_ENGAGEMENT)
+    assert plots.daily_trends_png(first_day.assign(engagement_new=[3.0, None])) != plots.empty_plot(
         title, plots.NO_NEW_ENGAGEMENT
     )
     assert plots.md_image(png).startswith("![plot](data:image/png;base64,")

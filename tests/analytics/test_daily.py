@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import psycopg
 import pytest
@@ -17,12 +18,12 @@ from .conftest import utc
 DAY0, DAY_END = date(2025, 1, 9), date(2025, 1, 18)
 
 
-def _reactions(s):
+def reactions_of(s):
     return s.get("total_reactions") if s.get("total_reactions") is not None else s.get("like_count")
 
 
-def _engagement(s):
-    parts = [_reactions(s), s.get("comment_count"), s.get("share_count"), s.get("save_count")]
+def engagement_of(s):
+    parts = [reactions_of(s), s.get("comment_count"), s.get("share_count"), s.get("save_count")]
     return None if all(p is None for p in parts) else sum(p or 0 for p in parts)
 
 
@@ -45,7 +46,7 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
             d1 = d0 + timedelta(days=1)
             new = {"engagement": None, "likes": None, "views": None}
             estimated, tracked = False, False
-            for x, y in zip(ss, ss[1:]):
+            for x, y in pairwise(ss):
                 t0, t1 = x["downloaded_at"], y["downloaded_at"]
                 if (t1 - t0) > timedelta(days=max_gap_days):
                     continue
@@ -57,7 +58,7 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
                 if t0 < d0 or t1 > d1:
                     estimated = True
                 for key, fn in (
-                    ("engagement", _engagement),
+                    ("engagement", engagement_of),
                     ("likes", lambda s: s.get("like_count")),
                     ("views", lambda s: s.get("view_count")),
                 ):
@@ -80,7 +81,7 @@ def reference(snaps, start: date, end: date, max_gap_days=31):
     return out
 
 
-def _rows(db_url, grain):
+def stored_rows(db_url, grain):
     with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
         conn.row_factory = psycopg.rows.dict_row
         return {
@@ -89,7 +90,7 @@ def _rows(db_url, grain):
         }
 
 
-def _approx(a, b):
+def approx_equal(a, b):
     if a is None or b is None:
         return a is None and b is None
     return abs(a - b) < 1e-6 * max(1, abs(b))
@@ -98,13 +99,13 @@ def _approx(a, b):
 def test_post_rows_match_independent_recomputation(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
     ref = reference(scenario["snaps"], DAY0, DAY_END)
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     tracked = {k: v for k, v in rows.items() if v["posts_tracked"]}
     assert set(tracked) == set(ref), "tracked post-days differ"
     for key, exp in ref.items():
         got = rows[key]
         for col in ("engagement_new", "likes_new", "views_new"):
-            assert _approx(got[col], exp[col]), (key, col, got[col], exp[col])
+            assert approx_equal(got[col], exp[col]), (key, col, got[col], exp[col])
         assert got["is_estimated"] == exp["is_estimated"], key
         assert got["snapshots"] == exp["snapshots"], key
         assert got["likes_total"] == exp["likes_total"], key
@@ -114,7 +115,7 @@ def test_post_rows_match_independent_recomputation(duck, db_url, scenario):
 def test_worked_numbers_for_the_readme(duck, db_url, scenario):
     """Post A: same-day snapshots add up exactly; the 3-day gap is spread by time."""
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     a = scenario["posts"]["A"]
     # Jan 10: (34 - 11) + (58 - 34) = 47 from the same-day pairs, plus 4 h of the 72 h gap pair
     gap_delta = (110 + 11 + 5 + 4) - (50 + 5 + 2 + 1)  # 72
@@ -130,7 +131,7 @@ def test_worked_numbers_for_the_readme(duck, db_url, scenario):
 def test_publication_day_gets_no_engagement(duck, db_url, scenario):
     """Post D was published Jan 12 but first seen Jan 15 with 540 engagement: nothing lands on Jan 12."""
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     d = scenario["posts"]["D"]
     pub = rows[(d, date(2025, 1, 12))]
     assert pub["posts_published"] == 1 and pub["posts_tracked"] == 0
@@ -144,7 +145,7 @@ def test_publication_day_gets_no_engagement(duck, db_url, scenario):
 
 def test_single_snapshot_post_and_engagement_rate_by_followers(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     c = rows[(scenario["posts"]["C"], date(2025, 1, 11))]
     assert c["snapshots"] == 1 and c["posts_tracked"] == 1 and c["engagement_new"] is None
     assert c["is_settled"] is None  # no pair yet
@@ -156,7 +157,7 @@ def test_single_snapshot_post_and_engagement_rate_by_followers(duck, db_url, sce
 def test_utc_day_boundaries(duck, db_url, scenario):
     """B's snapshots at 23:59 and 00:01 UTC: the 2-minute pair is split 1 min / 1 min."""
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     b = scenario["posts"]["B"]
     # Jan 12 gets half of (101+9) - (100+9) = 1 and nothing else
     assert rows[(b, date(2025, 1, 12))]["engagement_new"] == pytest.approx(0.5)
@@ -174,14 +175,14 @@ def test_utc_day_boundaries(duck, db_url, scenario):
         ],
     )
     materialize_daily(duck, db_url, date(2025, 1, 19), date(2025, 1, 21))
-    rows = _rows(db_url, "post")
+    rows = stored_rows(db_url, "post")
     assert rows[(b, date(2025, 1, 19))]["snapshots"] == 1
     assert (b, date(2025, 1, 20)) not in rows
 
 
 def test_rollups_sum_post_rows(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    posts = _rows(db_url, "post")
+    posts = stored_rows(db_url, "post")
     ig, li = scenario["ig"], scenario["li"]
     for grain, entity, members in (
         ("platform", "instagram", [scenario["posts"][k] for k in "ACD"]),
@@ -189,7 +190,7 @@ def test_rollups_sum_post_rows(duck, db_url, scenario):
         ("profile", li["profile"], [scenario["posts"]["B"]]),
         ("workspace", ig["workspace"], [scenario["posts"][k] for k in "ABCD"]),  # B via its author's account
     ):
-        rolled = _rows(db_url, grain)
+        rolled = stored_rows(db_url, grain)
         day = date(2025, 1, 11)
         r = rolled[(entity, day)]
         exp = sum((posts[(p, day)]["engagement_new"] or 0) for p in members if (p, day) in posts)
@@ -204,9 +205,13 @@ def test_rollups_sum_post_rows(duck, db_url, scenario):
 
 def test_idempotent_and_range_independent(duck, db_url, scenario):
     materialize_daily(duck, db_url, DAY0, DAY_END)
-    first = {k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in _rows(db_url, "post").items()}
+    first = {
+        k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in stored_rows(db_url, "post").items()
+    }
     res = materialize_daily(duck, db_url, DAY0, DAY_END)
-    again = {k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in _rows(db_url, "post").items()}
+    again = {
+        k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in stored_rows(db_url, "post").items()
+    }
     assert res.deleted > 0 and first == again
     # day by day gives the same numbers as the whole range in one pass
     d = DAY0
@@ -214,7 +219,7 @@ def test_idempotent_and_range_independent(duck, db_url, scenario):
         materialize_daily(duck, db_url, d, d + timedelta(days=1))
         d += timedelta(days=1)
     one_by_one = {
-        k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in _rows(db_url, "post").items()
+        k: {c: v for c, v in r.items() if c != "computed_at"} for k, r in stored_rows(db_url, "post").items()
     }
     assert one_by_one.keys() == first.keys()
     for k in first:
@@ -256,16 +261,17 @@ def test_settled_and_actions(duck, db_url):
     with psycopg.connect(StoreUrls.from_base(db_url).libpq) as conn:
         for i, status in enumerate(["success", "success", "failed"]):
             conn.execute(
-                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, target_id, "
+                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                "target_id, "
                 "status, attempted_at) VALUES (%s, 'r1', 'x', 'like', %s, 'post', %s, %s, %s)",
                 (f"att-0000000{i}", ids["account"], f"t{i}", status, utc(2025, 2, 2, 10 + i)),
             )
     materialize_daily(duck, db_url, date(2025, 2, 1), date(2025, 2, 4))
-    posts = _rows(db_url, "post")
+    posts = stored_rows(db_url, "post")
     assert posts[(p, date(2025, 2, 1))]["is_settled"] is True  # the last pair started before day end crawls
-    acc = _rows(db_url, "account")[(ids["account"], date(2025, 2, 2))]
+    acc = stored_rows(db_url, "account")[(ids["account"], date(2025, 2, 2))]
     assert (acc["actions_completed"], acc["actions_failed"]) == (2, 1)
-    ws = _rows(db_url, "workspace")[(ids["workspace"], date(2025, 2, 2))]
+    ws = stored_rows(db_url, "workspace")[(ids["workspace"], date(2025, 2, 2))]
     assert (ws["actions_completed"], ws["actions_failed"]) == (2, 1)
 
 
@@ -318,5 +324,5 @@ def test_short_ranges_scan_only_posts_seen_from_start_with_the_same_rows(duck, d
     assert full_scan >= window
     assert narrowed_rows.keys() == wide.keys()
     for k, row in wide.items():
-        for a, b in zip(row, narrowed_rows[k]):
+        for a, b in zip(row, narrowed_rows[k], strict=True):
             assert a == pytest.approx(b) if isinstance(a, float) else a == b, (k, row, narrowed_rows[k])

@@ -30,7 +30,10 @@ COLUMNS = (
     "SELECT column_name, data_type, column_default, is_nullable FROM information_schema.columns "
     "WHERE table_schema = 'public' AND table_name = 'daily_metrics' ORDER BY ordinal_position"
 )
-INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'daily_metrics' ORDER BY 1"
+INDEXES = (
+    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+    "AND tablename = 'daily_metrics' ORDER BY 1"
+)
 ALL_ROWS = "SELECT * FROM daily_metrics ORDER BY metric_date, grain, entity_id"
 
 
@@ -47,7 +50,8 @@ def _day_tables(conn) -> dict[str, int]:
         conn.execute(
             "SELECT c.relname, (SELECT count(*) FROM pg_inherits i WHERE i.inhrelid = c.oid "
             "AND i.inhparent = 'public.daily_metrics'::regclass) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' "
+            "ORDER BY 1",
             (DAYS_SCHEMA,),
         ).fetchall()
     )
@@ -57,10 +61,13 @@ def test_migration_round_trip_keeps_daily_metrics_rows(empty_db_url):
     migrate.upgrade(empty_db_url, BEFORE)
     with psycopg.connect(libpq_url(empty_db_url)) as conn:
         conn.execute("""
-            INSERT INTO daily_metrics (metric_date, grain, entity_id, platform, reactions_total, engagement_new,
+            INSERT INTO daily_metrics (metric_date, grain, entity_id, platform, reactions_total,
+                engagement_new,
                                        engagement_rate, posts_tracked, snapshots, is_estimated, is_settled)
-            SELECT DATE '2025-01-30' + (g % 3), (ARRAY['post', 'profile', 'platform'])[1 + g % 3], 'e' || g, 'x',
-                   g, g / 7.0, CASE WHEN g % 2 = 0 THEN g / 1000.0 END, 1, g % 5, g % 2 = 0, CASE WHEN g % 4 = 0 THEN true END
+            SELECT DATE '2025-01-30' + (g % 3), (ARRAY['post', 'profile', 'platform'])[1 + g % 3], 'e' || g,
+                'x',
+                   g, g / 7.0, CASE WHEN g % 2 = 0 THEN g / 1000.0 END, 1, g % 5, g % 2 = 0, CASE
+                       WHEN g % 4 = 0 THEN true END
             FROM generate_series(1, 5000) g""")
         conn.commit()
         before, rows = _schema(conn), conn.execute(ALL_ROWS).fetchall()
@@ -236,12 +243,16 @@ def test_day_tables_match_the_parent_and_a_killed_writers_tables_are_dropped(duc
     materialize_daily(duck, db_url, DAY0, DAY_END)
     with psycopg.connect(libpq_url(db_url)) as conn:
         rows = conn.execute(ALL_ROWS).fetchall()
-        checks = lambda rel: {
-            name
-            for (name,) in conn.execute(  # noqa: E731
-                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'", (rel,)
-            )
-        }
+
+        def checks(rel):
+            return {
+                name
+                for (name,) in conn.execute(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'",
+                    (rel,),
+                )
+            }
+
         parent = checks("public.daily_metrics")
         child = checks(f"{DAYS_SCHEMA}.d20250112")
         assert child == (parent - {"daily_metrics_rows_live_in_days"}) | {"one_day"} and len(parent) > 3
@@ -249,7 +260,8 @@ def test_day_tables_match_the_parent_and_a_killed_writers_tables_are_dropped(duc
             f"CREATE TABLE {DAYS_SCHEMA}.n20250112 (LIKE public.daily_metrics)"
         )  # as a killed loader left it
         conn.execute(
-            f"INSERT INTO {DAYS_SCHEMA}.n20250112 SELECT * FROM daily_metrics WHERE metric_date = '2025-01-12'"
+            f"INSERT INTO {DAYS_SCHEMA}.n20250112 SELECT * FROM daily_metrics "
+            "WHERE metric_date = '2025-01-12'"
         )
         conn.commit()
         assert conn.execute(ALL_ROWS).fetchall() == rows  # not part of daily_metrics

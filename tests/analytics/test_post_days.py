@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import duckdb
 import numpy as np
@@ -13,9 +14,9 @@ import pyarrow as pa
 import pytest
 
 from postpulse.analytics.daily_rows import post_rollup_input
-from postpulse.analytics.post_days import DayRange, _window_max, post_days, post_days_in_chunks
+from postpulse.analytics.post_days import DayRange, post_days, post_days_in_chunks, window_max
 
-from .test_daily import _approx, _engagement, _reactions, histories, reference
+from .test_daily import approx_equal, engagement_of, histories, reactions_of, reference
 
 START, END = date(2025, 3, 1), date(2025, 3, 15)
 EPOCH = date(1970, 1, 1)
@@ -55,13 +56,13 @@ def _table(snaps: list[dict]) -> pa.Table:
         {
             "post_id": [s["post_id"] for s in rows],
             "ts": [s["downloaded_at"].timestamp() for s in rows],
-            "reactions": pa.array([_reactions(s) for s in rows], pa.int64()),
+            "reactions": pa.array([reactions_of(s) for s in rows], pa.int64()),
             "likes": pa.array([s.get("like_count") for s in rows], pa.int64()),
             "comments": pa.array([s.get("comment_count") for s in rows], pa.int64()),
             "shares": pa.array([s.get("share_count") for s in rows], pa.int64()),
             "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
             "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
-            "engagement": pa.array([_engagement(s) for s in rows], pa.int64()),
+            "engagement": pa.array([engagement_of(s) for s in rows], pa.int64()),
         }
     )
 
@@ -83,9 +84,9 @@ def _settled_reference(snaps, start: date, end: date) -> dict:
     out = {}
     for post, ss in histories(snaps).items():
         pairs = []
-        for x, y in zip(ss, ss[1:]):
+        for x, y in pairwise(ss):
             hours = (y["downloaded_at"] - x["downloaded_at"]).total_seconds() / 3600
-            a, b = _engagement(x), _engagement(y)
+            a, b = engagement_of(x), engagement_of(y)
             if hours <= GAP_DAYS * 24 and a is not None and b is not None:
                 pairs.append((x["downloaded_at"], (b - a) / hours))
         d = start
@@ -111,9 +112,9 @@ def test_post_days_match_pure_python(seed):
     settled = _settled_reference(snaps, START, END)
     for key, exp in ref.items():
         row = got[key]
-        assert _approx(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
-        assert _approx(row["likes_new"], exp["likes_new"]), (key, row, exp)
-        assert _approx(row["views_new"], exp["views_new"]), (key, row, exp)
+        assert approx_equal(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
+        assert approx_equal(row["likes_new"], exp["likes_new"]), (key, row, exp)
+        assert approx_equal(row["views_new"], exp["views_new"]), (key, row, exp)
         assert row["is_estimated"] == exp["is_estimated"], key
         assert row["snapshots"] == exp["snapshots"], key
         assert row["likes"] == exp["likes_total"] and row["views"] == exp["views_total"], key
@@ -124,7 +125,7 @@ def test_post_days_match_pure_python(seed):
 
 def test_rows_come_by_day_then_post():
     out = post_days(_table(_histories(4)), _days())
-    keys = list(zip(out["dn"].to_pylist(), out["post_id"].to_pylist()))
+    keys = list(zip(out["dn"].to_pylist(), out["post_id"].to_pylist(), strict=True))
     assert keys == sorted(keys) and len(keys) > 100
 
 
@@ -150,8 +151,8 @@ def test_window_max_equals_brute_force():
     values[rng.random(500) < 0.2] = -np.inf
     lo = rng.integers(0, 500, size=2000)
     hi = np.minimum(lo + rng.integers(0, 31, size=2000), 499)
-    got = _window_max(values, lo, hi, 31)
-    assert np.array_equal(got, np.array([values[a : b + 1].max() for a, b in zip(lo, hi)]))
+    got = window_max(values, lo, hi, 31)
+    assert np.array_equal(got, np.array([values[a : b + 1].max() for a, b in zip(lo, hi, strict=True)]))
 
 
 def test_empty_input_and_a_range_without_snapshots():

@@ -1,7 +1,7 @@
 """daily_metrics on the real scraper exports of ../shared/fixtures/real (skips without them).
 
-The files of four folders (``FOLDERS``) are imported with ``postpulse import`` into this test's fresh database and the days
-they cover are computed with ``postpulse metrics daily``. The stored rows must equal
+The files of four folders (``FOLDERS``) are imported with ``postpulse import`` into this test's fresh
+database and the days they cover are computed with ``postpulse metrics daily``. The stored rows must equal
 
 * an independent recomputation (pure Python, ``test_daily.reference``) from the raw snapshots
   read back from ``data_downloads``, for every post-day, and the sums of the post rows for
@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from postpulse.cli import app
 from postpulse.store.urls import StoreUrls
 
-from .test_daily import _approx, _rows, reference
+from .test_daily import approx_equal, reference, stored_rows
 
 runner = CliRunner()
 # both Instagram hashtag runs (~23 h apart) and a TikTok export, X, LinkedIn and Threads exports
@@ -67,13 +67,13 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
     assert r.exit_code == 0, r.output
 
     ref = reference(snaps, first, last + timedelta(days=1))
-    rows = _rows(store_env, "post")
+    rows = stored_rows(store_env, "post")
     tracked = {k: v for k, v in rows.items() if v["posts_tracked"]}
     assert set(tracked) == set(ref)
     for key, exp in ref.items():
         got = rows[key]
         for col in ("engagement_new", "likes_new", "views_new"):
-            assert _approx(got[col], exp[col]), (key, col, got[col], exp[col])
+            assert approx_equal(got[col], exp[col]), (key, col, got[col], exp[col])
         for col in ("is_estimated", "snapshots", "likes_total", "views_total"):
             assert got[col] == exp[col], (key, col, got[col], exp[col])
     # the 23 h pairs cross a UTC midnight: spread over two days and flagged
@@ -87,7 +87,7 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
         acc[0] += v["engagement_new"] or 0
         acc[1] += v["posts_tracked"]
         acc[2] += v["snapshots"]
-    plat = _rows(store_env, "platform")
+    plat = stored_rows(store_env, "platform")
     for key, (eng, n_tracked, n_snaps) in sums.items():
         assert (plat[key]["engagement_new"] or 0) == pytest.approx(eng), key
         assert (plat[key]["posts_tracked"], plat[key]["snapshots"]) == (n_tracked, n_snaps), key

@@ -158,7 +158,10 @@ def test_other_process_rotation_is_picked_up(tmp_path):
 
 
 def test_concurrent_creation_yields_one_key(tmp_path):
-    code = "import sys; from postpulse.crypto import Keyring; print(Keyring.load(data_dir=sys.argv[1], environ={}).primary_kid)"
+    code = (
+        "import sys; from postpulse.crypto import Keyring; print(Keyring.load(data_dir=sys.argv[1], "
+        "environ={}).primary_kid)"
+    )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
         for _ in range(4)

@@ -18,7 +18,8 @@ def _attempts(engine, action_id):
             for r in conn.execute(
                 text(
                     "SELECT a.*, v.verified, v.method, v.confidence FROM action_attempts a "
-                    "LEFT JOIN verification_results v ON v.id = a.verification_id WHERE a.action_id = :i ORDER BY attempted_at"
+                    "LEFT JOIN verification_results v ON v.id = a.verification_id WHERE a.action_id = :i "
+                    "ORDER BY attempted_at"
                 ),
                 {"i": action_id},
             ).mappings()

@@ -68,7 +68,8 @@ def test_four_executors_exactly_once_and_limits(engine, vault, sandbox, browser)
         per_action = dict(
             conn.execute(
                 text(
-                    "SELECT action_id, count(*) FILTER (WHERE status = 'success') FROM action_attempts GROUP BY action_id"
+                    "SELECT action_id, count(*) FILTER (WHERE status = 'success') FROM action_attempts "
+                    "GROUP BY action_id"
                 )
             ).all()
         )

@@ -175,42 +175,51 @@ def test_retention(engine, tmp_path):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO accounts (id, platform, platform_user_id, username) VALUES ('acc-00000001', 'x', 'me', 'me')"
+                "INSERT INTO accounts (id, platform, platform_user_id, username) VALUES ('acc-00000001', "
+                "'x', 'me', 'me')"
             )
         )
         conn.execute(
             text(
                 'INSERT INTO audit_entries (id, run_id, step_id, event_type, outcome, "timestamp") VALUES '
-                "('aud-00000001', 'r', 's', 'error', 'failure', :old), ('aud-00000002', 'r', 's', 'error', 'failure', :recent)"
+                "('aud-00000001', 'r', 's', 'error', 'failure', :old), ('aud-00000002', 'r', 's', 'error', "
+                "'failure', :recent)"
             ),
             {"old": old, "recent": recent},
         )
         conn.execute(
             text(
-                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, target_id, "
-                "status, attempted_at) VALUES ('att-00000001', 'r', 'x', 'like', 'acc-00000001', 'post', 'kept-by-attempt', "
-                "'success', :recent), ('att-00000002', 'r', 'x', 'like', 'acc-00000001', 'post', 'zzz', 'failed', :old)"
+                "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
+                "target_id, "
+                "status, attempted_at) VALUES ('att-00000001', 'r', 'x', 'like', 'acc-00000001', 'post', "
+                "'kept-by-attempt', "
+                "'success', :recent), ('att-00000002', 'r', 'x', 'like', 'acc-00000001', 'post', 'zzz', "
+                "'failed', :old)"
             ),
             {"old": old, "recent": recent},
         )
         conn.execute(
             text(
                 "INSERT INTO posts (id, platform, platform_post_id, first_seen_at, engagement_status) VALUES "
-                "('p-00000001', 'x', 'old-plain', :p, 'not_engaged'), ('p-00000002', 'x', 'old-liked', :p, 'liked'), "
-                "('p-00000003', 'x', 'kept-by-attempt', :p, 'not_engaged'), ('p-00000004', 'x', 'new', :recent, 'not_engaged')"
+                "('p-00000001', 'x', 'old-plain', :p, 'not_engaged'), ('p-00000002', 'x', 'old-liked', :p, "
+                "'liked'), "
+                "('p-00000003', 'x', 'kept-by-attempt', :p, 'not_engaged'), ('p-00000004', 'x', 'new', "
+                ":recent, 'not_engaged')"
             ),
             {"p": now - timedelta(days=100), "recent": recent},
         )
         conn.execute(
             text(
                 "INSERT INTO dm_threads (id, platform, platform_thread_id, account_id, participant_username, "
-                "last_message_at, last_message_preview_encrypted) VALUES ('dmt-00000001', 'x', 't', 'acc-00000001', 'u', :o, 'x')"
+                "last_message_at, last_message_preview_encrypted) VALUES ('dmt-00000001', 'x', 't', "
+                "'acc-00000001', 'u', :o, 'x')"
             ),
             {"o": now - timedelta(days=40)},
         )
         conn.execute(
             text(
-                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, content_encrypted, "
+                "INSERT INTO dm_messages (id, platform, platform_message_id, thread_id, is_from_us, "
+                "content_encrypted, "
                 "key_id, sent_at) VALUES ('dmm-00000001', 'x', 'm1', 'dmt-00000001', false, 'x', 'k', :o), "
                 "('dmm-00000002', 'x', 'm2', 'dmt-00000001', false, 'y', 'k', :r)"
             ),

@@ -329,7 +329,8 @@ def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, b
         conn.execute(
             text(
                 "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
-                "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', 'T1', "
+                "target_id, status, attempted_at) VALUES ('att-0000aaa1', 'r', 'x', 'unlike', :a, 'post', "
+                "'T1', "
                 "'success', now())"
             ),
             {"a": acc},
@@ -341,7 +342,8 @@ def test_record_when_another_attempt_already_succeeded(engine, vault, sandbox, b
         conn.execute(
             text(
                 "INSERT INTO action_attempts (id, run_id, platform, action_type, account_id, target_type, "
-                "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', 'T1', "
+                "target_id, status, attempted_at) VALUES ('att-0000aaa2', 'r', 'x', 'like', :a, 'post', "
+                "'T1', "
                 "'success', now())"
             ),
             {"a": acc},
@@ -371,7 +373,8 @@ def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, brows
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, duration_ms) "
+                "INSERT INTO verification_results (id, action_attempt_id, verified, confidence, method, "
+                "duration_ms) "
                 "VALUES ('ver-0000beef', :att, false, 0, 'manual', 0)"
             ),
             {"att": task.attempt_id},

@@ -19,7 +19,8 @@ def _comments(engine) -> dict[str, dict]:
             r["platform_comment_id"]: dict(r)
             for r in conn.execute(
                 text(
-                    "SELECT c.*, p.platform_post_id AS on_post, par.platform_comment_id AS parent_pcid FROM comments c "
+                    "SELECT c.*, p.platform_post_id AS on_post, par.platform_comment_id AS parent_pcid "
+                    "FROM comments c "
                     "JOIN posts p ON p.id = c.post_id LEFT JOIN comments par ON par.id = c.parent_comment_id"
                 )
             ).mappings()
@@ -48,7 +49,8 @@ def test_comments_and_replies_are_stored_as_ours(engine, vault, sandbox, browser
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES ('p-0000c001', 'x', :pp, 't')"
+                "INSERT INTO posts (id, platform, platform_post_id, text_content) VALUES ('p-0000c001', 'x', "
+                ":pp, 't')"
             ),
             {"pp": known.post_id},
         )
@@ -140,7 +142,8 @@ def test_retention_keeps_posts_with_our_comments(engine, tmp_path):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO accounts (id, platform, platform_user_id, username) VALUES ('acc-00000001', 'x', 'me', 'me')"
+                "INSERT INTO accounts (id, platform, platform_user_id, username) VALUES ('acc-00000001', "
+                "'x', 'me', 'me')"
             )
         )
         conn.execute(
@@ -152,7 +155,8 @@ def test_retention_keeps_posts_with_our_comments(engine, tmp_path):
         )
         conn.execute(
             text(
-                "INSERT INTO comments (id, platform, platform_comment_id, post_id, is_ours, account_id, text, raw_json, is_reply) "
+                "INSERT INTO comments (id, platform, platform_comment_id, post_id, is_ours, account_id, "
+                "text, raw_json, is_reply) "
                 "VALUES ('cmt-00000001', 'x', 'c1', 'p-00000001', true, 'acc-00000001', 'ours', '{}', true), "
                 "('cmt-00000002', 'x', 'c2', 'p-00000002', false, NULL, 'theirs', NULL, false)"
             )

@@ -39,9 +39,9 @@ ALL_TABLES = {
     "audit_entries",
 }
 
-# Seed columns that must survive unification, as (table, column) in our schema.
-SEED_COLUMNS = {
-    # seed 000
+# Columns the unified schema must keep, grouped by table.
+REQUIRED_COLUMNS = {
+    # the engagement core
     "accounts": {
         "platform",
         "platform_user_id",
@@ -86,13 +86,13 @@ SEED_COLUMNS = {
         "first_seen_at",
         "last_extracted_at",
         "engagement_status",
-        # seed 001
+        # the LinkedIn tracking schema
         "full_urn",
         "post_type",
         "raw_json",
         "is_read",
         "is_marked",
-        # seed 004
+        # check-backs
         "check_schedule",
         "next_check_at",
         "tracking_complete",
@@ -184,7 +184,7 @@ SEED_COLUMNS = {
         "created_at",
         "expires_at",
     },
-    # seed 001
+    # download runs and snapshots
     "data_downloads": {
         "post_id",
         "run_id",
@@ -231,14 +231,14 @@ SEED_COLUMNS = {
         "ai_analysis_status",
         "ai_analysis",
         "ai_analyzed_at",
-        # seed 003 media
+        # media of published posts
         "thumbnail_url",
         "duration_s",
         "alt_text",
         "position",
         "metadata",
     },
-    # seed 002
+    # workspaces
     "workspaces": {
         "name",
         "description",
@@ -274,7 +274,7 @@ SEED_COLUMNS = {
         "actions_completed",
         "actions_failed",
     },
-    # seed 003
+    # publishing
     "publications": {
         "account_id",
         "content",
@@ -293,7 +293,7 @@ SEED_COLUMNS = {
         "platform_post_id",
         "platform_post_url",
     },
-    # seed 004
+    # message templates
     "message_templates": {"name", "template_type", "content", "variables", "usage_count"},
 }
 
@@ -302,7 +302,8 @@ def _tables(conn) -> set[str]:
     return set(
         conn.execute(
             text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_type='BASE TABLE'"
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='public' "
+                "AND table_type='BASE TABLE'"
             )
         ).scalars()
     )
@@ -413,7 +414,9 @@ def test_seed_columns_present(engine):
     for t, c in cols:
         have.setdefault(t, set()).add(c)
     missing = {
-        t: sorted(want - have.get(t, set())) for t, want in SEED_COLUMNS.items() if want - have.get(t, set())
+        t: sorted(want - have.get(t, set()))
+        for t, want in REQUIRED_COLUMNS.items()
+        if want - have.get(t, set())
     }
     assert missing == {}
 
@@ -517,7 +520,8 @@ def test_rate_limit_view_and_function(engine):
     with engine.connect() as conn:
         count = conn.execute(
             text(
-                "SELECT action_count FROM daily_action_counts WHERE account_id = :a AND action_type = 'comment'"
+                "SELECT action_count FROM daily_action_counts WHERE account_id = :a "
+                "AND action_type = 'comment'"
             ),
             {"a": made["acc"]},
         ).scalar_one()

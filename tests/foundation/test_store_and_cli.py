@@ -56,8 +56,8 @@ def test_db_commands_round_trip(store_env):
     assert down.returncode == 0, down.stderr
     status = run_cli("db", "status").stdout
     assert (
-        "pending: 0001_core, 0002_ingest, 0003_analytics, 0004_engagement, 0005_ingest_tuning, 0006_posts_fillfactor"
-        in status
+        "pending: 0001_core, 0002_ingest, 0003_analytics, 0004_engagement, 0005_ingest_tuning, "
+        "0006_posts_fillfactor" in status
     )
     up = run_cli("db", "upgrade")
     assert up.returncode == 0, up.stderr

@@ -38,19 +38,23 @@ def store_snapshot(engine) -> dict:
 def natural_snapshot(engine) -> dict:
     """The store by natural keys (ids and wall-clock columns left out): equal for equal imports."""
     q = {
-        "posts": "SELECT platform, platform_post_id, url, text_content, like_count, comment_count, share_count, "
+        "posts": "SELECT platform, platform_post_id, url, text_content, like_count, comment_count, "
+        "share_count, "
         "view_count, reaction_count, posted_at, first_seen_at, last_extracted_at FROM posts ORDER BY 1, 2",
         "snapshots": "SELECT p.platform, p.platform_post_id, d.downloaded_at, d.like_count, d.comment_count, "
         "d.view_count, d.share_count, d.total_reactions, d.raw_json::text FROM data_downloads d "
         "JOIN posts p ON p.id = d.post_id ORDER BY 1, 2, 3",
         "profiles": "SELECT platform, profile_key, username, follower_count FROM profiles ORDER BY 1, 2",
-        "comments": "SELECT c.platform, c.platform_comment_id, p.platform_post_id, par.platform_comment_id, c.like_count, "
+        "comments": "SELECT c.platform, c.platform_comment_id, p.platform_post_id, par.platform_comment_id, "
+        "c.like_count, "
         "c.text FROM comments c JOIN posts p ON p.id = c.post_id "
         "LEFT JOIN comments par ON par.id = c.parent_comment_id ORDER BY 1, 2",
-        "runs": "SELECT source_sha256, status, posts_fetched, posts_new, posts_updated, snapshots_new, records_rejected, "
+        "runs": "SELECT source_sha256, status, posts_fetched, posts_new, posts_updated, snapshots_new, "
+        "records_rejected, "
         "captured_at, captured_at_source FROM download_runs ORDER BY 1",
         "rejected": "SELECT record_index, field, reason FROM rejected_records ORDER BY 1",
-        "media": "SELECT p.platform_post_id, m.media_url FROM post_media m JOIN posts p ON p.id = m.post_id ORDER BY 1, 2",
+        "media": "SELECT p.platform_post_id, m.media_url FROM post_media m JOIN posts p ON p.id = m.post_id "
+        "ORDER BY 1, 2",
     }
     with engine.connect() as conn:
         return {k: [tuple(str(v) for v in r) for r in conn.execute(text(s)).all()] for k, s in q.items()}

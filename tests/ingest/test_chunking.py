@@ -12,7 +12,7 @@ from postpulse.ingest.loader import import_file, load_records
 from postpulse.ingest.records import MetricCounts, PostRecord, ProfileRecord
 from postpulse.ingest.runs import RunSource
 from postpulse.store.database import make_engine
-from tests.conftest import _app_url, _create_db, _drop_db
+from tests.conftest import app_url, create_db, drop_db
 from tests.ingest.helpers import (
     T0,
     T1,
@@ -43,15 +43,15 @@ def test_result_does_not_depend_on_the_chunking(
     small = natural_snapshot(engine)
     monkeypatch.setattr(staging, "CHUNK_RECORDS", 100_000)  # the whole file in one chunk
     name = f"pp_test_{secrets.token_hex(5)}"
-    _create_db(pg_server_url, name, template=migrated_template)
-    other = make_engine(_app_url(pg_server_url, name))
+    create_db(pg_server_url, name, template=migrated_template)
+    other = make_engine(app_url(pg_server_url, name))
     try:
         (tmp_path / "b").mkdir()
         _imports(other, tmp_path / "b")
         assert natural_snapshot(other) == small
     finally:
         other.dispose()
-        _drop_db(pg_server_url, name)
+        drop_db(pg_server_url, name)
 
 
 def test_binary_staging_keeps_values_exactly(engine):
@@ -134,7 +134,7 @@ def test_a_chunk_stages_one_row_per_author_the_latest(engine):
     times = [T0 + timedelta(minutes=m) for m in (0, 10, 30, 20, 5)]
     recs = [_post(i, ann(1000 + i), at) for i, at in enumerate(times)] + [_post(9, bob, T0)]
     src = RunSource(source_kind="file", source_path="/authors", captured_at=T0, captured_at_source="cli")
-    stager = staging._Stager(None, src, T0)
+    stager = staging.Stager(None, src, T0)
     stager.writer = _Collect()
     for r in recs:
         stager.add(r)

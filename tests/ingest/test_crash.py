@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from postpulse.ingest.loader import import_file
 from postpulse.store.database import make_engine
-from tests.conftest import _app_url, _create_db, _drop_db
+from tests.conftest import app_url, create_db, drop_db
 from tests.ingest.helpers import T0, apify_name, natural_snapshot, scraper_items, store_snapshot, write_jsonl
 
 CHILD = textwrap.dedent("""
@@ -76,12 +76,12 @@ def test_kill9_mid_import_then_rerun(engine, db_url, tmp_path, pg_server_url, mi
 
     # the same two imports, uninterrupted, in a fresh database
     name = f"pp_test_{secrets.token_hex(5)}"
-    _create_db(pg_server_url, name, template=migrated_template)
-    other = make_engine(_app_url(pg_server_url, name))
+    create_db(pg_server_url, name, template=migrated_template)
+    other = make_engine(app_url(pg_server_url, name))
     try:
         import_file(other, tmp_path / apify_name("tiktok-scraper", T0, "jsonl"))
         import_file(other, big)
         assert natural_snapshot(other) == after_rerun
     finally:
         other.dispose()
-        _drop_db(pg_server_url, name)
+        drop_db(pg_server_url, name)

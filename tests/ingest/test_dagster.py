@@ -66,8 +66,8 @@ def test_rejected_records_are_shown_in_the_run_metadata(db_url, engine, tmp_path
     )
     assert result.success
     md = {
-        e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-        for e in result.get_asset_materialization_events()
+        m.asset_key.to_user_string(): m.metadata
+        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
     }["download_runs"]
     assert md["rows_rejected"].value == 2 and md["rows_new"].value == len(items) - 2
     table = md["rejected_records"].value

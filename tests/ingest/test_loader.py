@@ -62,7 +62,8 @@ def test_recapture_adds_snapshots_keeps_first_seen_and_updates_latest(engine, tm
         for r in rows:
             latest = c.execute(
                 text(
-                    "SELECT like_count FROM data_downloads WHERE post_id = :p ORDER BY downloaded_at DESC LIMIT 1"
+                    "SELECT like_count FROM data_downloads WHERE post_id = :p ORDER BY downloaded_at DESC "
+                    "LIMIT 1"
                 ),
                 {"p": r.id},
             ).scalar()

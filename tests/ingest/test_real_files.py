@@ -202,8 +202,10 @@ def test_real_files_import_reimport_and_counts(engine, real_fixtures):
             r.platform_comment_id: r
             for r in c.execute(
                 text(
-                    "SELECT c.platform_comment_id, c.like_count, c.reply_count, par.platform_comment_id AS parent "
-                    "FROM comments c LEFT JOIN comments par ON par.id = c.parent_comment_id WHERE c.platform = 'tiktok'"
+                    "SELECT c.platform_comment_id, c.like_count, c.reply_count, "
+                    "par.platform_comment_id AS parent "
+                    "FROM comments c LEFT JOIN comments par ON par.id = c.parent_comment_id "
+                    "WHERE c.platform = 'tiktok'"
                 )
             )
         }
@@ -226,7 +228,8 @@ def test_instagram_hashtag_runs_23h_apart(engine, real_fixtures):
     with engine.connect() as c:
         common = c.execute(
             text(
-                "SELECT x.post_id, x.like_count AS l1, y.like_count AS l2, x.comment_count AS c1, y.comment_count AS c2 "
+                "SELECT x.post_id, x.like_count AS l1, y.like_count AS l2, x.comment_count AS c1, "
+                "y.comment_count AS c2 "
                 "FROM data_downloads x JOIN data_downloads y ON x.post_id = y.post_id "
                 "WHERE x.run_id = :a AND y.run_id = :b"
             ),

@@ -16,7 +16,7 @@ from postpulse.ingest.records import MetricCounts, PostRecord
 from postpulse.ingest.runs import RunSource
 from postpulse.store.database import make_engine
 from postpulse.store.urls import libpq_url
-from tests.conftest import _app_url, _create_db, _drop_db
+from tests.conftest import app_url, create_db, drop_db
 from tests.ingest.helpers import T0, T1, apify_name, count, natural_snapshot, scraper_items, write_json
 
 
@@ -53,8 +53,8 @@ def test_side_staging_stores_the_same_and_leaves_nothing(
 
     monkeypatch.setattr(loader, "SIDE_STAGING", False)
     name = f"pp_test_{secrets.token_hex(5)}"
-    _create_db(pg_server_url, name, template=migrated_template)
-    other = make_engine(_app_url(pg_server_url, name))
+    create_db(pg_server_url, name, template=migrated_template)
+    other = make_engine(app_url(pg_server_url, name))
     try:
         (tmp_path / "b").mkdir()
         n = len(copies)
@@ -63,7 +63,7 @@ def test_side_staging_stores_the_same_and_leaves_nothing(
         assert natural_snapshot(other) == with_side
     finally:
         other.dispose()
-        _drop_db(pg_server_url, name)
+        drop_db(pg_server_url, name)
 
 
 def test_a_failed_import_leaves_no_side_tables(engine, db_url, tmp_path, monkeypatch):
@@ -105,7 +105,7 @@ def test_a_killed_imports_tables_are_dropped_by_the_next_import(engine, db_url, 
 def test_a_store_without_the_schema_still_imports(engine, db_url):
     with engine.begin() as c:
         c.execute(text("DROP SCHEMA import_staging CASCADE"))
-    assert loader._open_side_staging(engine) is None
+    assert loader.open_side_staging(engine) is None
     src = RunSource(source_kind="file", source_path="/x", captured_at=T0, captured_at_source="cli")
     recs = []
     for i in range(12):

@@ -50,7 +50,8 @@ CSV_1 = HEADER + (
     f'fb2,ourpage,https://facebook.example/fb2,Second,{FB2_POSTED:%Y-%m-%dT%H:%M:%SZ},,"12,400",7,0,2,950\n'
 )
 CSV_2 = HEADER + (
-    f'fb1,ourpage,https://facebook.example/fb1,Hello #launch,{FB1_EXACT:%Y-%m-%dT%H:%M:%SZ},,"12,500",1.5K,"3,500",4,\n'
+    "fb1,ourpage,https://facebook.example/fb1,Hello "
+    f'#launch,{FB1_EXACT:%Y-%m-%dT%H:%M:%SZ},,"12,500",1.5K,"3,500",4,\n'
 )
 
 
@@ -77,7 +78,8 @@ def test_user_mapping_import_cli(store_env, engine, tmp_path):
             row.platform_post_id: row
             for row in c.execute(
                 text(
-                    "SELECT p.platform_post_id, d.downloaded_at, d.total_reactions, d.comment_count, d.share_count, "
+                    "SELECT p.platform_post_id, d.downloaded_at, d.total_reactions, d.comment_count, "
+                    "d.share_count, "
                     "d.view_count, d.like_count FROM data_downloads d JOIN posts p ON p.id = d.post_id"
                 )
             )
@@ -97,7 +99,8 @@ def test_user_mapping_import_cli(store_env, engine, tmp_path):
             row.platform_post_id: row
             for row in c.execute(
                 text(
-                    "SELECT platform_post_id, posted_at, posted_at_approximate, reaction_count, share_count, view_count, "
+                    "SELECT platform_post_id, posted_at, posted_at_approximate, reaction_count, share_count, "
+                    "view_count, "
                     "next_check_at, tracking_started_at, checks_completed, tracking_complete FROM posts"
                 )
             )

@@ -17,6 +17,7 @@ from postpulse.ingest import (
     known_formats,
     load_mappings,
 )
+from postpulse.ingest.detect import UnknownFormatError
 from postpulse.ingest.mapping import compile_path, compile_spec, parse_mapping
 
 from .conftest import EXAMPLES, data
@@ -145,7 +146,7 @@ def test_load_mappings_file_errors(tmp_path):
 def test_youtube_csv_example_mapping():
     mapping = EXAMPLES / "youtube_videos.toml"
     path = data("youtube_videos.csv")
-    with pytest.raises(Exception):
+    with pytest.raises(UnknownFormatError):
         detect_format(path)  # not a built-in format
     assert detect_format(path, mapping_paths=[mapping]) == "mapping:youtube_videos"
     a, b = list(iter_file(path, mapping_paths=[mapping]))

@@ -51,7 +51,7 @@ def test_aximande_linkedin_profile_posts():
     src = load(path)
     recs, posts, rejected = run(path)
     assert len(posts) == len(src) == 50 and not rejected
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         st = s["stats"]
         assert counts_of(p) == {
             "reactions": st["total_reactions"],
@@ -79,7 +79,7 @@ def test_willem_linkedin_company_posts_sparse_stats():
     recs, posts, rejected = run(path)
     assert len(posts) == 93 and not rejected
     names = {"total_reactions": "reactions", "like": "likes", "comments": "comments", "reposts": "shares"}
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         expected = {names[k]: v for k, v in s["stats"].items() if k in names}
         assert counts_of(p) == expected  # omitted keys stay NULL
         assert p.platform_stats == s["stats"]
@@ -94,7 +94,7 @@ def test_labrynna_linkedin_post_search():
     recs, posts, rejected = run(path)
     assert len(posts) == 229 and not rejected
     ncomments = 0
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         assert counts_of(p) == {
             "reactions": s["numLikes"],
             "comments": s["numComments"],
@@ -103,7 +103,7 @@ def test_labrynna_linkedin_post_search():
         assert p.platform_post_id == s["urn"].rsplit(":", 1)[1]
         assert p.posted_at == datetime.fromtimestamp(s["postedAtTimestamp"] / 1000, UTC)
         assert len(p.comments) == len(s["comments"])
-        for c, sc in zip(p.comments, s["comments"]):
+        for c, sc in zip(p.comments, s["comments"], strict=True):
             assert c.text == sc["text"] and c.platform_post_id == p.platform_post_id
             assert c.platform_comment_id.isdigit()
         ncomments += len(p.comments)
@@ -118,7 +118,7 @@ def test_psaroha_linkedin_profile_posts_v2():
     src = load(path)
     recs, posts, rejected = run(path)
     assert len(posts) == 142 and not rejected
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         e = s["engagement"]
         by_type = {r["type"]: r["count"] for r in e["reactions"]}
         expected = {"reactions": e["likes"], "comments": e["comments"], "shares": e["shares"]}
@@ -148,7 +148,7 @@ def test_willem_instagram_scraper():
     recs, posts, rejected = run(path)
     assert len(posts) == 99 and not rejected
     ncomments = 0
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         assert p.platform_post_id == s["id"]
         assert p.counts.likes == s["likesCount"] and p.counts.comments == s["commentsCount"]
         assert p.counts.views == s.get("videoPlayCount")
@@ -203,7 +203,7 @@ def test_rasmus_instagram_hashtag_stats():
     assert len(stats) == 1 and stats[0].posts_count == src["postsCount"] == 12_280_000
     nested = src["topPosts"] + src["latestPosts"]
     assert len(posts) == len(nested) == 53
-    for p, s in zip(posts, nested):
+    for p, s in zip(posts, nested, strict=True):
         assert p.platform_post_id == s["id"]
         assert p.counts.likes == s.get("likesCount") and p.counts.comments == s.get("commentsCount")
         assert p.counts.shares == s.get("reshareCount")
@@ -217,7 +217,7 @@ def test_jillian_tiktok_scraper_flattened():
     recs, posts, rejected = run(path)
     assert len(recs) == 16 and len(posts) == 15
     assert [r.kind for r in rejected] == ["duplicate"]
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=False):  # 16 records, 15 posts: the duplicate has none
         assert counts_of(p) == {
             "likes": s["diggCount"],
             "shares": s["shareCount"],
@@ -236,7 +236,7 @@ def test_kaminski_tiktok_web_api_statsv2_exact():
         src = load(path)
         recs, posts, rejected = run(path)
         assert not rejected and len(posts) == len(src["itemList"])
-        for p, s in zip(posts, src["itemList"]):
+        for p, s in zip(posts, src["itemList"], strict=True):
             v2 = s["statsV2"]
             assert counts_of(p) == {
                 "likes": int(v2["diggCount"]),
@@ -256,7 +256,7 @@ def test_farrelad_tiktok_comments():
     src = load(path)
     recs = list(iter_file(path))
     assert len(recs) == 500 and all(isinstance(r, CommentRecord) for r in recs)
-    for c, s in zip(recs, src):
+    for c, s in zip(recs, src, strict=True):
         assert c.platform_comment_id == s["cid"] and c.text == s["text"]
         assert c.like_count == s["diggCount"] and c.reply_count == s["replyCommentTotal"]
         assert c.parent_platform_comment_id == (s["repliesToId"] or None)
@@ -269,7 +269,7 @@ def test_rasmus_x_tweets():
     src = load(path)
     recs, posts, rejected = run(path)
     assert len(posts) == 107 and not rejected
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         assert counts_of(p) == {
             "likes": s["likeCount"],
             "shares": s["retweetCount"],
@@ -288,7 +288,7 @@ def test_lowerzedo_threads():
     src = load(path)
     recs, posts, rejected = run(path)
     assert len(posts) == 10 and not rejected
-    for p, s in zip(posts, src):
+    for p, s in zip(posts, src, strict=True):
         assert p.platform_post_id == s["pk"]
         assert counts_of(p) == {"likes": s["like_count"], "comments": s["reply_count"]}
         assert p.posted_at == datetime.fromtimestamp(s["published_on"], UTC)

@@ -28,7 +28,7 @@ def _record(i: int) -> bytes:
                 "playCount": 10 * i,
                 "commentCount": 5,
                 "collectCount": 2,
-                "webVideoUrl": f"https://www.tiktok.com/@user{i % 1000}/video/{7_000_000_000_000_000_000 + i}",
+                "webVideoUrl": f"https://www.tiktok.com/@user{i % 1000}/video/{7 * 10**18 + i}",
             },
             separators=(",", ":"),
         ).encode()

@@ -17,7 +17,10 @@ from postpulse.sandbox.world import build_world
 from .conftest import FIXED_NOW, real_fixture
 
 LINKEDIN = "Aximande__CVmaker/docMaman__dataset_linkedin-profile-posts_2025-12-06_11-28-56-790.json"
-INSTAGRAM = "willem4130__goeduitje-seo-analysis/socials_scrapes__dataset_instagram-scraper_2025-09-04_13-39-02-289.json"
+INSTAGRAM = (
+    "willem4130__goeduitje-seo-analysis/"
+    "socials_scrapes__dataset_instagram-scraper_2025-09-04_13-39-02-289.json"
+)
 INSTAGRAM_HASHTAG = (
     "Jillian-ignited__Crooks-Command-Center-V2/"
     "dataset_instagram-hashtag-scraper_2025-09-21_13-10-57-668.jsonl"

@@ -66,7 +66,10 @@ def test_growth_curve_is_monotone_fast_then_flat():
                 assert values == sorted(values), f"{p} {name} decreased"
                 assert values[0] == 0, "nothing before posting"
             main = "like" if p == "linkedin" else ("plays" if p == "tiktok" else "likes")
-            at = lambda h: w.metrics(post, t0 + timedelta(hours=h))[main]  # noqa: E731
+
+            def at(h, post=post, t0=t0, main=main):
+                return w.metrics(post, t0 + timedelta(hours=h))[main]
+
             final = post.finals[main]
             if final >= 200:
                 first_day, second_day = at(24) - at(0), at(48) - at(24)

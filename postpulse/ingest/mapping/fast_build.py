@@ -12,7 +12,7 @@ from ..records import CommentRecord, MetricCounts, PostRecord, ProfileRecord
 from ..timeparse import parse_relative
 from .errors import BadValue
 from .specs import BuildContext, MediaSpec
-from .values import _kind, to_bool, to_count, to_id, to_tags, to_text, to_time
+from .values import to_bool, to_count, to_id, to_tags, to_text, to_time, value_kind
 
 if TYPE_CHECKING:
     from .model import Mapping
@@ -48,7 +48,7 @@ def _spec_lines(spec: Any, ns: dict, indent: str) -> list[str]:
     return lines
 
 
-def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]:
+def compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]:
     """``Mapping.build_post`` specialized for one mapping: generated Python with the plain paths
     inlined and the per-field loops unrolled (the same converters, checks, messages and order of
     evaluation as ``build_post``, so the same records and the same rejections)."""
@@ -63,7 +63,7 @@ def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]
         "PostRecord": PostRecord,
         "ProfileRecord": ProfileRecord,
         "parse_relative": parse_relative,
-        "_kind": _kind,
+        "value_kind": value_kind,
         "M": m,
         "PLATFORM": m.platform,
     }
@@ -102,7 +102,8 @@ def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]
             "            try:",
             f"                v = to_count(v, {name!r})",
             "            except BadCount as exc:",
-            f"                raise BadCount({name!r}, exc.value, f'{{exc.reason}} (source: {{{dname}}})') from None",
+            f"                raise BadCount({name!r}, exc.value, f'{{exc.reason}} (source: {{{dname}}})') "
+            "from None",
             f"        counts.{name} = v",
         ]
     L += [
@@ -110,7 +111,7 @@ def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]
         "    whole = values.pop('platform_stats', None)",
         "    if whole is not None:",
         "        if whole.__class__ is not dict:",
-        "            raise BadValue('platform_stats', whole, f'expected an object, got {_kind(whole)}')",
+        "            raise BadValue('platform_stats', whole, f'expected an object, got {value_kind(whole)}')",
         "        stats.update(whole)",
     ]
     for name, spec in stats_plan:
@@ -132,7 +133,8 @@ def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]
     else:
         L += ["    author = None"]
     L += [
-        "    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, counts=counts,",
+        "    post = PostRecord(PLATFORM, pid, author=author, posted_at_approximate=approximate, "
+        "counts=counts,",
         "                      platform_stats=stats, captured_at=captured_at,",
         "                      media=M._media(obj) if M.media else [], raw=obj, format=ctx.format, **values)",
         "    if M.comments is not None:",
@@ -150,7 +152,7 @@ def _compile_fast_post(m: Mapping) -> Callable[[dict, BuildContext], PostRecord]
     return fn
 
 
-_POST_CONVERTERS = (
+POST_CONVERTERS = (
     ("full_urn", to_id),
     ("url", to_text),
     ("text", to_text),
@@ -174,13 +176,13 @@ _AUTHOR_CONVERTERS = {
 }
 
 
-def _author_plan(spec: dict[str, Any], prefix: str) -> tuple:
+def plan_author_fields(spec: dict[str, Any], prefix: str) -> tuple:
     return tuple(
         (name, s, _AUTHOR_CONVERTERS.get(name, to_text), f"{prefix}.{name}") for name, s in spec.items()
     )
 
 
-def _build_author(platform: str, plan: tuple, obj: Any) -> ProfileRecord | None:
+def build_author(platform: str, plan: tuple, obj: Any) -> ProfileRecord | None:
     values: dict[str, Any] = {}
     for name, spec, conv, fname in plan:
         v = spec(obj)
@@ -193,7 +195,7 @@ def _build_author(platform: str, plan: tuple, obj: Any) -> ProfileRecord | None:
     return ProfileRecord(platform, **values)
 
 
-def _const_type(ms: MediaSpec) -> str | None:
+def const_media_type(ms: MediaSpec) -> str | None:
     spec = ms.fields.get("media_type")
     if spec is None:
         return None
@@ -204,7 +206,7 @@ def _const_type(ms: MediaSpec) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _comment_from(
+def comment_from(
     platform: str,
     f: dict[str, Any],
     author_spec: dict[str, Any],

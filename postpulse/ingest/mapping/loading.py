@@ -15,7 +15,7 @@ from ..records import COUNT_FIELDS
 from .errors import MappingError
 from .fields import AUTHOR_FIELDS, BUILTIN_DIR, COMMENT_FIELDS, KINDS, MEDIA_FIELDS, POST_FIELDS, TOP_KEYS
 from .model import Mapping
-from .paths import _check_path, compile_path, compile_spec
+from .paths import check_path, compile_path, compile_spec
 from .specs import CommentSpec, MediaSpec
 
 
@@ -48,7 +48,7 @@ def _str_list(source: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise MappingError(source, key, "expected a path or a list of paths")
     for v in value:
-        _check_path(source, key, v)
+        check_path(source, key, v)
     return tuple(value)
 
 
@@ -141,12 +141,12 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
         path = m.pop("path", ".")
         if not isinstance(path, str):
             raise MappingError(source, key + " path", "expected a path string")
-        _check_path(source, key + " path", path)
+        check_path(source, key + " path", path)
         skip_if = m.pop("skip_if", None)
         if skip_if is not None:
             if not isinstance(skip_if, str):
                 raise MappingError(source, key + " skip_if", "expected a path string")
-            _check_path(source, key + " skip_if", skip_if)
+            check_path(source, key + " skip_if", skip_if)
         media_specs.append(
             MediaSpec(
                 path=compile_path(path),
@@ -164,7 +164,7 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
         cpath = c.pop("path", None)
         if not isinstance(cpath, str):
             raise MappingError(source, "[comments] path", "required: where the list of comments is")
-        _check_path(source, "[comments] path", cpath)
+        check_path(source, "[comments] path", cpath)
         replies = c.pop("replies", None)
         if replies is not None and not isinstance(replies, str):
             raise MappingError(source, "[comments] replies", "expected a path string")

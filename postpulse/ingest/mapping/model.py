@@ -12,17 +12,17 @@ from ..records import CommentRecord, MediaRecord, MetricCounts, PostRecord, Prof
 from ..timeparse import parse_relative
 from .errors import BadValue
 from .fast_build import (
-    _POST_CONVERTERS,
-    _author_plan,
-    _build_author,
-    _comment_from,
-    _compile_fast_post,
-    _const_type,
+    POST_CONVERTERS,
+    build_author,
+    comment_from,
+    compile_fast_post,
+    const_media_type,
+    plan_author_fields,
 )
 from .fields import MAX_LIST_ITEMS
-from .paths import Getter, _absent
+from .paths import Getter, is_absent
 from .specs import BuildContext, CommentSpec, MediaSpec
-from .values import _kind, to_count, to_float, to_id, to_text, to_time
+from .values import to_count, to_float, to_id, to_text, to_time, value_kind
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Mapping:
             return [self.build_comment(obj, ctx)]
         fast = self.__dict__.get("_fast_post")
         if fast is None:
-            fast = self.__dict__["_fast_post"] = _compile_fast_post(self)
+            fast = self.__dict__["_fast_post"] = compile_fast_post(self)
         return [fast(obj, ctx)]
 
     def _captured_at(self, obj: dict, ctx: BuildContext) -> datetime | None:
@@ -97,10 +97,10 @@ class Mapping:
         plans = self.__dict__.get("_plans_cache")
         if plans is None:
             f = self.fields
-            post_plan = tuple((name, f[name], conv) for name, conv in _POST_CONVERTERS if name in f)
+            post_plan = tuple((name, f[name], conv) for name, conv in POST_CONVERTERS if name in f)
             count_plan = tuple(self.counts.items())
             stats_plan = tuple(self.platform_stats.items())
-            author_plan = _author_plan(self.author, "author")
+            author_plan = plan_author_fields(self.author, "author")
             plans = self.__dict__["_plans_cache"] = (post_plan, count_plan, stats_plan, author_plan)
         return plans
 
@@ -139,7 +139,7 @@ class Mapping:
         whole = values.pop("platform_stats", None)
         if whole is not None:
             if whole.__class__ is not dict:
-                raise BadValue("platform_stats", whole, f"expected an object, got {_kind(whole)}")
+                raise BadValue("platform_stats", whole, f"expected an object, got {value_kind(whole)}")
             stats.update(whole)
         for name, spec in stats_plan:
             v = spec(obj)
@@ -148,7 +148,7 @@ class Mapping:
         post = PostRecord(
             self.platform,
             pid,
-            author=_build_author(self.platform, author_plan, obj) if author_plan else None,
+            author=build_author(self.platform, author_plan, obj) if author_plan else None,
             posted_at_approximate=approximate,
             counts=counts,
             platform_stats=stats,
@@ -173,7 +173,7 @@ class Mapping:
                 None,
                 f"missing comment id (looked at: {f['platform_comment_id'].describe})",
             )
-        rec = _comment_from(self.platform, f, self.author, obj, cid, None, "", self)
+        rec = comment_from(self.platform, f, self.author, obj, cid, None, "", self)
         if rec.platform_post_id is None:
             raise BadValue(
                 "platform_post_id",
@@ -189,24 +189,26 @@ class Mapping:
     def _author(self, spec: dict[str, Any], obj: Any, prefix: str) -> ProfileRecord | None:
         if not spec:
             return None
-        return _build_author(self.platform, _author_plan(spec, prefix), obj)
+        return build_author(self.platform, plan_author_fields(spec, prefix), obj)
 
     def _media(self, obj: dict) -> list[MediaRecord]:
         out: list[MediaRecord] = []
         for ms in self.media:
-            if ms.skip_if is not None and not _absent(ms.skip_if(obj)):
+            if ms.skip_if is not None and not is_absent(ms.skip_if(obj)):
                 continue
             found = ms.path(obj)
             if found is None:
                 continue
             elements = found if type(found) is list else [found]
-            for i, el in enumerate(elements[:MAX_LIST_ITEMS]):
+            for el in elements[:MAX_LIST_ITEMS]:
                 fname = f"media[{len(out)}]"
                 if type(el) is str:
                     if el:
                         out.append(
                             MediaRecord(
-                                url=to_text(el, fname + ".url"), position=len(out), media_type=_const_type(ms)
+                                url=to_text(el, fname + ".url"),
+                                position=len(out),
+                                media_type=const_media_type(ms),
                             )
                         )
                     continue
@@ -234,7 +236,7 @@ class Mapping:
         if found is None:
             return []
         if type(found) is not list:
-            raise BadValue("comments", found, f"expected a list of comments, got {_kind(found)}")
+            raise BadValue("comments", found, f"expected a list of comments, got {value_kind(found)}")
         out: list[CommentRecord] = []
         self._walk_comments(found, pid, None, "comments", out, 0)
         return out
@@ -247,11 +249,11 @@ class Mapping:
         for i, c in enumerate(items[:MAX_LIST_ITEMS]):
             fname = f"{prefix}[{i}]"
             if type(c) is not dict:
-                raise BadValue(fname, c, f"expected a comment object, got {_kind(c)}")
+                raise BadValue(fname, c, f"expected a comment object, got {value_kind(c)}")
             cid = to_id(cs.fields["platform_comment_id"](c), fname + ".platform_comment_id")
             if cid is None:
                 continue  # embedded comments without an id cannot be keyed; skipped
-            rec = _comment_from(self.platform, cs.fields, cs.author, c, cid, parent, fname, self)
+            rec = comment_from(self.platform, cs.fields, cs.author, c, cid, parent, fname, self)
             if rec.platform_post_id is None:
                 rec.platform_post_id = pid
             out.append(rec)

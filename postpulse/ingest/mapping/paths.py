@@ -61,7 +61,7 @@ def compile_path(path: str) -> Getter:
     return get
 
 
-def _absent(value: Any) -> bool:
+def is_absent(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
@@ -118,7 +118,7 @@ def _in_none_if(value: Any, none_if: tuple) -> bool:
 def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
     """One candidate: a path string or a table without ``paths``."""
     if isinstance(spec, str):
-        _check_path(source, key, spec)
+        check_path(source, key, spec)
         return compile_path(spec), spec
     if not isinstance(spec, dict):
         raise MappingError(source, key, f"expected a path string or a table, got {type(spec).__name__}")
@@ -140,7 +140,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
             raise MappingError(source, key, "template must be a string with {path} placeholders")
         names = _TEMPLATE_RE.findall(template)
         for p in names:
-            _check_path(source, key, p)
+            check_path(source, key, p)
         tgetters = [(p, compile_path(p)) for p in names]
 
         def templated(obj: Any) -> Any:
@@ -158,7 +158,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or not paths:
             raise MappingError(source, key, "join must be a non-empty list of paths")
         for p in paths:
-            _check_path(source, key, p)
+            check_path(source, key, p)
         getters = [compile_path(p) for p in paths]
         sep = spec.get("sep", " ")
         if not isinstance(sep, str):
@@ -173,7 +173,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
     path = spec.get("path")
     if not isinstance(path, str):
         raise MappingError(source, key, "a table needs 'path' (a string), 'paths', 'join' or 'const'")
-    _check_path(source, key, path)
+    check_path(source, key, path)
     getter = compile_path(path)
     each = spec.get("each")
     each_getter = None
@@ -204,7 +204,7 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
     return cand, desc
 
 
-def _check_path(source: str, key: str, path: str) -> None:
+def check_path(source: str, key: str, path: str) -> None:
     if not path or path.startswith(".") and path != "." or path.endswith(".") and path != "." or ".." in path:
         raise MappingError(
             source, key, f"invalid path {path!r} (dotted keys, e.g. 'author.name' or 'images.0.url')"

@@ -15,7 +15,7 @@ from .errors import BadValue
 from .fields import MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
@@ -34,7 +34,7 @@ def to_text(value: Any, field: str) -> str | None:
     elif (t is int or t is float) and t is not bool:
         s = str(value)
     else:
-        raise BadValue(field, value, f"expected text, got {_kind(value)}")
+        raise BadValue(field, value, f"expected text, got {value_kind(value)}")
     if len(s) > MAX_TEXT_CHARS:
         raise BadValue(
             field,
@@ -65,7 +65,7 @@ def to_id(value: Any, field: str) -> str | None:
         if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
             return str(int(value))
         raise BadValue(field, value, "id is a non-integral or imprecise number")
-    raise BadValue(field, value, f"expected an id (string or integer), got {_kind(value)}")
+    raise BadValue(field, value, f"expected an id (string or integer), got {value_kind(value)}")
 
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
@@ -87,7 +87,7 @@ def to_bool(value: Any, field: str) -> bool | None:
             return False
         if not s:
             return None
-    raise BadValue(field, value, f"expected true/false, got {_kind(value)}")
+    raise BadValue(field, value, f"expected true/false, got {value_kind(value)}")
 
 
 def to_float(value: Any, field: str) -> float | None:
@@ -101,7 +101,7 @@ def to_float(value: Any, field: str) -> float | None:
         except ValueError:
             raise BadValue(field, value, "not a number") from None
     if not isinstance(value, (int, float)):
-        raise BadValue(field, value, f"expected a number, got {_kind(value)}")
+        raise BadValue(field, value, f"expected a number, got {value_kind(value)}")
     if not math.isfinite(value) or value < 0:
         raise BadValue(field, value, "expected a finite, non-negative number")
     return float(value)
@@ -115,7 +115,7 @@ def to_tags(value: Any, field: str, prefix: str) -> list[str]:
     elif type(value) is list:
         raw = value
     else:
-        raise BadValue(field, value, f"expected a list of strings, got {_kind(value)}")
+        raise BadValue(field, value, f"expected a list of strings, got {value_kind(value)}")
     out: list[str] = []
     seen: set[str] = set()
     for item in raw[:MAX_LIST_ITEMS]:
@@ -125,7 +125,7 @@ def to_tags(value: Any, field: str, prefix: str) -> list[str]:
             if type(item) is int:
                 item = str(item)
             else:
-                raise BadValue(field, item, f"expected a list of strings, found {_kind(item)} in it")
+                raise BadValue(field, item, f"expected a list of strings, found {value_kind(item)} in it")
         tag = item.strip().lstrip(prefix).strip()
         if "\x00" in tag:
             tag = tag.replace("\x00", "")

@@ -17,10 +17,10 @@ from ..readers import (
     JSON_OBJECT,
     FileReadError,
     RawItem,
-    _json_kind,
     ijson_prefix,
     iter_container,
     iter_json_array,
+    json_kind,
     read_first_value,
     read_sample,
     sniff_container,
@@ -157,7 +157,7 @@ def iter_file(
 
     def build(obj: Any) -> list:
         if type(obj) is not dict:
-            return [Rejected(0, f"expected a JSON object, got {_json_kind(obj)}", None, _excerpt(obj))]
+            return [Rejected(0, f"expected a JSON object, got {json_kind(obj)}", None, _excerpt(obj))]
         try:
             return mapping.build(obj, ctx)
         except BAD_VALUE_ERRORS as exc:

@@ -1,10 +1,9 @@
 """Core entities: workspaces, accounts (+ state history), profiles, tags, posts, media, comments.
 
-Unifies seed 000 (accounts, platform_users, posts, comments), seed 001 (posts, profiles, tags,
-profile_tags, post_tags, post_media), seed 002 (models -> workspaces, accounts lifecycle with
-history trigger, model_content/text_pools -> content pools), seed 003 (users -> workspaces,
-social_accounts -> accounts, posts/post_publications -> publications, media -> post_media) and
-seed 004 (check-back schedule columns on posts, comment replies, hashtags).
+One schema for the engagement core (accounts, tracked profiles, posts, comments), the LinkedIn
+tracking schema (posts, profiles, tags, post media), the workspace model (workspaces, an account
+lifecycle with a history trigger, content pools), publishing (our own posts per account, media)
+and check-backs (the schedule columns on posts, comment replies, hashtag results).
 
 Revision ID: 0001_core
 Revises:
@@ -53,14 +52,15 @@ CREATE INDEX idx_workspaces_created_at ON workspaces (created_at);
 CREATE TABLE accounts (
   id text PRIMARY KEY CHECK (id ~ '^acc-[0-9a-f]{1,8}$'),
   workspace_id text REFERENCES workspaces (id) ON DELETE SET NULL,
-  platform text NOT NULL CHECK (platform IN ('linkedin', 'instagram', 'tiktok', 'x', 'threads', 'facebook', 'youtube', 'sandbox')),
+  platform text NOT NULL CHECK (platform IN ('linkedin', 'instagram', 'tiktok', 'x', 'threads', 'facebook',
+      'youtube', 'sandbox')),
   platform_user_id text NOT NULL,
   username text NOT NULL,
   display_name text,
   email text,
   bio text,
   avatar_url text,
-  -- connection status (seed 003) and lifecycle (seed 002, without warm-up/proxy states)
+  -- connection status and lifecycle (without warm-up/proxy states)
   status text NOT NULL DEFAULT 'active'
     CHECK (status IN ('active', 'expired', 'revoked', 'error', 'pending', 'banned', 'suspended', 'inactive')),
   health text NOT NULL DEFAULT 'unknown' CHECK (health IN ('healthy', 'degraded', 'unhealthy', 'unknown')),
@@ -73,7 +73,7 @@ CREATE TABLE accounts (
   needs_relogin boolean NOT NULL DEFAULT false,
   frozen_until timestamptz,
   frozen_reason text,
-  -- settings: rate limits, quiet hours, auto-approve, check-back schedule (seed 000 AccountSettings)
+  -- settings: rate limits, quiet hours, auto-approve, check-back schedule (the account settings)
   settings jsonb NOT NULL DEFAULT '{}'::jsonb,
   timezone text NOT NULL DEFAULT 'UTC',
   -- secrets at rest: AES-256-GCM envelopes (postpulse.crypto), never plaintext
@@ -123,12 +123,13 @@ CREATE INDEX idx_state_history_to_state ON account_state_history (to_state);
 CREATE INDEX idx_state_history_created_at ON account_state_history (created_at);
 CREATE INDEX idx_state_history_triggered_by ON account_state_history (triggered_by);
 
--- Seed 002's trigger: every lifecycle change is logged. The reason and actor can be passed by
+-- The lifecycle trigger: every lifecycle change is logged. The reason and actor can be passed by
 -- the application through the transaction-local settings postpulse.transition_reason/_by.
 CREATE FUNCTION log_account_state_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   new_id text;
-  reason text := coalesce(nullif(current_setting('postpulse.transition_reason', true), ''), 'automated_transition');
+  reason text := coalesce(nullif(current_setting('postpulse.transition_reason', true), ''),
+      'automated_transition');
   actor text := coalesce(nullif(current_setting('postpulse.transition_by', true), ''), 'system');
 BEGIN
   IF TG_OP = 'INSERT' OR OLD.lifecycle_state IS DISTINCT FROM NEW.lifecycle_state THEN
@@ -136,7 +137,8 @@ BEGIN
       new_id := pp_new_id('ash');
       EXIT WHEN NOT EXISTS (SELECT 1 FROM account_state_history WHERE id = new_id);
     END LOOP;
-    INSERT INTO account_state_history (id, account_id, from_state, to_state, transition_reason, triggered_by, metadata)
+    INSERT INTO account_state_history (id, account_id, from_state, to_state, transition_reason, triggered_by,
+        metadata)
     VALUES (new_id, NEW.id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.lifecycle_state END, NEW.lifecycle_state,
             reason, actor, jsonb_build_object('timestamp', now()));
   END IF;
@@ -151,7 +153,7 @@ CREATE TRIGGER trigger_accounts_updated_at BEFORE UPDATE ON accounts
 CREATE TRIGGER trigger_workspaces_updated_at BEFORE UPDATE ON workspaces
   FOR EACH ROW EXECUTE FUNCTION pp_touch_updated_at();
 
--- Tracked or discovered profiles (seed 000 platform_users + seed 001 profiles).
+-- Tracked or discovered profiles (platform users we follow and authors seen in imports).
 CREATE TABLE profiles (
   id text PRIMARY KEY CHECK (id ~ '^prf-[0-9a-f]{1,8}$'),
   platform text NOT NULL,
@@ -215,7 +217,8 @@ CREATE TABLE posts (
   account_id text REFERENCES accounts (id) ON DELETE SET NULL,
   post_type text,
   content_type text NOT NULL DEFAULT 'unknown'
-    CHECK (content_type IN ('text', 'image', 'video', 'carousel', 'story', 'reel', 'mixed', 'document', 'article', 'poll', 'unknown')),
+    CHECK (content_type IN ('text', 'image', 'video', 'carousel', 'story', 'reel', 'mixed', 'document',
+        'article', 'poll', 'unknown')),
   text_content text,
   media_urls jsonb NOT NULL DEFAULT '[]'::jsonb,
   hashtags jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(hashtags) = 'array'),
@@ -231,7 +234,7 @@ CREATE TABLE posts (
   engagement_status text NOT NULL DEFAULT 'not_engaged'
     CHECK (engagement_status IN ('not_engaged', 'liked', 'commented', 'liked_and_commented')),
   raw_json jsonb,
-  -- check-back schedule (seed 004)
+  -- check-back schedule
   check_schedule jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(check_schedule) = 'array'),
   next_check_at timestamptz,
   tracking_started_at timestamptz,
@@ -241,7 +244,7 @@ CREATE TABLE posts (
   last_check_error text,
   is_deleted boolean NOT NULL DEFAULT false,
   deleted_at timestamptz,
-  -- UI state (seed 001)
+  -- UI state
   is_read boolean NOT NULL DEFAULT false,
   is_marked boolean NOT NULL DEFAULT false,
   first_seen_at timestamptz NOT NULL DEFAULT now(),
@@ -259,7 +262,7 @@ CREATE INDEX idx_posts_first_seen ON posts (first_seen_at);
 CREATE INDEX idx_posts_engagement ON posts (engagement_status);
 CREATE INDEX idx_posts_hashtags_gin ON posts USING gin (hashtags);
 CREATE INDEX idx_posts_mentions_gin ON posts USING gin (mentions);
--- seed 004: the due-post query reads only posts still being tracked
+-- the due-post query of the check-backs reads only posts still being tracked
 CREATE INDEX idx_posts_next_check ON posts (next_check_at) WHERE tracking_complete = false;
 CREATE INDEX idx_posts_unread ON posts (first_seen_at) WHERE is_read = false;
 ALTER TABLE posts ALTER COLUMN posted_at SET STATISTICS 1000;
@@ -277,7 +280,7 @@ CREATE TABLE post_tags (
 CREATE INDEX idx_post_tags_tag ON post_tags (tag_id);
 CREATE INDEX idx_post_tags_applied_by ON post_tags (applied_by);
 
--- Our own content, drafts -> scheduled -> published per account (seed 003 posts + post_publications).
+-- Our own content, drafts -> scheduled -> published per account.
 CREATE TABLE publications (
   id text PRIMARY KEY CHECK (id ~ '^pub-[0-9a-f]{1,8}$'),
   workspace_id text REFERENCES workspaces (id) ON DELETE SET NULL,
@@ -340,7 +343,7 @@ CREATE INDEX idx_media_publication ON post_media (publication_id) WHERE publicat
 CREATE INDEX idx_media_analysis_status ON post_media (ai_analysis_status);
 CREATE INDEX idx_media_type ON post_media (media_type);
 
--- Comments incl. replies (seed 000 + seed 004 parent/reply counts).
+-- Comments incl. replies (parent comment and reply counts).
 CREATE TABLE comments (
   id text PRIMARY KEY CHECK (id ~ '^cmt-[0-9a-f]{1,8}$'),
   platform text NOT NULL,
@@ -368,7 +371,7 @@ CREATE INDEX idx_comments_parent ON comments (parent_comment_id) WHERE parent_co
 CREATE INDEX idx_comments_author ON comments (author_profile_id);
 CREATE INDEX idx_comments_ours ON comments (is_ours) WHERE is_ours;
 
--- Hashtag results (seed 004 social_media_hashtags).
+-- Hashtag results.
 CREATE TABLE hashtags (
   id text PRIMARY KEY CHECK (id ~ '^hsh-[0-9a-f]{1,8}$'),
   platform text NOT NULL,
@@ -381,7 +384,7 @@ CREATE TABLE hashtags (
   UNIQUE (platform, name)
 );
 
--- Content pools (seed 002 model_content): images and texts a workspace publishes from.
+-- Content pools: images and texts a workspace publishes from.
 CREATE TABLE content_items (
   id text PRIMARY KEY CHECK (id ~ '^cnt-[0-9a-f]{1,8}$'),
   workspace_id text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,

@@ -1,8 +1,7 @@
 """Ingestion: download runs, data downloads (the metrics time series), rejected records.
 
-Seed 001 download_runs / data_downloads, seed 003 analytics and seed 004 post_analytics
-unified into one append-only snapshot table; seed 004's posts_pending_checkback view and
-API usage tracking.
+Download runs and every metric reading of a post (exports, analytics, check-backs) in one
+append-only snapshot table; the posts_pending_checkback view and API usage tracking.
 
 Revision ID: 0002_ingest
 Revises: 0001_core
@@ -31,7 +30,8 @@ CREATE TABLE download_runs (
   source_bytes bigint CHECK (source_bytes >= 0),
   -- capture time of the snapshots and where it came from
   captured_at timestamptz,
-  captured_at_source text CHECK (captured_at_source IN ('record', 'filename', 'cli', 'import_time', 'fetch_time')),
+  captured_at_source text CHECK (captured_at_source IN ('record', 'filename', 'cli', 'import_time',
+      'fetch_time')),
   posts_fetched integer NOT NULL DEFAULT 0 CHECK (posts_fetched >= 0),
   posts_new integer NOT NULL DEFAULT 0 CHECK (posts_new >= 0),
   posts_updated integer NOT NULL DEFAULT 0 CHECK (posts_updated >= 0),
@@ -89,7 +89,7 @@ CREATE TABLE rejected_records (
   UNIQUE (run_id, record_index)
 );
 
--- Seed 004 api_usage_tracking: calls made to external APIs (Apify, platform APIs).
+-- API usage: calls made to external APIs (Apify, platform APIs).
 CREATE TABLE api_usage (
   id text PRIMARY KEY CHECK (id ~ '^apu-[0-9a-f]{1,8}$'),
   provider text NOT NULL,
@@ -102,7 +102,7 @@ CREATE TABLE api_usage (
 );
 CREATE INDEX idx_api_usage_provider_time ON api_usage (provider, called_at);
 
--- Seed 004: posts due for a check-back.
+-- Posts due for a check-back.
 CREATE VIEW posts_pending_checkback AS
 SELECT id, platform, platform_post_id, url, posted_at, next_check_at, checks_completed, check_schedule
 FROM posts

@@ -1,11 +1,10 @@
 """Engagement: action queue, attempts, verifications, DMs (encrypted), templates, blocklist,
-audit trail, global settings; seed 004's rate-limit views and function.
+audit trail, global settings; the rate-limit views and function.
 
-Seed 000 (action_attempts, verification_results, dm_threads, dm_messages, audit_entries,
-blocklist_entries and the idempotency unique partial indexes), seed 001 (action_queue),
-seed 004 (automation_actions -> action_attempts, message_templates, daily_action_counts,
-hourly_action_distribution, active_conversations_summary, check_rate_limit), seed 002
-(text_pools -> message_templates).
+Attempts and their verifications, DM threads and messages, audit entries, blocklist entries and
+the idempotency unique partial indexes; the approval queue (action_queue); message templates;
+the per-day and per-hour action counts, the active conversations summary and
+check_rate_limit over action_attempts.
 
 Revision ID: 0004_engagement
 Revises: 0003_analytics
@@ -18,7 +17,10 @@ down_revision = "0003_analytics"
 branch_labels = None
 depends_on = None
 
-ACTION_TYPES = "('like', 'unlike', 'comment', 'delete_comment', 'reply', 'dm_send', 'dm_read', 'follow', 'unfollow', 'publish', 'extract_stats')"
+ACTION_TYPES = (
+    "('like', 'unlike', 'comment', 'delete_comment', 'reply', 'dm_send', 'dm_read', 'follow', "
+    "'unfollow', 'publish', 'extract_stats')"
+)
 
 UPGRADE = rf"""
 CREATE TABLE app_settings (
@@ -63,7 +65,8 @@ CREATE INDEX idx_blocklist_type ON blocklist_entries (entry_type);
 CREATE INDEX idx_blocklist_platform ON blocklist_entries (platform);
 CREATE INDEX idx_blocklist_value ON blocklist_entries (value);
 CREATE UNIQUE INDEX idx_blocklist_unique
-  ON blocklist_entries (entry_type, coalesce(platform, ''), match_type, lower(value), coalesce(account_id, ''));
+  ON blocklist_entries (entry_type, coalesce(platform, ''), match_type, lower(value), coalesce(account_id,
+      ''));
 
 CREATE TABLE action_queue (
   id text PRIMARY KEY CHECK (id ~ '^act-[0-9a-f]{{1,8}}$'),
@@ -106,7 +109,8 @@ CREATE INDEX idx_actions_scheduled ON action_queue (scheduled_for);
 CREATE INDEX idx_actions_priority ON action_queue (priority DESC);
 CREATE INDEX idx_actions_due ON action_queue (priority DESC, scheduled_for NULLS FIRST, created_at)
   WHERE status = 'approved';
-CREATE UNIQUE INDEX idx_actions_idempotency_key ON action_queue (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX idx_actions_idempotency_key ON action_queue (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE TRIGGER trigger_action_queue_updated_at BEFORE UPDATE ON action_queue
   FOR EACH ROW EXECUTE FUNCTION pp_touch_updated_at();
 
@@ -140,7 +144,7 @@ CREATE INDEX idx_action_attempts_target ON action_attempts (target_type, target_
 CREATE INDEX idx_action_attempts_status ON action_attempts (status);
 CREATE INDEX idx_action_attempts_type ON action_attempts (action_type);
 CREATE INDEX idx_action_attempts_action ON action_attempts (action_id);
--- Idempotency (seed 000): one live success per (account, platform, target, type) ...
+-- Idempotency: one live success per (account, platform, target, type) ...
 CREATE UNIQUE INDEX idx_action_unique
   ON action_attempts (account_id, platform, target_id, action_type)
   WHERE status = 'success' AND superseded_at IS NULL
@@ -216,7 +220,8 @@ CREATE TABLE dm_messages (
   content_encrypted bytea,
   key_id text,
   content_redacted_at timestamptz,
-  content_type text NOT NULL DEFAULT 'text' CHECK (content_type IN ('text', 'image', 'video', 'link', 'sticker')),
+  content_type text NOT NULL DEFAULT 'text' CHECK (content_type IN ('text', 'image', 'video', 'link',
+      'sticker')),
   media_url text,
   is_read boolean NOT NULL DEFAULT false,
   sent_at timestamptz,
@@ -260,7 +265,7 @@ CREATE TRIGGER trigger_message_templates_updated_at BEFORE UPDATE ON message_tem
 CREATE TRIGGER trigger_dm_threads_updated_at BEFORE UPDATE ON dm_threads
   FOR EACH ROW EXECUTE FUNCTION pp_touch_updated_at();
 
--- Seed 004 views and function, over action_attempts (UTC days).
+-- Rate-limit views and function, over action_attempts (UTC days).
 CREATE VIEW daily_action_counts AS
 SELECT account_id,
        (attempted_at AT TIME ZONE 'UTC')::date AS action_date,

@@ -18,7 +18,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute(
-        "CREATE INDEX idx_posts_due_platform ON posts (platform, next_check_at) WHERE tracking_complete = false"
+        "CREATE INDEX idx_posts_due_platform ON posts (platform, next_check_at) "
+        "WHERE tracking_complete = false"
     )
 
 

@@ -52,7 +52,8 @@ def _day_table(conn, day: date) -> None:
     name = f"d{day:%Y%m%d}"  # from a date value, not from input
     conn.execute(
         text(
-            f"CREATE TABLE {DAYS_SCHEMA}.{name} (CONSTRAINT one_day CHECK (metric_date = DATE '{day.isoformat()}')) "
+            f"CREATE TABLE {DAYS_SCHEMA}.{name} (CONSTRAINT one_day CHECK (metric_date = DATE "
+            f"'{day.isoformat()}')) "
             "INHERITS (daily_metrics)"
         )
     )
