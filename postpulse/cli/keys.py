@@ -13,6 +13,7 @@ import json
 import typer
 
 from postpulse.cli.common import console, err_console, fail, open_store
+from postpulse.crypto import VaultError
 
 app = typer.Typer(help="Encryption keys: status, check, rotation, re-encryption.", no_args_is_help=True)
 
@@ -20,7 +21,6 @@ app = typer.Typer(help="Encryption keys: status, check, rotation, re-encryption.
 def vault_or_fail(*, create: bool = False):
     """The vault for a CLI command; a missing, wrong or unusable key is one line and exit 1.
     ``create`` makes a key file only while the store holds no encrypted data."""
-    from postpulse.crypto import VaultError
     from postpulse.engagement.secrets import load_vault
 
     try:
@@ -38,7 +38,7 @@ def _print_bad(bad) -> None:
 @app.command()
 def status() -> None:
     """Where the keys come from and which key id each stored envelope uses (no key material)."""
-    from postpulse.crypto import MissingKeyError, VaultError
+    from postpulse.crypto import MissingKeyError
     from postpulse.engagement import keys
     from postpulse.engagement.secrets import load_vault
 
@@ -58,7 +58,10 @@ def check() -> None:
     from postpulse.engagement import keys
 
     vault = vault_or_fail()
-    good, bad = keys.check(open_store().engine, vault)
+    try:
+        good, bad = keys.check(open_store().engine, vault)
+    except VaultError as exc:
+        fail(str(exc))
     console.print(f"decrypted: {json.dumps(good)}", highlight=False)
     if bad:
         _print_bad(bad)
@@ -75,8 +78,8 @@ def rotate() -> None:
     vault = vault_or_fail()
     try:
         kid, counts = keys.rotate(open_store().engine, vault, run_id="cli")
-    except keys.BadEnvelopes as exc:
-        _print_bad(exc.bad)
+    except VaultError as exc:  # bad envelopes (listed), or a keyring that cannot rotate here
+        _print_bad(getattr(exc, "bad", []))
         fail(str(exc))
     console.print(f"[green]new primary key {kid}[/green]; re-encrypted: {json.dumps(counts)}")
 
@@ -88,7 +91,7 @@ def reencrypt(batch_size: int = typer.Option(500, "--batch-size")) -> None:
 
     try:
         counts = keys.reencrypt(open_store().engine, vault_or_fail(), batch_size=batch_size, run_id="cli")
-    except keys.BadEnvelopes as exc:
-        _print_bad(exc.bad)
+    except VaultError as exc:
+        _print_bad(getattr(exc, "bad", []))
         fail(str(exc))
     console.print(f"re-encrypted: {json.dumps(counts)}")
