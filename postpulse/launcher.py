@@ -71,6 +71,23 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, wh
     raise PostpulseError(f"{what} did not answer on {url} within {timeout:.0f}s")
 
 
+def admin_token_file(data: Path) -> Path:
+    return data / "sandbox-admin-token"
+
+
+def write_admin_token(data: Path) -> str:
+    """A fresh random admin token for the sandbox, written to a file only the user can read."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    path = admin_token_file(data)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
 def _free_port() -> int:
     import socket
 
@@ -166,13 +183,15 @@ class Launcher:
             if self.sandbox:
                 sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
                 env["POSTPULSE_SANDBOX_URL"] = sandbox_url
+                # its admin endpoints (clock, faults, state) need a token only this user can read
+                admin_token = write_admin_token(data)
                 proc = self._spawn(
                     [sys.executable, "-m", "postpulse.sandbox", "serve", "--port", str(self.sandbox_port)],
-                    env,
+                    {**env, "SANDBOX_ADMIN_TOKEN": admin_token},
                     "sandbox platform",
                 )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
-                self.say(f"sandbox platform: {sandbox_url}")
+                self.say(f"sandbox platform: {sandbox_url}  (admin token in {admin_token_file(data)})")
             # Dagster's web server checks no Host header: it listens on an internal port and is
             # served through the host guard (DNS rebinding, see postpulse.host_guard)
             internal_port = _free_port()

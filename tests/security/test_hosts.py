@@ -4,6 +4,7 @@ client sending a foreign Host header."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -125,3 +126,50 @@ def test_guard_relays_websockets_for_allowed_hosts_only(guard):
             )
             status = s.recv(200).split(b"\r\n", 1)[0]
         assert (b" 101 " in status) is ok, (host, status)
+
+
+def test_sandbox_answers_only_its_own_host_names():
+    from postpulse.sandbox.server import SandboxServer
+
+    with SandboxServer(seed=7) as server:
+        ok = httpx.get(server.base_url + "/healthz")
+        assert ok.status_code == 200
+        bad = httpx.get(server.base_url + "/healthz", headers={"Host": "rebind.attacker.example"})
+        assert bad.status_code == 400 and "ok" not in bad.text
+        r = httpx.get(server.base_url.replace("127.0.0.1", "localhost") + "/healthz")
+        assert r.status_code == 200
+
+
+def test_served_sandbox_admin_needs_the_token_from_up(tmp_path):
+    port = _free_port()
+    token = "t-" + "x" * 30
+    env = {**os.environ, "SANDBOX_ADMIN_TOKEN": token}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postpulse.sandbox", "serve", "--port", str(port), "--profiles", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert httpx.get(base + "/_admin/state").status_code == 403
+        assert httpx.get(base + "/_admin/state", headers={"X-Sandbox-Admin": "wrong"}).status_code == 403
+        assert httpx.get(base + "/_admin/state", headers={"X-Sandbox-Admin": token}).status_code == 200
+        assert (
+            httpx.get(
+                base + "/_admin/state", headers={"X-Sandbox-Admin": token, "Host": "evil.test"}
+            ).status_code
+            == 400
+        )
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert token not in out
