@@ -121,7 +121,7 @@ def mentions(paths: list[Path]) -> list[str]:
 def test_forbidden_mentions_are_found(tmp_path):
     sample = tmp_path / "x.md"
     sample.write_text(
-        "See Seed  000 and the " + "DESIGN" + ".md; the " + "lead" + " integrates.\nfine --seed 7\n"
+        "See Seed" + "  000 and the " + "DESIGN" + ".md; the " + "lead" + " integrates.\nfine --seed 7\n"
     )
     assert len(mentions([sample])) == 3
 

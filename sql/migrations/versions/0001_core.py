@@ -204,7 +204,7 @@ CREATE TABLE profile_tags (
 );
 CREATE INDEX idx_profile_tags_tag ON profile_tags (tag_id);
 
--- One row per platform post (seeds 000, 001, 004). Metrics live in data_downloads; the
+-- One row per platform post. Metrics live in data_downloads; the
 -- like/comment/share/view/reaction counts here are the latest snapshot, denormalized.
 CREATE TABLE posts (
   id text PRIMARY KEY CHECK (id ~ '^p-[0-9a-f]{1,8}$'),

@@ -1,4 +1,4 @@
-"""Daily metrics (seeds 002 and 003): per day per post, rolled up per profile, account,
+"""Daily metrics: per day per post, rolled up per profile, account,
 workspace, tag and platform. Engagement is attributed to the day it happened (differences of
 consecutive snapshots), never to the publication day.
 
