@@ -138,6 +138,7 @@ class Launcher:
     port: int = 3000
     sandbox: bool = True
     sandbox_port: int = 8765
+    console_port: int | None = 3001  # the team console (None: not started)
     say: Callable[[str], None] = print
     children: list[subprocess.Popen] = field(default_factory=list)
 
@@ -170,6 +171,8 @@ class Launcher:
             store = connect_store(keep_running=True)
             self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
             migrate.upgrade(store.urls.app)
+            if self.console_port:
+                self._first_console_admin(store.engine)
             home = config.dagster_home()
             write_dagster_yaml(home)
             env = {
@@ -229,6 +232,8 @@ class Launcher:
             )
             ui = f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
             wait_http(f"{ui}/server_info", 30, guard, "the Dagster web UI")
+            if self.console_port:
+                self._start_console(env, ui)
             self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")
             self._wait(stop_event)
         finally:
@@ -240,6 +245,35 @@ class Launcher:
                     stop_embedded(data)
                     self.say("embedded PostgreSQL stopped")
             lock.release()
+
+    def _first_console_admin(self, engine) -> None:
+        from postpulse.console.server import first_admin_password
+
+        password = first_admin_password(engine)
+        if password:
+            self.say(
+                f"console: first user 'admin', one-time password {password} (choose your own at the first "
+                "login)"
+            )
+
+    def _start_console(self, env: dict, dagster_ui: str) -> None:
+        console_url = f"http://{self.host}:{self.console_port}"
+        proc = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "postpulse.console",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.console_port),
+            ],
+            {**env, "POSTPULSE_DAGSTER_URL": env.get("POSTPULSE_DAGSTER_URL", dagster_ui)},
+            "team console",
+        )
+        wait_http(f"{console_url}/healthz", 60, proc, "the team console")
+        self.say(f"team console: {console_url}")
 
     def _wait(self, stop_event: Callable[[], bool] | None) -> None:
         stopping = {"flag": False}

@@ -24,7 +24,7 @@ from postpulse.store.embedded import prepare_runtime_dir
 from postpulse.store.urls import StoreUrls, libpq_url
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_REAL = REPO.parent / "shared" / "fixtures" / "real"
+SHARED_REAL = Path(os.environ.get("POSTPULSE_REAL_FIXTURES") or REPO.parent / "shared" / "fixtures" / "real")
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def run_metadata(res: ImportResult) -> dict:
         "snapshots_new": dg.MetadataValue.int(res.snapshots_new),
         "posts_fetched": dg.MetadataValue.int(res.posts_fetched),
         "comments_upserted": dg.MetadataValue.int(res.comments_upserted),
+        "snapshots_captured_before_post": dg.MetadataValue.int(res.snapshots_captured_before_post),
     }
     if res.source_sha256:
         md["source_sha256"] = dg.MetadataValue.text(res.source_sha256)

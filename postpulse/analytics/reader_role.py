@@ -86,12 +86,44 @@ def ensure_reader_role(conn: Connection, store_password: str | None, role: str =
     return None
 
 
+#: columns the reader never sees, even as ciphertext or hash: it gets SELECT on the other columns
+WITHHELD_COLUMNS = {
+    "accounts": ("session_encrypted", "access_token_encrypted", "refresh_token_encrypted"),
+    "dm_messages": ("content_encrypted",),
+    "dm_threads": ("last_message_preview_encrypted",),
+    "console_users": ("password_hash",),
+    "vault_secrets": ("value_encrypted",),
+}
+
+
 def _grant(conn: Connection, role: str) -> None:
     db = conn.execute(text("SELECT current_database()")).scalar_one()
     _run(conn, "GRANT CONNECT ON DATABASE %I TO %I", db, role)
     _run(conn, "GRANT USAGE ON SCHEMA public TO %I", role)
     _run(conn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I", role)
     _run(conn, "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %I", role)
+    for table, withheld in WITHHELD_COLUMNS.items():
+        columns = (
+            conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = :t ORDER BY ordinal_position"
+                ),
+                {"t": table},
+            )
+            .scalars()
+            .all()
+        )
+        if not columns:
+            continue  # not in this schema (yet)
+        _run(conn, "REVOKE SELECT ON public.%I FROM %I", table, role)
+        shown = [c for c in columns if c not in withheld]
+        if shown:
+            listing = ", ".join(
+                conn.execute(text("SELECT format('%I', CAST(:c AS text))"), {"c": c}).scalar_one()
+                for c in shown
+            )
+            _run(conn, f"GRANT SELECT ({listing}) ON public.%I TO %I", table, role)
 
 
 def refresh_reader_role(app_url: str) -> str | None:

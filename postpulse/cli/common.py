@@ -6,14 +6,33 @@ import sys
 from typing import NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+
+
+def plain(text: str) -> str:
+    """``text`` safe to show on one terminal line: control characters (a newline, an escape
+    sequence in a file name) written as ``\\xNN``, undecodable bytes of a file name as
+    ``\\udcNN``."""
+    text = text.translate(_CONTROL)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error to stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error to stderr and exit non-zero (file names and values in the message
+    are never read as markup, and their control characters are shown escaped)."""
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(plain(message))}", highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 

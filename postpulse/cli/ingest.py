@@ -7,29 +7,52 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from postpulse.cli.common import console, err_console, fail, open_store
+from postpulse.cli.common import console, err_console, fail, open_store, plain
 from postpulse.errors import PostpulseError
+
+
+def shown(text: str) -> str:
+    """A file name or value from the data as it is: never markup, control characters escaped."""
+    return escape(plain(text))
+
 
 SKIP_NAMES = (".error.txt", ".note.txt", ".md", ".part", ".tmp", ".toml")
 
 
 def _expand(paths: list[Path]) -> list[Path]:
+    """The files to import: each path given, and the regular files inside each folder given.
+    A path that is neither (missing, a link loop, a FIFO, a device) is kept: the import names
+    what it is."""
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            out.extend(
-                sorted(
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            try:
+                found = [
                     f
                     for f in p.rglob("*")
                     if f.is_file() and not f.name.startswith(".") and not f.name.endswith(SKIP_NAMES)
-                )
-            )
+                ]
+            except OSError as exc:
+                fail(f"{p}: cannot list the folder: {exc.strerror or exc}")
+            out.extend(sorted(found))
         else:
             out.append(p)
     return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
@@ -64,7 +87,7 @@ def import_command(
     engine = store.engine
     results = []
     for f in files:
-        size = f.stat().st_size if f.exists() else 0
+        size = _size(f)
         with Progress(
             TextColumn("[bold]{task.fields[name]}"),
             BarColumn(),
@@ -75,7 +98,7 @@ def import_command(
             transient=True,
             disable=not err_console.is_terminal,
         ) as progress:
-            task = progress.add_task("import", total=size or None, name=f.name[:40], records=0)
+            task = progress.add_task("import", total=size or None, name=shown(f.name[:40]), records=0)
 
             def on_progress(records: int, read: int, task=task) -> None:
                 progress.update(task, completed=read or 0, records=records)
@@ -93,9 +116,12 @@ def import_command(
             except PostpulseError as exc:
                 msg = str(exc)
                 fail(msg if str(f) in msg else f"{f}: {msg}")
+            except OSError as exc:  # the file vanished or became unreadable while being read
+                fail(f"{f}: cannot read: {exc.strerror or exc}")
             progress.update(task, completed=size)
         results.append(res)
     table = Table(title="postpulse import", show_lines=False)
+    # cells hold file names and values from the data: never markup
     no_wrap = {"run"}
     for col, just in (
         ("file", "left"),
@@ -111,7 +137,7 @@ def import_command(
     ):
         table.add_column(col, justify=just, no_wrap=col in no_wrap)
     for r in results:
-        name = Path(r.source_path or "").name
+        name = shown(Path(r.source_path or "").name)
         if r.already_imported:
             table.add_row(name, r.run_id or "", "", "already imported", "", "", "", "0", "", "")
             continue
@@ -130,13 +156,24 @@ def import_command(
         )
     console.print(table)
     for r in results:
+        if r.snapshots_captured_before_post:
+            err_console.print(
+                f"[yellow]warning: {shown(Path(r.source_path or '').name)}: "
+                f"{r.snapshots_captured_before_post:,} snapshot(s) captured before their post was published "
+                f"(capture time {r.captured_at or '?'!s:.16} from {r.captured_at_source}); kept but flagged "
+                "and left out of growth and time-to-engagement; if the capture time is wrong, pass the "
+                "right --captured-at[/yellow]",
+                highlight=False,
+            )
+    for r in results:
         if r.already_imported:
-            console.print(f"[yellow]{r.message}[/yellow]", highlight=False)
+            console.print(f"[yellow]{shown(r.message)}[/yellow]", highlight=False)
         elif r.rejected:
             first = r.rejected[0]
+            name = shown(Path(r.source_path or "").name)
             console.print(
-                f"[yellow]{Path(r.source_path or '').name}: {r.records_rejected} record(s) kept aside, "
-                f"e.g. record {first['record_index']}: {first['reason']}[/yellow]",
+                f"[yellow]{name}: {r.records_rejected} record(s) kept aside, "
+                f"e.g. record {first['record_index']}: {shown(str(first['reason']))}[/yellow]",
                 highlight=False,
             )
 
@@ -158,8 +195,8 @@ def track_command(
     except PostpulseError as exc:
         fail(str(exc))
     console.print(
-        f"tracking [bold]{info['post_id']}[/bold] ({info['platform']}), schedule "
-        f"{', '.join(info['schedule'])}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
+        f"tracking [bold]{shown(info['post_id'])}[/bold] ({shown(info['platform'])}), schedule "
+        f"{shown(', '.join(info['schedule']))}; next check {info['next_check_at']:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
 
@@ -173,7 +210,7 @@ def untrack_command(ref: str = typer.Argument(..., help="post URL or post id (p-
         post_id = untrack_post(store.engine, ref)
     except PostpulseError as exc:
         fail(str(exc))
-    console.print(f"stopped tracking {post_id}")
+    console.print(f"stopped tracking {shown(post_id)}")
 
 
 def _rel(dt: datetime | None, now: datetime) -> str:
@@ -194,7 +231,6 @@ def tracking_command(
 ) -> None:
     """What is tracked and when each post is checked next."""
     from postpulse.checkbacks.track import tracking_list
-    from postpulse.safe_text import display_cell
 
     store = open_store()
     total, rows = tracking_list(store.engine, platform=platform, limit=limit, include_done=all_)
@@ -221,18 +257,18 @@ def tracking_command(
         fail_s = (
             str(r.check_failures)
             if not r.last_check_error
-            else f"{r.check_failures} ({r.last_check_error[:40]})"
+            else f"{r.check_failures} ({shown(r.last_check_error[:40])})"
         )
         table.add_row(
             r.post_id,
-            r.platform,
-            display_cell(r.author),  # imported text: no escapes, no markup
+            shown(r.platform),
+            shown(r.author or ""),
             f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
             f"{r.checks_completed}/{r.slots}",
             f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",
             _rel(r.next_check_at, now),
             str(r.snapshots),
-            display_cell(fail_s),
+            fail_s,
         )
     console.print(table)
 

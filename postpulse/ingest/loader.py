@@ -74,6 +74,8 @@ from postpulse.ingest.merge import (
 )
 from postpulse.ingest.runs import (
     COMPLETE_RUN_SQL,
+    COUNT_BEFORE_POST_SQL,
+    FAIL_RUN_SQL,
     PREVIEW_ROWS,
     AlreadyImported,
     ImportFailed,
@@ -162,7 +164,8 @@ def load_records(
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
                 res = merge_staged(conn, raw_conn, run_id, source, stager, now, chunks)
-                run_error = after_merge(conn, run_id) if after_merge is not None else None
+                failure = _every_record_rejected(source, stager)
+                run_error = after_merge(conn, run_id) if after_merge is not None and not failure else None
                 if stager.with_own_time and not stager.without_own_time:
                     cap_src, cap_at = "record", stager.record_times[0]
                 else:
@@ -173,25 +176,43 @@ def load_records(
                 plat = source.platform or (
                     max(stager.platforms, key=stager.platforms.get) if stager.platforms else None
                 )
-                run_sql(
-                    conn,
-                    COMPLETE_RUN_SQL,
-                    {
-                        "id": run_id,
-                        "platform": plat,
-                        "format": fmt,
-                        "captured_at": cap_at,
-                        "captured_at_source": cap_src,
-                        "fetched": res.posts_fetched,
-                        "new": res.posts_new,
-                        "updated": res.posts_updated,
-                        "snaps": res.snapshots_new,
-                        "comments": res.comments_upserted,
-                        "rejected": res.records_rejected,
-                        "error": run_error,
-                    },
-                )
-                res.preview = _preview(conn, run_id, res.snapshots_new)
+                if failure:
+                    # the run and the reasons stay (status failed); nothing else was stored
+                    run_sql(
+                        conn,
+                        FAIL_RUN_SQL,
+                        {
+                            "id": run_id,
+                            "platform": plat,
+                            "format": fmt,
+                            "rejected": res.records_rejected,
+                            "error": failure,
+                        },
+                    )
+                else:
+                    res.snapshots_captured_before_post = run_sql(
+                        conn, COUNT_BEFORE_POST_SQL, {"id": run_id}
+                    ).scalar()
+                    run_sql(
+                        conn,
+                        COMPLETE_RUN_SQL,
+                        {
+                            "id": run_id,
+                            "platform": plat,
+                            "format": fmt,
+                            "captured_at": cap_at,
+                            "captured_at_source": cap_src,
+                            "fetched": res.posts_fetched,
+                            "new": res.posts_new,
+                            "updated": res.posts_updated,
+                            "snaps": res.snapshots_new,
+                            "comments": res.comments_upserted,
+                            "rejected": res.records_rejected,
+                            "error": run_error,
+                            "before_post": res.snapshots_captured_before_post,
+                        },
+                    )
+                    res.preview = _preview(conn, run_id, res.snapshots_new)
         except AlreadyImported:
             with engine.connect() as c2:
                 prev = existing_run_for_hash(c2, source.source_sha256 or "")
@@ -199,6 +220,12 @@ def load_records(
         finally:
             if side is not None:
                 side.close()  # after the transaction: it holds locks on the side tables it read
+    if failure:
+        raise ImportFailed(
+            f"{failure}; run {run_id} marked failed, the reasons are in rejected_records",
+            fix="check that the file is the export you meant (see the reasons), "
+            "or pass the right --format/--mapping",
+        )
     res.source_path, res.source_sha256, res.source_bytes = (
         source.source_path,
         source.source_sha256,
@@ -255,6 +282,20 @@ def _refuse_mismatched_format(path: Path, forced, mset) -> None:
         f"{path}: --format {forced.format_name!r} does not fit its records, which look like "
         f"{detected.format_name!r}; nothing stored",
         fix=f"use --format {detected.format_name}, or leave --format out to detect it",
+    )
+
+
+def _every_record_rejected(source: RunSource, stager: Stager) -> str | None:
+    """The failure message when the file had records and every one was rejected (an empty
+    "completed" run would hide that nothing was imported), else None. Only for files a user
+    imports: a check-back or a pull records what the platform answered, whatever it was."""
+    if source.source_kind != "file" or not stager.records or stager.rejected < stager.records:
+        return None
+    index, fld, reason = stager.first_rejected or (0, None, "rejected")
+    where = f"record {index}" + (f", field {fld!r}" if fld else "")
+    return (
+        f"{source.source_path or 'the data'}: every one of its {stager.records:,} records was rejected "
+        f"(first: {where}: {reason})"
     )
 
 
@@ -326,13 +367,11 @@ def import_file(
 ) -> ImportResult:
     """Import one file as one download run (see the module docstring)."""
     from postpulse.ingest import iter_file
-    from postpulse.ingest.readers import FileReadError
+    from postpulse.ingest.readers import FileReadError, ensure_regular_file, read_sample, sniff_container
 
     path = Path(path)
-    if not path.exists():
-        raise FileReadError(path, "file not found", fix="check the path")
-    if path.is_dir():
-        raise FileReadError(path, "is a directory, not a file")
+    ensure_regular_file(path)  # before anything opens it: a FIFO blocks, a device never ends
+    sniff_container(path, read_sample(path))  # junk (binary, empty, not JSON/CSV) before hashing it all
     now = as_utc(now) or datetime.now(UTC)
     mapping_paths = tuple(mapping_paths)
     mset = None

@@ -384,9 +384,10 @@ WHERE NOT EXISTS (SELECT 1 FROM data_downloads d WHERE d.post_id = p.id AND d.do
 _INSERT_SNAPS = """
 INSERT INTO data_downloads (id, post_id, run_id, downloaded_at, total_reactions, like_count, comment_count,
                             share_count, view_count, save_count, impression_count, reach_count, click_count,
-                            quote_count, stats_json, raw_json, source_file_path)
+                            quote_count, stats_json, raw_json, source_file_path, captured_before_post)
 SELECT i.id, n.post_id, %(run_id)s, s.captured_at, s.reactions, s.likes, s.comments, s.shares, s.views,
-       s.saves, s.impressions, s.reach, s.clicks, s.quotes, s.stats, s.raw, %(source_path)s
+       s.saves, s.impressions, s.reach, s.clicks, s.quotes, s.stats, s.raw, %(source_path)s,
+       coalesce(s.captured_at < s.posted_at, false)
 FROM _new_snap n JOIN _ids i USING (rn) JOIN stg_post s ON s.idx = n.idx
 ON CONFLICT (post_id, downloaded_at) DO NOTHING
 """

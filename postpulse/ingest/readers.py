@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import gzip
 import io
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +41,13 @@ _IJSON_PY = ijson.get_backend("python")
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 """A JSONL line or CSV row longer than this is rejected (and skipped without being held in
 memory as a whole)."""
+
+MAX_DEPTH = 512
+"""JSON nested deeper than this is refused (a record never needs it; unbounded nesting is how a
+200 KB file exhausts memory)."""
+
+DETECT_BYTES = 64 * 1024 * 1024
+"""At most this much of a file is read while looking for its format."""
 
 SNIFF_BYTES = 64 * 1024
 _READ_BUFFER = 1024 * 1024
@@ -69,18 +78,74 @@ class RawItem:
 # ----------------------------------------------------------------------------- opening
 
 
-def _open_raw(path: str | os.PathLike) -> BinaryIO:
+def _not_regular(path, mode: int) -> FileReadError:
+    if stat.S_ISDIR(mode):
+        return FileReadError(path, "is a directory, not a file", fix="pass the files inside it")
+    kind = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return FileReadError(
+        path, f"is {kind}, not a regular file", fix="export the data to a file and import that"
+    )
+
+
+def _open_error(path, exc: OSError) -> FileReadError:
+    if exc.errno == errno.ENOENT:
+        return FileReadError(path, "file not found", fix="check the path")
+    if exc.errno == errno.ELOOP:
+        return FileReadError(path, "symbolic link loop (the link points back at itself)", fix="fix the link")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return FileReadError(path, "permission denied", fix="make the file readable")
+    if exc.errno == errno.EISDIR:
+        return FileReadError(path, "is a directory, not a file", fix="pass the files inside it")
+    if exc.errno == errno.ENOTDIR:
+        return FileReadError(path, "a part of the path is not a folder", fix="check the path")
+    if exc.errno == errno.ENAMETOOLONG:
+        return FileReadError(path, "file name too long", fix="check the path")
+    return FileReadError(path, f"cannot open: {exc.strerror or exc}")
+
+
+def ensure_regular_file(path: str | os.PathLike) -> int:
+    """The size of ``path`` if it is a regular file (links followed); else :class:`FileReadError`
+    naming what it is (missing, a link loop, a folder, a FIFO, a device, unreadable). Nothing
+    but a regular file is ever opened: a FIFO would block and a device never ends."""
     try:
-        f = open(path, "rb", buffering=_READ_BUFFER)
-    except FileNotFoundError:
-        raise FileReadError(path, "file not found", fix="check the path") from None
-    except IsADirectoryError:
-        raise FileReadError(path, "is a directory, not a file") from None
-    except PermissionError:
-        raise FileReadError(path, "permission denied", fix="make the file readable") from None
+        st = os.stat(path)
     except OSError as exc:
-        raise FileReadError(path, f"cannot open: {exc.strerror or exc}") from None
-    return f
+        raise _open_error(path, exc) from None
+    except ValueError:  # an embedded NUL in the path
+        raise FileReadError(path, "invalid file name", fix="check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    if not os.access(path, os.R_OK):
+        raise FileReadError(path, "permission denied", fix="make the file readable")
+    return st.st_size
+
+
+def _open_raw(path: str | os.PathLike) -> BinaryIO:
+    # O_NONBLOCK: a FIFO swapped in after a check must not block the open; fstat decides
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    except ValueError:
+        raise FileReadError(path, "invalid file name", fix="check the path") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return open(fd, "rb", buffering=_READ_BUFFER, closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class _GzipGuard(io.RawIOBase):
@@ -118,7 +183,9 @@ def open_binary(path: str | os.PathLike | bytes) -> BinaryIO:
     magic = f.read(2)
     f.seek(0)
     if magic == b"\x1f\x8b":
-        return io.BufferedReader(_GzipGuard(path, gzip.GzipFile(fileobj=f, mode="rb")), _READ_BUFFER)
+        f = io.BufferedReader(_GzipGuard(path, gzip.GzipFile(fileobj=f, mode="rb")), _READ_BUFFER)
+    if f.peek(3)[:3] == codecs.BOM_UTF8:
+        f.read(3)  # a UTF-8 byte order mark (Windows tools write one) is not content
     return f
 
 
@@ -126,10 +193,10 @@ def _sample_from_bytes(sample: bytes) -> bytes:
     if sample[:2] == b"\x1f\x8b":
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            return d.decompress(sample, SNIFF_BYTES * 4)
+            sample = d.decompress(sample, SNIFF_BYTES * 4)
         except zlib.error:
             return b""
-    return sample
+    return sample[3:] if sample.startswith(codecs.BOM_UTF8) else sample
 
 
 def read_sample(path, sample: bytes | None = None) -> bytes:
@@ -184,8 +251,7 @@ def sniff_container(path, sample: bytes) -> str:
             if len(sample) < SNIFF_BYTES:
                 # whole file is one line: a single object; JSONL with one record is the same thing
                 return JSONL if _is_json_object(stripped) else JSON_OBJECT
-            line = _first_line(path)
-            return JSONL if line is not None and _is_json_object(line) else JSON_OBJECT
+            return _long_first_line(path)
         if _is_json_object(stripped[:nl]):
             return JSONL
         return JSON_OBJECT
@@ -200,8 +266,8 @@ def sniff_container(path, sample: bytes) -> str:
                 path, f"JSON document is a {type(value).__name__}, not a list or object of records"
             )
     text = stripped.decode("utf-8", "replace")
-    header = text.split("\n", 1)[0]
-    if any(d in header for d in (",", ";", "\t")) and header.isprintable():
+    header = text.split("\n", 1)[0].removesuffix("\r")  # Windows/Excel exports end lines in CRLF
+    if any(d in header for d in (",", ";", "\t")) and header.replace("\t", " ").isprintable():
         return CSV
     raise FileReadError(
         path,
@@ -219,14 +285,30 @@ def _is_json_object(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         try:
             return isinstance(json.loads(line), dict)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return False
 
 
-def _first_line(path) -> bytes | None:
+def _long_first_line(path) -> str:
+    """The container of a file whose first line is longer than the sniff sample: JSONL when the
+    first line is one object (read whole only up to the record limit) or when another line of
+    the file starts an object; one JSON document (streamed) when the first line is all there is."""
     with open_binary(path) as f:
-        line = f.readline(MAX_RECORD_BYTES)
-    return line if line.endswith(b"\n") or len(line) < MAX_RECORD_BYTES else None
+        line = f.readline(MAX_RECORD_BYTES + 1)
+        if line.endswith(b"\n") or len(line) <= MAX_RECORD_BYTES:
+            return JSONL if _is_json_object(line) else JSON_OBJECT
+        while line and not line.endswith(b"\n"):  # skip the rest of the over-long line, chunk by chunk
+            line = f.readline(_READ_BUFFER)
+        read = 0
+        while read < DETECT_BYTES:
+            line = f.readline(_READ_BUFFER)
+            if not line:
+                return JSON_OBJECT  # one huge line: a single document
+            read += len(line)
+            head = line.lstrip()
+            if head:
+                return JSONL if head.startswith(b"{") else JSON_OBJECT
+        return JSON_OBJECT
 
 
 # ----------------------------------------------------------------------------- sanitizing
@@ -251,25 +333,110 @@ def strip_nul(value: Any) -> Any:
     return value
 
 
-class _EscapeWatch:
-    """File wrapper that notices JSON ``\\u0000`` escapes so records get sanitized."""
+class JsonLimitError(FileReadError):
+    """A JSON document beyond the reader's limits (nesting depth, record size, bytes read)."""
 
-    __slots__ = ("_f", "_tail", "seen")
 
-    def __init__(self, f):
-        self._f, self._tail, self.seen = f, b"", False
+_STRUCT = re.compile(rb'[\[\]{}"]')
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
+
+
+class _JsonGuard:
+    """File wrapper for the streaming JSON parser (ijson): it scans the bytes as they are read
+    for brackets outside strings and refuses nesting deeper than :data:`MAX_DEPTH` and records
+    (the values at ``record_depth``) larger than :data:`MAX_RECORD_BYTES` before the parser
+    builds them; with ``max_bytes`` it stops reading there (detection). It also notices JSON
+    ``\\u0000`` escapes so records get sanitized."""
+
+    __slots__ = (
+        "_f",
+        "_path",
+        "_tail",
+        "seen",
+        "_depth",
+        "_record_depth",
+        "_record_start",
+        "_pos",
+        "_in_str",
+        "_escape",
+        "_max_bytes",
+    )
+
+    def __init__(self, f, path, record_depth: int = 1, max_bytes: int | None = None):
+        self._f, self._path, self._tail, self.seen = f, path, b"", False
+        self._depth, self._record_depth, self._record_start = 0, record_depth, -1
+        self._pos, self._in_str, self._escape = 0, False, False
+        self._max_bytes = max_bytes
 
     def read(self, n: int = -1) -> bytes:
+        if self._max_bytes is not None:
+            left = self._max_bytes - self._pos
+            if left <= 0:
+                raise JsonLimitError(self._path, f"read limit of {self._max_bytes:,} bytes reached")
+            n = left if n is None or n < 0 else min(n, left)
         chunk = self._f.read(n)
-        if not self.seen and chunk:
-            probe = self._tail + chunk
-            if b"\\u0000" in probe:
-                self.seen = True
-            self._tail = chunk[-6:]
+        if chunk:
+            if not self.seen:
+                probe = self._tail + chunk
+                if b"\\u0000" in probe:
+                    self.seen = True
+                self._tail = chunk[-6:]
+            self._scan(chunk)
         return chunk
+
+    def _scan(self, chunk: bytes) -> None:
+        i, n, base = 0, len(chunk), self._pos
+        depth, rdepth = self._depth, self._record_depth
+        if self._escape:
+            i, self._escape = 1, False
+        search = _STRUCT.search
+        while i < n:
+            if self._in_str:
+                i = _STRING_REST.match(chunk, i).end()
+                if i >= n:
+                    break
+                if chunk[i] == 0x5C:  # a backslash at the end of the chunk: escapes the next byte
+                    self._escape = True
+                    break
+                self._in_str = False  # the closing quote
+                i += 1
+                continue
+            m = search(chunk, i)
+            if m is None:
+                break
+            c = chunk[m.start()]
+            i = m.end()
+            if c == 0x22:
+                self._in_str = True
+            elif c == 0x5B or c == 0x7B:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise JsonLimitError(
+                        self._path,
+                        f"JSON nested deeper than {MAX_DEPTH} levels (near byte {base + i:,}); refused",
+                        fix="this is not a scraper export; check the file",
+                    )
+                if depth == rdepth:
+                    self._record_start = base + i
+            else:
+                depth -= 1
+        self._depth = depth
+        self._pos = base + n
+        if depth >= rdepth and self._record_start >= 0 and self._pos - self._record_start > MAX_RECORD_BYTES:
+            raise JsonLimitError(
+                self._path,
+                f"a record larger than {MAX_RECORD_BYTES:,} bytes "
+                f"(from byte {self._record_start:,}); refused",
+                fix="split the export, or check that it is a list of records",
+            )
 
     def tell(self) -> int:
         return self._f.tell()
+
+
+def _record_depth(prefix: str) -> int:
+    """Nesting depth at which ijson's ``prefix`` values open (``item`` -> 2, ``a.item`` -> 3)."""
+    return len(prefix.split(".")) + 1 if prefix else 1
 
 
 # ----------------------------------------------------------------------------- iteration
@@ -345,8 +512,8 @@ def _iter_array_fast(path) -> Iterator[RawItem]:
                 m = find_end(buf, search)
                 if m is None or (not eof and m.group(1)):
                     # no end in the buffer yet, or "}]" at the buffer's end: more bytes decide
-                    if eof:
-                        raise _NotFast
+                    if eof or len(buf) - pos > MAX_RECORD_BYTES:
+                        raise _NotFast  # the streaming parser's guard names the problem
                     more = f.read(max(_READ_BUFFER, len(buf) - pos))
                     eof = not more
                     rescan = max(search, len(buf) - 4096) - pos
@@ -384,7 +551,7 @@ def _iter_array_fast(path) -> Iterator[RawItem]:
 def _iter_ijson(path, prefix: str, backend, skip: int) -> Iterator[RawItem]:
     n = 0
     with open_binary(path) as raw:
-        f = _EscapeWatch(raw)
+        f = _JsonGuard(raw, path, _record_depth(prefix))
         try:
             for obj in backend.items(f, prefix, use_float=True):
                 n += 1
@@ -459,7 +626,10 @@ def iter_jsonl(path) -> Iterator[RawItem]:
                     lineno,
                 )
                 continue
-            yield RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
+            item = RawItem(_prepare(obj, sanitize), line=lineno, sanitized=sanitize)
+            obj = line = None  # hold no record while the next one is parsed
+            yield item
+            item = None
 
 
 def json_kind(obj: Any) -> str:
@@ -479,34 +649,97 @@ def _csv_dialect(header: str) -> str:
     return max(counts, key=counts.get)
 
 
+_CR_STANDIN = "\ufdd0"
+"""Stands in for a bare carriage return while the csv module reads a row (it refuses one in an
+unquoted field); a noncharacter, so never part of real text."""
+
+
+class _LineTooLong(Exception):
+    def __init__(self, size: int, head: str):
+        self.size, self.head = size, head
+
+
+class _CsvLines:
+    """The CSV text as lines that end only at ``\\n`` (CRLF kept: the csv module reads it), each at
+    most :data:`MAX_RECORD_BYTES` long (a longer one raises :class:`_LineTooLong` and is skipped
+    without being held whole), with bare ``\\r`` inside a line replaced by :data:`_CR_STANDIN`."""
+
+    def __init__(self, text: io.TextIOWrapper):
+        self.text = text
+        self.replaced = False
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > MAX_RECORD_BYTES and not line.endswith("\n"):
+            size, head = len(line), line[:200]
+            while line and not line.endswith("\n"):
+                line = self.text.readline(MAX_RECORD_BYTES)
+                size += len(line)
+            raise _LineTooLong(size, head)
+        if "\r" in line:
+            end = "\r\n" if line.endswith("\r\n") else ""
+            body = line[: -len(end)] if end else line
+            if "\r" in body:
+                self.replaced = True
+                line = body.replace("\r", _CR_STANDIN) + end
+        return line
+
+
 def iter_csv(path) -> Iterator[RawItem]:
     """CSV with a header row; flattened column names (``author/name``, ``comments/0/text``,
-    ``authorMeta.name``) are un-flattened into nested dicts/lists. Empty cells are absent."""
+    ``authorMeta.name``) are un-flattened into nested dicts/lists. Empty cells are absent.
+    Lines end in LF or CRLF; a bare CR inside a field is kept as part of the value."""
     limit = csv.field_size_limit()
     if limit < MAX_RECORD_BYTES:
         csv.field_size_limit(MAX_RECORD_BYTES)
     with open_binary(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n", errors="strict")
+        lines = _CsvLines(text)
         try:
-            header_line = text.readline()
+            try:
+                header_line = next(lines)
+            except StopIteration:
+                raise FileReadError(path, "file is empty (no records)") from None
+            except _LineTooLong as exc:
+                raise FileReadError(
+                    path, f"CSV header row is {exc.size:,} characters long; the limit is {MAX_RECORD_BYTES:,}"
+                ) from None
             delimiter = _csv_dialect(header_line)
             header = next(csv.reader([header_line], delimiter=delimiter))
-            header = [h.strip() for h in header]
+            header = [h.replace(_CR_STANDIN, "").strip() for h in header]
             if not any(header):
                 raise FileReadError(path, "CSV header row is empty")
-            reader = csv.reader(text, delimiter=delimiter)
+            reader = csv.reader(lines, delimiter=delimiter)
             rowno = 1
             ncols = len(header)
             while True:
+                lines.replaced = False
                 try:
                     row = next(reader)
                 except StopIteration:
                     break
+                except _LineTooLong as exc:
+                    rowno += 1
+                    yield RawItem(
+                        None,
+                        f"row {rowno}: row is {exc.size:,} characters long; "
+                        f"the limit is {MAX_RECORD_BYTES:,}",
+                        _excerpt(exc.head),
+                        rowno,
+                    )
+                    continue
                 except csv.Error as exc:
                     rowno += 1
                     yield RawItem(None, f"row {rowno}: {exc}", "", rowno)
                     continue
                 rowno += 1
+                if lines.replaced:
+                    row = [v.replace(_CR_STANDIN, "\r") for v in row]
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if len(row) != ncols:
@@ -519,7 +752,7 @@ def iter_csv(path) -> Iterator[RawItem]:
                     continue
                 sanitized = False
                 obj = {}
-                for k, v in zip(header, row, strict=False):
+                for k, v in zip(header, row, strict=True):  # the lengths were checked above
                     if v == "" or not k:
                         continue
                     if "\x00" in v:
@@ -552,12 +785,55 @@ def ijson_prefix(path_str: str) -> str:
     return (path_str + ".item") if path_str else "item"
 
 
+def iter_record_lists(path, max_depth: int = 2) -> Iterator[tuple[str, dict]]:
+    """``(key path, first object)`` for each list of objects under the keys of a top-level JSON
+    object (``videos`` in ``{"videos": [...]}``, ``data.items`` one level deeper), in file order;
+    one streaming pass that stops after :data:`DETECT_BYTES` (the caller may stop earlier)."""
+    seen: set[str] = set()
+    with open_binary(path) as raw:
+        f = _JsonGuard(raw, path, 1, DETECT_BYTES)
+        events = _IJSON.parse(f, use_float=True)
+        try:
+            for prefix, event, value in events:
+                if event != "start_map" or not prefix.endswith(".item"):
+                    continue
+                key = prefix[: -len(".item")]
+                parts = key.split(".")
+                if key in seen or len(parts) > max_depth or "item" in parts:
+                    continue
+                seen.add(key)
+                builder = ijson.common.ObjectBuilder()
+                builder.event(event, value)
+                depth = 1
+                for _, ev, val in events:
+                    builder.event(ev, val)
+                    if ev == "start_map" or ev == "start_array":
+                        depth += 1
+                    elif ev == "end_map" or ev == "end_array":
+                        depth -= 1
+                        if depth == 0:
+                            break
+                if depth == 0:
+                    yield key, strip_nul(builder.value)
+        except JsonLimitError as exc:
+            if "read limit" not in exc.problem:
+                raise
+        except ijson.JSONError:
+            return
+
+
 def read_first_value(path, path_str: str) -> Any:
-    """First value at dotted ``path_str`` in a top-level JSON object (streams; stops early)."""
-    with open_binary(path) as f:
+    """First value at dotted ``path_str`` in a top-level JSON object (streams; stops early, and
+    after :data:`DETECT_BYTES` at the latest)."""
+    with open_binary(path) as raw:
+        f = _JsonGuard(raw, path, _record_depth(path_str), DETECT_BYTES)
         try:
             for value in _IJSON.items(f, path_str, use_float=True):
                 return strip_nul(value)
+        except JsonLimitError as exc:
+            if "read limit" in exc.problem:
+                return None
+            raise
         except ijson.JSONError:
             return None
     return None

@@ -71,6 +71,9 @@ class ImportResult:
     profiles_new: int = 0
     media_upserted: int = 0
     records_rejected: int = 0
+    snapshots_captured_before_post: int = 0
+    """New snapshots whose capture time is earlier than their post's ``posted_at`` (kept, flagged
+    ``data_downloads.captured_before_post``)."""
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
     """The first rejected records (index, field, reason)."""
@@ -153,8 +156,18 @@ UPDATE download_runs SET status = 'completed', completed_at = greatest(clock_tim
   platform = %(platform)s, format = coalesce(%(format)s, format),
   captured_at = %(captured_at)s, captured_at_source = %(captured_at_source)s,
   posts_fetched = %(fetched)s, posts_new = %(new)s, posts_updated = %(updated)s, snapshots_new = %(snaps)s,
-  comments_upserted = %(comments)s, records_rejected = %(rejected)s, error_message = %(error)s
+  comments_upserted = %(comments)s, records_rejected = %(rejected)s, error_message = %(error)s,
+  snapshots_captured_before_post = %(before_post)s
 WHERE id = %(id)s
+"""
+FAIL_RUN_SQL = """
+UPDATE download_runs SET status = 'failed', completed_at = greatest(clock_timestamp(), started_at),
+  platform = %(platform)s, format = coalesce(%(format)s, format),
+  records_rejected = %(rejected)s, error_message = %(error)s
+WHERE id = %(id)s
+"""
+COUNT_BEFORE_POST_SQL = """
+SELECT count(*) FROM data_downloads WHERE run_id = %(id)s AND captured_before_post
 """
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -69,6 +69,41 @@ def _count(value: Any, name: str) -> int | None:
     if value > MAX_COUNT:
         raise _BadRecord(name, f"count {name} is absurdly large ({value})")
     return value
+
+
+POSTED_AFTER_CAPTURE_LIMIT = timedelta(days=366)
+"""A post dated more than this after its capture time is rejected: no capture precedes a post
+by a year (a wrong date in the record, or a capture time far off). Closer dates are kept, the
+snapshot flagged ``captured_before_post``."""
+
+
+def _check_posted_before_capture(posted_at: datetime | None, captured: datetime, fallback: bool) -> None:
+    if posted_at is None:
+        return
+    posted_at = as_utc(posted_at)
+    if posted_at - captured <= POSTED_AFTER_CAPTURE_LIMIT:
+        return
+    days = (posted_at - captured).days
+    whose = (
+        "the run's capture time (file name, --captured-at or the import time)"
+        if fallback
+        else "its capture time"
+    )
+    raise _BadRecord(
+        "posted_at",
+        f"posted_at {posted_at:%Y-%m-%d %H:%M} is {days:,} days after {whose} {captured:%Y-%m-%d %H:%M}; "
+        "a post cannot be captured before it exists (check the date, or --captured-at)",
+    )
+
+
+def web_url(value: Any) -> Any:
+    """``value`` when it is an http(s) URL, else None: a ``javascript:`` or ``data:`` "URL" from
+    the data is not stored where it would be shown (and followed) as a link."""
+    if value is None or value.__class__ is not str:
+        return value
+    if value.lstrip()[:8].lower().startswith(("https://", "http://")):
+        return value
+    return None
 
 
 def _same(v: Any) -> Any:
@@ -364,7 +399,7 @@ class Stager:
             uid,
             username,
             clean_text(prof.display_name),
-            clean_text(prof.profile_url),
+            web_url(clean_text(prof.profile_url)),
             fc,
             gc,
             pc,
@@ -389,6 +424,11 @@ class Stager:
             raise _BadRecord("platform_post_id", "missing post id")
         if len(pid) > 400:
             raise _BadRecord("platform_post_id", f"post id longer than 400 characters ({len(pid)})")
+        rec.url = web_url(rec.url)
+        if rec.media:
+            for m in rec.media:
+                m.thumbnail_url = web_url(m.thumbnail_url)
+            rec.media = [m for m in rec.media if web_url(m.url)]
         c = rec.counts
         counts = (
             c.reactions,
@@ -407,9 +447,10 @@ class Stager:
                 counts = [_count(getattr(c, n), n) for n in COUNT_FIELDS]  # raises naming the field
                 break
         own = rec.captured_at
+        if own is not None and own.tzinfo is not UTC:
+            own = as_utc(own)
+        _check_posted_before_capture(rec.posted_at, own or self.fallback, own is None)
         if own is not None:
-            if own.tzinfo is not UTC:
-                own = as_utc(own)
             self.with_own_time += 1
             captured = own
             if len(self.record_times) < 2:

@@ -61,6 +61,38 @@ def from_unix(number: float, *, field: str = "time", value: object = None) -> da
     return _check_range(dt, field, value if value is not None else number)
 
 
+def _compact_date(s: str) -> datetime | None:
+    """``YYYYMMDD`` (yt-dlp's ``upload_date``) as midnight UTC; None when the 8 digits are not a
+    date between 1990 and 2100. As unix seconds such a number would be a day in 1970-1973, a
+    time no export carries, so the date reading is safe."""
+    y, m, d = int(s[:4]), int(s[4:6]), int(s[6:])
+    if not (_MIN_YEAR <= y <= _MAX_YEAR):
+        return None
+    try:
+        return datetime(y, m, d, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def parse_with_format(value: object, date_format: str, *, field: str = "posted_at") -> datetime | None:
+    """``value`` read with a strptime ``date_format`` (a mapping's ``date_format``); naive
+    results are UTC. Numbers are read as their digits (``20250314`` with ``%Y%m%d``)."""
+    if value is None:
+        return None
+    if type(value) is int:
+        value = str(value)
+    if type(value) is not str:
+        raise BadTime(field, value, f"expected a date as text for date_format {date_format!r}")
+    s = value.strip()
+    if not s:
+        return None
+    try:
+        dt = datetime.strptime(s, date_format)
+    except ValueError:
+        raise BadTime(field, value, f"does not match date_format {date_format!r}") from None
+    return _check_range(as_utc(dt), field, value)
+
+
 _X_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 _MONTHS = {
     m: i
@@ -104,6 +136,10 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
     if t is int or t is float:
         if value == 0:
             return None  # 0 is a placeholder for "unknown" in several scrapers
+        if t is int and 19_900_101 <= value <= 21_001_231:
+            compact = _compact_date(str(value))
+            if compact is not None:
+                return compact
         return from_unix(value, field=field, value=value)
     if t is dict:
         ts = value.get("timestamp")
@@ -119,6 +155,10 @@ def parse_datetime(value: object, *, field: str = "posted_at") -> datetime | Non
     if not s:
         return None
     if s.isdigit() or (s[0] == "-" and s[1:].isdigit()):
+        if len(s) == 8:
+            compact = _compact_date(s)
+            if compact is not None:
+                return compact
         n = int(s)
         return None if n == 0 else from_unix(n, field=field, value=value)
     # the X form first when it can be one (an ISO date never has a space at index 3): a failed

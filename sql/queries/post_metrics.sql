@@ -11,7 +11,11 @@ targets AS (
   WHERE p.posted_at IS NOT NULL
     AND ($post_id IS NULL OR p.id = $post_id) AND ($platform IS NULL OR p.platform = $platform)
 ),
-s AS (SELECT post_id, downloaded_at, engagement, reactions, comments, shares, views FROM snapshots),
+-- snapshots captured before the post was published (flagged captured_before_post at import) are impossible
+-- and never bracket an age
+s AS (SELECT sn.post_id, sn.downloaded_at, sn.engagement, sn.reactions, sn.comments, sn.shares, sn.views
+      FROM snapshots sn JOIN posts p ON p.id = sn.post_id
+      WHERE p.posted_at IS NULL OR sn.downloaded_at >= p.posted_at),
 bracket AS (
   SELECT t.*, b.downloaded_at AS t0, b.engagement AS e0, b.reactions AS r0, b.comments AS c0, b.shares AS s0, b.views AS v0
   FROM targets t ASOF LEFT JOIN s b ON t.post_id = b.post_id AND t.at_ts >= b.downloaded_at

@@ -46,8 +46,9 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME")}
     env.update({"POSTPULSE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"})
-    port, sandbox_port = _free_port(), _free_port()
+    port, sandbox_port, console_port = _free_port(), _free_port(), _free_port()
     args = [sys.executable, "-m", "postpulse", "up", "--port", str(port), "--sandbox-port", str(sandbox_port)]
+    args += ["--console-port", str(console_port)]
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -62,6 +63,10 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
         assert (
             httpx.get(f"http://127.0.0.1:{port}/server_info", headers=foreign, timeout=10).status_code == 400
         )
+        # the team console beside it: its first admin announced once, nothing open without login
+        assert any("first user 'admin', one-time password" in line for line in log), "".join(log[-40:])
+        console = httpx.get(f"http://127.0.0.1:{console_port}/approvals", timeout=10)
+        assert console.status_code == 303 and console.headers["location"] == "/login"
         gql = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             timeout=30,

@@ -38,6 +38,10 @@ BUILTIN = {
     "apify_tiktok_comments",
     "apify_x_tweets",
     "threads_posts",
+    "apify_youtube_scraper",
+    "apify_facebook_posts",
+    "ytdlp_info",
+    "ytdlp_flat",
 }
 
 
@@ -165,6 +169,28 @@ def test_youtube_csv_example_mapping():
         a.counts,
         b.counts,
     ]
+
+
+def test_youtube_example_reads_the_data_api_response(tmp_path):
+    """The example maps the YouTube Data API v3 ``videos.list`` response, found by its key."""
+    item = {
+        "kind": "youtube#video",
+        "id": "AAAAAAAAAA1",
+        "snippet": {
+            "publishedAt": "2009-10-25T06:57:33Z",
+            "channelId": "UCfakechannel0000000001",
+            "title": "Never gonna",
+            "channelTitle": "Demo Channel",
+            "tags": ["80s"],
+        },
+        "contentDetails": {"duration": "PT3M33S"},
+        "statistics": {"viewCount": "1500000000", "likeCount": "17000000", "commentCount": "2400000"},
+    }
+    f = tmp_path / "videos.json"
+    f.write_text(json.dumps({"kind": "youtube#videoListResponse", "items": [item]}))
+    (a,) = list(iter_file(f, mapping_paths=[EXAMPLES / "youtube_videos.toml"]))
+    assert a.format == "mapping:youtube_videos" and a.counts.views == 1_500_000_000
+    assert a.media[0].duration_s == 213.0
 
 
 def test_facebook_example_mapping(tmp_path):

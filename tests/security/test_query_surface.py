@@ -257,7 +257,15 @@ def test_the_reader_role_can_only_read_the_store(db_url, other_db, pg_server_url
             assert (
                 conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()[0] is False
             )
+        # secret columns are withheld even as ciphertext or hash; the rest of the table is readable
+        assert conn.execute("SELECT count(username) FROM accounts").fetchone()[0] == 0
+        assert conn.execute("SELECT count(username) FROM console_users").fetchone()[0] >= 0
         denied = [
+            "SELECT session_encrypted FROM accounts",
+            "SELECT * FROM accounts",
+            "SELECT content_encrypted FROM dm_messages",
+            "SELECT password_hash FROM console_users",
+            "SELECT * FROM vault_secrets",
             "SELECT pg_read_file('/etc/passwd')",
             "SELECT * FROM pg_ls_dir('.')",
             "SELECT pg_reload_conf()",

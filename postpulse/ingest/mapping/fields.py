@@ -48,7 +48,18 @@ AUTHOR_FIELDS = (
     "bio",
 )
 MEDIA_FIELDS = ("media_type", "url", "thumbnail_url", "width", "height", "duration_s")
-SPEC_KEYS = {"path", "paths", "transform", "each", "join", "sep", "const", "none_if", "template"}
+SPEC_KEYS = {
+    "path",
+    "paths",
+    "transform",
+    "each",
+    "join",
+    "sep",
+    "const",
+    "none_if",
+    "template",
+    "date_format",
+}
 TOP_KEYS = {
     "name",
     "platform",

@@ -208,17 +208,34 @@ def parse_mapping(data: dict, source: str, *, builtin: bool = False) -> Mapping:
     )
 
 
+MAX_MAPPING_BYTES = 1024 * 1024
+
+
 def load_mapping_file(path: str | os.PathLike, *, builtin: bool = False) -> Mapping:
+    from ..readers import FileReadError, ensure_regular_file
+
     source = str(path)
+    try:
+        size = ensure_regular_file(path)  # a FIFO would block the open, a device never end
+    except FileReadError as exc:
+        raise MappingError(source, None, f"mapping file: {exc.problem}") from None
+    if size > MAX_MAPPING_BYTES:
+        raise MappingError(
+            source, None, f"mapping file is {size:,} bytes; the limit is {MAX_MAPPING_BYTES:,}"
+        )
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise MappingError(source, None, "mapping file not found") from None
+    except OSError as exc:
+        raise MappingError(source, None, f"cannot read the mapping file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(source, None, f"not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise MappingError(source, None, "not UTF-8 text") from None
+    except RecursionError:
+        raise MappingError(source, None, "not a mapping: nested too deeply") from None
     return parse_mapping(data, source, builtin=builtin)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ..parsers.transforms import TRANSFORMS
+from ..timeparse import parse_with_format
 from .errors import MappingError
 from .fields import SPEC_KEYS
 
@@ -108,11 +110,25 @@ def _make_caller(candidates: list[Getter], none_if: tuple) -> Getter:
     return many
 
 
+_NUMBER_RE = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
 def _in_none_if(value: Any, none_if: tuple) -> bool:
+    """``value`` is one of the "absent" values, compared after type conversion: the CSV cell
+    ``"-1"`` means what the JSON number ``-1`` means."""
+    if type(value) is bool:
+        return False
     try:
-        return value in none_if and type(value) is not bool
+        if value in none_if:
+            return True
     except TypeError:
         return False
+    if type(value) is str:
+        s = value.strip()
+        if _NUMBER_RE.fullmatch(s):
+            number = float(s)
+            return any(type(x) is not bool and isinstance(x, (int, float)) and x == number for x in none_if)
+    return False
 
 
 def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
@@ -175,6 +191,8 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
         raise MappingError(source, key, "a table needs 'path' (a string), 'paths', 'join' or 'const'")
     check_path(source, key, path)
     getter = compile_path(path)
+    if "date_format" in spec:
+        return _dated(source, key, spec, getter), f"{path} as {spec['date_format']}"
     each = spec.get("each")
     each_getter = None
     if each is not None:
@@ -202,6 +220,30 @@ def _compile_candidate(source: str, key: str, spec: Any) -> tuple[Getter, str]:
         return value
 
     return cand, desc
+
+
+def _dated(source: str, key: str, spec: dict, getter: Getter) -> Getter:
+    """A date read with a strptime ``date_format`` (e.g. ``"%d/%m/%Y %H:%M"``)."""
+    fmt = spec["date_format"]
+    if not isinstance(fmt, str) or "%" not in fmt:
+        raise MappingError(source, key, 'date_format must be a strptime format, e.g. "%d/%m/%Y %H:%M"')
+    if set(spec) - {"path", "date_format"}:
+        raise MappingError(source, key, "date_format goes with 'path' (or 'paths') only")
+    try:
+        datetime.strptime(datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC).strftime(fmt), fmt)
+    except ValueError as exc:
+        raise MappingError(
+            source, key, f"date_format {fmt!r} is not a valid strptime format: {exc}"
+        ) from None
+    field = key.rsplit(" ", 1)[-1]
+
+    def dated(obj: Any) -> Any:
+        value = getter(obj)
+        if value is None or value == "":
+            return None
+        return parse_with_format(value, fmt, field=field)
+
+    return dated
 
 
 def check_path(source: str, key: str, path: str) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..counts import BadCount, parse_count
 from ..records import PostRecord
+from .content_types import content_type_from_media as content_type_from_media_types
+from .content_types import normalize_content_type
 
 
 def linkedin_engagement_reactions(raw: dict, post: PostRecord) -> None:
@@ -96,7 +98,71 @@ def tiktok_comment_parent(raw: dict, comment: Any) -> None:
         comment.parent_platform_comment_id = None
 
 
+def content_type_from_media(raw: dict, post: PostRecord) -> None:
+    """A post whose format names no (known) content type gets it from its media: a video, a
+    carousel of images, an image, a document; a post without media is a text post."""
+    if post.content_type is not None:
+        named = normalize_content_type(post.content_type)
+        if named is not None:
+            post.content_type = named
+            return
+    post.content_type = content_type_from_media_types([m.media_type for m in post.media])
+
+
+def tiktok_content_type(raw: dict, post: PostRecord) -> None:
+    """TikTok posts are videos, except photo-mode slideshows (``isSlideshow`` /
+    ``slideshowImageLinks`` in scraper exports, ``imagePost`` in web-API items)."""
+    slideshow = raw.get("isSlideshow")
+    if isinstance(slideshow, str):  # a CSV cell
+        slideshow = slideshow.strip().lower() in ("true", "1", "yes")
+    if slideshow is True or raw.get("slideshowImageLinks") or raw.get("imagePost"):
+        post.content_type = "carousel"
+    elif post.content_type is None:
+        post.content_type = "video"
+
+
+def platform_from_extractor(raw: dict, post: PostRecord) -> None:
+    """yt-dlp covers many sites: the platform is its ``extractor_key`` (``Youtube``, ``TikTok``,
+    ``Instagram``, ``Twitter``, ...), for the post and its author."""
+    key = raw.get("extractor_key") or raw.get("ie_key") or raw.get("extractor")
+    if not isinstance(key, str) or not key.strip():
+        return
+    name = key.strip().lower()
+    for prefix, platform in _EXTRACTOR_PLATFORMS:
+        if name.startswith(prefix):
+            name = platform
+            break
+    post.platform = name
+    if post.author is not None:
+        post.author.platform = name
+        if name == "tiktok":
+            # TikTok's uploader_id is the numeric user id and uploader the @name (channel_id is
+            # the secUid): the keys TikTok's other formats use
+            uid, username = raw.get("uploader_id"), raw.get("uploader")
+            if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid).strip():
+                post.author.platform_user_id = str(uid).strip()
+            if isinstance(username, str) and username.strip():
+                post.author.username = username.strip()
+    for c in post.comments:
+        c.platform = name
+
+
+_EXTRACTOR_PLATFORMS = (
+    ("youtube", "youtube"),
+    ("tiktok", "tiktok"),
+    ("instagram", "instagram"),
+    ("twitter", "x"),
+    ("facebook", "facebook"),
+    ("linkedin", "linkedin"),
+    ("threads", "threads"),
+    ("vimeo", "vimeo"),
+)
+
+
 HOOKS: dict[str, Callable[[dict, Any], None]] = {
+    "content_type_from_media": content_type_from_media,
+    "tiktok_content_type": tiktok_content_type,
+    "platform_from_extractor": platform_from_extractor,
     "linkedin_engagement_reactions": linkedin_engagement_reactions,
     "linkedin_stats_check": linkedin_stats_check,
     "linkedin_full_urn": linkedin_full_urn,

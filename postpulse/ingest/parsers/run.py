@@ -11,10 +11,11 @@ import orjson
 
 from postpulse.timeutil import as_utc
 
-from ..detect import UnknownFormatError, detect_mapping
+from ..detect import UnknownFormatError, detect_mapping, find_wrapped, whole_object
 from ..mapping import BAD_VALUE_ERRORS, BuildContext, Mapping, MappingSet, compile_path, load_mappings
 from ..readers import (
     JSON_OBJECT,
+    JSONL,
     FileReadError,
     RawItem,
     ijson_prefix,
@@ -91,6 +92,11 @@ class _Dedup:
         )
 
 
+def _whole_or_none(path: Any) -> dict | None:
+    objs = whole_object(path)
+    return objs[0] if objs else None
+
+
 def _meta_captured_at(path: Any, mapping: Mapping, kind: str, container: dict | None) -> datetime | None:
     for p in mapping.meta_captured_at:
         if container is not None:
@@ -133,6 +139,11 @@ def iter_file(
         mapping = mset.get(format)
         if mapping is None:
             raise UnknownFormatError(path, mset.names()) from None
+        one_document = kind == JSON_OBJECT or (kind == JSONL and b"\n" not in head.strip())
+        if one_document and not mapping.items and not mapping.matches(_whole_or_none(path)):
+            found = find_wrapped(path, mapping)  # {"videos": [...]} of the forced format
+            if found is not None:
+                mapping, kind = found, JSON_OBJECT
     else:
         mapping, kind = detect_mapping(path, mset, kind=kind)
     file_time = capture_time_from_filename(os.fspath(path))

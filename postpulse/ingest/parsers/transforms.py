@@ -11,6 +11,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from ..timeparse import relative_seconds
+from .content_types import normalize_content_type
+
 Transform = Callable[[Any], Any]
 
 _LI_ACTIVITY = re.compile(r"(?:urn:li:activity:|activity[-:])(\d{6,})")
@@ -226,7 +229,71 @@ def digits(value: Any) -> str | None:
     return s if s and s.isdigit() else None
 
 
+_YT_VIDEO = re.compile(
+    r"(?:youtube\.com/(?:watch\?(?:.*&)?v=|shorts/|live/|embed/)|youtu\.be/)([A-Za-z0-9_-]{11})"
+)
+_YT_HANDLE = re.compile(r"youtube\.com/(@[^/?#]+)")
+_CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})")
+_ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+
+
+def youtube_video_id(value: Any) -> str | None:
+    """The 11-character video id from a YouTube URL (watch, shorts, live, youtu.be)."""
+    s = _s(value)
+    if s is None:
+        return None
+    m = _YT_VIDEO.search(s)
+    return m.group(1) if m else None
+
+
+def youtube_handle(value: Any) -> str | None:
+    """``@handle`` from a channel URL (``https://www.youtube.com/@Apify/videos``)."""
+    s = _s(value)
+    if s is None:
+        return None
+    m = _YT_HANDLE.search(s)
+    return unquote(m.group(1)) if m else None
+
+
+def duration_s(value: Any) -> float | None:
+    """Seconds from ``"00:03:25"``/``"3:25"``, ISO 8601 ``"PT3M25S"`` or a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    s = _s(value)
+    if not s:
+        return None
+    m = _CLOCK.fullmatch(s.strip())
+    if m:
+        h, mi, sec = m.groups()
+        return float(int(h or 0) * 3600 + int(mi) * 60 + int(sec))
+    m = _ISO_DURATION.fullmatch(s.strip())
+    if m and any(m.groups()):
+        d, h, mi, sec = m.groups()
+        return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(sec or 0)
+    return None
+
+
+def absolute_time(value: Any) -> Any:
+    """The value unless it is a relative time (``"3 weeks ago"``), which ``posted_ago`` reads."""
+    if isinstance(value, str) and relative_seconds(value) is not None:
+        return None
+    return value
+
+
+def content_type(value: Any) -> str | None:
+    """A format's name for the kind of post (``linkedinVideo``, ``Sidecar``, ``photo``) as the
+    stored content type; None when it is not a known name."""
+    return normalize_content_type(value)
+
+
 TRANSFORMS: dict[str, Transform] = {
+    "content_type": content_type,
+    "youtube_video_id": youtube_video_id,
+    "youtube_handle": youtube_handle,
+    "duration_s": duration_s,
+    "absolute_time": absolute_time,
     "linkedin_activity_id": linkedin_activity_id,
     "linkedin_urn": linkedin_urn,
     "linkedin_profile_id": linkedin_profile_id,
