@@ -98,7 +98,11 @@ WITHHELD_COLUMNS = {
 
 def _grant(conn: Connection, role: str) -> None:
     db = conn.execute(text("SELECT current_database()")).scalar_one()
-    _run(conn, "GRANT CONNECT ON DATABASE %I TO %I", db, role)
+    try:
+        with conn.begin_nested():
+            _run(conn, "GRANT CONNECT ON DATABASE %I TO %I", db, role)
+    except DBAPIError:
+        pass  # not the database's owner: an administrator grants CONNECT (PUBLIC has it by default)
     _run(conn, "GRANT USAGE ON SCHEMA public TO %I", role)
     _run(conn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I", role)
     _run(conn, "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %I", role)
