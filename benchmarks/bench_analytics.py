@@ -275,7 +275,7 @@ def main() -> int:
         write = statistics.median(r.timings["write"] for r in runs)
         compute = statistics.median(sum(v for k, v in r.timings.items() if k != "write") for r in runs)
         print(
-            f"    {res.snapshots_scanned:,} snapshots read, {res.rows:,} rows written "
+            f"    {res.snapshot_rows_scanned:,} snapshot rows scanned, {res.rows:,} rows written "
             f"({', '.join(f'{g} {k:,}' for g, k in res.rows_by_grain.items())}); "
             f"median compute {compute:.2f} s + write (new day tables: COPY, key, swap) {write:.2f} s"
         )

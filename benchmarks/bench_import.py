@@ -12,6 +12,15 @@
    columns, no runs or profiles).
 2. A JSONL export of ``--gb`` GB imported in a child process; its peak RSS is printed against
    the 512 MB goal.
+3. ``--single-capture N`` (e.g. 150000): one export of N posts with one capture time imported
+   into a fresh database, then the same posts at a second capture time after the statistics of
+   posts and data_downloads were set to "empty" (reltuples 0, as autovacuum leaves them after a
+   killed import's rows). Prints each import's time and the share its preview took: the preview
+   must cost the same few milliseconds whatever the store's size and statistics.
+4. ``--kill-reimport N``: an export of N posts imported cleanly into a fresh database (timed), then,
+   in another fresh database, for each moment in ``KILL_AT`` (fractions of the clean time) an
+   importer process is killed with SIGKILL at that moment and the file re-imported at once. Each
+   re-import must store what the clean import stored, within the clean import's time plus 20 %.
 
 Uses DATABASE_URL when set (the role needs CREATEDB), else an embedded PostgreSQL.
 """
@@ -219,7 +228,32 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=50_000, help="posts per export (two exports)")
     ap.add_argument("--gb", type=float, default=0.25, help="size of the JSONL for the memory test (GB)")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument(
+        "--single-capture",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also import N posts of one capture time, then again with empty statistics (e.g. 150000)",
+    )
+    ap.add_argument("--only-single-capture", action="store_true", help="run only the --single-capture case")
+    ap.add_argument(
+        "--kill-reimport",
+        type=int,
+        default=0,
+        metavar="N",
+        help="kill -9 an import of N posts, then re-import",
+    )
     args = ap.parse_args()
+    if args.kill_reimport:
+        with server() as (srv, kind):
+            print(f"store: {kind}")
+            kill_reimport_case(srv, args.kill_reimport)
+        return
+    if args.only_single_capture:
+        with server() as (srv, kind):
+            print(f"store: {kind}")
+            single_capture_case(srv, args.single_capture or 150_000)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-import-"))
     t1 = T0 + timedelta(days=1)
     files = [(tmp / f"dataset_tweet-scraper_{at:%Y-%m-%d_%H-%M-%S}-000.json", at) for at in (T0, t1)]
@@ -298,9 +332,116 @@ def main() -> None:
                 f"{'OK' if rss_mb < 512 else 'MISSED'})"
             )
             big.unlink()
+        if args.single_capture:
+            single_capture_case(srv, args.single_capture)
     for p, _ in files:
         p.unlink()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def single_capture_case(srv, n: int) -> None:
+    """N posts of one capture time: a clean import, then a second capture of the same posts into
+    a store whose statistics say its tables are empty; the preview's share of each."""
+    import psycopg
+
+    from postpulse.ingest import loader
+
+    tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-single-"))
+    spent: list[float] = []
+    real_preview = loader._preview
+
+    def timed_preview(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return real_preview(*a, **kw)
+        finally:
+            spent.append(time.perf_counter() - t0)
+
+    loader._preview = timed_preview
+    try:
+        with fresh_database(srv) as url:
+            engine = make_engine(url)
+            for k, at in enumerate((T0, T0 + timedelta(days=1))):
+                path = tmp / f"dataset_tweet-scraper_{at:%Y-%m-%d_%H-%M-%S}-000.json"
+                write_export(path, n, at, bump=k)
+                if k:
+                    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+                        conn.execute(
+                            "UPDATE pg_class SET reltuples = 0 WHERE relname IN ('posts', 'data_downloads') "
+                            "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN "
+                            "('posts'::regclass, 'data_downloads'::regclass))"
+                        )
+                t0 = time.perf_counter()
+                res = import_file(engine, path)
+                secs = time.perf_counter() - t0
+                what = "clean import" if k == 0 else "second capture, statistics 'empty'"
+                print(
+                    f"single capture time, {n:,} posts, {what}: {res.snapshots_new:,} snapshots "
+                    f"in {secs:.2f} s, of which the preview {spent[-1]:.3f} s "
+                    f"({100 * spent[-1] / secs:.1f} %)"
+                )
+                path.unlink()
+            engine.dispose()
+    finally:
+        loader._preview = real_preview
+
+
+KILL_AT = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+STORED = (
+    "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM data_downloads), "
+    "(SELECT count(*) FROM download_runs WHERE status = 'completed'), "
+    "(SELECT coalesce(sum(like_count), 0) FROM data_downloads)"
+)
+
+
+def _timed_import(srv, path: Path, kill_after: float | None = None) -> tuple[float, tuple, str]:
+    """Import ``path`` into a fresh database (first killing an importer process ``kill_after`` s
+    into its import, when given); returns the seconds of the (re-)import, what was stored and the
+    run's status."""
+    import psycopg
+
+    child = (
+        "import sys; from postpulse.ingest.loader import import_file; "
+        "from postpulse.store.database import make_engine; import_file(make_engine(sys.argv[1]), sys.argv[2])"
+    )
+    with fresh_database(srv) as url:
+        if kill_after is not None:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", child, url, str(path)], cwd=str(Path(__file__).resolve().parents[1])
+            )
+            time.sleep(kill_after)
+            proc.kill()
+            proc.wait()
+        engine = make_engine(url)
+        t0 = time.perf_counter()
+        res = import_file(engine, path)
+        secs = time.perf_counter() - t0
+        engine.dispose()
+        with psycopg.connect(libpq_url(url)) as conn:
+            return secs, conn.execute(STORED).fetchone(), res.status
+
+
+def kill_reimport_case(srv, n: int) -> None:
+    """Kill -9 an importer at several moments, re-import at once: the same rows, within 1.2x the
+    time of a clean import measured right before it (the machine's load moves both alike)."""
+    tmp = Path(tempfile.mkdtemp(prefix="postpulse-bench-kill-"))
+    path = tmp / f"dataset_tweet-scraper_{T0:%Y-%m-%d_%H-%M-%S}-000.json"
+    write_export(path, n, T0, bump=0)
+    first, expected, _ = _timed_import(srv, path)
+    print(f"clean import of {n:,} posts: {first:.2f} s; stored (posts, snapshots, runs, likes) {expected}")
+    worst = 0.0
+    for at in KILL_AT:
+        clean, _, _ = _timed_import(srv, path)
+        again, got, status = _timed_import(srv, path, kill_after=at * first)
+        worst = max(worst, again / clean)
+        ok = got == expected and again <= 1.2 * clean
+        print(
+            f"  killed {at * first:.1f} s in ({at:.0%} of the first clean import): re-import {status} in "
+            f"{again:.2f} s, clean import next to it {clean:.2f} s = {again / clean:.2f}x, same rows: "
+            f"{got == expected} ({'OK' if ok else 'MISSED'})"
+        )
+    print(f"worst re-import {worst:.2f}x its clean import (goal <= 1.20)")
+    path.unlink()
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ PREFIXES = {
     "dm_messages": "dmm",
     "blocklist_entries": "blk",
     "audit_entries": "aud",
+    "tag_rules": "trl",
+    "profile_snapshots": "psn",
+    "watch_sources": "wsr",
+    "watches": "wch",
 }
 
 _ID_RE = re.compile(r"^[a-z]{1,4}-[0-9a-f]{1,8}$")

@@ -171,6 +171,10 @@ class Launcher:
             store = connect_store(keep_running=True)
             self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
             migrate.upgrade(store.urls.app)
+            if self.sandbox:  # the demo's workspace, accounts, tag rules and follower history
+                from postpulse.agency.demo import ensure_demo
+
+                ensure_demo(store.engine, data)
             if self.console_port:
                 self._first_console_admin(store.engine)
             home = config.dagster_home()

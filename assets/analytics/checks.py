@@ -59,4 +59,9 @@ analytics_checks = [
         "WARN: the latest run of a platform/source/format leaves a count NULL "
         "(<= 20% filled) that its previous 5 runs filled for >= 80% of posts: a changed platform or scraper.",
     ),
+    _check(
+        "snapshots_before_posting",
+        "WARN: snapshots captured before their post's posted_at (a source's clock or time zone is off); "
+        "kept, but left out of the daily attribution, growth curves and time-to-engagement.",
+    ),
 ]

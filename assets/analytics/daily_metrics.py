@@ -61,7 +61,8 @@ def daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) ->
             "rows": dg.MetadataValue.int(res.rows),
             "rows_replaced": dg.MetadataValue.int(res.deleted),
             "rows_by_grain": dg.MetadataValue.json(res.rows_by_grain),
-            "snapshots_scanned": dg.MetadataValue.int(res.snapshots_scanned),
+            "snapshots_read": dg.MetadataValue.int(res.snapshots_read),
+            "snapshot_rows_scanned": dg.MetadataValue.int(res.snapshot_rows_scanned),
             "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in res.timings.items()}),
             "platforms": dg.MetadataValue.md(markdown_table(preview)),
             "daily_trends": dg.MetadataValue.md(

@@ -34,7 +34,8 @@ def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> 
         counts = a.sql(
             "SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) "
             "AS snapshots, "
-            "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots"
+            "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots, "
+            "(SELECT count(*) FROM data_downloads WHERE captured_before_post) AS captured_before_post"
         )
     summary = (
         (
@@ -58,6 +59,7 @@ def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> 
             "posts": dg.MetadataValue.int(int(counts["posts"][0])),
             "snapshots": dg.MetadataValue.int(int(counts["snapshots"][0])),
             "posts_with_snapshots": dg.MetadataValue.int(int(counts["posts_with_snapshots"][0])),
+            "snapshots_captured_before_post": dg.MetadataValue.int(int(counts["captured_before_post"][0])),
             "standard_ages": dg.MetadataValue.md(markdown_table(summary)),
             "growth_curves": dg.MetadataValue.md(plots.md_image(png, "growth curves")),
         }

@@ -7,6 +7,7 @@ import dagster as dg
 from assets.analytics.daily_metrics import daily_metrics
 from assets.analytics.post_metrics import post_metrics
 from assets.automation import on_cron_and_first
+from postpulse.agency.plots import follower_growth_png
 from postpulse.analytics import plots, queries
 from postpulse.analytics.report_format import markdown_table
 from resources.duckdb import DuckDBAnalytics
@@ -45,6 +46,8 @@ def _build(q: queries.NamedQuery) -> dg.AssetsDefinition:
             metadata["plot"] = dg.MetadataValue.md(
                 plots.md_image(plots.growth_curves_png(df), "growth curves")
             )
+        if q.name == "follower_growth":
+            metadata["plot"] = dg.MetadataValue.md(plots.md_image(follower_growth_png(df), "follower growth"))
         if q.name == "engagement_rate_over_time":
             metadata["plot"] = dg.MetadataValue.md(
                 plots.md_image(plots.daily_trends_png(df), "engagement rate")

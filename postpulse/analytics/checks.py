@@ -276,6 +276,35 @@ def scraper_lost_fields(
     )
 
 
+def snapshots_before_posting(a: Analytics) -> CheckOutcome:
+    """Snapshots captured before their post's posted_at (a source's clock or time zone is off):
+    kept, but left out of the daily attribution, growth curves and time-to-engagement."""
+    df = a.sql(
+        """
+        SELECT s.post_id, d.platform, d.posted_at, s.downloaded_at, s.run_id
+        FROM snapshots s JOIN post_dim d USING (post_id)
+        WHERE s.captured_before_post OR s.downloaded_at < d.posted_at
+        ORDER BY s.downloaded_at LIMIT 20"""
+    )
+    n = int(
+        a.sql(
+            "SELECT count(*) AS n FROM snapshots s JOIN post_dim d USING (post_id) "
+            "WHERE s.captured_before_post OR s.downloaded_at < d.posted_at"
+        )["n"][0]
+    )
+    return CheckOutcome(
+        "snapshots_before_posting",
+        n == 0,
+        "WARN",
+        f"{n} snapshot(s) captured before their post's posted_at (kept; left out of the daily "
+        "attribution, growth curves and time-to-engagement)"
+        if n
+        else "no snapshot captured before its post was published",
+        {"snapshots_before_posting": n},
+        df if n else None,
+    )
+
+
 ALL_CHECKS = {
     "no_negative_counts": no_negative_counts,
     "no_duplicate_snapshots": no_duplicate_snapshots,
@@ -283,4 +312,5 @@ ALL_CHECKS = {
     "implausible_drops": implausible_drops,
     "scraper_rejected_share": scraper_rejected_share,
     "scraper_lost_fields": scraper_lost_fields,
+    "snapshots_before_posting": snapshots_before_posting,
 }

@@ -9,11 +9,15 @@ Definitions (the README repeats them):
   linearly by time over [t0, t1], and day D gets the share of that interval that falls inside
   D (UTC). Several snapshots on one day simply add up; a gap of several days is spread over
   those days. A day whose number used a pair of snapshots that crosses a UTC midnight (i.e.
-  was spread) has ``is_estimated = true``. The first snapshot of a post is its baseline:
-  engagement before it is in the totals but never in ``*_new`` — so nothing is ever put on the
-  publication day wholesale. A pair with a NULL on either side contributes nothing for that
-  measure. Gaps longer than ``max_gap_days`` (default 31) are not spread (treated as a new
-  baseline), which keeps every day computable from a bounded scan.
+  was spread) has ``is_estimated = true``. Engagement before the first snapshot: when the
+  post's ``posted_at`` is known and its first snapshot came at most ``BACKFILL_MAX_DAYS`` (30)
+  days after it, the post had zero engagement at ``posted_at`` and the first snapshot's counts
+  are spread over [posted_at, first snapshot] like any pair (estimated), so a post's daily sums
+  add up to its totals. A post first seen later keeps its first snapshot as the baseline: the
+  engagement before it is in the totals but never in ``*_new``. Snapshots captured before
+  ``posted_at`` (``captured_before_post``) are left out. A pair with a NULL on either side
+  contributes nothing for that measure. Gaps longer than ``max_gap_days`` (default 31) are not
+  spread (treated as a new baseline), which keeps every day computable from a bounded scan.
 * **Totals** (``*_total``) are the values of the post's last snapshot at or before the end of
   the day, for posts tracked that day; rollups sum them.
 * **Tracked on D**: the post has a snapshot on D or a pair of consecutive snapshots spanning D.
@@ -23,7 +27,11 @@ Definitions (the README repeats them):
   Σ engagement_new / Σ follower count of the tracked posts (the average per-post follower rate).
 * **Settled**: growth rate (engagement per hour of the last snapshot pair started before the end
   of D) below 10 % of the post's peak growth rate (max over the pairs started on D and the
-  ``max_gap_days - 1`` days before it). NULL while there is no pair or the peak is not > 0.
+  ``max_gap_days - 1`` days before it). NULL while there is no pair or the peak is not > 0, and
+  when a part of the engagement stayed flat over that pair at a count that looks rounded.
+* **Rounded** (``is_rounded``): a total of the row looks rounded for display by the platform
+  (at least 1,000 with at most three significant digits and two trailing zeros: 1.4M, 14.5K),
+  so a flat total there does not mean no growth. Rollups: any of their posts.
 * **Posts published** counts posts whose ``posted_at`` falls on D (UTC); **actions** come from
   ``action_attempts`` (``success`` -> completed, ``failed`` -> failed) by ``attempted_at``.
 
@@ -78,13 +86,19 @@ _ENG = """CASE WHEN coalesce(total_reactions, like_count, comment_count, share_c
 
 # The snapshots the post-day rows are computed from (postpulse.analytics.post_days), sorted by
 # post and time; the date filter is pushed into the PostgreSQL scan, only the needed columns.
+# ``posted``: the posted_at of the posts published in the same window (the only ones whose zero
+# row at posted_at can matter, see post_days; a small build side for the join). Snapshots
+# captured before the post was published are left out.
 _SNAPSHOT_ROWS = f"""
 SELECT post_id, epoch(downloaded_at) AS ts,
        coalesce(total_reactions, like_count) AS reactions, like_count AS likes,
        comment_count AS comments, share_count AS shares, view_count AS views, save_count AS saves,
-       {_ENG} AS engagement
-FROM pg.public.data_downloads
-WHERE downloaded_at >= $lo AND downloaded_at < $hi"""
+       {_ENG} AS engagement, epoch(p.posted_at) AS posted
+FROM pg.public.data_downloads d
+LEFT JOIN (SELECT id, posted_at FROM pg.public.posts WHERE posted_at >= $lo AND posted_at < $hi) p
+  ON p.id = d.post_id
+WHERE downloaded_at >= $lo AND downloaded_at < $hi AND NOT captured_before_post
+  AND (p.posted_at IS NULL OR downloaded_at >= p.posted_at)"""
 SNAPSHOTS = f"{_SNAPSHOT_ROWS}\nORDER BY post_id, ts"
 # Short ranges: only the posts with a snapshot in [start, hi), the rows scanned once (a
 # materialized CTE; a second scan for the post ids cost 0.3 s more at 10 M snapshots).
@@ -132,7 +146,7 @@ _COMBINED = (
   sum(views_new) FILTER (WHERE views_new > 0) AS views_of_viewed,
   sum(engagement_new) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS engagement_of_followed,
   sum(followers) FILTER (WHERE posts_tracked = 1 AND followers > 0) AS followers_of_followed,
-  bool_or(is_estimated) AS is_estimated"""
+  bool_or(is_estimated) AS is_estimated, bool_or(is_rounded) AS is_rounded"""
 )
 _FROM_COMBINED = ", ".join(
     [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _TOTALS]
@@ -143,7 +157,7 @@ _FROM_COMBINED = ", ".join(
   END AS engagement_rate"""
     ]
     + [f"CAST(sum({c}) AS INTEGER) AS {c}" for c in _COUNTS]
-    + ["bool_or(is_estimated) AS is_estimated"]
+    + ["bool_or(is_estimated) AS is_estimated", "bool_or(is_rounded) AS is_rounded"]
 )
 
 ROLLUPS = f"""
@@ -187,7 +201,8 @@ WITH combined AS (
          coalesce(g.posts_settled, 0) AS posts_settled, coalesce(g.snapshots, 0) AS snapshots,
          coalesce(g.is_estimated, false) AS is_estimated, NULL::BOOLEAN AS is_settled,
          CAST(coalesce(a.actions_completed, 0) AS INTEGER) AS actions_completed,
-         CAST(coalesce(a.actions_failed, 0) AS INTEGER) AS actions_failed
+         CAST(coalesce(a.actions_failed, 0) AS INTEGER) AS actions_failed,
+         coalesce(g.is_rounded, false) AS is_rounded
   FROM grouped g
   FULL OUTER JOIN acct_actions a ON g.dn = a.dn AND g.grain = a.grain AND g.entity_id = a.entity_id
 )
@@ -201,7 +216,8 @@ class DailyResult:
     end: date  # exclusive
     rows: int = 0
     rows_by_grain: dict[str, int] = field(default_factory=dict)
-    snapshots_scanned: int = 0
+    snapshots_read: int = 0  # distinct snapshots read: the range's and its margins'
+    snapshot_rows_scanned: int = 0  # rows scanned: each part of a long range re-reads its margins
     deleted: int = 0  # rows of the replaced days (the old day tables)
     timings: dict[str, float] = field(default_factory=dict)
     write_steps: dict[str, float] = field(default_factory=dict)  # load, key, swap: parts of timings["write"]
@@ -239,7 +255,9 @@ def compute_daily(
 ) -> int:
     """Compute the daily_metrics rows of the UTC days [start, end) and keep them in the session
     (``a.results[DAILY_ROWS]``, to be stored by ``daily_store``; DuckDB shows them as ``dm_final``);
-    returns their count. ``counts["snapshots"]``: the snapshots read."""
+    returns their count. ``counts``: ``snapshots``, the snapshot rows read, of which ``before``
+    captured before ``start`` (the margin that lets gaps be spread), ``inside`` in [start, end)
+    and ``after`` at or after ``end``."""
     _check_range(start, end, max_gap_days)
     gap = timedelta(days=int(max_gap_days))
     params = {
@@ -260,12 +278,15 @@ def compute_daily(
     day_range = DayRange(
         start_dn=_dn(start), end_dn=_dn(end), gap_days=int(max_gap_days), settled_fraction=SETTLED_FRACTION
     )
-    scanned = 0
+    scanned = {"snapshots": 0, "before": 0, "inside": 0}
+    start_s, end_s = _utc(start).timestamp(), _utc(end).timestamp()
 
     def counted(batches):
-        nonlocal scanned
         for batch in batches:
-            scanned += batch.num_rows
+            ts = batch.column("ts").to_numpy(zero_copy_only=False)
+            scanned["snapshots"] += batch.num_rows
+            scanned["before"] += int((ts < start_s).sum())
+            scanned["inside"] += int(((ts >= start_s) & (ts < end_s)).sum())
             yield batch
 
     threads = int(a.con.execute("SELECT current_setting('threads')").fetchone()[0])
@@ -273,7 +294,7 @@ def compute_daily(
     parts = list(post_days_in_chunks(counted(reader), day_range, threads=threads))
     timings["post_days"] = time.perf_counter() - t0
     if counts is not None:
-        counts["snapshots"] = scanned
+        counts.update(scanned, after=scanned["snapshots"] - scanned["before"] - scanned["inside"])
 
     t0 = time.perf_counter()
     dims = run(DIMS).fetch_arrow_table()
@@ -319,14 +340,22 @@ def materialize_daily(
     _check_range(start, end, max_gap_days)
     res = DailyResult(start=start, end=end)
     by_grain: dict[str, int] = {}
+    parts = _parts(start, end, days_per_part)
     with DailyWriter(store_url, start, end) as writer:
-        for part_start, part_end in _parts(start, end, days_per_part):
+        for i, (part_start, part_end) in enumerate(parts):
             counts: dict[str, int] = {}
             timings: dict[str, float] = {}
             res.rows += compute_daily(
                 a, part_start, part_end, max_gap_days=max_gap_days, timings=timings, counts=counts
             )
-            res.snapshots_scanned += counts["snapshots"]
+            res.snapshot_rows_scanned += counts["snapshots"]
+            # every snapshot read once: the parts' own days, the first part's lower margin and the
+            # last part's upper margin (the parts re-read each other's days as margins)
+            res.snapshots_read += (
+                counts["inside"]
+                + (counts["before"] if i == 0 else 0)
+                + (counts["after"] if i == len(parts) - 1 else 0)
+            )
             rows = a.results[DAILY_ROWS]
             t0 = time.perf_counter()
             writer.load(rows)

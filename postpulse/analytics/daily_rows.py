@@ -40,6 +40,7 @@ SCHEMA = pa.schema(
     + [(c, pa.int32()) for c in ("posts_published", "posts_tracked", "posts_settled", "snapshots")]
     + [("is_estimated", pa.bool_()), ("is_settled", pa.bool_())]
     + [(c, pa.int32()) for c in ("actions_completed", "actions_failed")]
+    + [("is_rounded", pa.bool_())]
 )
 COLUMNS = tuple(SCHEMA.names)
 DIMENSIONS = ("platform", "author_profile_id", "account_id", "workspace_id", "followers")
@@ -105,7 +106,7 @@ def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_
         cols["posts_published"] = pa.array(published.astype(np.int32))
         cols["posts_tracked"] = pa.array(np.ones(part.num_rows, np.int32))
         cols["posts_settled"] = pc.cast(pc.fill_null(part["is_settled"], False), pa.int32())
-        for c in ("snapshots", "is_estimated", "is_settled"):
+        for c in ("snapshots", "is_estimated", "is_settled", "is_rounded"):
             cols[c] = part[c]
         tables.append(pa.table(cols))
     pub = np.flatnonzero((dimensions.posted >= start_dn) & (dimensions.posted < end_dn) & ~has_row)
@@ -124,6 +125,7 @@ def post_rollup_input(parts: list[pa.Table], dims: pa.Table, start_dn: int, end_
     cols["posts_tracked"] = cols["posts_settled"] = cols["snapshots"] = pa.array(np.zeros(k, np.int32))
     cols["is_estimated"] = pa.array(np.zeros(k, dtype=bool))
     cols["is_settled"] = pa.nulls(k, pa.bool_())
+    cols["is_rounded"] = pa.array(np.zeros(k, dtype=bool))
     published_only = pa.table(cols)
     return pa.concat_tables([t.cast(published_only.schema) for t in tables] + [published_only])
 
@@ -165,6 +167,7 @@ def post_level(rows: pa.Table) -> pa.Table:
     cols["is_estimated"], cols["is_settled"] = rows["is_estimated"], rows["is_settled"]
     zeros = pa.array(np.zeros(n, np.int32))
     cols["actions_completed"] = cols["actions_failed"] = zeros
+    cols["is_rounded"] = rows["is_rounded"]
     return pa.table(cols, schema=SCHEMA)
 
 

@@ -13,7 +13,16 @@ sorted by (day, post_id), with the definitions of :mod:`postpulse.analytics.dail
   taken that day;
 * settled: the rate of the last pair started before the day's end (engagement per hour) is below
   ``settled_fraction`` of the highest rate of the pairs started on that day and the
-  ``gap_days - 1`` days before it.
+  ``gap_days - 1`` days before it; undecided (NULL) when a count of that pair looks rounded
+  (:func:`looks_rounded`) and did not move: a rounded count hides the growth;
+* engagement before the first snapshot: when the optional input column ``posted`` (the post's
+  ``posted_at`` as epoch seconds) is known, not before the range's margin (``lo_s``) and the post's
+  first snapshot came after it by at most ``BACKFILL_MAX_DAYS`` (and at most ``gap_s``), the post
+  starts with a *zero row* at ``posted``: counts 0 where the first snapshot has them, so the first
+  snapshot's counts are spread over [posted, first capture] like any pair, always estimated; the
+  zero row is no snapshot and gives no totals. A post first seen later keeps its first snapshot as
+  the baseline (its engagement up to then is in the totals only);
+* ``is_rounded``: a total of the row looks rounded by the platform.
 
 Why numpy and not SQL: the segments of a post, and the parts of the segments cut at midnights,
 come out in (post, day) order, so every per-day sum is a ``reduceat`` over consecutive runs. The
@@ -33,15 +42,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 DAY_S = 86400.0
+BACKFILL_MAX_DAYS = 30  # a post first seen later than this after posted_at keeps the baseline rule
 MEASURES = ("reactions", "likes", "comments", "shares", "views", "saves", "engagement")
 TOTALS = MEASURES[:-1]  # engagement has no total column in daily_metrics
-INPUT_COLUMNS = ("post_id", "ts") + MEASURES
+ENGAGEMENT_PARTS = ("reactions", "comments", "shares", "saves")
+INPUT_COLUMNS = ("post_id", "ts") + MEASURES  # and optionally "posted"
 OUTPUT_SCHEMA = pa.schema(
     [("post_id", pa.string()), ("dn", pa.int32()), ("snapshots", pa.int32())]
     + [(f"{m}_new", pa.float64()) for m in MEASURES]
     + [("is_estimated", pa.bool_())]
     + [(m, pa.int64()) for m in TOTALS]
-    + [("is_settled", pa.bool_())]
+    + [("is_settled", pa.bool_()), ("is_rounded", pa.bool_())]
 )
 
 
@@ -57,6 +68,22 @@ class DayRange:
     @property
     def gap_s(self) -> float:
         return self.gap_days * DAY_S
+
+    @property
+    def lo_s(self) -> float:
+        """The start of the snapshots read: the range's start less the gap."""
+        return (self.start_dn - self.gap_days) * DAY_S
+
+
+def looks_rounded(values: np.ndarray) -> np.ndarray:
+    """Counts that look rounded for display (1.4M, 14.5K, 1.2K): at least 1,000, at most three
+    significant digits and at least two trailing zeros. An exact count has this shape about once
+    in a hundred times."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        big = values >= 1000
+        digits = np.floor(np.log10(np.where(big, values, 1.0))) + 1
+        unit = np.power(10.0, np.maximum(digits - 3, 2))
+        return big & (np.fmod(values, unit) == 0)
 
 
 def as_floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -113,6 +140,10 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
     post_id = snapshots["post_id"].combine_chunks()
     ts = as_floats(snapshots["ts"])
     values = {m: as_floats(snapshots[m]) for m in MEASURES}
+    zero = np.zeros(n, dtype=bool)  # the rows put in at posted_at: no snapshots
+    if "posted" in snapshots.column_names:
+        post_id, ts, values, zero = _with_zero_rows(post_id, ts, values, as_floats(snapshots["posted"]), days)
+        n = len(ts)
 
     # segments: each snapshot to the post's next one
     same = _same_post_as_next(post_id)
@@ -132,6 +163,11 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
         diffs[m] = d
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(valid, diffs["engagement"] / (duration / 3600.0), np.nan)
+    rounded = {m: looks_rounded(values[m]) for m in TOTALS}
+    # a pair whose engagement part stayed flat at a rounded count: its rate says nothing
+    hidden = np.zeros(n, dtype=bool)
+    for m in ENGAGEMENT_PARTS:
+        hidden[:-1] |= rounded[m][1:] & (diffs[m][:-1] == 0)
 
     # parts: a valid segment on every UTC day it overlaps, an invalid one on its own day; only
     # the days of the range
@@ -152,9 +188,9 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
         frac = np.where(
             p_valid, (np.minimum(p_nxt, day_end) - np.maximum(p_ts, day_start)) / (p_nxt - p_ts), np.nan
         )
-        spread = p_valid & ((p_ts < day_start) | (p_nxt > day_end))
+        spread = p_valid & ((p_ts < day_start) | (p_nxt > day_end) | zero[seg])
         provider = np.isnan(p_nxt) | (p_nxt >= day_end)  # the snapshot whose values hold at the day's end
-    snap_here = p_ts >= day_start
+    snap_here = (p_ts >= day_start) & ~zero[seg]
 
     # runs of parts with the same (post, day): one output row each
     p_post = post_code[seg]
@@ -177,26 +213,52 @@ def post_days(snapshots: pa.Table, days: DayRange) -> pa.Table:
         cols[f"{m}_new"] = _with_nulls(sums[out], pa.float64())
     cols["is_estimated"] = pa.array(np.logical_or.reduceat(spread, starts)[out])
     holder = seg[last]
-    has_total = provider[last]
+    has_total = provider[last] & ~zero[holder]
     for m in TOTALS:
         cols[m] = _with_nulls(np.where(has_total, values[m][holder], np.nan)[out], pa.int64())
-    settled, decided = _settled(post_code, first_day, rate, p_post[starts], run_day, holder, days)
+    settled, decided = _settled(post_code, first_day, rate, hidden, p_post[starts], run_day, holder, days)
     cols["is_settled"] = pa.array(settled[out], mask=~decided[out], type=pa.bool_())
+    row_rounded = np.zeros(len(holder), dtype=bool)
+    for m in TOTALS:
+        row_rounded |= rounded[m][holder]
+    cols["is_rounded"] = pa.array((row_rounded & has_total)[out])
     return pa.table(cols, schema=OUTPUT_SCHEMA)
 
 
+def _with_zero_rows(post_id: pa.Array, ts: np.ndarray, values: dict, posted: np.ndarray, days: DayRange):
+    """The rows with a zero row put before the first snapshot of each post that gets one (see
+    the module's docstring), and which rows are those."""
+    n = len(ts)
+    first = np.ones(n, dtype=bool)
+    first[1:] = ~_same_post_as_next(post_id)[:-1]
+    lead = ts - posted
+    with np.errstate(invalid="ignore"):
+        gets = (
+            first & (posted >= days.lo_s) & (lead > 0) & (lead <= min(BACKFILL_MAX_DAYS * DAY_S, days.gap_s))
+        )
+    at = np.flatnonzero(gets)
+    if len(at) == 0:
+        return post_id, ts, values, np.zeros(n, dtype=bool)
+    source = np.insert(np.arange(n), at, at)  # the zero row takes its post id from the snapshot
+    zeroed = {m: np.insert(v, at, np.where(np.isnan(v[at]), np.nan, 0.0)) for m, v in values.items()}
+    zero = np.insert(np.zeros(n, dtype=bool), at, True)
+    return post_id.take(pa.array(source)), np.insert(ts, at, posted[at]), zeroed, zero
+
+
 def _settled(
-    post_code, first_day, rate, row_post, row_day, holder, days: DayRange
+    post_code, first_day, rate, hidden, row_post, row_day, holder, days: DayRange
 ) -> tuple[np.ndarray, np.ndarray]:
     """is_settled per row: the last known pair rate at the day's end below a fraction of the peak
     rate of the pairs started in the ``gap_days`` days ending with that day (values, and whether
-    decided: NULL without a peak or a current rate)."""
+    decided: NULL without a peak or a current rate, or when the current pair is ``hidden``: flat
+    at a rounded count)."""
     n = len(rate)
     known = ~np.isnan(rate)
     # the last pair with a rate up to each segment, within its post
     last_known = np.maximum.accumulate(np.where(known, np.arange(n), -1))
     same_post = (last_known >= 0) & (post_code[np.maximum(last_known, 0)] == post_code)
     current = np.where(same_post, rate[np.maximum(last_known, 0)], np.nan)[holder]
+    current_hidden = (same_post & hidden[np.maximum(last_known, 0)])[holder]
 
     # peak: the highest rate per (post, start day), then over the window of days
     peak_rate = np.where(known, rate, -np.inf)
@@ -216,7 +278,7 @@ def _settled(
     if some.any():
         peak[some] = window_max(g_max, lo[some], hi[some], days.gap_days)
     with np.errstate(invalid="ignore"):
-        decided = (peak > 0) & ~np.isnan(current)
+        decided = (peak > 0) & ~np.isnan(current) & ~current_hidden
         settled = current < days.settled_fraction * peak
     return settled, decided
 

@@ -30,6 +30,8 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("actions", "actions"),
     ("accounts", "accounts"),
     ("keys", "keys"),
+    ("agency", None),
+    ("watch", "watch"),
     ("users", "users"),
     ("console", None),
 ]

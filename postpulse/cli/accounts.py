@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from postpulse.cli.common import console, fail, open_store
+from postpulse.errors import PostpulseError
 
 app = typer.Typer(
     help="Our own accounts: add, authorize, log in (encrypted session), pause, settings.",
@@ -45,16 +46,32 @@ def add(
     display_name: str | None = typer.Option(None, "--display-name"),
     timezone: str = typer.Option("UTC", "--timezone"),
     settings_json: str | None = typer.Option(None, "--settings-json"),
+    workspace: str | None = typer.Option(None, "--workspace", help="the workspace (client) it belongs to"),
 ) -> None:
-    """Add one of your accounts (not authorized unless --authorize)."""
-    from postpulse.engagement import repository as repo
-
+    """Add one of your accounts (not authorized unless --authorize); it is linked to its
+    platform profile, so its posts (stored and future) carry the account."""
     settings = None
     if settings_json:
         try:
             settings = json.loads(settings_json)
         except ValueError as exc:
             fail(f"--settings-json is not valid JSON: {exc}")
+    try:
+        acc, linked = _add(platform, username, authorize, display_name, timezone, settings, workspace)
+    except PostpulseError as exc:
+        fail(str(exc))
+    console.print(
+        f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
+        f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})"
+        + (f"; {linked.posts} stored post(s) linked" if linked.profiles else "")
+    )
+
+
+def _add(platform, username, authorize, display_name, timezone, settings, workspace):
+    from postpulse.agency.links import link_account
+    from postpulse.agency.workspaces import move_account
+    from postpulse.engagement import repository as repo
+
     with _engine().begin() as conn:
         acc = repo.add_account(
             conn,
@@ -65,10 +82,10 @@ def add(
             timezone=timezone,
             settings=settings,
         )
-    console.print(
-        f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
-        f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})"
-    )
+        if workspace:
+            move_account(conn, acc["id"], workspace)
+        linked = link_account(conn, acc["id"])
+    return acc, linked
 
 
 @app.command("list")

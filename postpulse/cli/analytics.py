@@ -101,8 +101,13 @@ def report(
     output: Path | None = typer.Option(None, "--output", "-o", help="write to FILE"),
     workspace: str | None = typer.Option(None, "--workspace", "-w", help="workspace name (for `html`)"),
     days: int = typer.Option(30, "--days", help="period of the html report, in days"),
+    period: str | None = typer.Option(None, "--period", help="day | week | month (weeks start on Monday)"),
+    since: str | None = typer.Option(None, "--since", help="first day, YYYY-MM-DD (default: from the data)"),
+    until: str | None = typer.Option(None, "--until", help="last day, YYYY-MM-DD, inclusive"),
 ) -> None:
-    """Run a named report (sql/queries/NAME.sql). `postpulse report list` shows all of them."""
+    """Run a named report (sql/queries/NAME.sql). `postpulse report list` shows all of them.
+    Without --since a report covers the last 30 days of the data there is, not of the clock."""
+    from postpulse.agency.periods import period_values
     from postpulse.analytics import queries
 
     try:
@@ -110,11 +115,12 @@ def report(
         if name == "list":
             _list(library)
             return
+        periods = period_values(period, since, until)
         if name == "html":
-            _html(workspace, output, days)
+            _html(workspace, output, days, periods)
             return
         q = queries.get(name, library)
-        values = queries.parse_params(param)
+        values = {**queries.parse_params(param), **periods.for_query(q, workspace, library)}
         q.bind(values)  # parameter errors before connecting
         _, a = _session()
         with a:
@@ -140,7 +146,7 @@ def _list(library) -> None:
     console.print("[dim]also: `postpulse report html --workspace NAME -o report.html`[/dim]")
 
 
-def _html(workspace: str | None, output: Path | None, days: int) -> None:
+def _html(workspace: str | None, output: Path | None, days: int, periods) -> None:
     from postpulse.analytics import html_report
 
     if not workspace:
@@ -149,7 +155,9 @@ def _html(workspace: str | None, output: Path | None, days: int) -> None:
         fail("`postpulse report html` needs an output file: -o report.html")
     _, a = _session()
     with a:
-        html = html_report.render(a, workspace, days=days)
+        html = html_report.render(
+            a, workspace, days=days, since=periods.since, until=periods.until, period=periods.period or "day"
+        )
     output.write_text(html)
     console.print(f"[green]wrote {output} ({len(html) // 1024} KiB, self-contained)[/green]", highlight=False)
 
@@ -186,7 +194,13 @@ def metrics_daily(
     console.print(
         f"[green]daily_metrics {d0}..{d1}: {res.rows:,} rows[/green] "
         f"({', '.join(f'{g} {n:,}' for g, n in res.rows_by_grain.items()) or 'no data in range'}; "
-        f"{res.snapshots_scanned:,} snapshots read, {sum(res.timings.values()):.2f} s)",
+        f"{res.snapshots_read:,} snapshots read (the range and {max_gap_days} days around it)"
+        + (
+            f", {res.snapshot_rows_scanned:,} rows scanned by the parts of the range"
+            if res.snapshot_rows_scanned != res.snapshots_read
+            else ""
+        )
+        + f", {sum(res.timings.values()):.2f} s)",
         highlight=False,
     )
 

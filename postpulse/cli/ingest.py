@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from postpulse.cli import agency as agency_cli
 from postpulse.cli.common import console, err_console, fail, open_store, plain
 from postpulse.errors import PostpulseError
 
@@ -82,6 +83,8 @@ def import_command(
     files = _expand(paths)
     if not files:
         fail("no files to import in " + ", ".join(str(p) for p in paths))
+    if format == "account_daily_stats":  # profile snapshots of one account (postpulse.cli.agency)
+        return agency_cli.import_daily_stats_files(files)
     cap = _parse_time(captured_at, "--captured-at")
     store = open_store()
     engine = store.engine

@@ -62,12 +62,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from postpulse.agency.import_hook import after_import
+from postpulse.errors import first_line
+from postpulse.ingest import import_sessions
 from postpulse.ingest.merge import (
-    PREVIEW_FROM_STAGING_SQL,
+    PREVIEW_FROM_KEPT,
+    PREVIEW_KEPT_COUNT,
     PREVIEW_SQL,
+    PREVIEW_TOP_DDL,
     ChunkCounts,
     merge_chunk,
     merge_staged,
@@ -118,6 +124,23 @@ def load_records(
     ``after_merge(conn, run_id)`` runs inside the same transaction after the merge (check-backs
     advance their schedules there); a string it returns becomes the run's ``error_message``.
     """
+    try:
+        return _load_records(engine, records, source, progress, bytes_read, now, after_merge)
+    except Exception as exc:
+        if _connection_lost(exc):
+            raise _lost_connection_error(source, exc) from None
+        raise
+
+
+def _load_records(
+    engine: Engine,
+    records: Iterable[Any],
+    source: RunSource,
+    progress: ProgressFn | None,
+    bytes_read: Callable[[], int] | None,
+    now: datetime | None,
+    after_merge: Callable[[Connection, str], str | None] | None,
+) -> ImportResult:
     t0 = time.perf_counter()
     now = as_utc(now) or datetime.now(UTC)
     with engine.connect() as conn:
@@ -129,6 +152,7 @@ def load_records(
         side = open_side_staging(engine)
         try:
             with conn.begin():
+                _guard_session(conn, source)
                 try:
                     run_id = create_run(conn, source, now)
                 except IntegrityError as exc:
@@ -140,6 +164,7 @@ def load_records(
                 run_sql(conn, "SET LOCAL work_mem = '64MB'")
                 with raw_conn.cursor() as cur:
                     cur.execute(STAGING_DDL)
+                    cur.execute(PREVIEW_TOP_DDL)
                 chunks = ChunkCounts()
                 writer = CopyWriter(
                     raw_conn,
@@ -164,6 +189,7 @@ def load_records(
                 if progress is not None:
                     progress(stager.records, bytes_read() if bytes_read else 0)
                 res = merge_staged(conn, raw_conn, run_id, source, stager, now, chunks)
+                after_import(conn, run_id)  # accounts, tag rules, profile snapshots (postpulse.agency)
                 failure = _every_record_rejected(source, stager)
                 run_error = after_merge(conn, run_id) if after_merge is not None and not failure else None
                 if stager.with_own_time and not stager.without_own_time:
@@ -238,6 +264,40 @@ def load_records(
     return res
 
 
+def _guard_session(conn: Connection, source: RunSource) -> None:
+    """The import transaction's guards and name (:mod:`postpulse.ingest.import_sessions`), for this
+    transaction only: the connection goes back to a shared pool. Another import of the same file
+    that is running is named: this one waits for it (then finds the file imported)."""
+    name = import_sessions.application_name(source.source_sha256)
+    run_sql(conn, "SELECT set_config('application_name', %(name)s, true)", {"name": name})
+    for statement in import_sessions.guard_statements():
+        run_sql(conn, statement.replace("SET ", "SET LOCAL ", 1))
+    if source.source_sha256:
+        others = run_sql(conn, import_sessions.SAME_FILE_SQL, {"name": name}).all()
+        if others:
+            log.warning(
+                "%s: another import of this file is running (%s); waiting for it to finish",
+                source.source_path,
+                ", ".join(f"process {pid} on {host}" for host, pid in others),
+            )
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.OperationalError | OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _lost_connection_error(source: RunSource, exc: BaseException) -> ImportFailed:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return ImportFailed(
+        f"{source.source_path or 'import'}: the import lost its database connection "
+        f"({first_line(cause)}); the run was not completed",
+        fix="check that PostgreSQL runs (`postpulse db status`) and import the file again "
+        "(an import that did complete is recognised as already imported)",
+    )
+
+
 def open_side_staging(engine: Engine):
     """The second connection for the staging COPY, or None (then the import's own connection
     COPYs, as it always did): a store without migration 0008, or no connection to spare."""
@@ -253,11 +313,14 @@ def open_side_staging(engine: Engine):
 
 
 def _preview(conn: Connection, run_id: str, snapshots_new: int) -> list[dict]:
+    """The run's top snapshots: from the top rows each chunk kept while loading (a few dozen
+    rows and primary-key lookups, whatever the store's size or statistics); from the run's
+    snapshots only when snapshots were inserted otherwise (the whole-file merge)."""
     params = {"run_id": run_id, "n": PREVIEW_ROWS}
-    rows = [dict(r) for r in run_sql(conn, PREVIEW_FROM_STAGING_SQL, params).mappings()]
-    if len(rows) < min(PREVIEW_ROWS, snapshots_new):
-        rows = [dict(r) for r in run_sql(conn, PREVIEW_SQL, params).mappings()]
-    return rows
+    kept = run_sql(conn, PREVIEW_KEPT_COUNT).scalar() or 0
+    if kept >= min(PREVIEW_ROWS, snapshots_new):
+        return [dict(r) for r in run_sql(conn, PREVIEW_FROM_KEPT, params).mappings()]
+    return [dict(r) for r in run_sql(conn, PREVIEW_SQL, params).mappings()]
 
 
 def _refuse_mismatched_format(path: Path, forced, mset) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from postpulse import ids as _ids_mod
 from postpulse.ids import retry_on_id_collision
-from postpulse.ingest.runs import ImportResult, RunSource
+from postpulse.ingest.runs import PREVIEW_ROWS, ImportResult, RunSource
 from postpulse.ingest.staging import Stager
 from postpulse.ingest.store_values import run_sql
 
@@ -113,6 +113,7 @@ def _insert_with_ids(
     n: int | None = None,
     *,
     plain_first: tuple[str, str] | None = None,
+    counted: bool = False,
 ) -> int:
     """Insert the rows listed in ``new_table`` (numbered ``rn`` 1..n; ``n`` counted here unless
     the caller knows it) under fresh ids (an array parameter, or the server-side pool in ``_ids``
@@ -120,7 +121,9 @@ def _insert_with_ids(
 
     ``plain_first = (on_conflict_clause, natural_key_constraint)``: where a conflict on the natural
     key is rare, the insert runs first without ``on_conflict_clause`` (a speculative insertion costs
-    ~20 % more per row), and only when that violates ``natural_key_constraint`` again with it."""
+    ~20 % more per row), and only when that violates ``natural_key_constraint`` again with it.
+    ``counted``: the statement returns the number of rows inserted as its one value (an insert in
+    a data-modifying CTE) instead of reporting them as its row count."""
     if n is None:
         n = run_sql(conn, f"SELECT count(*) FROM {new_table}").scalar()
     if not n:
@@ -131,18 +134,22 @@ def _insert_with_ids(
     if plain_first is not None and plain_first[0] not in insert_sql:
         raise ValueError(f"the insert into {table} has no {plain_first[0]!r}")
 
+    def execute(sql: str, values: dict | None) -> int:
+        result = run_sql(conn, sql, values)
+        return int(result.scalar()) if counted else result.rowcount
+
     def run(sql: str, values: dict | None) -> int:
         if plain_first is None:
-            return run_sql(conn, sql, values).rowcount
+            return execute(sql, values)
         clause, constraint = plain_first
         inner = conn.begin_nested()
         try:
-            rows = run_sql(conn, sql.replace(clause, ""), values).rowcount
+            rows = execute(sql.replace(clause, ""), values)
         except IntegrityError as exc:
             inner.rollback()
             if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != constraint:
                 raise  # an id collision (retried below with new ids) or a real error
-            return run_sql(conn, sql, values).rowcount
+            return execute(sql, values)
         inner.commit()
         return rows
 
@@ -507,24 +514,35 @@ WHERE d.run_id = %(run_id)s
 ORDER BY coalesce(d.like_count, 0) + coalesce(d.total_reactions, 0) DESC, p.id
 LIMIT %(n)s
 """
-# The same from the file's top staged snapshots (the first record of each (post, capture time),
-# the one a new snapshot is made from): a top-N of the staging table instead of reading and
-# sorting every snapshot of the run (0.2 s per 50,000). When fewer than n of the candidates made
-# a snapshot in this run (a re-import of known captures), the caller falls back to PREVIEW_SQL.
-PREVIEW_FROM_STAGING_SQL = f"""
-WITH top AS (
-  SELECT k.platform, k.platform_post_id, k.captured_at
-  FROM _snap k
-  ORDER BY k.preview_rank DESC, k.platform, k.platform_post_id, k.captured_at
-  LIMIT 4 * %(n)s
+# The same kept while loading: each chunk's snapshot insert returns the rows it inserted (exactly
+# the run's new snapshots), and its top PREVIEW_ROWS of them go to _preview_top, so the preview
+# reads a few dozen rows plus the posts by primary key. No query on the store's natural keys:
+# with wrong statistics (reltuples 0 after an autovacuum of a killed import's rows) the planner
+# looked the candidates up through idx_posts_platform and idx_downloads_downloaded_at, whose
+# every entry matched (68 s of 113 s for 150,000 posts of one capture time).
+PREVIEW_TOP_DDL = """CREATE TEMP TABLE IF NOT EXISTS _preview_top (
+  post_id text, rank bigint, likes bigint, comments bigint, views bigint) ON COMMIT DROP"""
+_PREVIEW_KEPT = f"""
+WITH ins AS (
+{{insert}}
+  RETURNING post_id, like_count, total_reactions, comment_count, view_count
+), kept AS (
+  INSERT INTO _preview_top
+  SELECT post_id, coalesce(like_count, 0) + coalesce(total_reactions, 0) AS rank,
+         like_count, comment_count, view_count
+  FROM ins ORDER BY rank DESC, post_id LIMIT {PREVIEW_ROWS}
 )
-SELECT {_PREVIEW_COLUMNS}
-FROM top t JOIN posts p ON p.platform = t.platform AND p.platform_post_id = t.platform_post_id
-JOIN data_downloads d ON d.post_id = p.id AND d.downloaded_at = t.captured_at
-WHERE d.run_id = %(run_id)s
-ORDER BY coalesce(d.like_count, 0) + coalesce(d.total_reactions, 0) DESC, p.id
-LIMIT %(n)s
+SELECT count(*) FROM ins
 """
+# the posts by primary key (the only index on posts.id: no plan choice left to statistics)
+PREVIEW_FROM_KEPT = """
+SELECT p.id AS post_id, p.platform, p.author_username AS author, p.posted_at, t.likes, t.comments, t.views,
+       left(p.text_content, 80) AS text
+FROM (SELECT * FROM _preview_top ORDER BY rank DESC, post_id LIMIT %(n)s) t
+JOIN posts p ON p.id = t.post_id
+ORDER BY t.rank DESC, p.id
+"""
+PREVIEW_KEPT_COUNT = "SELECT count(*) FROM _preview_top"
 
 
 # ----------------------------------------------------------------------------- per chunk
@@ -595,6 +613,7 @@ _CHUNK_INSERT_SNAPS = _INSERT_SNAPS.replace("n.post_id,", "p.id,").replace(
     "JOIN posts p ON p.platform = k.platform AND p.platform_post_id = k.platform_post_id",
 )
 assert "_c_snap k" in _CHUNK_INSERT_SNAPS and "p.id," in _CHUNK_INSERT_SNAPS
+_CHUNK_INSERT_SNAPS_KEPT = _PREVIEW_KEPT.format(insert=_CHUNK_INSERT_SNAPS.strip())
 _POST_KEY = ("ON CONFLICT (platform, platform_post_id) DO NOTHING", "posts_platform_platform_post_id_key")
 """The chunk's new posts were checked just before: only a concurrent import can add one."""
 _SNAPSHOT_KEY = (
@@ -652,10 +671,11 @@ def merge_chunk(
         raw_conn,
         "data_downloads",
         "_c_snap",
-        _CHUNK_INSERT_SNAPS,
+        _CHUNK_INSERT_SNAPS_KEPT,
         p,
         n=n_snaps,
         plain_first=_SNAPSHOT_KEY,
+        counted=True,
     )
     _run_many(raw_conn, _CHUNK_DONE_VIEWS if chunk_views else _CHUNK_DONE)
 

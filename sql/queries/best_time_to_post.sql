@@ -12,7 +12,8 @@ WITH targets AS (
   SELECT post_id, max(downloaded_at) AS last_at FROM snapshots GROUP BY post_id
 ), observed AS (
   SELECT t.*, s.engagement
-  FROM targets t ASOF JOIN snapshots s ON t.post_id = s.post_id AND t.at_ts >= s.downloaded_at
+  FROM targets t ASOF JOIN (SELECT * FROM snapshots WHERE NOT captured_before_post) s
+    ON t.post_id = s.post_id AND t.at_ts >= s.downloaded_at
   JOIN last_seen l ON l.post_id = t.post_id
   WHERE l.last_at >= t.at_ts
 )

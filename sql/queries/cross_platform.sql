@@ -11,7 +11,8 @@ WITH recent AS (
 ), at24 AS (
   SELECT r.post_id, s.engagement AS engagement_24h
   FROM (SELECT post_id, posted_at + INTERVAL 24 HOUR AS at_ts FROM recent) r
-  ASOF JOIN snapshots s ON r.post_id = s.post_id AND r.at_ts >= s.downloaded_at
+  ASOF JOIN (SELECT * FROM snapshots WHERE NOT captured_before_post) s
+    ON r.post_id = s.post_id AND r.at_ts >= s.downloaded_at
 )
 SELECT r.platform, count(*) AS posts, round(avg(l.snapshots), 1) AS snapshots_per_post,
        round(avg(l.engagement), 1) AS avg_engagement, median(l.engagement) AS median_engagement,

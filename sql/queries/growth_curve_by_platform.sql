@@ -8,7 +8,7 @@ SELECT p.platform, CAST(floor((epoch(d.downloaded_at) - epoch(p.posted_at)) / 36
        avg(coalesce(d.total_reactions, d.like_count, 0) + coalesce(d.comment_count, 0) + coalesce(d.share_count, 0) + coalesce(d.save_count, 0)) AS avg_engagement,
        avg(d.view_count) AS avg_views
 FROM data_downloads d JOIN posts p ON p.id = d.post_id
-WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at
+WHERE p.posted_at IS NOT NULL AND d.downloaded_at >= p.posted_at AND NOT d.captured_before_post
   AND epoch(d.downloaded_at) < epoch(p.posted_at) + $max_hours * 3600
   AND ($platform IS NULL OR p.platform = $platform)
 GROUP BY ALL

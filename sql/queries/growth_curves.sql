@@ -18,5 +18,5 @@ SELECT s.post_id, d.platform, d.author_username,
        round((epoch(s.downloaded_at) - epoch(d.posted_at)) / 3600.0, 2) AS age_hours,
        s.engagement, s.views
 FROM snapshots s JOIN chosen c USING (post_id) JOIN post_dim d ON d.post_id = s.post_id
-WHERE s.downloaded_at >= d.posted_at AND (epoch(s.downloaded_at) - epoch(d.posted_at)) <= $max_hours * 3600
+WHERE s.downloaded_at >= d.posted_at AND NOT s.captured_before_post AND (epoch(s.downloaded_at) - epoch(d.posted_at)) <= $max_hours * 3600
 ORDER BY s.post_id, age_hours

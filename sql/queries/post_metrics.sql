@@ -1,6 +1,6 @@
 -- name: post_metrics
 -- title: Post metrics at standard ages (1 h, 24 h, 7 d)
--- description: Per post and standard age after posting, the metrics linearly interpolated between the snapshots around that age. interpolated = false when a snapshot hits the age exactly; values are NULL when the age lies outside the observed snapshots (never extrapolated) or the post has no posted_at.
+-- description: Per post and standard age after posting, the metrics linearly interpolated between the snapshots around that age. interpolated = false when a snapshot hits the age exactly; values are NULL when the age lies outside the observed snapshots (never extrapolated) or the post has no posted_at. Snapshots captured before posted_at are left out.
 -- param: post_id text = NULL        | only this post
 -- param: platform text = NULL       | only this platform
 WITH ages(age_label, age_hours) AS (VALUES ('1h', 1), ('24h', 24), ('7d', 168)),

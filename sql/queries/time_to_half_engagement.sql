@@ -10,7 +10,8 @@ WITH s AS (
          lag(s.engagement) OVER (PARTITION BY s.post_id ORDER BY s.downloaded_at) AS prev_e,
          lag(s.downloaded_at) OVER (PARTITION BY s.post_id ORDER BY s.downloaded_at) AS prev_t
   FROM snapshots s JOIN post_dim d USING (post_id)
-  WHERE d.posted_at IS NOT NULL AND s.engagement IS NOT NULL AND ($platform IS NULL OR d.platform = $platform)
+  WHERE d.posted_at IS NOT NULL AND s.engagement IS NOT NULL AND NOT s.captured_before_post
+    AND ($platform IS NULL OR d.platform = $platform)
 ), crossing AS (
   SELECT post_id, platform, posted_at, final_engagement,
          arg_min(CASE WHEN prev_t IS NULL OR prev_e IS NULL THEN downloaded_at

@@ -132,3 +132,16 @@ def test_scraper_lost_fields_warns(duck, db_url):
     out = checks.scraper_lost_fields(duck)
     assert not out.passed and out.severity == "WARN"
     assert "view_count" in out.description and "like_count" not in out.description
+
+
+def test_snapshots_before_posting_warn(duck, db_url, scenario):
+    a = scenario["posts"]["A"]  # posted Jan 10 10:00
+    synthetic.add_snapshots(db_url, [dict(post_id=a, downloaded_at=utc(2025, 1, 9, 22), like_count=4)])
+    with _conn(db_url) as conn:
+        conn.execute(
+            "UPDATE data_downloads SET captured_before_post = true WHERE downloaded_at = %s",
+            (utc(2025, 1, 9, 22),),
+        )
+    out = checks.snapshots_before_posting(duck)
+    assert not out.passed and out.severity == "WARN" and out.metadata["snapshots_before_posting"] == 1
+    assert a in out.sample_md()

@@ -16,7 +16,7 @@ import pytest
 from postpulse.analytics.daily_rows import post_rollup_input
 from postpulse.analytics.post_days import DayRange, post_days, post_days_in_chunks, window_max
 
-from .test_daily import approx_equal, engagement_of, histories, reactions_of, reference
+from .test_daily import ZERO, approx_equal, engagement_of, reactions_of, reference, with_zero_rows
 
 START, END = date(2025, 3, 1), date(2025, 3, 15)
 EPOCH = date(1970, 1, 1)
@@ -24,12 +24,21 @@ GAP_DAYS = 31
 
 
 def _histories(seed: int, posts: int = 60) -> list[dict]:
+    """Random snapshots; a post's ``posted_at`` (on its every snapshot) is unknown, hours or
+    weeks before its first snapshot, or after it."""
     rng = random.Random(seed)
     base = datetime(2025, 1, 20, tzinfo=UTC)
     snaps = []
     for p in range(posts):
         t = base + timedelta(days=rng.uniform(0, 50))
+        posted = rng.choice(
+            [None, t - timedelta(hours=rng.uniform(0.5, 20)), t - timedelta(days=rng.uniform(1, 40))]
+        )
+        posted = t + timedelta(hours=1) if rng.random() < 0.05 else posted
+        rounded = p % 5 == 1  # a platform showing 1.4M: rounded counts, often flat
         counts = {k: rng.randint(0, 50) for k in ("like_count", "comment_count", "share_count", "view_count")}
+        if rounded:
+            counts = {k: rng.choice([14_000, 1_400_000]) for k in counts}
         for _ in range(rng.randint(1, 12)):
             roll = rng.random()
             if roll < 0.1:
@@ -39,8 +48,8 @@ def _histories(seed: int, posts: int = 60) -> list[dict]:
             else:
                 t += timedelta(hours=rng.choice([0.5, 3, 11, 25, 70, 170]))
             for k in counts:
-                counts[k] += rng.randint(0, 40)
-            snap = {"post_id": f"p-{p:04d}", "downloaded_at": t, **counts}
+                counts[k] += rng.choice([0, 0, 100, 1000]) if rounded else rng.randint(0, 40)
+            snap = {"post_id": f"p-{p:04d}", "downloaded_at": t, "posted_at": posted, **counts}
             for k in list(counts):
                 if rng.random() < 0.12:
                     snap[k] = None  # a count the scraper did not return this time
@@ -63,8 +72,19 @@ def _table(snaps: list[dict]) -> pa.Table:
             "views": pa.array([s.get("view_count") for s in rows], pa.int64()),
             "saves": pa.array([s.get("save_count") for s in rows], pa.int64()),
             "engagement": pa.array([engagement_of(s) for s in rows], pa.int64()),
+            "posted": pa.array(
+                [p.timestamp() if (p := s.get("posted_at")) else None for s in rows], pa.float64()
+            ),
         }
     )
+
+
+def _posted(snaps) -> dict:
+    return {s["post_id"]: s["posted_at"] for s in snaps if s.get("posted_at")}
+
+
+def _looks_rounded(v) -> bool:
+    return v is not None and v >= 1000 and v % 100 == 0 and len(str(v).rstrip("0")) <= 3
 
 
 def _days() -> DayRange:
@@ -80,23 +100,30 @@ def _by_key(t: pa.Table) -> dict:
 def _settled_reference(snaps, start: date, end: date) -> dict:
     """is_settled per post-day, written from the definition: the rate of the last pair started
     before the day's end, against the highest rate of the pairs started in the 31 days ending
-    with the day."""
+    with the day; undecided when that pair stayed flat at a rounded part of the engagement."""
     out = {}
-    for post, ss in histories(snaps).items():
+    for post, ss in with_zero_rows(snaps, _posted(snaps), start, GAP_DAYS).items():
         pairs = []
         for x, y in pairwise(ss):
             hours = (y["downloaded_at"] - x["downloaded_at"]).total_seconds() / 3600
             a, b = engagement_of(x), engagement_of(y)
             if hours <= GAP_DAYS * 24 and a is not None and b is not None:
-                pairs.append((x["downloaded_at"], (b - a) / hours))
+                parts = [
+                    (reactions_of(x), reactions_of(y)),
+                    (x.get("comment_count"), y.get("comment_count")),
+                    (x.get("share_count"), y.get("share_count")),
+                    (x.get("save_count"), y.get("save_count")),
+                ]
+                hidden = any(_looks_rounded(v1) and v0 == v1 for v0, v1 in parts)
+                pairs.append((x["downloaded_at"], (b - a) / hours, hidden))
         d = start
         while d < end:
             day_end = datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1)
-            started = [r for t0, r in pairs if t0 < day_end]
-            window = [r for t0, r in pairs if t0 < day_end and t0.date() > d - timedelta(days=GAP_DAYS)]
+            started = [(r, hidden) for t0, r, hidden in pairs if t0 < day_end]
+            window = [r for t0, r, _ in pairs if t0 < day_end and t0.date() > d - timedelta(days=GAP_DAYS)]
             peak = max(window) if window else None
-            if started and peak is not None and peak > 0:
-                out[(post, d)] = started[-1] < 0.1 * peak
+            if started and peak is not None and peak > 0 and not started[-1][1]:
+                out[(post, d)] = started[-1][0] < 0.1 * peak
             else:
                 out[(post, d)] = None
             d += timedelta(days=1)
@@ -107,9 +134,11 @@ def _settled_reference(snaps, start: date, end: date) -> dict:
 def test_post_days_match_pure_python(seed):
     snaps = _histories(seed)
     got = _by_key(post_days(_table(snaps), _days()))
-    ref = reference(snaps, START, END, max_gap_days=GAP_DAYS)
+    ref = reference(snaps, START, END, max_gap_days=GAP_DAYS, posted=_posted(snaps))
     assert set(got) == set(ref)
     settled = _settled_reference(snaps, START, END)
+    histories = with_zero_rows(snaps, _posted(snaps), START, GAP_DAYS)
+    assert sum(ss[0].get(ZERO, False) for ss in histories.values()) >= 5  # the rule was exercised
     for key, exp in ref.items():
         row = got[key]
         assert approx_equal(row["engagement_new"], exp["engagement_new"]), (key, row, exp)
@@ -119,7 +148,21 @@ def test_post_days_match_pure_python(seed):
         assert row["snapshots"] == exp["snapshots"], key
         assert row["likes"] == exp["likes_total"] and row["views"] == exp["views_total"], key
         assert row["is_settled"] == settled[key], (key, row["is_settled"], settled[key])
+        last = [s for s in histories[key[0]] if s["downloaded_at"].date() <= key[1] and not s.get(ZERO)]
+        shown = (
+            [
+                reactions_of(last[-1]),
+                *(
+                    last[-1].get(k)
+                    for k in ("like_count", "comment_count", "share_count", "view_count", "save_count")
+                ),
+            ]
+            if last
+            else []
+        )
+        assert row["is_rounded"] == any(_looks_rounded(v) for v in shown), key
     assert any(r["is_settled"] is None for r in got.values()) and any(r["is_settled"] for r in got.values())
+    assert any(r["is_rounded"] for r in got.values()) and not all(r["is_rounded"] for r in got.values())
     assert any(r["engagement_new"] is None for r in got.values())  # NULL counts reached the rows
 
 
@@ -130,7 +173,7 @@ def test_rows_come_by_day_then_post():
 
 
 @pytest.mark.parametrize("rows_per_chunk,threads", [(1, 1), (17, 2), (100, 3), (10**9, 2)])
-def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
+def test_chunks_and_threads_do_not_change_thestored_rows(rows_per_chunk, threads):
     table = _table(_histories(5, posts=80))
     whole = _by_key(post_days(table, _days()))
     parts = list(
@@ -145,7 +188,7 @@ def test_chunks_and_threads_do_not_change_the_rows(rows_per_chunk, threads):
     assert chunked == whole
 
 
-def test_window_max_equals_brute_force():
+def testwindow_max_equals_brute_force():
     rng = np.random.default_rng(7)
     values = rng.normal(size=500)
     values[rng.random(500) < 0.2] = -np.inf

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from postpulse.cli import app
 from postpulse.store.urls import StoreUrls
 
-from .test_daily import approx_equal, reference, stored_rows
+from .test_daily import ZERO, approx_equal, reference, stored_rows, with_zero_rows
 
 runner = CliRunner()
 # both Instagram hashtag runs (~23 h apart) and a TikTok export, X, LinkedIn and Threads exports
@@ -60,13 +60,23 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
             row["url"]: row["id"] for row in conn.execute("SELECT id, url FROM posts WHERE url IS NOT NULL")
         }
         platform_of = {row["id"]: row["platform"] for row in conn.execute("SELECT id, platform FROM posts")}
+        posted = {
+            row["id"]: row["posted_at"]
+            for row in conn.execute("SELECT id, posted_at FROM posts WHERE posted_at IS NOT NULL")
+        }
     assert len(snaps) > 900
-    first = min(s["downloaded_at"] for s in snaps).astimezone(UTC).date() - timedelta(days=1)
+    first_capture = min(s["downloaded_at"] for s in snaps)
+    # the days from the earliest publication whose engagement reaches a day (at most 30 days back)
+    spread_from = min(
+        [first_capture, *(t for t in posted.values() if t >= first_capture - timedelta(days=30))]
+    )
+    first = spread_from.astimezone(UTC).date() - timedelta(days=1)
     last = max(s["downloaded_at"] for s in snaps).astimezone(UTC).date() + timedelta(days=1)
     r = runner.invoke(app, ["metrics", "daily", "--start", first.isoformat(), "--end", last.isoformat()])
     assert r.exit_code == 0, r.output
 
-    ref = reference(snaps, first, last + timedelta(days=1))
+    ref = reference(snaps, first, last + timedelta(days=1), posted=posted)
+    zero_rows = {post for post, ss in with_zero_rows(snaps, posted, first).items() if ss[0].get(ZERO)}
     rows = stored_rows(store_env, "post")
     tracked = {k: v for k, v in rows.items() if v["posts_tracked"]}
     assert set(tracked) == set(ref)
@@ -105,11 +115,14 @@ def test_daily_metrics_of_real_files_equal_recomputation(store_env, real_fixture
         x, y = run1[url], run2[url]
         if (x["likesCount"] < 0) != (y["likesCount"] < 0):
             continue
-        if x["likesCount"] < 0:  # hidden like counts (-1) are stored as unknown: comments only
-            expected = y["commentsCount"] - x["commentsCount"]
-        else:
-            expected = (y["likesCount"] + y["commentsCount"]) - (x["likesCount"] + x["commentsCount"])
         post = urls[url]
+        before = 0 if post in zero_rows else 1  # engagement before the first capture reaches a day
+        if x["likesCount"] < 0:  # hidden like counts (-1) are stored as unknown: comments only
+            expected = y["commentsCount"] - before * x["commentsCount"]
+        else:
+            expected = (y["likesCount"] + y["commentsCount"]) - before * (
+                x["likesCount"] + x["commentsCount"]
+            )
         got = sum(v["engagement_new"] or 0 for (p, _), v in tracked.items() if p == post)
         assert got == pytest.approx(expected), url
         checked += 1

@@ -2,6 +2,7 @@
 captured; from the staging table when its top candidates made snapshots in this run, else from
 all of the run's snapshots."""
 
+import json
 import sys
 
 from sqlalchemy import text
@@ -71,3 +72,54 @@ def test_switch_interval_is_short_while_copying_and_restored_after(engine, tmp_p
         engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), scraper_items("tiktok", seed=2))
     )
     assert sys.getswitchinterval() == before
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def test_preview_reads_the_store_by_primary_key_only_whatever_its_statistics(engine, tmp_path, monkeypatch):
+    """A second import of one capture time into a store whose statistics say its tables are empty
+    (as autovacuum left them after a killed import): every statement of the preview reads posts
+    and data_downloads by primary key only, and a bounded number of rows, whatever the size of
+    the store."""
+    from postpulse.ingest import loader
+
+    items = scraper_items("tiktok", n_profiles=20, posts_per_profile=30, seed=9)
+    import_file(engine, write_json(tmp_path / apify_name("tiktok-scraper", T0), items))
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "UPDATE pg_class SET reltuples = 0 WHERE relname IN ('posts', 'data_downloads') "
+                "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN "
+                "('posts'::regclass, 'data_downloads'::regclass))"
+            )
+        )
+    plans: list[dict] = []
+    real_x, real_preview = loader.run_sql, loader._preview
+
+    def explained(conn, sql, params=None):
+        row = real_x(conn, "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).scalar()
+        plans.append((row if isinstance(row, list) else json.loads(row))[0]["Plan"])
+        return real_x(conn, sql, params)
+
+    def preview(conn, run_id, snapshots_new):
+        monkeypatch.setattr(loader, "run_sql", explained)
+        try:
+            return real_preview(conn, run_id, snapshots_new)
+        finally:
+            monkeypatch.setattr(loader, "run_sql", real_x)
+
+    monkeypatch.setattr(loader, "_preview", preview)
+    (tmp_path / "b").mkdir()
+    again = items + scraper_items("tiktok", n_profiles=5, posts_per_profile=10, seed=10)  # new posts too
+    res = import_file(engine, write_json(tmp_path / "b" / apify_name("tiktok-scraper", T1), again))
+    assert len(res.preview) == PREVIEW_ROWS and _shown(res) == _expected(engine, res.run_id)
+    store_tables = {"posts": "posts_pkey", "data_downloads": "data_downloads_pkey"}
+    reads = [n for plan in plans for n in _plan_nodes(plan) if n.get("Relation Name") in store_tables]
+    assert plans and reads, plans
+    for node in reads:
+        assert node.get("Index Name") == store_tables[node["Relation Name"]], node
+        assert node["Actual Rows"] * node["Actual Loops"] <= 4 * PREVIEW_ROWS, node
