@@ -173,3 +173,13 @@ def test_served_sandbox_admin_needs_the_token_from_up(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert token not in out
+
+
+def test_sandbox_wrong_token_error_names_no_token():
+    from postpulse.sandbox.server import SandboxServer
+
+    with SandboxServer(seed=7, apify_token="sandbox-token") as server:
+        for headers, params in (({}, {"token": "guess"}), ({"Authorization": "Bearer guess"}, {})):
+            r = httpx.get(server.base_url + "/v2/acts/any~actor", params=params, headers=headers)
+            assert r.status_code == 401 and "not valid" in r.text
+            assert "sandbox-token" not in r.text
