@@ -18,7 +18,7 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency"]
+AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky"]
 
 
 def _resources() -> dict:

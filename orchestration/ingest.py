@@ -241,6 +241,17 @@ class CheckbackConfig(dg.Config):
 def checkback_op(
     context: dg.OpExecutionContext, config: CheckbackConfig, store: PostgresStore, sandbox: SandboxResource
 ) -> None:
+    if config.platform == "bluesky":  # the AT Protocol API: getPosts, 25 posts a call
+        from postpulse.bluesky.checkbacks import run_bluesky_checkbacks
+
+        res = run_bluesky_checkbacks(
+            store.engine(),
+            config.post_ids,
+            max_concurrency=config.max_concurrency,
+            dagster_run_id=context.run_id,
+        )
+        _log_checkback(context, config.platform, res)
+        return
     url = sandbox.url()
     apify = checkback_apify_client()
     if not url and apify is None:
@@ -260,9 +271,13 @@ def checkback_op(
         )
     finally:
         fetcher.close()
+    _log_checkback(context, config.platform, res)
+
+
+def _log_checkback(context: dg.OpExecutionContext, platform: str, res) -> None:
     context.log.info(
         "%s: %s checked, %s deleted, %s failed, %s complete (run %s)",
-        config.platform,
+        platform,
         res.checked,
         res.deleted,
         res.failed,
@@ -270,7 +285,7 @@ def checkback_op(
         res.run_id,
     )
     if res.import_result is not None:
-        for m in materializations(res.import_result, f"check-back of {res.posts} {config.platform} posts"):
+        for m in materializations(res.import_result, f"check-back of {res.posts} {platform} posts"):
             context.log_event(m)
 
 

@@ -138,6 +138,7 @@ class Launcher:
     port: int = 3000
     sandbox: bool = True
     sandbox_port: int = 8765
+    bluesky: bool = False
     console_port: int | None = 3001  # the team console (None: not started)
     say: Callable[[str], None] = print
     children: list[subprocess.Popen] = field(default_factory=list)
@@ -167,6 +168,7 @@ class Launcher:
         ensure_writable(data)
         lock = self._lock(data)
         store = None
+        bluesky_demo = None
         try:
             store = connect_store(keep_running=True)
             self.say(f"store: {store.urls.display()} (PostgreSQL {store.server_version})")
@@ -199,6 +201,7 @@ class Launcher:
                 )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
                 self.say(f"sandbox platform: {sandbox_url}  (admin token in {admin_token_file(data)})")
+            bluesky_demo = self._start_bluesky(store, env) if self.bluesky else None
             # Dagster's web server checks no Host header: it listens on an internal port and is
             # served through the host guard (DNS rebinding, see postpulse.host_guard)
             internal_port = _free_port()
@@ -243,12 +246,26 @@ class Launcher:
         finally:
             for proc in reversed(self.children):
                 _stop_group(proc)
+            if bluesky_demo is not None:
+                bluesky_demo.stop()
+                bluesky_demo.stack.stop()
+                self.say("local Bluesky stack stopped")
             if store is not None:
                 store.dispose()
                 if store.urls.embedded:
                     stop_embedded(data)
                     self.say("embedded PostgreSQL stopped")
             lock.release()
+
+    def _start_bluesky(self, store, env: dict):
+        """The local AT Protocol stack with demo accounts and growing activity; Dagster's Bluesky
+        collection and check-backs read its AppView."""
+        from postpulse.bluesky.demo import start_demo
+        from postpulse.engagement.secrets import load_vault
+
+        demo = start_demo(store.engine, load_vault(create=True), say=self.say)
+        env["POSTPULSE_BLUESKY_APPVIEW"] = demo.stack.urls.appview
+        return demo
 
     def _first_console_admin(self, engine) -> None:
         from postpulse.console.server import first_admin_password

@@ -30,6 +30,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("actions", "actions"),
     ("accounts", "accounts"),
     ("keys", "keys"),
+    ("bluesky", "bluesky"),
     ("agency", None),
     ("watch", "watch"),
     ("users", "users"),

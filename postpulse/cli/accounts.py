@@ -8,12 +8,14 @@ postpulse accounts logout demo_x                         # deletes the stored se
 postpulse accounts pause demo_x | resume demo_x          # resume also lifts a freeze
 postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
 postpulse accounts sync-dms demo_x
+postpulse accounts connect bluesky --handle me.bsky.social [--service URL]   # app password on stdin
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 import typer
 from rich.markup import escape
@@ -202,6 +204,45 @@ def login(
         fail(f"logging in @{acc['username']} on {acc['platform']} failed: {exc.message}")
     console.print(
         f"[green]logged in @{acc['username']}[/green]: session stored encrypted ({info['cookies']} cookies)"
+    )
+
+
+@app.command()
+def connect(
+    platform: str = typer.Argument(..., help="the platform: bluesky"),
+    handle: str = typer.Option(..., "--handle", help="full handle, e.g. name.bsky.social"),
+    service: str = typer.Option(
+        "https://bsky.social", "--service", help="the account's PDS (a local stack: its pds URL)"
+    ),
+    authorize: bool = typer.Option(
+        False, "--authorize", help="mark it as yours and authorized for automation"
+    ),
+) -> None:
+    """Connect an API account with an app password, read from standard input or a prompt (never an
+    argument). The session is stored encrypted; the password is not stored."""
+    if platform.strip().lower() != "bluesky":
+        fail(f"`accounts connect` supports bluesky, not {platform!r}; browser platforms use `accounts login`")
+    from postpulse.bluesky.accounts import connect_account
+    from postpulse.bluesky.errors import BlueskyError
+    from postpulse.cli.keys import vault_or_fail
+
+    if sys.stdin.isatty():
+        password = typer.prompt(f"app password for @{handle.lstrip('@')}", hide_input=True)
+    else:
+        password = sys.stdin.readline().strip()
+    if not password:
+        fail("no app password given: pipe it on standard input or type it at the prompt")
+    try:
+        acc = connect_account(
+            _engine(), vault_or_fail(create=True), handle, password, service=service, authorize=authorize
+        )
+    except BlueskyError as exc:
+        fail(str(exc))
+    state = "authorized" if acc["is_authorized"] else "NOT authorized: run `postpulse accounts authorize`"
+    console.print(
+        f"[green]{acc['id']}[/green] @{escape(acc['username'])} on bluesky connected: session stored "
+        f"encrypted ({state})",
+        highlight=False,
     )
 
 

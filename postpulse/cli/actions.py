@@ -62,7 +62,8 @@ def add(
         ...,
         "--type",
         "-t",
-        help="like, unlike, comment, reply, delete_comment, dm_send, follow, unfollow, publish",
+        help="like, unlike, comment, reply, delete_comment, dm_send, follow, unfollow, publish; "
+        "repost, delete_post (Bluesky)",
     ),
     target: str | None = typer.Option(
         None, "--target", help="platform post id / comment id / username / dmt-... thread"

@@ -14,6 +14,9 @@ def up(
         True, "--sandbox/--no-sandbox", help="start the local sandbox platform (the demo's data source)"
     ),
     sandbox_port: int = typer.Option(8765, help="port of the sandbox platform"),
+    bluesky: bool = typer.Option(
+        False, "--bluesky", help="also start the local AT Protocol stack with demo accounts (docs/bluesky.md)"
+    ),
     console_port: int = typer.Option(3001, help="port of the team console (0: do not start it)"),
 ) -> None:
     """Start the store (embedded PostgreSQL unless DATABASE_URL is set), apply migrations,
@@ -25,6 +28,7 @@ def up(
         port=port,
         sandbox=sandbox,
         sandbox_port=sandbox_port,
+        bluesky=bluesky,
         console_port=console_port or None,
         say=lambda m: console.print(m, highlight=False, soft_wrap=True),
     ).run()

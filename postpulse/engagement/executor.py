@@ -587,11 +587,18 @@ class Executor:
 
     # ------------------------------------------------------------------------------- execute
     def _open_driver(self, task: ActionTask, storage_state: dict | None):
-        from .drivers.registry import open_driver
+        from .drivers.registry import needs_browser, open_driver
+        from .sessions import store_session
 
-        if self.browser is None:
+        if self.browser is None and needs_browser(task.driver):
             raise DriverError("no browser: the executor needs a Playwright browser for real runs")
         base = self.config.base_url or "http://127.0.0.1:8765"
+
+        def save_session(state: dict) -> None:  # an API driver's refreshed tokens, stored at once
+            if self.vault is not None:
+                with self.engine.begin() as conn:
+                    store_session(conn, self.vault, task.account_id, state)
+
         return open_driver(
             task.driver,
             self.browser,
@@ -600,6 +607,7 @@ class Executor:
             username=task.username,
             storage_state=storage_state,
             timeout_ms=self.config.timeout_ms,
+            on_session_change=save_session,
         )
 
     def _session(self, account_id: str) -> dict | None:

@@ -48,11 +48,13 @@ DEFAULT_TARGET = {
     "follow": "user",
     "unfollow": "user",
     "publish": "publication",
+    "repost": "post",
+    "delete_post": "post",
 }
 #: actions whose params carry text we send
 #: private text: never stored in plain (encrypted in action_params.text_encrypted)
 PRIVATE_TEXT_ACTIONS = ("dm_send",)
-PLATFORMS = ("linkedin", "instagram", "tiktok", "x", "threads", "facebook", "youtube", "sandbox")
+PLATFORMS = ("linkedin", "instagram", "tiktok", "x", "threads", "facebook", "youtube", "sandbox", "bluesky")
 
 
 class NotFound(PostpulseError):

@@ -21,6 +21,8 @@ class ActionType(StrEnum):
     FOLLOW = "follow"
     UNFOLLOW = "unfollow"
     PUBLISH = "publish"
+    REPOST = "repost"
+    DELETE_POST = "delete_post"
 
 
 ACTION_TYPES: tuple[str, ...] = tuple(a.value for a in ActionType)

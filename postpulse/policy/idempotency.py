@@ -11,6 +11,8 @@ Which actions are checked, and on which key:
 action type      key (besides account and type)
 ================ =====================================
 like, follow     target_id
+repost           target_id
+delete_post      target_id (deleting twice is meaningless)
 delete_comment   target_id (deleting twice is meaningless)
 comment, reply   target_id + text_hash(params["text"])
 dm_send          target_id + text_hash(params["text"])
@@ -31,6 +33,8 @@ IDEMPOTENT_ACTIONS: dict[str, bool] = {
     "follow": False,
     "delete_comment": False,
     "publish": False,
+    "repost": False,
+    "delete_post": False,
     "comment": True,
     "reply": True,
     "dm_send": True,

@@ -89,6 +89,8 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = MappingProxyType(
         "follow": RateLimit(10, 80),
         "unfollow": RateLimit(10, 80),
         "publish": RateLimit(2, 10),
+        "repost": RateLimit(10, 80),
+        "delete_post": RateLimit(5, 20),
     }
 )
 assert set(DEFAULT_RATE_LIMITS) == set(ACTION_TYPES)

@@ -38,6 +38,8 @@ BUILTIN = {
     "apify_tiktok_comments",
     "apify_x_tweets",
     "threads_posts",
+    "bluesky_posts",
+    "bluesky_author_feed",
     "apify_youtube_scraper",
     "apify_facebook_posts",
     "ytdlp_info",

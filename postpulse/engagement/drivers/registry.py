@@ -47,11 +47,14 @@ from .base import Driver, DriverError
 class DriverSpec:
     """``factory``: ``"module:attribute"`` of the driver class (or a function with the same
     keyword arguments). ``site``: ``"module:function"`` mapping ``(platform, metadata)`` to the
-    driver's site key (``ActionTask.site``), raising ``DriverError``; default: the platform."""
+    driver's site key (``ActionTask.site``), raising ``DriverError``; default: the platform.
+    ``kind``: ``browser`` (drives the site in Playwright: needs a browser) or ``api`` (talks to the
+    platform's API: gets no browser, and ``on_session_change(state)`` to store refreshed tokens)."""
 
     name: str
     factory: str
     site: str | None = None
+    kind: str = "browser"
 
     def load_factory(self) -> Callable[..., Driver]:
         return _load(self.factory)
@@ -75,10 +78,11 @@ DRIVERS: dict[str, DriverSpec] = {
         "postpulse.engagement.drivers.sandbox:SandboxDriver",
         site="postpulse.engagement.drivers.sandbox:site_for",
     ),
+    "bluesky": DriverSpec("bluesky", "postpulse.bluesky.driver:BlueskyDriver", kind="api"),
 }
 
 #: platform -> driver name; platforms not listed use ``DEFAULT_DRIVER``
-PLATFORM_DRIVERS: dict[str, str] = {}
+PLATFORM_DRIVERS: dict[str, str] = {"bluesky": "bluesky"}
 
 DEFAULT_DRIVER = "sandbox"
 
@@ -114,13 +118,15 @@ def open_driver(
     username: str,
     storage_state: dict | None,
     timeout_ms: int = 15000,
+    on_session_change: Callable[[dict], None] | None = None,
 ) -> Driver:
-    """A driver instance (one browser context) for one account."""
+    """A driver instance for one account (a browser driver: one browser context)."""
     spec = DRIVERS.get(name)
     if spec is None:
         raise DriverError(
             f"no driver {name!r}; known drivers: {', '.join(sorted(DRIVERS))}", code="unsupported_platform"
         )
+    extra = {"on_session_change": on_session_change} if spec.kind == "api" else {}
     return spec.load_factory()(
         browser,
         base_url=base_url,
@@ -128,7 +134,13 @@ def open_driver(
         username=username,
         storage_state=storage_state,
         timeout_ms=timeout_ms,
+        **extra,
     )
+
+
+def needs_browser(name: str) -> bool:
+    spec = DRIVERS.get(name)
+    return spec is None or spec.kind == "browser"
 
 
 __all__ = [
@@ -136,6 +148,7 @@ __all__ = [
     "PLATFORM_DRIVERS",
     "DEFAULT_DRIVER",
     "DriverSpec",
+    "needs_browser",
     "open_driver",
     "register_driver",
     "resolve",

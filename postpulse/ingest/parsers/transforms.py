@@ -32,6 +32,7 @@ _X_STATUS = re.compile(r"(?:twitter|x)\.com/([^/?#]+)/status(?:es)?/(\d+)")
 _THREADS_USER = re.compile(r"threads\.(?:net|com)/@([^/?#]+)")
 _HASHTAG = re.compile(r"(?:^|(?<=[^\w&/]))#(\w[\w\u00b7\u0300-\u036f]*)", re.UNICODE)
 _MENTION = re.compile(r"(?:^|(?<=[^\w@/.]))@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
+_AT_POST = re.compile(r"^at://([^/]+)/app\.bsky\.feed\.post/([^/?#]+)$")
 _IG_ALPHABET = {
     c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 }
@@ -229,6 +230,13 @@ def digits(value: Any) -> str | None:
     return s if s and s.isdigit() else None
 
 
+def bluesky_post_url(value: Any) -> str | None:
+    """A Bluesky post's AT URI (``at://<did>/app.bsky.feed.post/<rkey>``) -> its web address."""
+    s = _s(value)
+    m = _AT_POST.match(s) if s else None
+    return f"https://bsky.app/profile/{m.group(1)}/post/{m.group(2)}" if m else None
+
+
 _YT_VIDEO = re.compile(
     r"(?:youtube\.com/(?:watch\?(?:.*&)?v=|shorts/|live/|embed/)|youtu\.be/)([A-Za-z0-9_-]{11})"
 )
@@ -312,4 +320,5 @@ TRANSFORMS: dict[str, Transform] = {
     "ms_to_s": ms_to_s,
     "not_empty": not_empty,
     "digits": digits,
+    "bluesky_post_url": bluesky_post_url,
 }
