@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from postpulse.crypto import Vault
 from postpulse.policy import text_hash
 
-from .secrets import vault_secret_aad
+from .envelopes import vault_secret_aad
 
 HASH_KEY_ID = "dm_text_hash"
 PREFIX = "h1:"

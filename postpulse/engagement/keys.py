@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,82 +33,24 @@ from postpulse.crypto import (
     MissingKeyError,
     Vault,
     VaultError,
-    envelope_from_text,
-    envelope_to_text,
 )
-from postpulse.crypto.keyring import ENV_VAR
 
 from . import audit
-from .secrets import (
-    dm_content_aad,
-    dm_preview_aad,
-    queued_text_aad,
-    session_aad,
-    token_aad,
-    vault_secret_aad,
-)
+from .dm_hash import rehash_legacy_rows
+from .envelopes import COLUMNS, Column, envelope_counts, refuse_new_key_over_envelopes
 
-
-@dataclass(frozen=True)
-class Column:
-    """Where envelopes are stored: a bytea column, or (``in_json``) the text form inside
-    ``action_queue.action_params``."""
-
-    name: str
-    table: str
-    column: str
-    aad: Callable[[str], bytes]
-    key_id_column: str | None = None
-    in_json: bool = False
-
-    @property
-    def select_sql(self) -> str:
-        if self.in_json:
-            return (
-                f"SELECT id, action_params->>'{self.column}' FROM {self.table} "
-                f"WHERE action_params ? '{self.column}'"
-            )
-        return f"SELECT id, {self.column} FROM {self.table} WHERE {self.column} IS NOT NULL"
-
-    def envelope(self, value: object) -> bytes:
-        return envelope_from_text(value) if self.in_json else bytes(value)  # type: ignore[arg-type]
-
-    def update(self, conn: Connection, rid: str, envelope: bytes, kid: str) -> None:
-        if self.in_json:
-            conn.execute(
-                text(
-                    f"UPDATE {self.table} SET action_params = jsonb_set(action_params, '{{{self.column}}}', "
-                    "to_jsonb(CAST(:t AS text))) WHERE id = :id"
-                ),
-                {"t": envelope_to_text(envelope), "id": rid},
-            )
-        elif self.key_id_column:
-            conn.execute(
-                text(f"UPDATE {self.table} SET {self.column} = :b, {self.key_id_column} = :k WHERE id = :id"),
-                {"b": envelope, "k": kid, "id": rid},
-            )
-        else:
-            conn.execute(
-                text(f"UPDATE {self.table} SET {self.column} = :b WHERE id = :id"), {"b": envelope, "id": rid}
-            )
-
-
-COLUMNS = (
-    Column("dm_messages.content", "dm_messages", "content_encrypted", dm_content_aad, "key_id"),
-    Column("dm_threads.last_message_preview", "dm_threads", "last_message_preview_encrypted", dm_preview_aad),
-    Column("accounts.session", "accounts", "session_encrypted", session_aad),
-    Column(
-        "accounts.access_token", "accounts", "access_token_encrypted", lambda i: token_aad(i, "access_token")
-    ),
-    Column(
-        "accounts.refresh_token",
-        "accounts",
-        "refresh_token_encrypted",
-        lambda i: token_aad(i, "refresh_token"),
-    ),
-    Column("action_queue.text", "action_queue", "text_encrypted", queued_text_aad, in_json=True),
-    Column("vault_secrets.value", "vault_secrets", "value_encrypted", vault_secret_aad),
-)
+__all__ = [
+    "COLUMNS",
+    "BadEnvelope",
+    "BadEnvelopes",
+    "Column",
+    "check",
+    "envelope_counts",
+    "reencrypt",
+    "refuse_new_key_over_envelopes",
+    "rotate",
+    "status",
+]
 
 
 @dataclass(frozen=True)
@@ -161,16 +103,6 @@ def _try_decrypt(vault: Vault, c: Column, rid: str, value: object) -> tuple[byte
 # -- reading -------------------------------------------------------------------------------------
 
 
-def envelope_counts(conn: Connection) -> dict[str, int]:
-    """Stored envelopes per column (only the columns that hold any)."""
-    out: dict[str, int] = {}
-    for c in COLUMNS:
-        n = conn.execute(text(f"SELECT count(*) FROM ({c.select_sql}) AS e")).scalar_one()
-        if n:
-            out[c.name] = int(n)
-    return out
-
-
 def status(engine: Engine, vault: Vault | None) -> dict:
     """Key ids in use per column (reads only the envelope headers)."""
     usage: dict[str, Counter] = {}
@@ -215,29 +147,6 @@ def check(engine: Engine, vault: Vault) -> tuple[dict[str, int], list[BadEnvelop
     return good, bad
 
 
-def refuse_new_key_over_envelopes(engine: Engine, key_file: str) -> None:
-    """Raise MissingKeyError if the store holds envelopes: a new key could not decrypt them."""
-    with engine.connect() as conn:
-        counts = envelope_counts(conn)
-        if not counts:
-            return
-        kids: set[str] = set()
-        for c in COLUMNS:
-            for _, value in conn.execute(text(c.select_sql + " LIMIT 50")):
-                try:
-                    kids.add(Vault.key_id(c.envelope(value)))
-                except VaultError:
-                    pass
-    total = sum(counts.values())
-    listing = ", ".join(f"{k}: {n}" for k, n in counts.items())
-    raise MissingKeyError(
-        f"refusing to create a new encryption key: the store holds {total} encrypted values ({listing}) "
-        f"under key id(s) {', '.join(sorted(kids)) or 'unknown'}, and the key file {key_file} is missing. "
-        f"Restore that file from your backup (mode 0600), or set {ENV_VAR} to the key; "
-        "a new key could not decrypt them"
-    )
-
-
 # -- rewriting -----------------------------------------------------------------------------------
 
 
@@ -251,8 +160,6 @@ def rotate(engine: Engine, vault: Vault, *, run_id: str = "keys") -> tuple[str, 
 
     Returns (new key id, envelopes re-encrypted per column); raises ``BadEnvelopes`` (nothing
     changed) if any stored envelope does not decrypt."""
-    from .dm_hash import rehash_legacy_rows
-
     t0 = time.perf_counter()
     ring: Keyring = vault.keyring
     old = ring.primary_kid
@@ -326,8 +233,6 @@ def _rewrap_in_batches(
 def reencrypt(engine: Engine, vault: Vault, *, batch_size: int = 500, run_id: str = "keys") -> dict[str, int]:
     """Re-encrypt every envelope not under the primary key; returns counts per column. Bad
     envelopes are skipped and raised at the end as ``BadEnvelopes`` (the good ones are done)."""
-    from .dm_hash import rehash_legacy_rows
-
     t0 = time.perf_counter()
     primary = vault.keyring.primary_kid
     counts: dict[str, int] = {}

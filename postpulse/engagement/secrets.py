@@ -30,31 +30,25 @@ from sqlalchemy.engine import Engine
 from postpulse import config
 from postpulse.crypto import Keyring, MissingKeyError, Vault, default_key_file
 
+from .envelopes import (  # the associated data of every envelope (re-exported: imported from here)
+    dm_content_aad,
+    dm_preview_aad,
+    queued_text_aad,
+    refuse_new_key_over_envelopes,
+    session_aad,
+    token_aad,
+    vault_secret_aad,
+)
 
-def dm_content_aad(message_id: str) -> bytes:
-    return f"dm_messages:{message_id}:content".encode()
-
-
-def dm_preview_aad(thread_id: str) -> bytes:
-    return f"dm_threads:{thread_id}:last_message_preview".encode()
-
-
-def session_aad(account_id: str) -> bytes:
-    return f"accounts:{account_id}:session".encode()
-
-
-def token_aad(account_id: str, which: str) -> bytes:
-    if which not in ("access_token", "refresh_token"):
-        raise ValueError(f"unknown token column {which!r}")
-    return f"accounts:{account_id}:{which}".encode()
-
-
-def queued_text_aad(action_id: str) -> bytes:
-    return f"action_queue:{action_id}:text".encode()
-
-
-def vault_secret_aad(secret_id: str) -> bytes:
-    return f"vault_secrets:{secret_id}:value".encode()
+__all__ = [
+    "dm_content_aad",
+    "dm_preview_aad",
+    "load_vault",
+    "queued_text_aad",
+    "session_aad",
+    "token_aad",
+    "vault_secret_aad",
+]
 
 
 def load_vault(
@@ -77,7 +71,5 @@ def load_vault(
         key_file = default_key_file(base)
         if not create or engine is None or key_file.exists():
             raise
-    from .keys import refuse_new_key_over_envelopes
-
     refuse_new_key_over_envelopes(engine, str(key_file))
     return Vault(Keyring.load(data_dir=base, create=True))
