@@ -18,7 +18,7 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky"]
+AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky", "operations"]
 
 
 def _resources() -> dict:
@@ -31,6 +31,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "postpulse_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    run_tags={"postpulse/serial": "automation"},  # one automation run at a time (dagster.yaml)
     description="Evaluates the assets' automation conditions (hourly refreshes, first materialization).",
 )
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from assets.ingest import file_import as file_import_module
-from assets.ingest.metadata import materializations
+from assets.ingest.metadata import materializations, table_rows
 from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
 from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
 from postpulse.checkbacks.fetchers import SandboxFetcher
@@ -67,7 +67,9 @@ def sandbox_pull_op(
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info("%s: %s items -> %s", config.platform, pulled.items, pulled.result.message)
-    for m in materializations(pulled.result, f"sandbox pull of {config.platform}"):
+    for m in materializations(
+        pulled.result, f"sandbox pull of {config.platform}", table_rows(store.engine())
+    ):
         context.log_event(m)
 
 
@@ -137,7 +139,7 @@ def apify_import_op(
     except PostpulseError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(res.message)
-    for m in materializations(res, f"Apify actor {config.actor_id}"):
+    for m in materializations(res, f"Apify actor {config.actor_id}", table_rows(store.engine())):
         context.log_event(m)
 
 
@@ -250,7 +252,7 @@ def checkback_op(
             max_concurrency=config.max_concurrency,
             dagster_run_id=context.run_id,
         )
-        _log_checkback(context, config.platform, res)
+        _log_checkback(context, config.platform, res, store.engine())
         return
     url = sandbox.url()
     apify = checkback_apify_client()
@@ -271,10 +273,10 @@ def checkback_op(
         )
     finally:
         fetcher.close()
-    _log_checkback(context, config.platform, res)
+    _log_checkback(context, config.platform, res, store.engine())
 
 
-def _log_checkback(context: dg.OpExecutionContext, platform: str, res) -> None:
+def _log_checkback(context: dg.OpExecutionContext, platform: str, res, engine=None) -> None:
     context.log.info(
         "%s: %s checked, %s deleted, %s failed, %s complete (run %s)",
         platform,
@@ -285,7 +287,8 @@ def _log_checkback(context: dg.OpExecutionContext, platform: str, res) -> None:
         res.run_id,
     )
     if res.import_result is not None:
-        for m in materializations(res.import_result, f"check-back of {res.posts} {platform} posts"):
+        rows = table_rows(engine) if engine is not None else None
+        for m in materializations(res.import_result, f"check-back of {res.posts} {platform} posts", rows):
             context.log_event(m)
 
 

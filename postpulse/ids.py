@@ -50,6 +50,7 @@ PREFIXES = {
     "profile_snapshots": "psn",
     "watch_sources": "wsr",
     "watches": "wch",
+    "alerts": "alr",
 }
 
 _ID_RE = re.compile(r"^[a-z]{1,4}-[0-9a-f]{1,8}$")

@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 
 from postpulse import config
 from postpulse.errors import AlreadyRunning, PostpulseError
+from postpulse.freshness import metrics_start_date
 from postpulse.store import migrate
 from postpulse.store.database import connect_store
 from postpulse.store.embedded import ensure_writable, stop_embedded
@@ -41,6 +42,11 @@ run_coordinator:
         limit: 1
       - key: postpulse/executor
         limit: 4
+      # one run at a time per value: automation runs, and the runs of daily_metrics
+      - key: postpulse/serial
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 telemetry:
   enabled: false
 nux:
@@ -189,6 +195,9 @@ class Launcher:
                 "POSTPULSE_HOME": str(data),
                 "PYTHONUNBUFFERED": "1",
             }
+            if not os.environ.get("POSTPULSE_METRICS_START_DATE", "").strip():
+                env["POSTPULSE_METRICS_START_DATE"] = metrics_start_date(store.engine)
+                self.say(f"daily metrics from {env['POSTPULSE_METRICS_START_DATE']} (the first data)")
             if self.sandbox:
                 sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
                 env["POSTPULSE_SANDBOX_URL"] = sandbox_url
@@ -255,7 +264,13 @@ class Launcher:
                 if store.urls.embedded:
                     stop_embedded(data)
                     self.say("embedded PostgreSQL stopped")
-            lock.release()
+            self._release(lock, data)
+
+    @staticmethod
+    def _release(lock: FileLock, data: Path) -> None:
+        """Remove ``up.pid`` (it names a live ``up`` only while the lock is held), then unlock."""
+        (data / "up.pid").unlink(missing_ok=True)
+        lock.release()
 
     def _start_bluesky(self, store, env: dict):
         """The local AT Protocol stack with demo accounts and growing activity; Dagster's Bluesky

@@ -15,6 +15,7 @@ from assets.analytics.post_metrics import post_metrics
 from postpulse.analytics import plots
 from postpulse.analytics.daily import materialize_daily
 from postpulse.analytics.report_format import markdown_table
+from postpulse.analytics.sparkline import sparkline_md
 from resources.duckdb import DuckDBAnalytics
 
 # end_offset=1: today's (still growing) partition exists, so the hourly schedule can refresh it
@@ -55,8 +56,12 @@ def daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) ->
     context.log.info(
         "daily_metrics %s..%s: %s rows (%s)", start, end - timedelta(days=1), res.rows, res.rows_by_grain
     )
+    per_day = trend.groupby("metric_date")["engagement_new"].sum(min_count=1) if len(trend) else []
+    inline = sparkline_md([None if v != v else float(v) for v in per_day], "new engagement, 30 days")
     return dg.MaterializeResult(
         metadata={
+            # shown in place in the UI (short Markdown); the full plot is under daily_trends
+            **({"trend_30_days": dg.MetadataValue.md(inline)} if inline else {}),
             "days": dg.MetadataValue.int(res.days),
             "rows": dg.MetadataValue.int(res.rows),
             "rows_replaced": dg.MetadataValue.int(res.deleted),

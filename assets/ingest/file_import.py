@@ -4,7 +4,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from assets.ingest.metadata import INGEST_KEYS, metadata_for
+from assets.ingest.metadata import INGEST_KEYS, metadata_for, table_rows
 from postpulse.errors import PostpulseError
 from postpulse.ingest import drop
 from postpulse.ingest.loader import import_file
@@ -70,5 +70,6 @@ def file_import(context: dg.AssetExecutionContext, config: ImportFileConfig, sto
     if config.move_after:
         drop.move_done(config.path, res.message)
     context.log.info(res.message)
+    rows = table_rows(store.engine())
     for key in INGEST_KEYS:
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata_for(key, res))
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata_for(key, res, rows))

@@ -53,24 +53,41 @@ def run_metadata(res: ImportResult) -> dict:
     return md
 
 
-def metadata_for(key: str, res: ImportResult) -> dict:
-    """Per-table metadata: the run's counts plus what matters for that table."""
+def table_rows(engine) -> dict[str, int]:
+    """The row count of every ingest table (``dagster/row_count`` is the table's size)."""
+    from sqlalchemy import text
+
+    sql = " UNION ALL ".join(f"SELECT '{k}', count(*) FROM {k}" for k in INGEST_KEYS)  # fixed names
+    with engine.connect() as conn:
+        return {name: int(n) for name, n in conn.execute(text(sql))}
+
+
+def metadata_for(key: str, res: ImportResult, rows: dict[str, int] | None = None) -> dict:
+    """Per-table metadata: the run's counts plus what matters for that table. ``run_rows`` is what
+    this run wrote to the table; ``dagster/row_count`` the table's rows (when ``rows`` is given)."""
     md = run_metadata(res)
+    run_rows = {
+        "posts": res.posts_new + res.posts_updated,
+        "data_downloads": res.snapshots_new,
+        "comments": res.comments_upserted,
+        "profiles": res.profiles_new,
+        "download_runs": 1,
+    }
+    md["run_rows"] = dg.MetadataValue.int(run_rows[key])
+    if rows is not None and key in rows:
+        md["dagster/row_count"] = dg.MetadataValue.int(rows[key])
     if key == "posts":
         md["preview"] = dg.MetadataValue.md(res.preview_markdown())
-        md["dagster/row_count"] = dg.MetadataValue.int(res.posts_new + res.posts_updated)
-    elif key == "data_downloads":
-        md["dagster/row_count"] = dg.MetadataValue.int(res.snapshots_new)
-    elif key == "comments":
-        md["dagster/row_count"] = dg.MetadataValue.int(res.comments_upserted)
     elif key == "profiles":
         md["profiles_new"] = dg.MetadataValue.int(res.profiles_new)
     return md
 
 
-def materializations(res: ImportResult, description: str = "") -> list:
+def materializations(res: ImportResult, description: str = "", rows: dict[str, int] | None = None) -> list:
     """Runtime materializations of the ingest tables (for op jobs: pulls and check-backs)."""
     return [
-        dg.AssetMaterialization(asset_key=k, description=description or None, metadata=metadata_for(k, res))
+        dg.AssetMaterialization(
+            asset_key=k, description=description or None, metadata=metadata_for(k, res, rows)
+        )
         for k in INGEST_KEYS
     ]

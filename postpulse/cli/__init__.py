@@ -30,6 +30,7 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("actions", "actions"),
     ("accounts", "accounts"),
     ("keys", "keys"),
+    ("alerts", "alerts"),
     ("bluesky", "bluesky"),
     ("agency", None),
     ("watch", "watch"),

@@ -46,12 +46,28 @@ def add(
         False, "--authorize", help="mark it as yours and authorized for automation"
     ),
     display_name: str | None = typer.Option(None, "--display-name"),
-    timezone: str = typer.Option("UTC", "--timezone"),
+    timezone: str | None = typer.Option(
+        None,
+        "--timezone",
+        help="IANA time zone of the account's quiet hours (asked when interactive; default: this "
+        "machine's local zone)",
+    ),
     settings_json: str | None = typer.Option(None, "--settings-json"),
     workspace: str | None = typer.Option(None, "--workspace", help="the workspace (client) it belongs to"),
 ) -> None:
     """Add one of your accounts (not authorized unless --authorize); it is linked to its
     platform profile, so its posts (stored and future) carry the account."""
+    from postpulse.policy.quiet_hours import TimezoneError, get_zone, local_zone_name
+
+    if timezone is None:
+        timezone = local_zone_name()
+        if sys.stdin.isatty():
+            timezone = typer.prompt("Time zone of the account (quiet hours)", default=timezone)
+    try:
+        get_zone(timezone)
+    except TimezoneError as exc:
+        fail(f"--timezone: {exc}")
+
     settings = None
     if settings_json:
         try:
@@ -63,7 +79,7 @@ def add(
     except PostpulseError as exc:
         fail(str(exc))
     console.print(
-        f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']} "
+        f"[green]{acc['id']}[/green] @{acc['username']} on {acc['platform']}, time zone {acc['timezone']} "
         f"({'authorized' if acc['is_authorized'] else 'NOT authorized: run `postpulse accounts authorize`'})"
         + (f"; {linked.posts} stored post(s) linked" if linked.profiles else "")
     )
@@ -269,8 +285,17 @@ def settings(
         [], "--auto-approve", help="action type to auto-approve (repeatable)"
     ),
     no_quiet_hours: bool = typer.Option(False, "--no-quiet-hours"),
+    timezone: str | None = typer.Option(None, "--timezone", help="the account's IANA time zone"),
+    allow_user: list[str] = typer.Option(
+        [], "--allow-user", help="allowlist mode: act only on these users (repeatable)"
+    ),
+    allow_tag: list[str] = typer.Option(
+        [], "--allow-tag", help="allowlist mode: act only on posts/profiles with these tags (repeatable)"
+    ),
+    no_allowlist: bool = typer.Option(False, "--no-allowlist", help="leave allowlist mode"),
 ) -> None:
-    """Show or change the account's settings (validated; defaults are conservative)."""
+    """Show or change the account's settings (validated; defaults are conservative). Actions
+    deferred by the old settings (quiet hours, limits) are due again at the next executor run."""
     from postpulse.engagement import repository as repo
     from postpulse.policy import AccountSettings
 
@@ -288,8 +313,25 @@ def settings(
             patch["auto_approve"] = current
         if no_quiet_hours:
             patch["quiet_hours"] = None
-        merged = repo.update_settings(conn, acc["id"], patch) if patch else (acc["settings"] or {})
-    console.print_json(json.dumps(AccountSettings.parse(merged).to_dict()))
+        if no_allowlist:
+            patch["allowlist"] = None
+        elif allow_user or allow_tag:
+            current = dict((acc["settings"] or {}).get("allowlist") or {})
+            current["users"] = sorted({*current.get("users", []), *allow_user})
+            current["tags"] = sorted({*current.get("tags", []), *allow_tag})
+            patch["allowlist"] = current
+        due_again: list[str] = []
+        if timezone:
+            repo.set_account_flags(conn, acc["id"], timezone=timezone)
+        merged = (
+            repo.update_settings(conn, acc["id"], patch, due_again=due_again) if patch else acc["settings"]
+        )
+        tz = timezone or acc["timezone"]
+    console.print_json(json.dumps({"timezone": tz, **AccountSettings.parse(merged or {}).to_dict()}))
+    if due_again:
+        console.print(
+            f"{len(due_again)} deferred action(s) due again: the next executor run decides them anew"
+        )
 
 
 @app.command("sync-dms")

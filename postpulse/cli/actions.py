@@ -6,8 +6,10 @@ postpulse actions add --account demo_x --type dm_send --to someone --text "hello
 postpulse actions list [--status queued] [--account demo_x]
 postpulse actions approve act-1a2b3c4d [act-...] | --all-queued
 postpulse actions reject act-... [--note why] ; postpulse actions cancel act-...
-postpulse actions show act-...
-postpulse actions pause | resume | status
+postpulse actions show act-... [--format json]
+postpulse actions retry act-... | --account demo_x
+postpulse actions reschedule act-... --at 2026-06-01T09:00:00+02:00 | --account demo_x
+postpulse actions pause | resume | status [--format json]
 postpulse actions run [--execute] [--max 20]       # dry run unless --execute
 postpulse actions retention [--dry-run]
 postpulse actions blocklist add --type user --value spammer [--match exact] [--platform x] [--reason ...]
@@ -24,7 +26,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store
+from postpulse.cli.common import console, fail, open_store, plain
 
 app = typer.Typer(
     help="Engagement actions: queue, approve, reject, cancel, pause, run.", no_args_is_help=True
@@ -191,15 +193,100 @@ def cancel(ids: list[str] = typer.Argument(...), note: str | None = typer.Option
     _decide(ids, "cancel", note)
 
 
+def _format_option() -> typer.Option:
+    return typer.Option("table", "--format", "-f", help="table (for people) or json (for scripts)")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        fail(f"--format {fmt!r}: use table or json")
+
+
 @app.command()
-def show(action_id: str) -> None:
-    """An action with its attempts, verifications and audit trail."""
+def show(action_id: str, fmt: str = _format_option()) -> None:
+    """An action: why it waits and until when, then its attempts and audit trail."""
     from postpulse.engagement import repository as repo
 
+    _check_format(fmt)
     with _engine().connect() as conn:
         a = repo.get_action(conn, action_id)
+        acc = repo.get_account(conn, a["account_id"])
         hist = repo.action_history(conn, action_id)
-    console.print_json(json.dumps({"action": a, **hist}, default=str))
+    waiting = repo.waiting_reason(a, acc)
+    if fmt == "json":
+        console.print_json(json.dumps({"action": a, "waiting": waiting, **hist}, default=str))
+        return
+    out = [
+        f"{a['id']}  {a['action_type']} -> {a['target_id']}  by @{a['username']} ({a['platform']})",
+        f"status: {a['status']}" + (f" ({a['last_reason_code']})" if a["last_reason_code"] else ""),
+        f"why: {waiting}",
+    ]
+    if a.get("expires_at"):
+        out.append(f"expires: {a['expires_at']:%Y-%m-%d %H:%M} UTC")
+    if a.get("system_notes"):
+        out.append("notes: " + a["system_notes"].splitlines()[0])
+    for line in out:
+        console.print(escape(plain(line)), soft_wrap=True, highlight=False)
+    t = Table("when (UTC)", "step", "event", "outcome", title="audit trail", title_justify="left")
+    for e in hist["audit"]:
+        t.add_row(f"{e['timestamp']:%m-%d %H:%M:%S}", e["step_id"], e["event_type"], e["outcome"])
+    console.print(t)
+    console.print(f"[dim]{len(hist['attempts'])} attempt(s); --format json for everything[/dim]")
+
+
+@app.command()
+def retry(
+    ids: list[str] = typer.Argument(None),
+    account: str | None = typer.Option(None, "--account", help="every failed or deferred action of it"),
+) -> None:
+    """Failed actions back to approved with fresh attempts; deferred ones due now."""
+    from postpulse.engagement import repository as repo
+
+    with _engine().begin() as conn:
+        ids = list(ids or [])
+        if account:
+            acc_id = repo.get_account(conn, account)["id"]
+            ids += [
+                a["id"]
+                for status in ("failed", "approved")
+                for a in repo.list_actions(conn, status=status, account_id=acc_id, limit=100000)
+            ]
+        if not ids:
+            fail("give action ids or --account (see `postpulse actions list --status failed`)")
+        _report(repo.retry(conn, ids))
+
+
+@app.command()
+def reschedule(
+    ids: list[str] = typer.Argument(None),
+    at: str | None = typer.Option(None, "--at", help="not before (ISO 8601; default: now)"),
+    account: str | None = typer.Option(
+        None, "--account", help="re-evaluate the account's deferred actions now (quiet hours, limits, ...)"
+    ),
+) -> None:
+    """Move queued or approved actions to another time, or re-evaluate an account's deferrals."""
+    from postpulse.engagement import repository as repo
+
+    when = _when(at, "--at")
+    with _engine().begin() as conn:
+        if account:
+            acc_id = repo.get_account(conn, account)["id"]
+            due = repo.reevaluate_deferred(conn, acc_id, why="rescheduled from the command line")
+            console.print(f"{len(due)} deferred action(s) of {account} due now")
+        if ids:
+            _report(repo.reschedule(conn, list(ids), when))
+        elif not account:
+            fail("give action ids (with --at) or --account")
+
+
+def _report(out: dict[str, str]) -> None:
+    bad = False
+    for k, v in out.items():
+        ok = not (v.startswith("skipped") or v == "not found")
+        bad |= not ok
+        console.print(f"{k}: {'[green]' if ok else '[yellow]'}{escape(v)}[/]", highlight=False)
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -223,20 +310,31 @@ def resume() -> None:
 
 
 @app.command()
-def status() -> None:
+def status(fmt: str = _format_option()) -> None:
     """Queue counts, the global pause switch, and accounts whose actions are held back (frozen
     after a block signal, needing a new login, paused)."""
     from postpulse.engagement import repository as repo
 
+    _check_format(fmt)
     with _engine().connect() as conn:
-        console.print(f"global pause: {repo.is_globally_paused(conn)}")
-        console.print_json(json.dumps(repo.queue_counts(conn)))
-        for a in repo.account_alerts(conn):
-            console.print(
-                f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}",
-                soft_wrap=True,
-                highlight=False,
-            )
+        paused = repo.is_globally_paused(conn)
+        counts = repo.queue_counts(conn)
+        alerts = repo.account_alerts(conn)
+    if fmt == "json":
+        doc = {"global_pause": paused, "queue": counts, "accounts_held_back": alerts}
+        console.print_json(json.dumps(doc, default=str))
+        return
+    console.print(f"global pause: {paused}")
+    t = Table("status", "actions")
+    for name in ("queued", "approved", "in_progress", "completed", "failed", "rejected", "cancelled"):
+        t.add_row(name, str(counts.get(name, 0)))
+    console.print(t)
+    for a in alerts:
+        console.print(
+            f"[yellow]{escape(a['message'])}[/yellow] -> {escape(a['fix'])}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 @app.command()

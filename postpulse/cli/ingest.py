@@ -231,49 +231,59 @@ def tracking_command(
     platform: str | None = typer.Option(None, "--platform", help="only this platform"),
     limit: int = typer.Option(50, "--limit", help="rows to show"),
     all_: bool = typer.Option(False, "--all", help="include posts whose tracking is complete"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (fits 80 columns) or json (for scripts)"),
 ) -> None:
     """What is tracked and when each post is checked next."""
+    import json
+    from dataclasses import asdict
+
     from postpulse.checkbacks.track import tracking_list
 
+    if fmt not in ("table", "json"):
+        fail(f"--format {fmt!r}: use table or json")
     store = open_store()
     total, rows = tracking_list(store.engine, platform=platform, limit=limit, include_done=all_)
     now = datetime.now(UTC)
-    table = Table(title=f"tracked posts: {total:,}" + (f" (first {len(rows)})" if total > len(rows) else ""))
-    for col in (
-        "post",
-        "platform",
-        "author",
-        "posted",
-        "checks",
-        "next check",
-        "due",
-        "snapshots",
-        "failures",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("checks", "snapshots", "failures") else "left",
-            no_wrap=col in ("post", "platform"),
-            min_width=10 if col == "post" else None,
-        )
+    if fmt == "json":
+        doc = {"total": total, "posts": [{**asdict(r), "due": _rel(r.next_check_at, now)} for r in rows]}
+        console.print_json(json.dumps(doc, default=str))
+        return
+    table = Table(
+        title=f"tracked posts: {total:,}" + (f" (first {len(rows)})" if total > len(rows) else ""),
+        box=None,
+        header_style="bold underline",
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        title_justify="left",
+    )
+    table.add_column("post", no_wrap=True)
+    table.add_column("platform", no_wrap=True, max_width=9, overflow="ellipsis")
+    table.add_column("author", no_wrap=True, max_width=12, overflow="ellipsis")
+    table.add_column("posted", no_wrap=True)
+    table.add_column("checks", justify="right", no_wrap=True)
+    table.add_column("next", no_wrap=True)
+    table.add_column("snaps", justify="right", no_wrap=True)
+    table.add_column("fails", justify="right", no_wrap=True)
+    errors = []
     for r in rows:
-        fail_s = (
-            str(r.check_failures)
-            if not r.last_check_error
-            else f"{r.check_failures} ({shown(r.last_check_error[:40])})"
-        )
+        if r.last_check_error:
+            errors.append(f"{r.post_id}: {r.last_check_error[:120]}")
         table.add_row(
             r.post_id,
             shown(r.platform),
             shown(r.author or ""),
-            f"{r.posted_at:%Y-%m-%d %H:%M}" if r.posted_at else "",
+            f"{r.posted_at:%m-%d %H:%M}" if r.posted_at else "",
             f"{r.checks_completed}/{r.slots}",
-            f"{r.next_check_at:%Y-%m-%d %H:%M}" if r.next_check_at else "done",
-            _rel(r.next_check_at, now),
+            _rel(r.next_check_at, now) if r.next_check_at else "done",
             str(r.snapshots),
-            fail_s,
+            str(r.check_failures),
         )
     console.print(table)
+    if errors:
+        console.print("last check errors:")
+        for e in errors:
+            console.print("  " + shown(e), highlight=False, soft_wrap=True)
+    console.print("[dim]times in UTC; --format json for scripts[/dim]")
 
 
 def register(app: typer.Typer) -> None:

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,6 @@ from sqlalchemy.exc import IntegrityError
 from postpulse.crypto import Vault, VaultError, envelope_from_text
 from postpulse.policy import (
     AccountSettings,
-    AccountState,
-    ActionRequest,
     PolicyEngine,
     SettingsError,
     classify_failure,
@@ -56,55 +54,36 @@ from postpulse.policy import (
 )
 
 from . import audit
-from .drivers.base import ActionTask, DriverError, ExecResult, TransientError, Verification
+from .drivers.base import (
+    ActionTask,
+    DriverError,
+    ExecResult,
+    TargetRefused,
+    TransientError,
+    Verification,
+)
 from .policy_store import DbIdempotency, PreloadedIdempotency, PreloadedUsage, blocklist_cache
 from .repository import is_globally_paused, utcnow
 from .retention import screenshot_dir
 from .secrets import queued_text_aad
+from .targets import SELECT_ROWS, policy_inputs
 from .withhold import withhold_text
 
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout", "network_error"})
 RELOGIN_CODES = frozenset({"session_expired", "no_session"})
-
-
-def _policy_inputs(
-    r: dict, text_value: str | None, settings: AccountSettings
-) -> tuple[ActionRequest, AccountState]:
-    """The policy engine's request and account for a claimed (or, in a dry run, a would-be
-    claimed) queue row: one builder, so that the dry run decides exactly as the run does."""
-    params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
-    if text_value is not None:
-        params["text"] = text_value
-    if r["action_type"] == "dm_send" and r["text_hash"]:
-        params["text_hash"] = r["text_hash"]  # keyed (postpulse.engagement.dm_hash)
-    if r["post_platform_id"]:
-        params.setdefault("platform_post_id", r["post_platform_id"])
-    request = ActionRequest(
-        action_id=r["id"],
-        account_id=r["account_id"],
-        platform=r["platform"],
-        action_type=r["action_type"],
-        target_type=r["target_type"],
-        target_id=r["target_id"],
-        target_username=r["target_username"] or r["thread_participant"],
-        target_text=r["post_text"],
-        target_url=r["target_url"] or r["post_url"],
-        params=params,
-        approved=r["approved_at"] is not None,
-        expires_at=r["expires_at"],
-    )
-    account = AccountState(
-        account_id=r["account_id"],
-        platform=r["platform"],
-        is_authorized=r["is_authorized"],
-        is_active=r["is_active"],
-        settings=settings,
-        timezone=r["timezone"],
-        frozen_until=r["frozen_until"],
-        needs_relogin=r["needs_relogin"],
-        frozen_reason=r["frozen_reason"],
-    )
-    return request, account
+#: refusals of the target found while executing (its author read from the page): rejected, audited
+#: as ``policy_block``, never retried
+POLICY_CODES = frozenset(
+    {
+        "opted_out",
+        "blocklisted_user",
+        "blocklisted_post",
+        "blocklisted_domain",
+        "blocklisted_keyword",
+        "not_allowlisted",
+        "author_unknown",
+    }
+)
 
 
 @dataclass
@@ -135,23 +114,16 @@ class ClaimReport:
     released_stale: int = 0
 
 
-_CLAIM = text("""
-SELECT q.id, q.account_id, q.action_type, q.target_type, q.target_id, q.target_url, q.target_username,
-       q.action_params, q.text_hash, q.status, q.expires_at, q.attempts, q.max_attempts, q.approved_at,
-       q.post_id AS db_post_id,
-       a.platform, a.username, a.is_authorized, a.is_active, a.settings, a.timezone, a.frozen_until,
-       a.frozen_reason, a.needs_relogin, a.metadata,
-       p.text_content AS post_text, p.url AS post_url, p.platform_post_id AS post_platform_id,
-       t.platform_thread_id, t.participant_username AS thread_participant, t.id AS thread_row
-FROM action_queue q
-JOIN accounts a ON a.id = q.account_id
-LEFT JOIN posts p ON p.id = q.post_id
-LEFT JOIN dm_threads t ON q.target_type = 'dm_thread' AND t.id = q.target_id AND t.account_id = q.account_id
-WHERE q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now)
+_CLAIM = text(
+    SELECT_ROWS
+    + """WHERE q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now)
 ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at
 LIMIT :n
 FOR UPDATE OF q SKIP LOCKED
-""")
+"""
+)
+#: one action's row as the claim reads it (the check of an author read from the page)
+_ONE_ROW = text(SELECT_ROWS + "WHERE q.id = :id")
 
 _INSERT_ATTEMPT = text(
     "WITH claimed AS (UPDATE action_queue SET status = 'in_progress', claimed_by = :w, claimed_at = :now, "
@@ -339,7 +311,7 @@ class Executor:
                 None,
             )
             return
-        request, account = _policy_inputs(r, text_value, settings)
+        request, account = policy_inputs(r, text_value, settings)
         target_username = request.target_username
         d = engine.decide(request, account, now)
         if d.outcome != "allow":
@@ -424,6 +396,8 @@ class Executor:
                 target_id=r["target_id"],
                 target_username=target_username,
                 target_url=r["target_url"],
+                check_author=request.author_pending
+                and (engine.blocklist.has_user_entries(r["platform"]) or settings.allowlist.enabled),
                 post_ref=params.get("post_id") or r["post_platform_id"],
                 text=text_value if "text_encrypted" not in params else None,
                 text_encrypted=params.get("text_encrypted"),
@@ -569,7 +543,7 @@ class Executor:
                 blocklist = self.blocklists.get(conn, r["account_id"], check=first)
                 first = False
                 engine = PolicyEngine(blocklist, usage=usage, idempotency=idem, global_paused=paused)
-                d = engine.decide(*_policy_inputs(r, text_value, settings), now)
+                d = engine.decide(*policy_inputs(r, text_value, settings), now)
                 if d.allowed:
                     usage.record(r["account_id"], r["action_type"], now)
                 out.append(
@@ -696,6 +670,8 @@ class Executor:
 
                     def attempt(task=task, text_value=text_value, codes=codes, res=res):
                         try:
+                            if task.check_author:
+                                self.check_author(driver, task)
                             return driver.perform(task, text_value)
                         except TransientError as e:
                             codes.append(e.status or 0)
@@ -730,7 +706,7 @@ class Executor:
                 res.status_codes = codes
                 res.tries = len(codes) + (1 if res.ok or res.error_code not in TRANSIENT_CODES else 0)
                 res.duration_ms = int((time.perf_counter() - t0) * 1000)
-                if not res.ok and task.action_type != "dm_send":
+                if not res.ok and task.action_type != "dm_send" and res.error_code not in POLICY_CODES:
                     res.screenshot_path = self._screenshot(driver, task)
                 if not res.ok:
                     if res.error_code in RELOGIN_CODES:
@@ -745,6 +721,53 @@ class Executor:
         finally:
             driver.close()
         return out
+
+    def check_author(self, driver, task: ActionTask) -> None:
+        """Read the target's author from the page, remember it in the store, and ask the policy
+        again (blocklist, opt-outs, allowlist) before acting; raises ``TargetRefused``."""
+        read = getattr(driver, "read_author", None)
+        if read is None:
+            raise TargetRefused(
+                f"the author of {task.target_id} is unknown and the {task.driver} driver cannot read it; "
+                "the account's user entries or allowlist cannot be checked, so postpulse does not act",
+                code="author_unknown",
+            )
+        author = (read(task) or "").strip().lstrip("@")
+        if not author:
+            raise TargetRefused(
+                f"could not read the author of {task.target_id} from the page", code="author_unknown"
+            )
+        task.check_author = False  # once per task, also across transient retries
+        now = self.now()
+        with self.engine.begin() as conn:
+            if task.target_type == "post" and task.db_post_id:
+                conn.execute(
+                    text("UPDATE posts SET author_username = :u WHERE id = :p AND author_username IS NULL"),
+                    {"u": author, "p": task.db_post_id},
+                )
+            elif task.target_type == "comment" and task.db_post_id:
+                conn.execute(
+                    text(
+                        "UPDATE comments SET author_username = :u WHERE post_id = :p "
+                        "AND platform_comment_id = :c AND author_username IS NULL"
+                    ),
+                    {"u": author, "p": task.db_post_id, "c": task.target_id},
+                )
+            r = dict(conn.execute(_ONE_ROW, {"id": task.action_id}).mappings().one())
+            settings = AccountSettings.parse(r["settings"] or {})
+            request, account = policy_inputs(r, None, settings)
+            request = replace(
+                request,
+                target_authors=tuple(dict.fromkeys((*request.target_authors, author))),
+                author_pending=False,
+            )
+            blocklist = self.blocklists.get(conn, task.account_id)
+            engine = PolicyEngine(
+                blocklist, usage=PreloadedUsage(conn, [], now), idempotency=DbIdempotency(conn)
+            )
+            d = engine.check_target(request, account, now)
+        if d is not None:
+            raise TargetRefused(d.message, code=str(d.reason_code), author=author)
 
     @staticmethod
     def _not_persisted(res: ExecResult) -> bool:
@@ -1054,7 +1077,7 @@ class Executor:
             target_id=t.target_id,
             at=now,
         )
-        attempt_status = "skipped" if res.skipped else "failed"
+        attempt_status = "skipped" if res.skipped or code in POLICY_CODES else "failed"
         conn.execute(
             text(
                 "UPDATE action_attempts SET status = :s, error_code = :c, error = CAST(:e AS jsonb), "
@@ -1137,6 +1160,36 @@ class Executor:
             )
             retry_at = now + timedelta(minutes=self.config.recheck_minutes)
             attempts_delta = -1
+        elif code in POLICY_CODES:
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = 'rejected', completed_at = :now, "
+                    "last_reason_code = :c, last_error = :m, "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
+                    "WHERE id = :id"
+                ),
+                {
+                    "now": now,
+                    "c": code,
+                    "m": message[:1000],
+                    "id": t.action_id,
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC rejected before acting: {code}",
+                },
+            )
+            audit.record(
+                conn,
+                step_id="policy",
+                event_type="policy_block",
+                outcome="failure",
+                details={
+                    "reason_code": code,
+                    "outcome": "reject",
+                    "message": message[:300],
+                    "when": "execute",
+                },
+                **base,
+            )
+            return "rejected"
         elif code in TRANSIENT_CODES or code in ("driver_error", "login_failed"):
             if t.attempts >= t.max_attempts:
                 final = True

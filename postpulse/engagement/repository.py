@@ -14,6 +14,7 @@ settings auto-approve its type, at the moment it is queued (``approved_by = 'aut
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -187,12 +188,61 @@ def set_account_flags(conn: Connection, account_id: str, **flags: Any) -> None:
     bad = set(flags) - allowed
     if bad:
         raise ValueError(f"cannot set {bad}")
+    if "timezone" in flags:
+        from postpulse.policy.quiet_hours import TimezoneError, get_zone
+
+        try:
+            get_zone(flags["timezone"])
+        except TimezoneError as exc:
+            raise InvalidAction(str(exc)) from None
     sets = ", ".join(f"{k} = :{k}" for k in flags)
     conn.execute(text(f"UPDATE accounts SET {sets} WHERE id = :id"), {"id": account_id, **flags})
+    if set(flags) & {"is_active", "needs_relogin", "frozen_until", "timezone"}:
+        reevaluate_deferred(conn, account_id, why="account changed")
 
 
-def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) -> dict:
-    """Merge ``patch`` into the account's settings (top-level keys replaced), validated."""
+#: deferrals that depend on the account's settings or state: re-evaluated when those change
+REEVALUATED_REASONS = (
+    "quiet_hours",
+    "rate_limit_hour",
+    "rate_limit_day",
+    "invalid_settings",
+    "account_inactive",
+    "account_frozen",
+    "needs_relogin",
+)
+
+
+def reevaluate_deferred(
+    conn: Connection, account_id: str, *, why: str = "settings changed", now: datetime | None = None
+) -> list[str]:
+    """The account's actions deferred by its settings or state (quiet hours, rate limits, frozen,
+    inactive, ...) become due now: the next executor run decides them again under the new
+    settings, and defers them again if they still must wait. Returns their ids."""
+    now = now or utcnow()
+    return list(
+        conn.execute(
+            text(
+                "UPDATE action_queue SET scheduled_for = :now, system_notes = left(concat_ws(E'\\n', "
+                "CAST(:note AS text), system_notes), 4000) WHERE account_id = :a AND status = 'approved' "
+                "AND scheduled_for > :now AND last_reason_code = ANY(:codes) RETURNING id"
+            ),
+            {
+                "now": now,
+                "a": account_id,
+                "codes": list(REEVALUATED_REASONS),
+                "note": f"{now:%Y-%m-%d %H:%M} UTC due again: {why}",
+            },
+        ).scalars()
+    )
+
+
+def update_settings(
+    conn: Connection, account_id: str, patch: dict[str, Any], *, due_again: list[str] | None = None
+) -> dict:
+    """Merge ``patch`` into the account's settings (top-level keys replaced), validated. The
+    account's actions deferred by its settings are due again (their ids appended to
+    ``due_again``)."""
     current = conn.execute(
         text("SELECT settings FROM accounts WHERE id = :id"), {"id": account_id}
     ).scalar_one()
@@ -205,6 +255,9 @@ def update_settings(conn: Connection, account_id: str, patch: dict[str, Any]) ->
         text("UPDATE accounts SET settings = CAST(:s AS jsonb) WHERE id = :id"),
         {"s": json.dumps(merged), "id": account_id},
     )
+    ids = reevaluate_deferred(conn, account_id, why="settings changed")
+    if due_again is not None:
+        due_again.extend(ids)
     return merged
 
 
@@ -591,7 +644,11 @@ def add_action(
                 fix="sync DMs first (`postpulse accounts sync-dms`) or send to a user (--to USERNAME)",
             )
         target_username = th[0]
-    if action_type in ("reply", "delete_comment") and not (params.get("post_id") or post_id):
+    if (
+        action_type in ("reply", "delete_comment")
+        and not (params.get("post_id") or post_id)
+        and not (target_id and STORED_COMMENT_ID.fullmatch(target_id))
+    ):
         raise InvalidAction(
             f"{action_type} needs the post the comment is on", fix="pass --post PLATFORM_POST_ID"
         )
@@ -599,14 +656,22 @@ def add_action(
         raise InvalidAction(
             f"{action_type} needs a target", fix="pass --target (post id, comment id or username)"
         )
+    db_post_id = None
+    if target_type == "comment" and target_id and STORED_COMMENT_ID.fullmatch(target_id):
+        comment = resolve_stored_comment(conn, target_id, acc)
+        target_id = comment["platform_comment_id"]
+        post_id = post_id or comment["post_id"]
+    if post_id or (target_type == "post" and target_id):
+        post = resolve_post(conn, post_id or target_id, acc)
+        if post is not None:
+            db_post_id = post["id"]
+            if post_id:
+                post_id = post["platform_post_id"]
+            else:
+                target_id = post["platform_post_id"]
+                target_url = target_url or post["url"]
     if post_id and not params.get("post_id"):
         params.setdefault("post_id", post_id)
-    db_post_id = None
-    if post_id or (target_type == "post" and target_id):
-        db_post_id = conn.execute(
-            text("SELECT id FROM posts WHERE id = :i OR (platform = :p AND platform_post_id = :i) LIMIT 1"),
-            {"i": post_id or target_id, "p": acc["platform"]},
-        ).scalar()
 
     rendered: str | None = text_value
     template_error: str | None = None
@@ -695,6 +760,10 @@ def add_action(
         return dict(row)
 
     row = retry_on_id_collision(conn, "action_queue", attempt)
+    if template_error is None:
+        refused = refuse_target(conn, row["id"], rendered, now)
+        if refused is not None:
+            return AddResult(refused, refused["last_error"])
     if template_error:
         audit.record(
             conn,
@@ -722,6 +791,131 @@ def add_action(
             details={"decision": "approve", "by": "auto-approve", "action_type": action_type},
         )
     return AddResult(row, template_error)
+
+
+#: our own ids: a stored post (``p-``) or comment (``cmt-``), as opposed to a platform's id
+STORED_POST_ID = re.compile(r"p-[0-9a-f]{1,8}")
+STORED_COMMENT_ID = re.compile(r"cmt-[0-9a-f]{1,8}")
+
+
+def _same_platform(stored: str, account_platform: str) -> bool:
+    # sandbox accounts play any platform's site
+    return account_platform == "sandbox" or stored == account_platform
+
+
+def resolve_post(conn: Connection, ref: str, acc: dict) -> dict | None:
+    """A post given by our stored id (``p-...``) or by the platform's id. A stored id must exist
+    and be on the account's platform (the executor needs the platform's id, never ours); an
+    unknown platform id is fine (the executor reads the page)."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, platform, platform_post_id, url FROM posts "
+                "WHERE id = :i OR (platform = :p AND platform_post_id = :i) ORDER BY (id = :i) DESC LIMIT 1"
+            ),
+            {"i": ref, "p": acc["platform"]},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        if STORED_POST_ID.fullmatch(ref):
+            raise NotFound(
+                f"no stored post {ref}: it cannot be resolved to the platform's post",
+                fix="check the id (`postpulse tracking`), or pass the platform's post id",
+            )
+        return None
+    if row["id"] == ref and not _same_platform(row["platform"], acc["platform"]):
+        raise InvalidAction(
+            f"stored post {ref} is on {row['platform']}, but @{acc['username']} is on {acc['platform']}",
+            fix="pick an account on the post's platform",
+        )
+    return dict(row)
+
+
+def resolve_stored_comment(conn: Connection, ref: str, acc: dict) -> dict:
+    """A stored comment (``cmt-...``) -> its platform comment id and its post's platform id."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT c.platform_comment_id, c.platform, p.platform_post_id AS post_id FROM comments c "
+                "JOIN posts p ON p.id = c.post_id WHERE c.id = :i"
+            ),
+            {"i": ref},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or not row["platform_comment_id"]:
+        raise NotFound(
+            f"no stored comment {ref} with a platform comment id: it cannot be resolved",
+            fix="pass the platform's comment id with --post PLATFORM_POST_ID",
+        )
+    if not _same_platform(row["platform"], acc["platform"]):
+        raise InvalidAction(
+            f"stored comment {ref} is on {row['platform']}, but @{acc['username']} is on {acc['platform']}"
+        )
+    return dict(row)
+
+
+#: refusals about the people an action touches, decided as soon as it is queued
+REFUSED_WHEN_QUEUED = frozenset({"opted_out", "blocklisted_user", "not_allowlisted"})
+
+
+def refuse_target(conn: Connection, action_id: str, text_value: str | None, now: datetime) -> dict | None:
+    """Opt-outs, user blocklist entries and the allowlist on the people a newly queued action
+    touches (the named user, the authors from the store): a refused action is recorded as
+    ``rejected`` with the reason code and audited, and its row returned; None otherwise (the
+    executor checks everything again before acting; content entries are shown as the policy's
+    preview until then)."""
+    from postpulse.policy import InMemoryIdempotency, InMemoryUsageCounter, PolicyEngine
+
+    from .policy_store import blocklist_cache
+    from .targets import SELECT_ROWS, policy_inputs
+
+    r = dict(conn.execute(text(SELECT_ROWS + "WHERE q.id = :id"), {"id": action_id}).mappings().one())
+    try:
+        settings = AccountSettings.parse(r["settings"] or {})
+    except SettingsError:
+        return None  # the claim defers it as invalid_settings, naming the key
+    request, account = policy_inputs(r, text_value, settings)
+    blocklist = blocklist_cache(conn.engine).get(conn, r["account_id"])
+    engine = PolicyEngine(blocklist, usage=InMemoryUsageCounter(), idempotency=InMemoryIdempotency())
+    d = engine.check_target(request, account, now)
+    if d is None or d.reason_code not in REFUSED_WHEN_QUEUED:
+        return None  # content entries (post, keyword, domain) are decided when it runs
+    conn.execute(
+        text(
+            "UPDATE action_queue SET status = 'rejected', last_reason_code = :c, "
+            "last_error = :m, completed_at = :now, system_notes = CAST(:note AS text) WHERE id = :i"
+        ),
+        {
+            "c": str(d.reason_code),
+            "m": d.message,
+            "now": now,
+            "i": action_id,
+            "note": f"rejected when queued: {d.reason_code}",
+        },
+    )
+    audit.record(
+        conn,
+        run_id="queue",
+        step_id="queue",
+        event_type="policy_block",
+        outcome="failure",
+        platform=r["platform"],
+        account_id=r["account_id"],
+        action_id=action_id,
+        target_type=r["target_type"],
+        target_id=r["target_id"],
+        details={
+            "reason_code": str(d.reason_code),
+            "outcome": "reject",
+            "message": d.message,
+            "when": "queue",
+        },
+    )
+    return get_action(conn, action_id)
 
 
 _LIST_COLS = (
@@ -889,6 +1083,100 @@ def decide(
         )
         out[aid] = to
     return out
+
+
+def retry(
+    conn: Connection, action_ids: list[str], *, actor: str = "cli", now: datetime | None = None
+) -> dict[str, str]:
+    """Failed actions go back to ``approved`` with fresh attempts, deferred ones become due now.
+    Rejected and cancelled ones stay (queue them again). Returns ``{id: outcome}``."""
+    now = now or utcnow()
+    out: dict[str, str] = {}
+    for aid in action_ids:
+        row = conn.execute(
+            text("SELECT status, approved_at FROM action_queue WHERE id = :i FOR UPDATE"), {"i": aid}
+        ).first()
+        if row is None:
+            out[aid] = "not found"
+        elif row[0] in ("failed", "approved"):
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET status = 'approved', scheduled_for = :now, attempts = 0, "
+                    "completed_at = NULL, claimed_by = NULL, approved_at = coalesce(approved_at, :now), "
+                    "system_notes = left(concat_ws(E'\\n', CAST(:note AS text), system_notes), 4000) "
+                    "WHERE id = :i"
+                ),
+                {"now": now, "i": aid, "note": f"{now:%Y-%m-%d %H:%M} UTC retried by {actor}"},
+            )
+            out[aid] = "due now"
+        else:
+            out[aid] = f"skipped: is {row[0]} (queue it again instead)"
+    return out
+
+
+def reschedule(
+    conn: Connection,
+    action_ids: list[str],
+    at: datetime | None,
+    *,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Queued or approved actions run not before ``at`` (None: now). Returns ``{id: outcome}``."""
+    now = now or utcnow()
+    when = at or now
+    out: dict[str, str] = {}
+    for aid in action_ids:
+        status = conn.execute(
+            text("SELECT status FROM action_queue WHERE id = :i FOR UPDATE"), {"i": aid}
+        ).scalar()
+        if status is None:
+            out[aid] = "not found"
+        elif status in ("queued", "approved"):
+            conn.execute(
+                text(
+                    "UPDATE action_queue SET scheduled_for = :w, system_notes = left(concat_ws(E'\\n', "
+                    "CAST(:note AS text), system_notes), 4000) WHERE id = :i"
+                ),
+                {
+                    "w": when,
+                    "i": aid,
+                    "note": f"{now:%Y-%m-%d %H:%M} UTC rescheduled to {when:%Y-%m-%d %H:%M} UTC by {actor}",
+                },
+            )
+            out[aid] = f"not before {when:%Y-%m-%d %H:%M} UTC"
+        else:
+            out[aid] = f"skipped: is {status}"
+    return out
+
+
+def waiting_reason(action: dict, account: dict, now: datetime | None = None) -> str:
+    """Why an action waits and until when, in words (``actions show``), times in the account's
+    time zone and UTC."""
+    from zoneinfo import ZoneInfo
+
+    now = now or utcnow()
+    status = action["status"]
+    if status == "queued":
+        return "waits for approval (`postpulse actions approve " + action["id"] + "`)"
+    if status == "in_progress":
+        return "running now"
+    if status != "approved":
+        why = f": {action['last_reason_code']}" if action.get("last_reason_code") else ""
+        return f"does not wait: it is {status}{why}"
+    when = action.get("scheduled_for")
+    if when is None or when <= now:
+        return "due now: the next executor run picks it up"
+    try:
+        local = when.astimezone(ZoneInfo(account.get("timezone") or "UTC"))
+        local_s = f"{local:%Y-%m-%d %H:%M} {account.get('timezone') or 'UTC'} ({when:%H:%M} UTC)"
+    except Exception:
+        local_s = f"{when:%Y-%m-%d %H:%M} UTC"
+    reason = action.get("last_reason_code")
+    if not reason:
+        return f"scheduled: not before {local_s}"
+    msg = action.get("last_error") or ""
+    return f"waits until {local_s}: {reason}" + (f" — {msg}" if msg else "")
 
 
 def decide_many(

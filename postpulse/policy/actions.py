@@ -37,8 +37,14 @@ class ActionRequest:
 
     - ``target_id``: the platform id of the target (post id for like/comment, comment id for
       reply/delete_comment, user id for follow/DM, publication id for publish).
-    - ``target_username``: the user the action touches (the post's author for like/comment,
-      the followed user, the DM recipient); checked against user blocklist entries and opt-outs.
+    - ``target_username``: the user named with the action (the followed user, the DM recipient,
+      or a name given by hand); checked against user blocklist entries and opt-outs.
+    - ``target_authors``: the authors of what the action touches, resolved from the store (the
+      author of the targeted post; for a reply, the author of the comment replied to and of its
+      post). Checked against user blocklist entries and opt-outs, and against the allowlist.
+    - ``author_pending``: the author of the targeted post or comment is not known yet; the
+      executor reads it from the page before acting and checks again (``PolicyEngine.check_target``).
+    - ``target_tags``: tag names of the targeted post and of its author's profile (allowlist).
     - ``target_text``: the target's text (caption, comment, DM) for keyword and domain entries.
     - ``target_url``: the target's URL, checked against domain and post entries.
     - ``params["text"]``: the text we would send (comment/reply/DM/publish), already rendered
@@ -55,9 +61,18 @@ class ActionRequest:
     target_username: str | None = None
     target_text: str | None = None
     target_url: str | None = None
+    target_authors: tuple[str, ...] = ()
+    author_pending: bool = False
+    target_tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     approved: bool = False
     expires_at: datetime | None = None
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """Everyone the action touches: the named user and the resolved authors."""
+        named = (self.target_username,) if self.target_username else ()
+        return named + tuple(a for a in self.target_authors if a)
 
     @property
     def text(self) -> str | None:

@@ -14,7 +14,8 @@ with an error naming the entry.
 
 What is matched against what (``match_request``):
 
-- user entries: ``target_username``; case-insensitive, a leading ``@`` ignored.
+- user entries: ``target_username`` and every name in ``target_authors`` (the author of the
+  targeted post or of the comment replied to); case-insensitive, a leading ``@`` ignored.
 - post entries: ``target_id``, ``params["platform_post_id"]`` and ``target_url``; case-sensitive
   (platform post ids such as Instagram shortcodes are case-sensitive).
 - domain entries: the host of ``target_url`` and every domain or URL found in ``target_text``;
@@ -472,6 +473,10 @@ class Blocklist:
                     best = e
         return best
 
+    def has_user_entries(self, platform: str | None) -> bool:
+        """Whether any user entry (blocklist or opt-out) applies on ``platform``."""
+        return self._lookup("user", platform) is not None
+
     def match_user(
         self, platform: str | None, username: str | None, now: datetime | None = None
     ) -> BlocklistEntry | None:
@@ -545,6 +550,7 @@ class Blocklist:
         *,
         platform: str | None,
         username: str | None = None,
+        authors: Sequence[str | None] = (),
         post_ids: Sequence[str | None] = (),
         url: str | None = None,
         text: str | None = None,
@@ -553,6 +559,9 @@ class Blocklist:
         """The first active entry matching, checked user, post, domain, keyword (cheap first)."""
         if (e := self.match_user(platform, username, now)) is not None:
             return BlocklistMatch(e, "target_username")
+        for author in authors:
+            if (e := self.match_user(platform, author, now)) is not None:
+                return BlocklistMatch(e, "target_author")
         if (e := self.match_post(platform, [*post_ids, url], now)) is not None:
             return BlocklistMatch(e, "target_id")
         if (e := self.match_domain(platform, url, text, now)) is not None:
@@ -571,6 +580,7 @@ class Blocklist:
         return self.match(
             platform=request.platform,
             username=request.target_username,
+            authors=tuple(getattr(request, "target_authors", ()) or ()),
             post_ids=post_ids,
             url=request.target_url,
             text=request.target_text,

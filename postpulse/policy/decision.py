@@ -38,6 +38,7 @@ class ReasonCode(StrEnum):
     BLOCKLISTED_KEYWORD = "blocklisted_keyword"  # reject
     BLOCKLISTED_DOMAIN = "blocklisted_domain"  # reject
     OPTED_OUT = "opted_out"  # reject (a user-blocklist entry added_by 'opt_out')
+    NOT_ALLOWLISTED = "not_allowlisted"  # reject: the account acts only on allowlisted users/tags
     ALREADY_DONE = "already_done"  # reject (idempotency)
     # pacing
     QUIET_HOURS = "quiet_hours"  # defer to the end of quiet hours

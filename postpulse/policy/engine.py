@@ -9,7 +9,9 @@ Checks run in this order, cheap and absolute ones first; the first one that deni
  4. ``expired``               reject  ``expires_at`` has passed
  5. ``action_type_disabled``  reject  the account's limit for this type is 0
  6. ``blocklisted_user`` / ``opted_out`` / ``blocklisted_post`` / ``blocklisted_domain`` /
-    ``blocklisted_keyword``   reject  (in-memory index)
+    ``blocklisted_keyword``   reject  (in-memory index; users are the named user and the
+                              authors of the targeted post / replied-to comment)
+    ``not_allowlisted``       reject  the account is in allowlist mode and the target is not on it
  7. ``already_done``          reject  idempotency (one store query)
  8. ``account_inactive``      defer   (until reactivated; retry_at None)
  9. ``needs_relogin``         defer   (until logged in again; retry_at None)
@@ -34,6 +36,9 @@ from .idempotency import IdempotencyChecker, idempotency_key
 from .rate_limits import UsageCounter, check_rate_limits, fmt_utc
 from .settings import AccountSettings
 from .settings import auto_approves as _auto_approves
+
+#: action types the allowlist does not restrict: our own posts and undoing our own actions
+UNRESTRICTED = frozenset({"publish", "unlike", "unfollow", "delete_comment"})
 
 _BLOCK_WORDS = {
     "user": "the user",
@@ -142,31 +147,9 @@ class PolicyEngine:
                 **base,
             )
 
-        hit = self.blocklist.match_request(request, now)
-        if hit is not None:
-            e = hit.entry
-            details = {
-                **base,
-                "entry_id": e.id,
-                "entry_type": e.entry_type,
-                "match_type": e.match_type,
-                "value": e.value,
-                "platform": e.platform,
-                "added_by": e.added_by,
-                "field": hit.field,
-            }
-            if hit.reason_code == ReasonCode.OPTED_OUT:
-                msg = (
-                    f"@{e.value} opted out (asked not to be contacted); postpulse will not act "
-                    "towards them. Remove the opt-out entry only if they ask to be contacted again."
-                )
-            else:
-                why = f" Reason: {e.reason}." if e.reason else ""
-                msg = (
-                    f"Blocked by the blocklist: {_BLOCK_WORDS[e.entry_type]} matches "
-                    f"{e.match_type} entry {e.value!r}{' (' + e.id + ')' if e.id else ''}.{why}"
-                )
-            return Decision.reject(hit.reason_code, msg, **details)
+        denied = self.check_target(request, account, now)
+        if denied is not None:
+            return denied
 
         key = idempotency_key(
             request.action_type, request.target_id, request.text, request.params.get("text_hash")
@@ -231,3 +214,57 @@ class PolicyEngine:
                 limited.reason_code, limited.message, limited.retry_at, **base, **limited.details
             )
         return Decision.allow(**base)
+
+    def check_target(self, request: ActionRequest, account: AccountState, now: datetime) -> Decision | None:
+        """The blocklist, opt-outs and the allowlist on what the action touches: a rejection, or
+        None when the target may be acted on. The executor calls it again once it has read an
+        author from the page (``author_pending``)."""
+        base = {
+            "action_id": request.action_id,
+            "account_id": request.account_id,
+            "action_type": request.action_type,
+        }
+        hit = self.blocklist.match_request(request, now)
+        if hit is not None:
+            e = hit.entry
+            details = {
+                **base,
+                "entry_id": e.id,
+                "entry_type": e.entry_type,
+                "match_type": e.match_type,
+                "value": e.value,
+                "platform": e.platform,
+                "added_by": e.added_by,
+                "field": hit.field,
+            }
+            if hit.reason_code == ReasonCode.OPTED_OUT:
+                msg = (
+                    f"@{e.value} opted out (asked not to be contacted); postpulse will not act "
+                    "towards them. Remove the opt-out entry only if they ask to be contacted again."
+                )
+            else:
+                why = f" Reason: {e.reason}." if e.reason else ""
+                what = (
+                    "the author of the target" if hit.field == "target_author" else _BLOCK_WORDS[e.entry_type]
+                )
+                msg = (
+                    f"Blocked by the blocklist: {what} matches "
+                    f"{e.match_type} entry {e.value!r}{' (' + e.id + ')' if e.id else ''}.{why}"
+                )
+            return Decision.reject(hit.reason_code, msg, **details)
+
+        allow = account.settings.allowlist
+        if allow.enabled and not request.author_pending and request.action_type not in UNRESTRICTED:
+            people = (
+                request.people if request.target_type in ("user", "dm_thread") else request.target_authors
+            )
+            if not allow.admits(people, request.target_tags):
+                who = ", ".join("@" + p for p in people) or "an unknown author"
+                return Decision.reject(
+                    ReasonCode.NOT_ALLOWLISTED,
+                    f"This account acts only on its allowlist ({allow.describe()}); the target ({who}) "
+                    "is not on it. Add the user or a tag to the account's allowlist setting to allow it.",
+                    **base,
+                    people=list(people),
+                )
+        return None

@@ -34,6 +34,22 @@ def get_zone(name: str) -> ZoneInfo:
         ) from exc
 
 
+def local_zone_name() -> str:
+    """The machine's local IANA time zone (``TZ``, ``/etc/localtime``, ...), ``UTC`` if unknown:
+    the default for a new account's quiet hours."""
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+    except Exception:  # no zone configured, or one tzlocal cannot name
+        return DEFAULT_TIMEZONE
+    try:
+        get_zone(name or DEFAULT_TIMEZONE)
+    except TimezoneError:
+        return DEFAULT_TIMEZONE
+    return name or DEFAULT_TIMEZONE
+
+
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("quiet hours need an aware datetime (with tzinfo), got a naive one")

@@ -8,7 +8,11 @@ Our own (snake_case)::
      "quiet_hours": {"enabled": true, "start_hour": 22, "end_hour": 7,
                      "timezone": "Europe/Berlin"},
      "auto_approve": {"like": true, "comment": false},
-     "cool_down_minutes": 1440}
+     "cool_down_minutes": 1440,
+     "allowlist": {"users": ["ana"], "tags": ["customers"]}}
+
+``allowlist`` (optional; see ``allowlist.py``) puts the account in allowlist mode: it acts only
+on those users, or on posts and profiles carrying those tags.
 
 The camelCase form of older account settings::
 
@@ -55,6 +59,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .actions import ACTION_TYPES
+from .allowlist import Allowlist
 from .quiet_hours import DEFAULT_END_HOUR, DEFAULT_START_HOUR, QuietHours, TimezoneError, get_zone
 
 MAX_PER_HOUR = 500
@@ -120,6 +125,7 @@ class AccountSettings:
     )
     cool_down_minutes: int = DEFAULT_COOL_DOWN_MINUTES
     unknown_keys: tuple[str, ...] = ()
+    allowlist: Allowlist = field(default_factory=Allowlist)
 
     def limit_for(self, action_type: str) -> RateLimit:
         return self.rate_limits[action_type]
@@ -142,6 +148,7 @@ class AccountSettings:
             },
             "auto_approve": dict(self.auto_approve),
             "cool_down_minutes": self.cool_down_minutes,
+            "allowlist": self.allowlist.to_dict(),
         }
 
     @classmethod
@@ -215,7 +222,7 @@ class _Parser:
         for snake, camel in both:
             if snake in root and camel in root:
                 raise self.err(camel, f"and {snake!r} are both set; keep one")
-        known = {k for pair in both for k in pair}
+        known = {k for pair in both for k in pair} | {"allowlist"}
         unknown = tuple(sorted(k for k in root if k not in known))
 
         limits = dict(DEFAULT_RATE_LIMITS)
@@ -254,7 +261,22 @@ class _Parser:
             auto_approve=MappingProxyType(approve),
             cool_down_minutes=cool,
             unknown_keys=unknown,
+            allowlist=self.allowlist(root.get("allowlist")),
         )
+
+    def allowlist(self, section: Any) -> Allowlist:
+        if section is None:
+            return Allowlist()
+        body = self.mapping("allowlist", section)
+        lists: dict[str, list[str]] = {}
+        for k, v in body.items():
+            key = f"allowlist.{k}"
+            if k not in ("users", "tags"):
+                raise self.err(key, "is not known; expected 'users' and/or 'tags'")
+            if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+                raise self.err(key, f"must be a list of non-empty names, got {v!r}")
+            lists[k] = v
+        return Allowlist.of(lists.get("users", ()), lists.get("tags", ()))
 
     def snake_limits(self, section: Any) -> dict[str, RateLimit]:
         out: dict[str, RateLimit] = {}

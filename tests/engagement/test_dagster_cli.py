@@ -308,12 +308,15 @@ def test_cli_blocklist(store_env, engine, monkeypatch):
     )
     assert look.exit_code == 1 and "lookaround" in str(look.exception)
     assert "spammer" in r.invoke(app, ["actions", "blocklist", "list"]).output
+    refused = r.invoke(app, ["actions", "add", "--account", "demo_x", "--type", "follow", "--to", "spammer"])
+    # refused when queued: recorded as rejected with the reason code, non-zero exit
+    said = " ".join((refused.output + str(refused.exception or "")).split())
+    assert refused.exit_code == 1 and "recorded as rejected" in said and "Blocked by the blocklist" in said
+    assert r.invoke(app, ["actions", "blocklist", "remove", blk]).exit_code == 0
     follow = r.invoke(
         app, ["actions", "add", "--account", "demo_x", "--type", "follow", "--to", "spammer"]
     ).output.split()[0]
     assert r.invoke(app, ["actions", "approve", follow]).exit_code == 0
-    assert "blocklisted_user" in r.invoke(app, ["actions", "run"]).output
-    assert r.invoke(app, ["actions", "blocklist", "remove", blk]).exit_code == 0
     assert "allow" in r.invoke(app, ["actions", "run"]).output
     with engine.connect() as conn:
         changes = (

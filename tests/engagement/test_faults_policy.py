@@ -408,8 +408,9 @@ def test_verification_rows_survive_an_id_collision(engine, vault, sandbox, brows
 
 
 def test_dry_run_decides_as_the_run_for_a_post_blocked_by_its_platform_id(engine, vault, sandbox, browser):
-    """The queue row names the post by our id; the blocklist names it by the platform's id. The
-    dry run and the run build the policy request the same way (one builder), so both block it."""
+    """The action is queued by our id (resolved to the platform's); the blocklist entry, added
+    after it was queued, names the post by the platform's id. The dry run and the run build the
+    policy request the same way (one builder), so both block it."""
     acc = make_account(engine, vault, sandbox, browser, login=False)
     with engine.begin() as conn:
         conn.execute(
@@ -418,13 +419,15 @@ def test_dry_run_decides_as_the_run_for_a_post_blocked_by_its_platform_id(engine
                 "('p-00000009', 'x', 'blocked42', 'hello')"
             )
         )
+    aid = queue(engine, vault, acc, "like", "p-00000009")
+    assert action_row(engine, aid)["target_id"] == "blocked42"
+    with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO blocklist_entries (id, entry_type, value, match_type, reason, added_by) VALUES "
                 "('blk-00000009', 'post', 'blocked42', 'exact', 'not this one', 'user')"
             )
         )
-    aid = queue(engine, vault, acc, "like", "p-00000009")
     ex = Executor(engine, vault, config=ExecutorConfig())
     preview = {d["action_id"]: d for d in ex.preview()}
     assert preview[aid]["outcome"] == "reject" and preview[aid]["reason_code"] == "blocklisted_post"

@@ -57,6 +57,11 @@ class NotPersisted(DriverError):
     code = "not_persisted"
 
 
+class TargetRefused(DriverError):
+    """The policy refused the target once its author was read from the page (``code`` is the
+    policy's reason code, e.g. ``opted_out``): the action is rejected, never retried."""
+
+
 class TransientError(DriverError):
     """429, 5xx, timeouts: retried with backoff, then deferred."""
 
@@ -99,6 +104,9 @@ class ActionTask:
     max_attempts: int = 3
     db_post_id: str | None = None
     driver: str = "sandbox"  # the driver's name in ``registry.DRIVERS``
+    #: the target's author is unknown to the store: read it from the page and check the policy
+    #: (blocklist, opt-outs, allowlist) before acting
+    check_author: bool = False
 
 
 @dataclass
@@ -134,6 +142,13 @@ class Driver(Protocol):
     one browser context per instance."""
 
     def perform(self, task: ActionTask, text: str | None) -> tuple[dict[str, Any], Verification | None]: ...
+
+    def read_author(self, task: ActionTask) -> str | None:
+        """The username of the targeted post's author (a reply: of the comment replied to), read
+        from the platform. Called before ``perform`` when the store does not know it; a driver
+        without it cannot act on posts whose author is unknown while user entries or an
+        allowlist apply."""
+        ...
 
     def verify(self, task: ActionTask, result: dict[str, Any], text: str | None) -> Verification: ...
 

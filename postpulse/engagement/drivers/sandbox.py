@@ -46,6 +46,7 @@ from .sandbox_selectors import (
     post_path,
     profile_path,
     thread_path,
+    username_from_profile_href,
 )
 
 SANDBOX_SITES = ("linkedin", "instagram", "tiktok", "x", "threads")
@@ -263,6 +264,17 @@ class SandboxDriver:
         if fn is None:
             raise DriverError(f"the sandbox driver cannot {task.action_type}", code="unsupported_action")
         return fn(task, text)
+
+    def read_author(self, task: ActionTask) -> str | None:
+        """The author of the targeted post (its author link), or of the comment replied to."""
+        if task.target_type == "comment":
+            self.goto(post_path(self.site, task.post_ref))
+            el = self._parent(task)
+            if el is None:
+                raise TargetNotFound(f"comment {task.target_id} is not on post {task.post_ref} (deleted?)")
+            return el.get_attribute(ATTR_AUTHOR)
+        self.goto(post_path(self.site, task.target_id))
+        return username_from_profile_href(self.need("post_author").get_attribute("href"))
 
     def _toggle(self, task: ActionTask, path: str, key: str, want: bool, what: str):
         t0 = time.perf_counter()

@@ -21,6 +21,7 @@ SELECTORS: dict[str, str] = {
     # post page
     "post": '[data-testid="post"]',
     "post_text": '[data-testid="post"] [data-testid="post-text"]',
+    "post_author": '[data-testid="post"] [data-testid="post-author"]',
     "like_button": '[data-testid="post"] [data-testid="like-button"]',
     "comment_input": '[data-testid="comment-form"] [data-testid="comment-input"]',
     "comment_submit": '[data-testid="comment-form"] [data-testid="comment-submit"]',
@@ -63,6 +64,15 @@ ATTR_WITH = "data-with"
 ATTR_MESSAGE_ID = "data-message-id"
 ATTR_SENDER = "data-sender"
 ATTR_DATETIME = "datetime"
+
+
+def username_from_profile_href(href: str | None) -> str | None:
+    """A profile link's username: its last path segment (``/x/ana``, ``/tiktok/@ana``,
+    ``/linkedin/in/ana/``, ``/instagram/ana/`` -> ``ana``)."""
+    if not href:
+        return None
+    last = href.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1].lstrip("@")
+    return last or None
 
 
 def login_path(site: str) -> str:
