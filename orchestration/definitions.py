@@ -18,7 +18,16 @@ from assets import store_overview
 from resources.store import PostgresStore
 
 # Area modules under ``orchestration``; each exposes ``defs: dg.Definitions``.
-AREAS: list[str] = ["analytics", "ingest", "engagement", "agency", "bluesky", "operations"]
+AREAS: list[str] = [
+    "analytics",
+    "ingest",
+    "engagement",
+    "agency",
+    "bluesky",
+    "operations",
+    "publishing",
+    "platforms",
+]
 
 
 def _resources() -> dict:

@@ -368,8 +368,12 @@ class RetentionConfig(dg.Config):
 )
 def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, store: PostgresStore) -> dict:
     from postpulse.engagement.retention import run_retention
+    from postpulse.publishing.media import remove_unused_media
 
-    counts = run_retention(store.engine(), datetime.now(UTC), run_id=context.run_id, dry_run=config.dry_run)
+    now = datetime.now(UTC)
+    counts = run_retention(store.engine(), now, run_id=context.run_id, dry_run=config.dry_run)
+    with store.engine().begin() as conn:  # media files no content item uses any more
+        counts["media_removed"] = remove_unused_media(conn, now, dry_run=config.dry_run)
     context.add_output_metadata({k: v for k, v in counts.items()})
     return counts
 

@@ -17,6 +17,7 @@ from postpulse.checkbacks.apify_fetcher import ApifyFetcher, RoutingFetcher
 from postpulse.checkbacks.due import DEFAULT_BATCH, claim_batches
 from postpulse.checkbacks.fetchers import SandboxFetcher
 from postpulse.checkbacks.runner import DEFAULT_CONCURRENCY, run_checkbacks
+from postpulse.checkbacks.youtube_fetcher import youtube_fetcher_from_env
 from postpulse.errors import PostpulseError
 from postpulse.ingest import drop
 from postpulse.ingest.loader import existing_run_for_hash, import_file_as_pull, sha256_file
@@ -256,12 +257,16 @@ def checkback_op(
         return
     url = sandbox.url()
     apify = checkback_apify_client()
-    if not url and apify is None:
+    youtube = youtube_fetcher_from_env(store.engine())
+    if not url and apify is None and youtube is None:
         raise dg.Failure(
-            description="no platform client: neither the sandbox (POSTPULSE_SANDBOX_URL) nor Apify "
-            "(APIFY_TOKEN) is configured; the posts stay due and are retried later"
+            description="no platform client: neither the sandbox (POSTPULSE_SANDBOX_URL), Apify "
+            "(APIFY_TOKEN) nor the YouTube Data API (POSTPULSE_YOUTUBE_API_KEY) is configured; "
+            "the posts stay due and are retried later"
         )
-    fetcher = RoutingFetcher(SandboxFetcher(url) if url else None, ApifyFetcher(apify) if apify else None)
+    fetcher = RoutingFetcher(
+        SandboxFetcher(url) if url else None, ApifyFetcher(apify) if apify else None, youtube
+    )
     try:
         res = run_checkbacks(
             store.engine(),

@@ -51,6 +51,9 @@ PREFIXES = {
     "watch_sources": "wsr",
     "watches": "wch",
     "alerts": "alr",
+    "content_item_history": "cih",
+    "content_variants": "cvr",
+    "media_assets": "mda",
 }
 
 _ID_RE = re.compile(r"^[a-z]{1,4}-[0-9a-f]{1,8}$")

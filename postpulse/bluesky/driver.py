@@ -17,6 +17,7 @@ the profile's follow, the new post itself).
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,8 +236,34 @@ class BlueskyDriver:
             alts.append(str(spec.get("alt") or ""))
         return images, alts
 
+    def _sent_since(self, text: str, since: str) -> Any | None:
+        """Our post with this text created at or after ``since`` (our clock wrote both), from the
+        repository itself: a publication retried after a crash finds what it already sent."""
+        listed = self._call(
+            "reading our recent posts",
+            self.client.com.atproto.repo.list_records,
+            {"repo": self.did, "collection": "app.bsky.feed.post", "limit": 50},
+        )
+        start = datetime.fromisoformat(since)
+        for rec in listed.records:
+            created = datetime.fromisoformat(str(rec.value.created_at).replace("Z", "+00:00"))
+            if rec.value.text == text and created >= start:
+                return rec
+        return None
+
     def _do_publish(self, task: ActionTask, text: str | None) -> dict:
         text = text or ""
+        if task.params.get("intent_at"):
+            sent = self._sent_since(text, task.params["intent_at"])
+            if sent is not None:
+                rkey = sent.uri.rsplit("/", 1)[-1]
+                return {
+                    "platform_post_id": sent.uri,
+                    "cid": sent.cid,
+                    "url": f"https://bsky.app/profile/{self.did}/post/{rkey}",
+                    "images": len(getattr(sent.value.embed, "images", None) or []),
+                    "already": True,
+                }
         if len(text) > MAX_TEXT_GRAPHEMES:
             raise DriverError(
                 f"the post has {len(text)} characters; Bluesky allows {MAX_TEXT_GRAPHEMES}",

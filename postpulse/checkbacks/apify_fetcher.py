@@ -108,11 +108,13 @@ def _items_by_post_id(items: list[dict]) -> dict[str, dict]:
 
 
 class RoutingFetcher:
-    """Sandbox posts to the sandbox's endpoint, the others to Apify (when configured)."""
+    """Sandbox posts to the sandbox's endpoint, YouTube posts to the YouTube Data API (with an API
+    key), the others to Apify (when configured)."""
 
-    def __init__(self, sandbox: SandboxFetcher | None, apify: ApifyFetcher | None):
+    def __init__(self, sandbox: SandboxFetcher | None, apify: ApifyFetcher | None, youtube=None):
         self.sandbox = sandbox
         self.apify = apify
+        self.youtube = youtube  # postpulse.checkbacks.youtube_fetcher.YouTubeApiFetcher
 
     @property
     def base_url(self) -> str | None:
@@ -125,12 +127,23 @@ class RoutingFetcher:
             self.sandbox.close()
         if self.apify is not None:
             self.apify.client.close()
+        if self.youtube is not None:
+            self.youtube.close()
 
     def fetch_many(self, posts: list[dict], max_concurrency: int = 8) -> list[FetchResult]:
         out: list[FetchResult | None] = [None] * len(posts)
         here, there = [], []
+        tube = []
         for i, p in enumerate(posts):
-            (here if self.sandbox is not None and self.sandbox.can_serve(p["url"]) else there).append(i)
+            if self.sandbox is not None and self.sandbox.can_serve(p["url"]):
+                here.append(i)
+            elif self.youtube is not None and p["platform"] == "youtube":
+                tube.append(i)
+            else:
+                there.append(i)
+        if tube:
+            for i, r in zip(tube, self.youtube.fetch_many([posts[i] for i in tube]), strict=True):
+                out[i] = r
         for i, r in zip(
             here, fetch_each(self.sandbox, [posts[i] for i in here], max_concurrency), strict=True
         ):

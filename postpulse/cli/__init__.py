@@ -35,7 +35,9 @@ AREA_COMMANDS: list[tuple[str, str | None]] = [
     ("agency", None),
     ("watch", "watch"),
     ("users", "users"),
+    ("platforms", "platforms"),
     ("console", None),
+    ("content", "content"),
 ]
 
 

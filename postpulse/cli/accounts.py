@@ -9,6 +9,7 @@ postpulse accounts pause demo_x | resume demo_x          # resume also lifts a f
 postpulse accounts settings demo_x [--json '{...}'] [--auto-approve like] [--no-quiet-hours]
 postpulse accounts sync-dms demo_x
 postpulse accounts connect bluesky --handle me.bsky.social [--service URL]   # app password on stdin
+postpulse accounts connect youtube|x|instagram|linkedin [--authorize] [--no-browser] [--port N]  # OAuth
 """
 
 from __future__ import annotations
@@ -225,19 +226,31 @@ def login(
 
 @app.command()
 def connect(
-    platform: str = typer.Argument(..., help="the platform: bluesky"),
-    handle: str = typer.Option(..., "--handle", help="full handle, e.g. name.bsky.social"),
+    platform: str = typer.Argument(..., help="bluesky, youtube, x, instagram or linkedin"),
+    handle: str = typer.Option(None, "--handle", help="bluesky: the full handle, e.g. name.bsky.social"),
     service: str = typer.Option(
-        "https://bsky.social", "--service", help="the account's PDS (a local stack: its pds URL)"
+        "https://bsky.social", "--service", help="bluesky: the account's PDS (a local stack: its pds URL)"
     ),
     authorize: bool = typer.Option(
         False, "--authorize", help="mark it as yours and authorized for automation"
     ),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="open the consent page in a browser"),
+    timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the consent"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="fixed redirect port (0: a free one)"),
 ) -> None:
-    """Connect an API account with an app password, read from standard input or a prompt (never an
-    argument). The session is stored encrypted; the password is not stored."""
+    """Connect an API account: Bluesky with an app password (read from standard input or a prompt,
+    never an argument; the session is stored encrypted, the password is not), the official APIs
+    of YouTube, X, Instagram and LinkedIn through their OAuth consent page (tokens stored
+    encrypted)."""
     if platform.strip().lower() != "bluesky":
-        fail(f"`accounts connect` supports bluesky, not {platform!r}; browser platforms use `accounts login`")
+        from postpulse.cli.platforms import connect_official
+
+        connect_official(
+            platform.strip().lower(), authorize=authorize, browser=browser, timeout=timeout, port=port
+        )
+        return
+    if not handle:
+        fail("bluesky accounts connect with --handle NAME.bsky.social (and the app password on stdin)")
     from postpulse.bluesky.accounts import connect_account
     from postpulse.bluesky.errors import BlueskyError
     from postpulse.cli.keys import vault_or_fail

@@ -99,6 +99,7 @@ class ExecutorConfig:
     timeout_ms: int = 15000
     screenshot_dir: str | None = None
     base_url: str | None = None  # the sandbox
+    action_types: tuple[str, ...] | None = None  # claim only these types (the publishing runner)
 
     def screenshots(self) -> Path:
         return (
@@ -117,6 +118,7 @@ class ClaimReport:
 _CLAIM = text(
     SELECT_ROWS
     + """WHERE q.status = 'approved' AND (q.scheduled_for IS NULL OR q.scheduled_for <= :now)
+  AND (CAST(:types AS text[]) IS NULL OR q.action_type = ANY(CAST(:types AS text[])))
 ORDER BY q.priority DESC, q.scheduled_for NULLS FIRST, q.created_at
 LIMIT :n
 FOR UPDATE OF q SKIP LOCKED
@@ -223,7 +225,10 @@ class Executor:
             if is_globally_paused(conn):
                 report.paused = True
                 return report
-            rows = [dict(r) for r in conn.execute(_CLAIM, {"now": now, "n": limit}).mappings()]
+            types = list(self.config.action_types) if self.config.action_types else None
+            rows = [
+                dict(r) for r in conn.execute(_CLAIM, {"now": now, "n": limit, "types": types}).mappings()
+            ]
             if not rows:
                 return report
             by_account: dict[str, list[dict]] = defaultdict(list)
@@ -403,7 +408,11 @@ class Executor:
                 text_encrypted=params.get("text_encrypted"),
                 text_hash=r["text_hash"],
                 params={
-                    **{k: v for k, v in params.items() if k in ("media", "post_id", "template_id")},
+                    **{
+                        k: v
+                        for k, v in params.items()
+                        if k in ("media", "post_id", "template_id", "client_ref", "intent_at")
+                    },
                     **({"platform_thread_id": r["platform_thread_id"]} if r["platform_thread_id"] else {}),
                 },
                 attempts=r["attempts"] + 1,
@@ -514,7 +523,7 @@ class Executor:
                 dict(r)
                 for r in conn.execute(
                     text(str(_CLAIM.text).replace("FOR UPDATE OF q SKIP LOCKED", "")),
-                    {"now": now, "n": limit},
+                    {"now": now, "n": limit, "types": list(self.config.action_types or []) or None},
                 ).mappings()
             ]
             usage = PreloadedUsage(conn, [(r["account_id"], r["action_type"]) for r in rows], now)

@@ -57,6 +57,7 @@ from .clock import SandboxClock
 from .faults import FaultError, Faults
 from .formats import flatten_item, item_for, post_path, profile_path, tiktok_comment_item
 from .html import STATIC, avatar_svg, changed_markup, env, media_svg, reltime_factory, rich_text
+from .official import mount_official
 from .world import (
     COMMENT_METRIC,
     LIKE_METRIC,
@@ -1138,7 +1139,12 @@ def create_app(
         if blocked(session, request, "publish"):
             return RedirectResponse(f"/{platform}/compose", status_code=303)
         post = sb.world.publish(
-            platform, session.username, form.get("text"), sb.clock.now(), media_kind=form.get("media") or None
+            platform,
+            session.username,
+            form.get("text"),
+            sb.clock.now(),
+            media_kind=form.get("media") or None,
+            client_ref=form.get("client_ref") or None,
         )
         return RedirectResponse(post_path(post), status_code=303)
 
@@ -1203,6 +1209,7 @@ def create_app(
     async def server_exc(request: Request, exc: Exception) -> Response:
         return json_error("internal sandbox error; this is a bug in the sandbox", 500, "internal-error")
 
+    routes[:0] = mount_official(sb, now=world.now)  # the official API emulations (sandbox/official/)
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_exc, Exception: server_exc})
     app.state.sandbox = sb
     app.add_middleware(FaultMiddleware, sandbox=sb)

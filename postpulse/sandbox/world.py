@@ -158,6 +158,7 @@ class Post:
     ids: dict[str, Any] = field(default_factory=dict)  # per-platform extra ids (urns, shortcode...)
     post_type: str = "regular"
     published_live: bool = False  # created through the site's compose form
+    client_ref: str | None = None  # the publisher's own reference, sent with the compose form
     deleted: bool = False
     adjustments: dict[str, int] = field(default_factory=dict)
 
@@ -686,9 +687,17 @@ class World:
         return self.send_dm(platform, sender, thread.other(sender), text, now)
 
     def publish(
-        self, platform: str, username: str, text: str, now: datetime, media_kind: str | None = None
+        self,
+        platform: str,
+        username: str,
+        text: str,
+        now: datetime,
+        media_kind: str | None = None,
+        client_ref: str | None = None,
     ) -> Post:
         text = _clean_text(text, "post")
+        if client_ref is not None and not re.fullmatch(r"[A-Za-z0-9:._-]{1,80}", client_ref):
+            raise WorldError("client_ref must be 1-80 letters, digits or : . _ -", 400)
         if media_kind not in (None, "", "none", "image", "video"):
             raise WorldError(f"media must be none, image or video, not {media_kind!r}", 400)
         with self.lock:
@@ -702,6 +711,7 @@ class World:
             finals = _finals(platform, rng, prof, has_video=any(m.kind == "video" for m in media))
             post = _make_post(platform, prof, text, now, media, finals, rng.uniform(3, 18), rng)
             post.published_live = True
+            post.client_ref = client_ref
             self._add_post(post)
             self._log(now, platform=platform, account=username, action="publish", post_id=post.post_id)
             return post

@@ -81,6 +81,17 @@ DRIVERS: dict[str, DriverSpec] = {
     "bluesky": DriverSpec("bluesky", "postpulse.bluesky.driver:BlueskyDriver", kind="api"),
 }
 
+# accounts connected through an official API (``postpulse accounts connect PLATFORM``) carry
+# metadata.driver = "official_<platform>": postpulse/platforms/driver.py, no browser
+DRIVERS.update(
+    {
+        f"official_{p}": DriverSpec(
+            f"official_{p}", "postpulse.platforms.driver:OfficialApiDriver", kind="api"
+        )
+        for p in ("youtube", "x", "instagram", "linkedin")
+    }
+)
+
 #: platform -> driver name; platforms not listed use ``DEFAULT_DRIVER``
 PLATFORM_DRIVERS: dict[str, str] = {"bluesky": "bluesky"}
 

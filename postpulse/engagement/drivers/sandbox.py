@@ -30,6 +30,7 @@ from .base import (
 )
 from .sandbox_selectors import (
     ATTR_AUTHOR,
+    ATTR_CLIENT_REF,
     ATTR_COMMENT_ID,
     ATTR_DATETIME,
     ATTR_MESSAGE_ID,
@@ -420,10 +421,32 @@ class SandboxDriver:
                 found = mid
         return found
 
+    def find_own_post(self, client_ref: str) -> str | None:
+        """Our post sent with this reference (our profile page shows it to us only): a publication
+        retried after a crash finds the post it already sent instead of sending it again."""
+        self.goto(profile_path(self.site, self.username))
+        self.need("profile_posts")
+        for card in self.page.query_selector_all(SELECTORS["post_card"]):
+            if card.get_attribute(ATTR_CLIENT_REF) == client_ref:
+                return card.get_attribute(ATTR_POST_ID)
+        return None
+
     def _do_publish(self, task, text):
         t0 = time.perf_counter()
+        ref = task.params.get("client_ref")
+        if ref:
+            pid = self.find_own_post(ref)
+            if pid is not None:
+                return (
+                    {"platform_post_id": pid, "url": post_path(self.site, pid), "already": True},
+                    Verification(
+                        "dom_state_check", True, 0.8, {"platform_post_id": pid, "found": True}, _ms(t0)
+                    ),
+                )
         self.goto(compose_path(self.site))
         self.need("compose_input").fill(text)
+        if ref:
+            self.need("compose_ref").evaluate("(el, value) => { el.value = value; }", ref)
         media = task.params.get("media")
         if media:
             self.need("compose_media").select_option(str(media))

@@ -35,6 +35,9 @@ SELECTORS: dict[str, str] = {
     # profile page
     "profile": '[data-testid="profile"]',
     "follow_button": '[data-testid="profile"] [data-testid="follow-button"]',
+    "profile_posts": '[data-testid="profile-posts"]',
+    "post_card": '[data-testid="profile-posts"] [data-testid="post-card"]',
+    "compose_ref": '[data-testid="compose-form"] [data-testid="compose-ref"]',
     # messages
     "thread_list": '[data-testid="thread-list"]',
     "thread": '[data-testid="thread"]',
@@ -64,6 +67,7 @@ ATTR_WITH = "data-with"
 ATTR_MESSAGE_ID = "data-message-id"
 ATTR_SENDER = "data-sender"
 ATTR_DATETIME = "datetime"
+ATTR_CLIENT_REF = "data-client-ref"
 
 
 def username_from_profile_href(href: str | None) -> str | None:

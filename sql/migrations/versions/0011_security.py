@@ -7,13 +7,13 @@ is created and granted by ``postpulse.analytics.reader_role`` (also re-run at ev
 upgrade``); when the migrating role cannot create roles the migration still succeeds and says so.
 
 Revision ID: 0011_security
-Revises: 0012_alerts
+Revises: 0017_official_apis
 """
 
 from alembic import op
 
 revision = "0011_security"
-down_revision = "0012_alerts"
+down_revision = "0017_official_apis"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,58 @@
+"""``api_usage`` rows for official API calls: endpoint, status, items, quota units, rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from postpulse.ids import allocate_ids, retry_on_id_collision
+
+from .http import Call
+
+_INSERT = text(
+    "INSERT INTO api_usage (id, provider, endpoint, run_id, account_id, status_code, items, duration_ms, "
+    "called_at, quota_units, ratelimit_limit, ratelimit_remaining, ratelimit_reset_at) VALUES (:id, "
+    ":provider, :endpoint, :run_id, :account_id, :status, :items, :ms, :at, :units, :rl, :rr, :reset)"
+)
+
+
+def record_calls(
+    conn: Connection,
+    provider: str,
+    calls: Iterable[Call],
+    *,
+    run_id: str | None = None,
+    account_id: str | None = None,
+) -> int:
+    rows = list(calls)
+    if not rows:
+        return 0
+
+    def attempt() -> int:
+        ids = allocate_ids(conn, "api_usage", len(rows))
+        conn.execute(
+            _INSERT,
+            [
+                {
+                    "id": row_id,
+                    "provider": provider,
+                    "endpoint": c.endpoint,
+                    "run_id": run_id,
+                    "account_id": account_id,
+                    "status": c.status,
+                    "items": c.items,
+                    "ms": c.duration_ms,
+                    "at": c.called_at,
+                    "units": c.quota_units,
+                    "rl": c.ratelimit_limit,
+                    "rr": c.ratelimit_remaining,
+                    "reset": c.ratelimit_reset_at,
+                }
+                for row_id, c in zip(ids, rows, strict=True)
+            ],
+        )
+        return len(rows)
+
+    return retry_on_id_collision(conn, "api_usage", attempt)
