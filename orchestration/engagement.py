@@ -56,7 +56,7 @@ def _executor(
         cfg.worker_id = f"dagster-{context.run_id[:8]}"
     return Executor(
         store.engine(),
-        vault.vault() if vault is not None else None,
+        vault.vault(store.engine()) if vault is not None else None,
         browser=browser,
         config=cfg,
         run_id=context.run_id,
@@ -324,7 +324,7 @@ def sync_direct_messages(
         )
     totals = {"accounts": len(ids), "threads": 0, "new_messages": 0, "opt_outs": 0}
     if ids:
-        vault = engagement_vault.vault()
+        vault = engagement_vault.vault(engine)
         with engagement_browser.launch() as browser:
             for acc in ids:
                 c = sync_account(

@@ -77,6 +77,31 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, wh
     raise PostpulseError(f"{what} did not answer on {url} within {timeout:.0f}s")
 
 
+def admin_token_file(data: Path) -> Path:
+    return data / "sandbox-admin-token"
+
+
+def write_admin_token(data: Path) -> str:
+    """A fresh random admin token for the sandbox, written to a file only the user can read."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    path = admin_token_file(data)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _stop_group(proc: subprocess.Popen, timeout: float = 20.0) -> None:
     """Stop a child started in its own session, and everything it started: Dagster starts its
     code servers in sessions of their own, out of reach of the group signal, so the child's
@@ -176,14 +201,19 @@ class Launcher:
             if self.sandbox:
                 sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
                 env["POSTPULSE_SANDBOX_URL"] = sandbox_url
+                # its admin endpoints (clock, faults, state) need a token only this user can read
+                admin_token = write_admin_token(data)
                 proc = self._spawn(
                     [sys.executable, "-m", "postpulse.sandbox", "serve", "--port", str(self.sandbox_port)],
-                    env,
+                    {**env, "SANDBOX_ADMIN_TOKEN": admin_token},
                     "sandbox platform",
                 )
                 wait_http(f"{sandbox_url}/healthz", 60, proc, "the sandbox platform")
-                self.say(f"sandbox platform: {sandbox_url}")
+                self.say(f"sandbox platform: {sandbox_url}  (admin token in {admin_token_file(data)})")
             bluesky_demo = self._start_bluesky(store, env) if self.bluesky else None
+            # Dagster's web server checks no Host header: it listens on an internal port and is
+            # served through the host guard (DNS rebinding, see postpulse.host_guard)
+            internal_port = _free_port()
             dagster = self._spawn(
                 [
                     sys.executable,
@@ -193,15 +223,31 @@ class Launcher:
                     "-w",
                     str(config.repo_root() / "workspace.yaml"),
                     "-h",
-                    self.host,
+                    "127.0.0.1",
                     "-p",
-                    str(self.port),
+                    str(internal_port),
                 ],
                 env,
                 "Dagster (web UI + daemon)",
             )
-            ui = f"http://{self.host}:{self.port}"
-            wait_http(f"{ui}/server_info", 180, dagster, "the Dagster web UI")
+            wait_http(f"http://127.0.0.1:{internal_port}/server_info", 180, dagster, "the Dagster web UI")
+            guard = self._spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "postpulse.host_guard",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--upstream",
+                    f"http://127.0.0.1:{internal_port}",
+                ],
+                env,
+                "Dagster UI host guard",
+            )
+            ui = f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
+            wait_http(f"{ui}/server_info", 30, guard, "the Dagster web UI")
             if self.console_port:
                 self._start_console(env, ui)
             self.say(f"READY: Dagster UI at {ui}  (Ctrl-C stops everything)")

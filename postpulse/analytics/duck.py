@@ -4,8 +4,12 @@
 
 * loads the postgres extension from the ``duckdb-ext-postgres`` wheel (``duckdb_ext.init``
   points ``extension_directory`` at it and turns auto-install off: nothing is downloaded);
-* ``ATTACH``es the store as ``pg`` with ``READ_ONLY`` (DuckDB opens every PostgreSQL
-  transaction ``READ ONLY`` too, so even ``postgres_execute`` cannot write);
+* ``ATTACH``es the store as ``pg`` with ``READ_ONLY``, logged in as the read-only role
+  ``postpulse_reader`` (``postpulse.analytics.reader_role``: SELECT on the store's tables only,
+  no superuser, read-only transactions); the credentials go into a temporary DuckDB secret, so
+  ``duckdb_databases()``/``PRAGMA database_list`` show no connection string or password. Where
+  that role does not exist (the store's role could not create it) the store's own role is used
+  and :func:`run_user_query` refuses user SQL;
 * creates one view per table of ``pg.public`` in its own catalog, so queries name tables
   unqualified (``SELECT * FROM posts``) while DuckDB's own temp objects stay local, plus the
   helper views of ``sql/queries/_views.sql`` (``snapshots``, ``post_dim``);
@@ -13,13 +17,18 @@
 * then disables external access (no local files, no new ATTACH) and locks its configuration,
   so a user query can neither read the machine's files nor undo the lockdown.
 
-User SQL goes through :func:`check_read_only` first: only single ``SELECT`` statements run.
+User SQL goes through :func:`check_read_only` first: only single ``SELECT`` statements run, and
+DuckDB's own parse tree of the statement is walked: table functions other than a few harmless
+ones (``range``, ``unnest``, the ``duckdb_*`` catalog) are refused, so ``postgres_query``,
+``postgres_scan`` (a new connection to any server), ``query``, ``read_csv`` and the like never run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
 from postpulse.analytics.errors import AnalyticsError, QueryRefused
+from postpulse.analytics.reader_role import READER_ROLE, reader_password
 from postpulse.errors import first_line
 from postpulse.store.urls import redact
 
@@ -74,6 +84,8 @@ class Analytics:
 
     con: duckdb.DuckDBPyConnection
     display_url: str
+    # True when the store is attached as the read-only role (required for user SQL)
+    as_reader: bool = False
     # results computed in this session that live outside DuckDB (e.g. the daily_metrics rows
     # waiting to be written), by name
     results: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +121,12 @@ def _env_settings(threads: int | None, memory_limit: str | None) -> tuple[int | 
 
 
 def open_analytics(
-    url: str, *, threads: int | None = None, memory_limit: str | None = None, lockdown: bool = True
+    url: str,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    lockdown: bool = True,
+    reader_role: str = READER_ROLE,
 ) -> Analytics:
     """Open an in-memory DuckDB with the store attached read-only as ``pg`` (see module doc)."""
     import duckdb_ext
@@ -134,12 +151,10 @@ def open_analytics(
         # binary COPY is the fast read path; filters on scanned columns are pushed to PostgreSQL
         con.execute("SET pg_use_binary_copy = true")
         con.execute("SET pg_experimental_filter_pushdown = true")
-        # ATTACH takes no prepared parameters: the conninfo is our own config, quoted as a literal
-        con.execute(f"ATTACH {_sql_literal(libpq_conninfo(url))} AS pg (TYPE postgres, READ_ONLY)")
+        as_reader = _attach(con, url, reader_role)
         _create_views(con)
         if lockdown:
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
+            _lock_down(con)
     except duckdb.Error as exc:
         con.close()
         msg = first_line(exc)
@@ -150,7 +165,51 @@ def open_analytics(
             fix="check that PostgreSQL runs and DATABASE_URL is right (`postpulse db status`), "
             "and that the schema is migrated (`postpulse db upgrade`)",
         ) from None
-    return Analytics(con=con, display_url=redact(url))
+    return Analytics(con=con, display_url=redact(url), as_reader=as_reader)
+
+
+_SECRET_FIELDS = {
+    "host": "HOST",
+    "port": "PORT",
+    "dbname": "DATABASE",
+    "user": "USER",
+    "password": "PASSWORD",
+}
+
+
+def _attach(con: duckdb.DuckDBPyConnection, url: str, reader_role: str) -> bool:
+    """ATTACH the store as ``pg``, as the read-only role if it can log in (returns True), else
+    as the store's own role. Host, port, database, user and password go into a temporary secret
+    (bound as parameters); only other libpq options stay in the attached path."""
+    params = conninfo_to_dict(libpq_conninfo(url))
+    reader = {**params, "user": reader_role, "password": reader_password(params.get("password"))}
+    try:
+        _attach_as(con, reader)
+        return True
+    except duckdb.Error:
+        pass  # no such role, or it cannot log in: fall back (user SQL is then refused)
+    _attach_as(con, params)
+    return False
+
+
+def _attach_as(con: duckdb.DuckDBPyConnection, params: dict) -> None:
+    fields = {k: str(v) for k, v in params.items() if k in _SECRET_FIELDS and v not in (None, "")}
+    options = ", ".join(f"{_SECRET_FIELDS[k]} ${k}" for k in fields)
+    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET postpulse_store (TYPE postgres, {options})", fields)
+    extra = {k: v for k, v in params.items() if k not in _SECRET_FIELDS and k != "sslpassword" and v}
+    # ATTACH takes no prepared parameters: the options are our own config, quoted as a literal
+    path = _sql_literal(make_conninfo(**extra) if extra else "")
+    con.execute(f"ATTACH {path} AS pg (TYPE postgres, SECRET postpulse_store, READ_ONLY)")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """No files, no network, no new extensions, no unredacted secrets; then freeze the settings."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET allow_community_extensions = false")
+    con.execute("SET allow_unredacted_secrets = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _create_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -194,12 +253,89 @@ def check_read_only(query: str) -> str:
             f"refused: {kind.name} statements are not allowed; postpulse query is read-only",
             fix="use SELECT; the store changes only through postpulse's pipeline",
         )
+    _check_functions(text)
     return text
+
+
+#: table functions user SQL may call: generated rows and DuckDB's own catalog, nothing that
+#: opens a file, a connection or runs another statement
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "json_each",
+        "json_tree",
+        "duckdb_tables",
+        "duckdb_views",
+        "duckdb_columns",
+        "duckdb_schemas",
+        "duckdb_types",
+        "duckdb_functions",
+        "duckdb_keywords",
+        "duckdb_constraints",
+        "duckdb_indexes",
+        "pragma_table_info",
+    }
+)
+REFUSED_FUNCTIONS = frozenset({"getenv", "query", "query_table", "json_execute_serialized_sql"})
+REFUSED_PREFIXES = ("postgres_", "read_")
+
+
+def _function_nodes(node: Any) -> Iterator[tuple[str, bool]]:
+    """(function name, called as a table function) for every function in a serialized tree."""
+    if isinstance(node, dict):
+        if node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+            fn = node["function"]
+            yield str(fn.get("function_name", "")), True
+            for child in fn.get("children", []):
+                yield from _function_nodes(child)
+            rest = {k: v for k, v in node.items() if k != "function"}
+            yield from _function_nodes(rest)
+            return
+        if node.get("class") == "FUNCTION" and "function_name" in node:
+            yield str(node["function_name"]), False
+        for value in node.values():
+            yield from _function_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _function_nodes(value)
+
+
+def _check_functions(text: str) -> None:
+    """Refuse table functions outside ``ALLOWED_TABLE_FUNCTIONS`` and the refused scalar
+    functions, found in DuckDB's own parse tree of the statement (not in its text)."""
+    with duckdb.connect(":memory:") as parser:
+        tree = json.loads(parser.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    if tree.get("error"):
+        raise QueryRefused(
+            f"the query cannot be checked: {tree.get('error_message', 'unsupported statement')}",
+            fix="use a plain SELECT over the store's tables and views",
+        )
+    for name, as_table in _function_nodes(tree.get("statements", [])):
+        lname = name.lower()
+        if as_table and lname not in ALLOWED_TABLE_FUNCTIONS:
+            raise QueryRefused(
+                f"refused: the table function {name}() is not available in postpulse query "
+                "(it could read files, other databases or the network)",
+                fix="query the store's tables and views, e.g. SELECT * FROM posts",
+            )
+        if not as_table and (lname in REFUSED_FUNCTIONS or lname.startswith(REFUSED_PREFIXES)):
+            raise QueryRefused(
+                f"refused: the function {name}() is not available in postpulse query",
+                fix="query the store's tables and views, e.g. SELECT * FROM posts",
+            )
 
 
 def run_user_query(a: Analytics, query: str, params: dict[str, Any] | None = None):
     """Check ``query`` is read-only, then run it; errors become one-line AnalyticsErrors."""
     text = check_read_only(query)
+    if not a.as_reader:
+        raise QueryRefused(
+            f"user SQL runs only as the read-only role {READER_ROLE}, which cannot log in to this store",
+            fix="run `postpulse db upgrade` as a role that may create roles (superuser or CREATEROLE), "
+            "or have an administrator create it (docs/security.md)",
+        )
     try:
         return a.con.execute(text, params or None).df()
     except duckdb.Error as exc:

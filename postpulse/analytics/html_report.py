@@ -8,6 +8,7 @@ still reports. Days and weeks (from Monday) are in the workspace's time zone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,12 +19,38 @@ from postpulse.analytics import plots, queries
 from postpulse.analytics.duck import Analytics
 from postpulse.analytics.errors import AnalyticsError
 from postpulse.analytics.report_format import dates_as_dates
+from postpulse.safe_text import safe_link
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
-def _table(df, max_rows: int = 15) -> dict:
-    df = dates_as_dates(df.head(max_rows))
+@dataclass(frozen=True)
+class Link:
+    """A cell shown as a link only when ``href`` is a safe (absolute http/https) URL."""
+
+    text: str
+    href: str | None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _table(df, max_rows: int = 15, links: dict[str, str] | None = None) -> dict:
+    """Columns and display rows; ``links`` maps a column to the column holding its URL, shown as
+    a link only if ``safe_link`` accepts it (``javascript:`` and the like never); the URL column
+    itself is not shown."""
+    df = df.head(max_rows)
+    links = links or {}
+    table = _plain_table(df.drop(columns=list(links.values())))
+    for col, url_col in links.items():
+        i = table["columns"].index(col)
+        for row, url in zip(table["rows"], df[url_col], strict=True):
+            row[i] = Link(row[i], safe_link(url))
+    return table
+
+
+def _plain_table(df) -> dict:
+    df = dates_as_dates(df)
     rows = [
         [
             ""
@@ -79,9 +106,12 @@ def render(
     window = {"workspace": wid, "since": start, "until": end}
     growth = lib["follower_growth"].run(a, {**window, "period": period, "by": "account"})
     top = lib["top_posts"].run(a, {**window, "limit": 10})
-    top = top.sort_values("engagement", ascending=False, na_position="last")[
-        ["platform", "author_username", "posted_at", "engagement", "views", "text_preview"]
-    ]
+    urls = a.sql(
+        "SELECT post_id, url FROM post_dim WHERE list_contains($ids, post_id)", {"ids": list(top["post_id"])}
+    )
+    top = top.merge(urls, on="post_id", how="left").sort_values(
+        "engagement", ascending=False, na_position="last"
+    )[["platform", "author_username", "posted_at", "engagement", "views", "text_preview", "url"]]
     tags = lib["tag_performance"].run(a, window).drop(columns="period_start")
     published = a.sql(
         """WITH latest AS (SELECT post_id, arg_max(engagement, downloaded_at) AS engagement
@@ -155,7 +185,7 @@ def render(
             plots.follower_growth_png(growth, f"{wname}: followers per {period}")
         ),
         growth_table=_table(per_account, 60),
-        top=_table(top),
+        top=_table(top, links={"text_preview": "url"}),
         tags=_table(tags, 30),
         published=_table(published, 50),
         growth_png=plots.data_uri(plots.growth_curves_png(curves, f"Growth curves: top posts of {wname}")),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from postpulse.safe_text import for_display, for_spreadsheet
+
 FORMATS = ("table", "csv", "parquet", "json")
 
 
@@ -18,7 +20,7 @@ def cell_text(v) -> str:
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1 else f"{v:,.2f}"
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return for_display(str(v)).replace("|", "\\|")
 
 
 def dates_as_dates(df: pd.DataFrame) -> pd.DataFrame:
@@ -50,10 +52,21 @@ def markdown_table(df: pd.DataFrame | None, max_rows: int = 20) -> str:
     return "\n".join(lines)
 
 
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells (and column names) a spreadsheet would evaluate as formulas, quoted (OWASP)."""
+    out = df.rename(columns=lambda c: for_spreadsheet(str(c)))
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(for_spreadsheet)
+    return out
+
+
 def write(df: pd.DataFrame, fmt: str, path: Path | None) -> str | None:
-    """Write ``df`` as csv/parquet/json to ``path`` (or return the text for stdout)."""
+    """Write ``df`` as csv/parquet/json to ``path`` (or return the text for stdout); CSV cells
+    are made spreadsheet-safe (``spreadsheet_safe``)."""
     if fmt == "csv":
-        text = df.to_csv(index=False)
+        # CRLF rows (RFC 4180): a carriage return inside a cell is then quoted too
+        text = spreadsheet_safe(df).to_csv(index=False, lineterminator="\r\n")
     elif fmt == "json":
         text = df.to_json(orient="records", date_format="iso", indent=1)
     elif fmt == "parquet":

@@ -135,6 +135,8 @@ def list_(
     with _engine().connect() as conn:
         acc_id = repo.get_account(conn, account)["id"] if account else None
         rows = repo.list_actions(conn, status=status, account_id=acc_id, limit=limit)
+    from postpulse.safe_text import display_cell
+
     t = Table("id", "account", "type", "target", "status", "prio", "scheduled", "reason")
     t.columns[0].no_wrap = t.columns[4].no_wrap = True
     for r in rows:
@@ -142,7 +144,7 @@ def list_(
             r["id"],
             f"@{r['username']} ({r['platform']})",
             r["action_type"],
-            str(r["target_id"])[:24],
+            display_cell(str(r["target_id"])[:24]),
             r["status"],
             str(r["priority"]),
             f"{r['scheduled_for']:%Y-%m-%d %H:%M}" if r["scheduled_for"] else "",

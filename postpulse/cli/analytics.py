@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def _session():
 
 def _print_df(df, title: str | None = None) -> None:
     from postpulse.analytics.report_format import cell_text, dates_as_dates
+    from postpulse.safe_text import display_cell
 
     if df.empty:
         console.print(f"[yellow]no rows[/yellow]{f' ({title})' if title else ''}")
@@ -39,9 +41,9 @@ def _print_df(df, title: str | None = None) -> None:
     table = Table(title=title, show_lines=False, header_style="bold cyan")
     for col in df.columns:
         numeric = df[col].dtype.kind in "iuf"
-        table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(display_cell(col), justify="right" if numeric else "left", overflow="fold")
     for row in dates_as_dates(df.head(MAX_TABLE_ROWS)).itertuples(index=False):
-        table.add_row(*[cell_text(v) for v in row])
+        table.add_row(*[display_cell(cell_text(v)) for v in row])
     console.print(table)
     if len(df) > MAX_TABLE_ROWS:
         console.print(f"[dim]{len(df) - MAX_TABLE_ROWS} more row(s); use --format csv -o FILE for all[/dim]")
@@ -61,6 +63,10 @@ def _emit(df, fmt: str, output: Path | None, title: str | None = None) -> None:
         fail("--format parquet needs an output file: -o FILE.parquet")
     text = report_format.write(df, fmt, output)
     if text is not None:
+        if sys.stdout.isatty():  # never let imported text drive the terminal
+            from postpulse.safe_text import for_terminal
+
+            text = for_terminal(text)
         typer.echo(text, nl=False)
     else:
         console.print(f"[green]wrote {len(df)} row(s) to {output}[/green]", highlight=False)

@@ -19,8 +19,13 @@ app = typer.Typer(
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
+    from postpulse.analytics.reader_role import refresh_reader_role
+
     store = open_store()
     migrate.upgrade(store.urls.app, revision)
+    note = refresh_reader_role(store.urls.app)  # the analytics' read-only role and its grants
+    if note:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print(
         f"[green]schema at {migrate.status(store.urls.app).current}[/green] ({store.urls.display()})"
     )

@@ -10,10 +10,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 
 import typer
+
+#: the admin token the served sandbox requires on /_admin/* (set by `postpulse up`)
+ADMIN_TOKEN_ENV = "SANDBOX_ADMIN_TOKEN"
 
 app = typer.Typer(
     name="sandbox",
@@ -69,7 +73,13 @@ def serve(
         future_days=future_days,
     )
     server = SandboxServer(
-        world, host=host, port=port, time_scale=time_scale, session_ttl=timedelta(hours=session_ttl_hours)
+        world,
+        host=host,
+        port=port,
+        time_scale=time_scale,
+        session_ttl=timedelta(hours=session_ttl_hours),
+        # `postpulse up` sets it: /_admin/* then needs the header X-Sandbox-Admin
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
     )
     if now is None:
         # The world is built on the hour (deterministic), but a live sandbox must run on the wall
@@ -87,9 +97,9 @@ def serve(
     typer.echo(
         f"  log in as demo_<platform> with password sandbox-<username>; platforms: {', '.join(PLATFORMS)}"
     )
-    typer.echo(
-        f"  Apify-style API: {server.base_url}/v2  token: SANDBOX_APIFY_TOKEN (default 'sandbox-token')"
-    )
+    typer.echo(f"  Apify-style API: {server.base_url}/v2  token: SANDBOX_APIFY_TOKEN")
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        typer.echo(f"  /_admin/* needs the header X-Sandbox-Admin: ${ADMIN_TOKEN_ENV}")
     typer.echo("  Ctrl-C stops it.")
     server.serve_forever()
 

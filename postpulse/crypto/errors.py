@@ -1,8 +1,11 @@
 """Vault errors. Messages name the key id, file or variable and say what to do; they never
-contain key material or plaintext."""
+contain key material or plaintext. They are user errors: the command line prints them as one
+line and exits non-zero."""
+
+from postpulse.errors import PostpulseError
 
 
-class VaultError(Exception):
+class VaultError(PostpulseError):
     """Base class of every crypto error."""
 
 

@@ -316,6 +316,40 @@ class Keyring:
             _write_key_file(path, self._to_json(), replace=True)
         return kid
 
+    def staged_rotation(self) -> Keyring:
+        """An in-memory copy of this keyring with a fresh primary key added; nothing is persisted.
+
+        Re-encrypt with it, then ``adopt(staged)`` writes its new key to the key file: rotation
+        never leaves a persisted primary key that the stored data does not use yet."""
+        self._require_file("rotate")
+        if self._path is not None:
+            self.refresh()
+        kid = new_kid()
+        while kid in self._keys:
+            kid = new_kid()
+        staged = Keyring(
+            [(k.kid, k.material) for k in self._keys.values()], self._primary, source="staged rotation"
+        )
+        staged._add(kid, secrets.token_bytes(KEY_BYTES), datetime.now(UTC).isoformat(), where=self._source)
+        staged._primary = kid
+        return staged
+
+    def adopt(self, staged: Keyring) -> str:
+        """Add ``staged``'s primary key (from ``staged_rotation``) and make it primary; persist it."""
+        key = staged._keys[staged.primary_kid]
+        path = self._require_file("rotate")
+        if self._path is None:
+            self._add(key.kid, key.material, key.created_at, where=self._source)
+            self._primary = key.kid
+            return key.kid
+        with _lock(path):
+            self.refresh()
+            if key.kid not in self._keys:
+                self._add(key.kid, key.material, key.created_at, where=self._source)
+            self._primary = key.kid
+            _write_key_file(path, self._to_json(), replace=True)
+        return key.kid
+
     def remove(self, kid: str) -> None:
         """Drop a retired key (not the primary). Data still encrypted with it becomes unreadable."""
         path = self._require_file("remove a key from")

@@ -688,6 +688,12 @@ def add_action(
     auto = settings.auto_approves(action_type) and template_error is None
     status = "rejected" if template_error else ("approved" if auto else "queued")
     th_value = text_hash(rendered) if rendered is not None else None
+    if rendered is not None and action_type in PRIVATE_TEXT_ACTIONS:
+        if vault is None:
+            raise InvalidAction("DM text is encrypted at rest; no vault was given")
+        from .dm_hash import dm_hash_key, dm_text_hash
+
+        th_value = dm_text_hash(dm_hash_key(conn, vault), rendered)  # keyed: see dm_hash
 
     def attempt() -> dict:
         (aid,) = allocate_ids(conn, "action_queue", 1)

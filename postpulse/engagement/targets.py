@@ -63,6 +63,8 @@ def policy_inputs(
     params = {k: v for k, v in (r["action_params"] or {}).items() if k not in ("text_encrypted", "variables")}
     if text_value is not None:
         params["text"] = text_value
+    if r["action_type"] == "dm_send" and r["text_hash"]:
+        params["text_hash"] = r["text_hash"]  # keyed (postpulse.engagement.dm_hash)
     if r["post_platform_id"]:
         params.setdefault("platform_post_id", r["post_platform_id"])
     authors, pending = target_authors(r)

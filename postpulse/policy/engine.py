@@ -151,7 +151,9 @@ class PolicyEngine:
         if denied is not None:
             return denied
 
-        key = idempotency_key(request.action_type, request.target_id, request.text)
+        key = idempotency_key(
+            request.action_type, request.target_id, request.text, request.params.get("text_hash")
+        )
         if key is not None and self.idempotency.already_succeeded(
             request.account_id, request.action_type, key[0], key[1]
         ):

@@ -54,13 +54,14 @@ def text_hash(text: str) -> str:
 
 
 def idempotency_key(
-    action_type: str, target_id: str | None, text: str | None
+    action_type: str, target_id: str | None, text: str | None, known_hash: str | None = None
 ) -> tuple[str, str | None] | None:
-    """``(target_id, text_hash or None)`` for checked action types, else None."""
+    """``(target_id, text_hash or None)`` for checked action types, else None. ``known_hash``
+    (the hash stored with the action: keyed for DMs) wins over hashing ``text`` here."""
     if action_type not in IDEMPOTENT_ACTIONS or not target_id:
         return None
     if IDEMPOTENT_ACTIONS[action_type]:
-        return (target_id, text_hash(text or ""))
+        return (target_id, known_hash or text_hash(text or ""))
     return (target_id, None)
 
 

@@ -14,10 +14,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import uvicorn
+
+from postpulse import host_guard
 
 from .app import DEFAULT_SESSION_TTL, create_app
 from .clock import SandboxClock
@@ -35,7 +38,8 @@ class SandboxServer:
 
     ``world`` defaults to ``build_world(seed)``; the clock starts at ``world.now`` and runs at
     ``time_scale`` sandbox seconds per real second. ``apify_token`` defaults to
-    ``$SANDBOX_APIFY_TOKEN`` or ``"sandbox-token"``.
+    ``$SANDBOX_APIFY_TOKEN`` or ``"sandbox-token"``. It answers only the Host names in
+    ``allowed_hosts`` (default: ``postpulse.host_guard.allowed_hosts(host)``), any other gets 400.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class SandboxServer:
         apify_polls_to_finish: int = 2,
         apify_seconds_to_finish: float | None = None,
         log_level: str = "warning",
+        allowed_hosts: Sequence[str] | None = None,
     ) -> None:
         self.world = world if world is not None else build_world(seed=seed)
         self.clock = SandboxClock(self.world.now, time_scale=time_scale)
@@ -71,6 +76,7 @@ class SandboxServer:
             apify_seconds_to_finish=apify_seconds_to_finish,
         )
         self.log_level = log_level
+        self.allowed_hosts = allowed_hosts
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -107,8 +113,14 @@ class SandboxServer:
         sock.set_inheritable(True)
         self._sock = sock
         self.port = sock.getsockname()[1]
+        # only its own host names, never a rebound foreign one (postpulse.host_guard)
+        hosts = self.allowed_hosts if self.allowed_hosts is not None else host_guard.allowed_hosts(self.host)
         config = uvicorn.Config(
-            self.app, log_level=self.log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            host_guard.guarded(self.app, hosts),
+            log_level=self.log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
         )
         self._server = _Server(config)
         self._thread = threading.Thread(

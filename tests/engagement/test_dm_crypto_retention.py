@@ -139,7 +139,7 @@ def test_tampered_dm_detected_and_rotation(engine, vault, sandbox, browser, tmp_
     old = ring.primary_kid
     before = keys.status(engine, fvault)
     assert before["needing_rotation"] == 0
-    kid, counts = keys.rotate(engine, fvault, batch_size=1)
+    kid, counts = keys.rotate(engine, fvault)
     assert kid != old and counts["dm_messages.content"] >= 1 and counts["accounts.session"] == 1
     after = keys.status(engine, fvault)
     assert after["needing_rotation"] == 0 and set(after["columns"]["dm_messages.content"]) == {kid}

@@ -58,6 +58,11 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
     try:
         assert _wait_for(lines, "READY", 240, log), "".join(log[-40:])
         assert httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=10).status_code == 200
+        # DNS rebinding: the UI answers only its own host names
+        foreign = {"Host": f"attacker.example:{port}"}
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/server_info", headers=foreign, timeout=10).status_code == 400
+        )
         # the team console beside it: its first admin announced once, nothing open without login
         assert any("first user 'admin', one-time password" in line for line in log), "".join(log[-40:])
         console = httpx.get(f"http://127.0.0.1:{console_port}/approvals", timeout=10)
@@ -87,7 +92,13 @@ def test_up_starts_everything_once_and_stops_cleanly(tmp_path):
         assert {"runs", "event_logs"} <= tables
 
         # The live sandbox runs on the wall clock (check-backs are scheduled in real time).
-        clock = httpx.get(f"http://127.0.0.1:{sandbox_port}/_admin/clock", timeout=10).json()
+        admin = f"http://127.0.0.1:{sandbox_port}/_admin/clock"
+        assert httpx.get(admin, timeout=10).status_code == 403  # under `up` the admin needs its token
+        token = (home / "sandbox-admin-token").read_text().strip()
+        assert oct((home / "sandbox-admin-token").stat().st_mode & 0o777) == "0o600"
+        foreign = {"Host": f"attacker.example:{sandbox_port}", "X-Sandbox-Admin": token}
+        assert httpx.get(admin, headers=foreign, timeout=10).status_code == 400
+        clock = httpx.get(admin, headers={"X-Sandbox-Admin": token}, timeout=10).json()
         lag = abs(time.time() - datetime.fromisoformat(clock["now"]).timestamp())
         assert lag < 60, f"sandbox clock is {lag:.0f} s off the wall clock"
 

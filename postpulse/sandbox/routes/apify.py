@@ -41,8 +41,9 @@ def check_token(sb: Sandbox, request: Request) -> Response | None:
         )
     if not secrets.compare_digest(tok.encode(), sb.apify_token.encode()):
         return json_error(
-            "Authentication token is not valid (the sandbox accepts its "
-            "SANDBOX_APIFY_TOKEN, default 'sandbox-token')",
+            # never name a valid token (not even the default) to a caller who has none
+            "Authentication token is not valid: pass the token the sandbox was started with "
+            "(SANDBOX_APIFY_TOKEN)",
             401,
             "token-not-valid",
         )

@@ -8,14 +8,14 @@ are stored once, content-addressed by SHA-256. A publication row is created per 
 item is scheduled; it records the intent to send before sending, and the platform's post id and
 URL after.
 
-Revision ID: 0016_publishing
-Revises: 0012_alerts
+Revision ID: 0015_publishing
+Revises: 0014_alerts
 """
 
 from alembic import op
 
-revision = "0016_publishing"
-down_revision = "0012_alerts"
+revision = "0015_publishing"
+down_revision = "0014_alerts"
 branch_labels = None
 depends_on = None
 

@@ -2,14 +2,14 @@
 check, overdue check-backs, a watch over budget, the daily digest), once per deduplication key,
 with what was sent to which channel.
 
-Revision ID: 0012_alerts
-Revises: 0014_bluesky
+Revision ID: 0014_alerts
+Revises: 0013_bluesky
 """
 
 from alembic import op
 
-revision = "0012_alerts"
-down_revision = "0014_bluesky"
+revision = "0014_alerts"
+down_revision = "0013_bluesky"
 branch_labels = None
 depends_on = None
 

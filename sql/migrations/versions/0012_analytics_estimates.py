@@ -8,14 +8,14 @@
   so a flat count there says nothing about growth. ``ALTER TABLE`` on the parent adds the column
   to every day table (they inherit it).
 
-Revision ID: 0010_analytics_estimates
-Revises: 0013_agency
+Revision ID: 0012_analytics_estimates
+Revises: 0011_agency
 """
 
 from alembic import op
 
-revision = "0010_analytics_estimates"
-down_revision = "0013_agency"
+revision = "0012_analytics_estimates"
+down_revision = "0011_agency"
 branch_labels = None
 depends_on = None
 

@@ -6,14 +6,14 @@
   (``ratelimit-limit``, ``ratelimit-remaining``, ``ratelimit-reset``), so a 429 can be read
   back and the next call waits for the reset.
 
-Revision ID: 0014_bluesky
-Revises: 0010_analytics_estimates
+Revision ID: 0013_bluesky
+Revises: 0012_analytics_estimates
 """
 
 from alembic import op
 
-revision = "0014_bluesky"
-down_revision = "0010_analytics_estimates"
+revision = "0013_bluesky"
+down_revision = "0012_analytics_estimates"
 branch_labels = None
 depends_on = None
 

@@ -2,14 +2,14 @@
 snapshots (followers/following/posts per capture, append-only) and watchlists with per-source
 budgets recorded in api_usage.
 
-Revision ID: 0013_agency
-Revises: 0015_console_users
+Revision ID: 0011_agency
+Revises: 0010_console_users
 """
 
 from alembic import op
 
-revision = "0013_agency"
-down_revision = "0015_console_users"
+revision = "0011_agency"
+down_revision = "0010_console_users"
 branch_labels = None
 depends_on = None
 

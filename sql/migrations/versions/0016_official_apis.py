@@ -5,13 +5,13 @@ rate-limit window the answer reported (``ratelimit_limit``, ``ratelimit_remainin
 ``ratelimit_reset_at``; the same columns other API clients fill, so created only when absent)
 and ``account_id`` (whose token made the call).
 
-Revision ID: 0017_official_apis
+Revision ID: 0016_official_apis
 """
 
 from alembic import op
 
-revision = "0017_official_apis"
-down_revision = "0016_publishing"
+revision = "0016_official_apis"
+down_revision = "0015_publishing"
 branch_labels = None
 depends_on = None
 

@@ -9,13 +9,13 @@ login attempts that slow down password guessing.
 - ``console_login_attempts``: every login attempt (username as typed, lowercased, and the
   client address), counted to refuse logins after repeated failures.
 
-Revision ID: 0015_console_users
+Revision ID: 0010_console_users
 Revises: 0009_capture_before_post
 """
 
 from alembic import op
 
-revision = "0015_console_users"
+revision = "0010_console_users"
 down_revision = "0009_capture_before_post"
 branch_labels = None
 depends_on = None
