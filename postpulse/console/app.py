@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from postpulse import config
-from postpulse.console.routes import accounts, approvals, auth, inbox, reports, team
+from postpulse.console.routes import accounts, approvals, auth, content, inbox, reports, team
 from postpulse.console.web import SecurityHeadersMiddleware, SessionUserMiddleware
 from postpulse.crypto import Vault
 
@@ -70,6 +70,7 @@ def create_app(engine: Engine, settings: ConsoleSettings) -> Starlette:
         *accounts.routes,
         *reports.routes,
         *team.routes,
+        *content.routes,
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
     ]
     middleware = [

@@ -34,6 +34,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_accounts": frozenset({"admin"}),
     "view_reports": frozenset({"admin", "editor", "approver", "viewer", "client"}),
     "manage_users": frozenset({"admin"}),
+    "view_content": frozenset({"admin", "editor", "approver", "viewer", "client"}),
+    "review_content": frozenset({"admin", "approver", "client"}),
+    "schedule_content": frozenset({"admin", "editor"}),
 }
 
 #: failed logins (per username, or per client address x 4) in the window before logins are refused
