@@ -1,6 +1,6 @@
 """Daily metrics: per UTC day per post, rolled up per profile, account, workspace, tag, platform.
 
-Definitions (the README repeats them):
+Definitions (docs/analytics.md repeats them):
 
 * **Engagement** of a snapshot = reactions + comments + shares + saves, where reactions is
   ``total_reactions`` or else ``like_count`` (NULL parts count as 0; NULL if all are NULL).

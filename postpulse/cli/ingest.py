@@ -68,7 +68,7 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 
 def import_command(
     paths: list[Path] = typer.Argument(..., help="files or folders (folders: every file inside)"),
-    format: str | None = typer.Option(None, "--format", help="force a format (see the README's format list)"),
+    format: str | None = typer.Option(None, "--format", help="force a format (listed in docs/ingest.md)"),
     captured_at: str | None = typer.Option(
         None, "--captured-at", help="capture time (ISO 8601) for records and file names without one"
     ),

@@ -2,7 +2,8 @@
 
 Its data lives in ``<data dir>/pg`` and is reused across runs. As root, pgserver runs the
 server as the system user ``pgserver`` and opens the parent folders of the data directory for
-traversal (read the README before pointing ``POSTPULSE_HOME`` at a private folder).
+traversal (read docs/operations.md, "The embedded PostgreSQL", before pointing ``POSTPULSE_HOME``
+at a private folder).
 """
 
 from __future__ import annotations
