@@ -12,7 +12,7 @@ from postpulse.ids import insert_with_new_id
 from postpulse.timeutil import as_utc
 
 from .errors import PublishingError, ValidationFailed
-from .items import get_item_row, transition, variant_drafts, variants
+from .items import cancel_pending_publications, get_item_row, transition, variant_drafts, variants
 from .validation import check_variant
 
 
@@ -100,3 +100,11 @@ def schedule_item(conn: Connection, item_id: str, at: datetime, *, actor: str = 
         scheduled_for=at,
     )
     return created
+
+
+def reschedule_item(conn: Connection, item_id: str, at: datetime, *, actor: str = "user") -> list[str]:
+    """Move a scheduled item to another time: its pending publications are cancelled and it is
+    scheduled again (validated anew); returns the new publications' ids."""
+    cancel_pending_publications(conn, item_id, f"rescheduled by {actor}")
+    transition(conn, item_id, "approved", reason="rescheduling", actor=actor)
+    return schedule_item(conn, item_id, at, actor=actor)

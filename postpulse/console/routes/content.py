@@ -3,7 +3,7 @@ validation result; approve, send back to draft or cancel) and the calendar (sche
 published content by week or month; reschedule a scheduled item).
 
 Every change goes through the publishing functions (``items.approve``, ``items.transition``,
-``items.cancel``, ``schedule.schedule_item``), the same as ``postpulse content ...``, and is
+``items.cancel``, ``schedule.reschedule_item``), the same as ``postpulse content ...``, and is
 audited with the console user.
 """
 
@@ -19,7 +19,7 @@ from postpulse.engagement import audit
 from postpulse.errors import PostpulseError
 from postpulse.publishing import items
 from postpulse.publishing.calendar import calendar_entries
-from postpulse.publishing.schedule import schedule_item, validate_item
+from postpulse.publishing.schedule import reschedule_item, validate_item
 
 #: the most items the review inbox lists
 REVIEW_LIMIT = 200
@@ -198,9 +198,7 @@ def reschedule(request, form):
         return redirect(back)
     try:
         with request.app.state.engine.begin() as conn:
-            items.cancel_pending_publications(conn, item_id, "rescheduled by " + actor(request))
-            items.transition(conn, item_id, "approved", reason="rescheduling", actor=actor(request))
-            schedule_item(conn, item_id, at, actor=actor(request))
+            reschedule_item(conn, item_id, at, actor=actor(request))
     except PostpulseError as exc:
         flash(request, f"{item_id}: not rescheduled ({exc})")
         return redirect(back)
