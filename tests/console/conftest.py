@@ -13,6 +13,7 @@ from postpulse.console import users
 from postpulse.console.app import ConsoleSettings
 from postpulse.console.server import BackgroundServer
 from postpulse.crypto import Keyring, Vault
+from tests.engagement.conftest import OPEN_SETTINGS
 
 PASSWORD = "correct horse battery"
 
@@ -133,23 +134,3 @@ def add_dm(
             text("UPDATE dm_threads SET unread_count = :n WHERE id = :t"), {"n": len(messages), "t": tid}
         )
     return tid
-
-
-#: no quiet hours (tests run at any hour), generous limits
-OPEN_SETTINGS = {
-    "quiet_hours": None,
-    "rate_limits": {
-        a: {"per_hour": 200, "per_day": 1000}
-        for a in (
-            "like",
-            "unlike",
-            "comment",
-            "reply",
-            "delete_comment",
-            "dm_send",
-            "follow",
-            "unfollow",
-            "publish",
-        )
-    },
-}
