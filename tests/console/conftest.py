@@ -12,15 +12,9 @@ from sqlalchemy import text
 from postpulse.console import users
 from postpulse.console.app import ConsoleSettings
 from postpulse.console.server import BackgroundServer
-from postpulse.crypto import Keyring, Vault
 from tests.engagement.conftest import OPEN_SETTINGS
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def vault() -> Vault:
-    return Vault(Keyring.generate("test1"))
 
 
 @pytest.fixture
