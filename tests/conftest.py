@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from postpulse.crypto import Keyring, Vault
 from postpulse.store import migrate
 from postpulse.store.database import make_engine
 from postpulse.store.embedded import prepare_runtime_dir
@@ -112,3 +113,22 @@ def real_fixtures() -> Path:
     if not SHARED_REAL.is_dir():
         pytest.skip(f"real scraper fixtures not present at {SHARED_REAL}")
     return SHARED_REAL
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A real headless Chromium, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from postpulse.browser import launch_args
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(**launch_args())
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def vault() -> Vault:
+    """A vault with a throw-away key."""
+    return Vault(Keyring.generate("test1"))

@@ -42,6 +42,17 @@ def _run(fn):
         fail(str(exc))
 
 
+def _in_transaction(change, *args, **kwargs):
+    """``change(conn, *args, **kwargs)`` in one transaction; a PostpulseError ends the command with
+    its one line."""
+
+    def go():
+        with _begin() as conn:
+            return change(conn, *args, **kwargs)
+
+    return _run(go)
+
+
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
     t = Table(title=title, header_style="bold cyan")
     for c in columns:
@@ -63,11 +74,7 @@ def ws_add(
     """Add a workspace (a client)."""
     from postpulse.agency import workspaces as W
 
-    def go():
-        with _begin() as conn:
-            return W.add_workspace(conn, name, timezone=timezone, description=description)
-
-    ws = _run(go)
+    ws = _in_transaction(W.add_workspace, name, timezone=timezone, description=description)
     console.print(
         f"[green]{ws['id']}[/green] workspace {escape(ws['name'])} ({ws['timezone']})", highlight=False
     )
@@ -123,11 +130,7 @@ def ws_show(name: str) -> None:
 def ws_rename(name: str, new_name: str) -> None:
     from postpulse.agency import workspaces as W
 
-    def go():
-        with _begin() as conn:
-            return W.rename_workspace(conn, name, new_name)
-
-    ws = _run(go)
+    ws = _in_transaction(W.rename_workspace, name, new_name)
     console.print(f"[green]renamed[/green] {ws['id']} to {escape(ws['name'])}", highlight=False)
 
 
@@ -136,11 +139,7 @@ def ws_timezone(name: str, timezone: str) -> None:
     """Set the time zone of the workspace's days and weeks in reports."""
     from postpulse.agency import workspaces as W
 
-    def go():
-        with _begin() as conn:
-            return W.set_timezone(conn, name, timezone)
-
-    ws = _run(go)
+    ws = _in_transaction(W.set_timezone, name, timezone)
     console.print(f"{escape(ws['name'])}: time zone {ws['timezone']}", highlight=False)
 
 
@@ -149,11 +148,7 @@ def ws_archive(name: str) -> None:
     """Archive a workspace: its history stays, it takes no new accounts."""
     from postpulse.agency import workspaces as W
 
-    def go():
-        with _begin() as conn:
-            return W.archive_workspace(conn, name)
-
-    ws = _run(go)
+    ws = _in_transaction(W.archive_workspace, name)
     console.print(f"[yellow]archived[/yellow] {escape(ws['name'])}", highlight=False)
 
 
@@ -190,11 +185,7 @@ def tags_add(name: str, description: str | None = typer.Option(None, "--descript
     """Create a tag."""
     from postpulse.agency import tags as T
 
-    def go():
-        with _begin() as conn:
-            return T.add_tag(conn, name, description=description)
-
-    t = _run(go)
+    t = _in_transaction(T.add_tag, name, description=description)
     console.print(f"[green]{t['id']}[/green] tag {escape(t['name'])}", highlight=False)
 
 
@@ -210,11 +201,8 @@ def tags_assign(name: str, post: list[str] = _POSTS, profile: list[str] = _PROFI
     if not post and not profile:
         fail("name at least one --post or --profile")
 
-    def go():
-        with _begin() as conn:
-            return T.assign(conn, name, posts=post, profiles=profile)
-
-    console.print(f"{_run(go)} newly tagged {escape(name)}", highlight=False)
+    tagged = _in_transaction(T.assign, name, posts=post, profiles=profile)
+    console.print(f"{tagged} newly tagged {escape(name)}", highlight=False)
 
 
 @tags_app.command("unassign")
@@ -225,11 +213,8 @@ def tags_unassign(name: str, post: list[str] = _POSTS, profile: list[str] = _PRO
     if not post and not profile:
         fail("name at least one --post or --profile")
 
-    def go():
-        with _begin() as conn:
-            return T.unassign(conn, name, posts=post, profiles=profile)
-
-    console.print(f"{_run(go)} untagged", highlight=False)
+    untagged = _in_transaction(T.unassign, name, posts=post, profiles=profile)
+    console.print(f"{untagged} untagged", highlight=False)
 
 
 @tags_app.command("list")
@@ -317,11 +302,7 @@ def rule_edit(
 
     spec = _spec(hashtag, keyword, regex, author, platform, confidence)
 
-    def go():
-        with _begin() as conn:
-            return R.update_rule(conn, rule_id, spec)
-
-    rule, res = _run(go)
+    rule, res = _in_transaction(R.update_rule, rule_id, spec)
     console.print(f"{rule['id']} v{rule['version']}: {_applied(res)}", highlight=False)
 
 
@@ -330,11 +311,7 @@ def rule_remove(rule_id: str) -> None:
     """Remove a rule and the tags only it gave."""
     from postpulse.agency import rules as R
 
-    def go():
-        with _begin() as conn:
-            return R.remove_rule(conn, rule_id)
-
-    console.print(f"removed {rule_id}: {_applied(_run(go))}", highlight=False)
+    console.print(f"removed {rule_id}: {_applied(_in_transaction(R.remove_rule, rule_id))}", highlight=False)
 
 
 @tags_app.command("rules")

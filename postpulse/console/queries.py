@@ -17,9 +17,9 @@ from postpulse.crypto import Vault, VaultError, envelope_from_text
 from postpulse.engagement.policy_store import PreloadedIdempotency, PreloadedUsage, blocklist_cache
 from postpulse.engagement.repository import is_globally_paused, utcnow
 from postpulse.engagement.secrets import dm_content_aad, queued_text_aad
+from postpulse.engagement.targets import account_state
 from postpulse.policy import (
     AccountSettings,
-    AccountState,
     ActionRequest,
     PolicyEngine,
     SettingsError,
@@ -189,17 +189,7 @@ def queued_actions(
             approved=True,
             expires_at=r["expires_at"],
         )
-        account = AccountState(
-            account_id=r["account_id"],
-            platform=r["platform"],
-            is_authorized=r["is_authorized"],
-            is_active=r["is_active"],
-            settings=settings,
-            timezone=r["timezone"],
-            frozen_until=r["frozen_until"],
-            needs_relogin=r["needs_relogin"],
-            frozen_reason=r["frozen_reason"],
-        )
+        account = account_state(r, settings)
         d = PolicyEngine(blocklist, usage=usage, idempotency=idem, global_paused=paused).decide(
             request, account, now
         )

@@ -55,6 +55,21 @@ def target_authors(r: dict) -> tuple[tuple[str, ...], bool]:
     return authors, pending
 
 
+def account_state(r: dict, settings: AccountSettings) -> AccountState:
+    """The policy engine's view of the account of a queue row (joined with its account)."""
+    return AccountState(
+        account_id=r["account_id"],
+        platform=r["platform"],
+        is_authorized=r["is_authorized"],
+        is_active=r["is_active"],
+        settings=settings,
+        timezone=r["timezone"],
+        frozen_until=r["frozen_until"],
+        needs_relogin=r["needs_relogin"],
+        frozen_reason=r["frozen_reason"],
+    )
+
+
 def policy_inputs(
     r: dict, text_value: str | None, settings: AccountSettings
 ) -> tuple[ActionRequest, AccountState]:
@@ -86,15 +101,4 @@ def policy_inputs(
         approved=r["approved_at"] is not None,
         expires_at=r["expires_at"],
     )
-    account = AccountState(
-        account_id=r["account_id"],
-        platform=r["platform"],
-        is_authorized=r["is_authorized"],
-        is_active=r["is_active"],
-        settings=settings,
-        timezone=r["timezone"],
-        frozen_until=r["frozen_until"],
-        needs_relogin=r["needs_relogin"],
-        frozen_reason=r["frozen_reason"],
-    )
-    return request, account
+    return request, account_state(r, settings)

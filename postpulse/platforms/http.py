@@ -286,6 +286,14 @@ class ApiSession:
         self.sleep(seconds)
 
 
+def error_body(resp: httpx.Response) -> dict:
+    """The JSON body of an error answer, or ``{}`` when it is not JSON (an HTML error page...)."""
+    try:
+        return resp.json()
+    except ValueError:
+        return {}
+
+
 def epoch_to_dt(value: str | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(float(value)), UTC) if value else None

@@ -33,6 +33,7 @@ from .errors import (
     TokenExpired,
     TokenRevoked,
 )
+from .http import error_body
 
 SCOPES = ("r_basicprofile", "r_organization_social", "w_organization_social", "rw_organization_admin")
 
@@ -62,10 +63,7 @@ class LinkedInConnector(Connector):
         return {"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"}
 
     def classify(self, resp: httpx.Response) -> ApiError:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
+        body = error_body(resp)
         status = resp.status_code
         if isinstance(body.get("error"), str):  # the token endpoint
             return TokenRevoked(

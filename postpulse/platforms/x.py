@@ -33,7 +33,7 @@ from .errors import (
     TokenExpired,
     TokenRevoked,
 )
-from .http import Window, epoch_to_dt, header_int, seconds_until
+from .http import Window, epoch_to_dt, error_body, header_int, seconds_until
 
 SCOPES = (
     "tweet.read",
@@ -78,10 +78,7 @@ class XConnector(Connector):
         )
 
     def classify(self, resp: httpx.Response) -> ApiError:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
+        body = error_body(resp)
         status = resp.status_code
         if isinstance(body.get("error"), str):  # the token endpoint
             return TokenRevoked(

@@ -31,6 +31,7 @@ from .errors import (
     TokenExpired,
     TokenRevoked,
 )
+from .http import error_body
 
 SCOPES = (
     "https://www.googleapis.com/auth/youtube.readonly",
@@ -78,10 +79,7 @@ class YouTubeConnector(Connector):
 
     # ------------------------------------------------------------------ errors
     def classify(self, resp: httpx.Response) -> ApiError:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
+        body = error_body(resp)
         err = body.get("error")
         if isinstance(err, str):  # the token endpoint: {"error": "invalid_grant", ...}
             msg = f"{err}: {body.get('error_description', '')}".strip(": ")

@@ -12,14 +12,9 @@ from sqlalchemy import text
 from postpulse.console import users
 from postpulse.console.app import ConsoleSettings
 from postpulse.console.server import BackgroundServer
-from postpulse.crypto import Keyring, Vault
+from tests.engagement.conftest import OPEN_SETTINGS
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def vault() -> Vault:
-    return Vault(Keyring.generate("test1"))
 
 
 @pytest.fixture
@@ -133,23 +128,3 @@ def add_dm(
             text("UPDATE dm_threads SET unread_count = :n WHERE id = :t"), {"n": len(messages), "t": tid}
         )
     return tid
-
-
-#: no quiet hours (tests run at any hour), generous limits
-OPEN_SETTINGS = {
-    "quiet_hours": None,
-    "rate_limits": {
-        a: {"per_hour": 200, "per_day": 1000}
-        for a in (
-            "like",
-            "unlike",
-            "comment",
-            "reply",
-            "delete_comment",
-            "dm_send",
-            "follow",
-            "unfollow",
-            "publish",
-        )
-    },
-}

@@ -27,18 +27,6 @@ def sandbox():
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from postpulse.browser import launch_args
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(**launch_args())
-        yield b
-        b.close()
-
-
 _open_contexts: list = []
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from postpulse.crypto import Keyring, Vault
 from postpulse.engagement import repository as repo
 from postpulse.engagement.executor import Executor, ExecutorConfig
 from postpulse.engagement.sessions import login_account
@@ -39,23 +38,6 @@ def sandbox():
 
     with SandboxServer(seed=7) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from postpulse.browser import launch_args
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(**launch_args())
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def vault() -> Vault:
-    return Vault(Keyring.generate("test1"))
 
 
 @pytest.fixture(autouse=True)

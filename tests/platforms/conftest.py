@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from postpulse.crypto import Keyring, Vault
 from postpulse.platforms.accounts import connect_account
 from postpulse.sandbox.official import youtube as yt_emulation
 
@@ -22,23 +21,6 @@ def sandbox():
 @pytest.fixture(scope="module")
 def official(sandbox):
     return sandbox.app.state.sandbox.official
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from postpulse.browser import launch_args
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(**launch_args())
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def vault() -> Vault:
-    return Vault(Keyring.generate("test1"))
 
 
 @pytest.fixture

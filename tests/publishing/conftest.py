@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from postpulse.engagement import repository as repo
 from tests.bluesky.conftest import bluesky_stack, new_account  # noqa: F401 (the local AT Protocol stack)
-from tests.engagement.conftest import browser, sandbox  # noqa: F401 (a real sandbox and Chromium)
+from tests.engagement.conftest import sandbox  # noqa: F401 (a real sandbox)
 
 
 @pytest.fixture
