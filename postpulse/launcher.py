@@ -278,7 +278,7 @@ class Launcher:
         from postpulse.bluesky.demo import start_demo
         from postpulse.engagement.secrets import load_vault
 
-        demo = start_demo(store.engine, load_vault(create=True), say=self.say)
+        demo = start_demo(store.engine, load_vault(create=True, engine=store.engine), say=self.say)
         env["POSTPULSE_BLUESKY_APPVIEW"] = demo.stack.urls.appview
         return demo
 

@@ -45,7 +45,7 @@ def _task(acc: dict, action: str, target: str, **kw) -> ActionTask:
 
 
 def test_registry_resolves_the_api_driver_and_it_acts(engine, store_env, browser, youtube_env):
-    vault = load_vault(create=True)  # the key file the driver reads, as in production
+    vault = load_vault(create=True, engine=engine)  # the key file the driver reads, as in production
     acc = connect_in_chromium(engine, vault, browser, "youtube")
     name, site = resolve("youtube", acc["metadata"])
     assert (name, site) == ("official_youtube", "youtube")
@@ -127,7 +127,7 @@ def test_app_credentials_from_the_vault_and_usage_report(store_env, engine, monk
     for var in ("POSTPULSE_X_CLIENT_ID", "POSTPULSE_X_CLIENT_SECRET"):
         monkeypatch.delenv(var, raising=False)
     with engine.connect() as conn, pytest.raises(NotConfigured, match="POSTPULSE_X_CLIENT_ID"):
-        app_credentials("x", conn, load_vault(create=True))
+        app_credentials("x", conn, load_vault(create=True, engine=engine))
     runner = CliRunner()
     res = runner.invoke(
         app, ["platforms", "set-app", "x", "--client-id", "my-client"], input="s3cret-value\n"
@@ -156,7 +156,7 @@ def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, 
 
     from .test_x import OURS, png_bytes
 
-    vault = load_vault(create=True)
+    vault = load_vault(create=True, engine=engine)
     acc = connect_in_chromium(engine, vault, browser, "x")
     with engine.begin() as conn:
         conn.execute(
@@ -229,7 +229,7 @@ def test_dagster_asset_collects_every_connected_account(engine, store_env, brows
     from resources.vault import VaultResource
 
     assert defs.resolve_job_def("official_api_collect") is not None
-    vault = load_vault(create=True)
+    vault = load_vault(create=True, engine=engine)
     yt = connect_in_chromium(engine, vault, browser, "youtube")
     connect_in_chromium(engine, vault, browser, "x")
     result = dg.materialize(
