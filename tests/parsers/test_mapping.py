@@ -44,6 +44,10 @@ BUILTIN = {
     "apify_facebook_posts",
     "ytdlp_info",
     "ytdlp_flat",
+    "official_youtube",
+    "official_x",
+    "official_instagram",
+    "official_linkedin",
 }
 
 
