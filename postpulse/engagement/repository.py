@@ -954,39 +954,25 @@ def get_action(conn: Connection, action_id: str) -> dict:
 
 
 def action_history(conn: Connection, action_id: str) -> dict[str, list[dict]]:
-    attempts = [
-        dict(r)
-        for r in conn.execute(
-            text(
-                "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, "
-                "duration_ms, verification_id, screenshot_path, superseded_at FROM action_attempts "
-                "WHERE action_id = :i ORDER BY attempted_at"
-            ),
-            {"i": action_id},
-        ).mappings()
-    ]
-    verifs = [
-        dict(r)
-        for r in conn.execute(
-            text(
-                "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, "
-                "v.verified_at FROM verification_results v JOIN action_attempts t "
-                "ON t.id = v.action_attempt_id WHERE t.action_id = :i ORDER BY v.verified_at"
-            ),
-            {"i": action_id},
-        ).mappings()
-    ]
-    audits = [
-        dict(r)
-        for r in conn.execute(
-            text(
-                'SELECT id, run_id, step_id, event_type, outcome, details, "timestamp" FROM audit_entries '
-                'WHERE action_id = :i ORDER BY "timestamp", id'
-            ),
-            {"i": action_id},
-        ).mappings()
-    ]
-    return {"attempts": attempts, "verifications": verifs, "audit": audits}
+    def rows(sql: str) -> list[dict]:
+        return [dict(r) for r in conn.execute(text(sql), {"i": action_id}).mappings()]
+
+    return {
+        "attempts": rows(
+            "SELECT id, run_id, status, error_code, error, result, attempted_at, completed_at, "
+            "duration_ms, verification_id, screenshot_path, superseded_at FROM action_attempts "
+            "WHERE action_id = :i ORDER BY attempted_at"
+        ),
+        "verifications": rows(
+            "SELECT v.id, v.action_attempt_id, v.verified, v.confidence, v.method, v.details, "
+            "v.verified_at FROM verification_results v JOIN action_attempts t "
+            "ON t.id = v.action_attempt_id WHERE t.action_id = :i ORDER BY v.verified_at"
+        ),
+        "audit": rows(
+            'SELECT id, run_id, step_id, event_type, outcome, details, "timestamp" FROM audit_entries '
+            'WHERE action_id = :i ORDER BY "timestamp", id'
+        ),
+    }
 
 
 _TRANSITIONS = {
