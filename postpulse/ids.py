@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TypeVar
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +72,28 @@ def new_id(prefix: str, digits: int | None = None) -> str:
     return f"{prefix}-{secrets.randbits(4 * n):0{n}x}"
 
 
+def _draw(prefix: str, k: int) -> set[str]:
+    """Up to ``k`` fresh random identifiers (one CSPRNG call for all of them)."""
+    n = HEX_DIGITS
+    h = secrets.token_hex((n * k + 1) // 2)
+    return {f"{prefix}-{h[i : i + n]}" for i in range(0, n * k - n + 1, n)}
+
+
+def draw_ids(table: str, n: int, *, avoid: AbstractSet[str] = frozenset()) -> list[str]:
+    """``n`` distinct fresh ids for ``table``, none of them in ``avoid``, *not* checked against
+    the table: for bulk writers that let the primary key catch the rare taken one and then
+    check with :func:`allocate_ids`."""
+    if table not in PREFIXES:
+        raise ValueError(f"unknown table {table!r} for id allocation")
+    chosen: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        need = n - len(chosen)
+        if need <= 0:
+            return list(chosen)[:n]
+        chosen |= _draw(PREFIXES[table], need + need // 8 + 4) - avoid
+    raise IdSpaceExhausted(f"could not draw {n} fresh ids for {table} with {HEX_DIGITS} hex digits")
+
+
 def is_valid_id(value: str) -> bool:
     return bool(_ID_RE.match(value or ""))
 
@@ -90,7 +114,7 @@ def allocate_ids(
         need = n - len(chosen)
         if need <= 0:
             break
-        candidates = {new_id(prefix) for _ in range(need * 2 + 4)} - chosen
+        candidates = _draw(prefix, need + need // 8 + 4) - chosen
         taken = set(
             conn.execute(
                 text(f"SELECT {id_column} FROM {table} WHERE {id_column} = ANY(:ids)"),
@@ -106,9 +130,10 @@ def allocate_ids(
     return list(chosen)
 
 
-def is_id_collision(exc: IntegrityError, table: str) -> bool:
-    """True when the violated constraint is the table's primary key (an id collision)."""
-    diag = getattr(getattr(exc, "orig", None), "diag", None)
+def is_id_collision(exc: IntegrityError | psycopg.IntegrityError, table: str) -> bool:
+    """True when the violated constraint is the table's primary key (an id collision); ``exc``
+    comes from SQLAlchemy or, for a ``COPY`` on the raw connection, from psycopg."""
+    diag = getattr(getattr(exc, "orig", exc), "diag", None)
     name = getattr(diag, "constraint_name", None) or ""
     return name == f"{table}_pkey" or name == f"pk_{table}"
 
@@ -122,7 +147,7 @@ def retry_on_id_collision(conn: Connection, table: str, attempt: Callable[[], T]
         savepoint = conn.begin_nested()
         try:
             result = attempt()
-        except IntegrityError as exc:
+        except (IntegrityError, psycopg.IntegrityError) as exc:
             savepoint.rollback()
             if not is_id_collision(exc, table):
                 raise

@@ -19,25 +19,34 @@ All regexes of the rules are matched in one pass per post through RE2 sets (``re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
+import orjson
+import psycopg
 import re2
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from postpulse.agency.errors import AgencyError
-from postpulse.agency.sqlutil import redraw_colliding_ids
 from postpulse.agency.tags import get_tag
-from postpulse.ids import insert_with_new_id, is_id_collision
+from postpulse.ids import (
+    allocate_ids,
+    draw_ids,
+    insert_with_new_id,
+    is_id_collision,
+    retry_on_id_collision,
+)
 
 MAX_PATTERN_LENGTH = 2000
 MAX_MEM = 64 << 20
 SET_CHUNK_SIZE = 1024
-SCAN_BATCH = 50_000
-MAX_ID_ATTEMPTS = 8
+SCAN_BATCH = 20_000
+WRITE_CHUNK = 50_000
 
 
 def _options() -> re2.Options:
@@ -86,6 +95,11 @@ class TagRule:
     platforms: frozenset[str] = frozenset()
     confidence: float = 1.0
 
+    @cached_property
+    def source(self) -> str:
+        """What a tag row given by this rule says in ``post_tags.source``."""
+        return f"rule:{self.id}"
+
     @classmethod
     def from_row(cls, row: Any) -> TagRule:
         return cls(
@@ -109,20 +123,17 @@ class _RegexChunk:
         for p in patterns:
             s.Add(p)
         s.Compile()
-        self.set, self.patterns, self.rule_idx, self.singles = s, patterns, rule_idx, None
+        self.set, self.patterns, self.singles = s, patterns, None
+        self.rule_idx = [-1, *rule_idx]  # set index -> rule index (0 is the canary)
 
-    def hits(self, text_: str) -> Iterator[int]:
+    def hits(self, text_: str) -> list[int]:
         found = self.set.Match(text_)
         if found and 0 in found:
-            for i in found:
-                if i:
-                    yield self.rule_idx[i - 1]
-            return
+            idx = self.rule_idx
+            return [idx[i] for i in found if i]
         if self.singles is None:
             self.singles = [re2.compile(p, _options()) for p in self.patterns]
-        for r, idx in zip(self.singles, self.rule_idx, strict=True):
-            if r.search(text_):
-                yield idx
+        return [idx for r, idx in zip(self.singles, self.rule_idx[1:], strict=True) if r.search(text_)]
 
 
 class RuleMatcher:
@@ -133,21 +144,22 @@ class RuleMatcher:
         self.by_hashtag: dict[str, list[int]] = {}
         self.by_author: dict[str, list[int]] = {}
         self.by_platform: dict[str, list[int]] = {}
-        regex_rules: list[int] = []
+        self._norm: dict[Any, str] = {}
+        regex_found: set[int] = set()
         for i, r in enumerate(rules):
             # each rule is found through one condition (the most selective it has), then checked
             if r.hashtags:
                 for h in r.hashtags:
                     self.by_hashtag.setdefault(h, []).append(i)
             elif r.keyword_regex:
-                regex_rules.append(i)
+                regex_found.add(i)
             elif r.authors:
                 for a in r.authors:
                     self.by_author.setdefault(a, []).append(i)
             else:
                 for p in r.platforms:
                     self.by_platform.setdefault(p, []).append(i)
-        self.regex_anchored = bool(regex_rules)
+        self.regex_found = frozenset(regex_found)
         with_regex = [i for i, r in enumerate(rules) if r.keyword_regex]
         self.chunks = [
             _RegexChunk([rules[i].keyword_regex for i in part], part)
@@ -162,20 +174,37 @@ class RuleMatcher:
             out.update(c.hits(text_))
         return out
 
-    def match(self, platform: str | None, author: str | None, hashtags: Iterable[Any], text_: str | None):
-        tags = {_norm_hashtag(h) for h in hashtags} if hashtags else set()
-        author = (author or "").lower()
+    def _hashtags(self, hashtags: Iterable[Any]) -> set[str]:
+        norm = self._norm
+        out = set()
+        for h in hashtags:
+            n = norm.get(h) if isinstance(h, str) else None
+            if n is None:
+                n = _norm_hashtag(h)
+                if isinstance(h, str) and len(norm) < 1_000_000:
+                    norm[h] = n
+            out.add(n)
+        return out
+
+    def match(
+        self, platform: str | None, author: str | None, hashtags: Iterable[Any], text_: str | None
+    ) -> list[int]:
+        tags = self._hashtags(hashtags) if hashtags else set()
+        author = author.lower() if author else ""
         hits: set[int] | None = None
         candidates: set[int] = set()
         for h in tags:
-            candidates.update(self.by_hashtag.get(h, ()))
-        if self.regex_anchored and text_:
+            found = self.by_hashtag.get(h)
+            if found:
+                candidates.update(found)
+        if self.regex_found and text_:
             hits = self._regex_hits(text_)
-            candidates.update(i for i in hits if not self.rules[i].hashtags)
+            candidates |= hits & self.regex_found
         if author:
             candidates.update(self.by_author.get(author, ()))
         if platform:
             candidates.update(self.by_platform.get(platform, ()))
+        out = []
         for i in candidates:
             r = self.rules[i]
             if r.platforms and platform not in r.platforms:
@@ -191,7 +220,8 @@ class RuleMatcher:
                     hits = self._regex_hits(text_)
                 if i not in hits:
                     continue
-            yield i
+            out.append(i)
+        return out
 
 
 # -- store ------------------------------------------------------------------------------------
@@ -282,7 +312,13 @@ def check_spec(spec: RuleSpec) -> dict:
     }
 
 
-def add_rule(conn: Connection, tag: str, spec: RuleSpec) -> tuple[dict, ApplyResult]:
+Progress = Callable[[int, int], None]
+"""Called with (posts scanned so far, posts stored) after each batch of a re-application."""
+
+
+def add_rule(
+    conn: Connection, tag: str, spec: RuleSpec, *, progress: Progress | None = None
+) -> tuple[dict, ApplyResult]:
     """Store a rule for ``tag`` (which must exist) and apply it to the stored posts."""
     values = check_spec(spec)  # before anything is written
     t = get_tag(conn, tag)
@@ -291,10 +327,12 @@ def add_rule(conn: Connection, tag: str, spec: RuleSpec) -> tuple[dict, ApplyRes
         "tag_rules",
         {"tag_id": t["id"], **values},
     )
-    return get_rule(conn, row["id"]), reapply(conn, [t["id"]])
+    return get_rule(conn, row["id"]), reapply(conn, [t["id"]], progress=progress)
 
 
-def update_rule(conn: Connection, rule_id: str, spec: RuleSpec) -> tuple[dict, ApplyResult]:
+def update_rule(
+    conn: Connection, rule_id: str, spec: RuleSpec, *, progress: Progress | None = None
+) -> tuple[dict, ApplyResult]:
     """Replace a rule's conditions (a new version) and re-apply its tag to the stored posts."""
     values = check_spec(spec)
     rule = get_rule(conn, rule_id)
@@ -306,13 +344,13 @@ def update_rule(conn: Connection, rule_id: str, spec: RuleSpec) -> tuple[dict, A
         ),
         {**values, "id": rule_id},
     )
-    return get_rule(conn, rule_id), reapply(conn, [rule["tag_id"]])
+    return get_rule(conn, rule_id), reapply(conn, [rule["tag_id"]], progress=progress)
 
 
-def remove_rule(conn: Connection, rule_id: str) -> ApplyResult:
+def remove_rule(conn: Connection, rule_id: str, *, progress: Progress | None = None) -> ApplyResult:
     rule = get_rule(conn, rule_id)
     conn.execute(text("DELETE FROM tag_rules WHERE id = :i"), {"i": rule_id})
-    return reapply(conn, [rule["tag_id"]])
+    return reapply(conn, [rule["tag_id"]], progress=progress)
 
 
 # -- applying -----------------------------------------------------------------------------------
@@ -326,9 +364,9 @@ class ApplyResult:
     changed: int
 
 
-def desired_rows(matcher: RuleMatcher, posts: Iterable[tuple]) -> Iterator[tuple[str, str, str, float]]:
-    """(post_id, tag_id, rule_id, confidence) for each post and tag its rules give (the lowest
-    rule id per tag) from rows of (post_id, platform, author_username, hashtags, text)."""
+def desired_rows(matcher: RuleMatcher, posts: Iterable[tuple]) -> Iterator[tuple[str, str, TagRule]]:
+    """(post_id, tag_id, rule) for each post and tag its rules give (the rule with the lowest id
+    per tag) from rows of (post_id, platform, author_username, hashtags, text)."""
     rules = matcher.rules
     for post_id, platform, author, hashtags, text_ in posts:
         best: dict[str, TagRule] = {}
@@ -337,69 +375,200 @@ def desired_rows(matcher: RuleMatcher, posts: Iterable[tuple]) -> Iterator[tuple
             cur = best.get(r.tag_id)
             if cur is None or r.id < cur.id:
                 best[r.tag_id] = r
-        for r in best.values():
-            yield post_id, r.tag_id, r.id, r.confidence
+        for tag_id, r in best.items():
+            yield post_id, tag_id, r
 
 
-_POSTS = "SELECT id, platform, author_username, hashtags, text_content FROM posts"
-_STAGE = (
-    "CREATE TEMP TABLE _rule_tags (post_id text, tag_id text, rule_id text, confidence real) ON COMMIT DROP"
+_POSTS = (
+    "SELECT id, platform, author_username, "
+    "CASE WHEN hashtags <> '[]'::jsonb THEN hashtags::text END, text_content FROM posts"
 )
 
 
-def _stage(conn: Connection, rows: Iterable[tuple]) -> int:
-    conn.execute(text("DROP TABLE IF EXISTS _rule_tags"))
-    conn.execute(text(_STAGE))
+@contextmanager
+def _post_batches(conn: Connection, where: str = "", params: dict | None = None) -> Iterator[Iterator[list]]:
+    """The posts in batches from a server-side cursor: between two batches the connection is
+    free, so each batch's tags are written before the next is read (one connection, one
+    transaction, memory bounded by the batch). The cursor is closed on leaving, before the
+    connection can go back to its pool."""
     raw = conn.connection.driver_connection
-    n = 0
-    with (
-        raw.cursor() as cur,
-        cur.copy("COPY _rule_tags (post_id, tag_id, rule_id, confidence) FROM STDIN") as cp,
-    ):
-        for row in rows:
-            cp.write_row(row)
-            n += 1
-    conn.execute(text("CREATE INDEX ON _rule_tags (post_id, tag_id)"))
-    conn.execute(text("ANALYZE _rule_tags"))
-    return n
+    with raw.cursor(name="pp_tag_rule_scan") as cur:
+        cur.execute(_POSTS + where, params or {})
+
+        def batches() -> Iterator[list]:
+            while rows := cur.fetchmany(SCAN_BATCH):
+                yield [(i, pl, au, orjson.loads(h) if h else (), tx) for i, pl, au, h, tx in rows]
+
+        yield batches()
 
 
-_MISSING = """
-CREATE TEMP TABLE _rule_tags_new ON COMMIT DROP AS
-SELECT pp_new_id('ptg') AS id, d.post_id, d.tag_id, d.confidence, d.rule_id
-FROM _rule_tags d LEFT JOIN post_tags pt ON pt.post_id = d.post_id AND pt.tag_id = d.tag_id
-WHERE pt.id IS NULL"""
-
-_INSERT_NEW = """
-INSERT INTO post_tags (id, post_id, tag_id, confidence, applied_by, source)
-SELECT id, post_id, tag_id, confidence, 'rule', 'rule:' || rule_id
-FROM _rule_tags_new ORDER BY post_id, tag_id"""
+class _Stored(NamedTuple):
+    id: str
+    source: str
+    confidence: float | None
 
 
-def _insert_staged(conn: Connection) -> int:
-    """Insert the staged (post, tag) pairs that have no tag row yet, under fresh ids."""
-    conn.execute(text("DROP TABLE IF EXISTS _rule_tags_new"))
-    conn.execute(text(_MISSING))
-    for attempt in range(MAX_ID_ATTEMPTS):
-        redraw_colliding_ids(conn, "_rule_tags_new", "ptg", "post_tags", redraw_all=attempt > 0)
-        savepoint = conn.begin_nested()
+def _stored_tags(conn: Connection, where: str, params: dict) -> dict[str, dict[str, _Stored]]:
+    """The tag rows selected by ``where``, as {tag_id: {post_id: row}}."""
+    out: dict[str, dict[str, _Stored]] = {}
+    sources: dict[str, str] = {}
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(f"SELECT tag_id, post_id, id, source, confidence FROM post_tags WHERE {where}", params)
+        for tag_id, post_id, id_, source, confidence in cur:
+            by_post = out.get(tag_id)
+            if by_post is None:
+                by_post = out[tag_id] = {}
+            by_post[post_id] = _Stored(id_, sources.setdefault(source, source), confidence)
+    return out
+
+
+def _is_rule(source: str) -> bool:
+    return source.startswith("rule")
+
+
+def _same(row: _Stored, rule: TagRule) -> bool:
+    return row.source == rule.source and row.confidence == rule.confidence
+
+
+_COPY_TAGS = "COPY post_tags (id, post_id, tag_id, confidence, applied_by, source) FROM STDIN"
+
+
+class _TagWriter:
+    """Writes batches of new rule tags with ``COPY`` on a helper thread, so that the next batch
+    is matched while PostgreSQL inserts this one (its foreign key checks and indexes are most of
+    the work). The connection is used by one side at a time: :meth:`start` hands it to the
+    thread, :meth:`finish` takes it back.
+
+    Ids are drawn locally, distinct within the run; the primary key catches one that an existing
+    row already has, the batch is written again under ids checked against the table, and from
+    then on every batch's ids are checked first."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = conn.connection.driver_connection
+        self.drawn: set[str] = set()
+        self.check_table = False
+        self.added = 0
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postpulse-tag-copy")
+        self.pending: tuple[Future, Any, list] | None = None
+
+    def __enter__(self) -> _TagWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         try:
-            n = conn.execute(text(_INSERT_NEW)).rowcount
-        except IntegrityError as exc:
+            if exc[0] is None:
+                self.finish()
+        finally:
+            self.pool.shutdown(wait=True)  # after an error too: the connection is the thread's until then
+
+    def _ids(self, n: int) -> list[str]:
+        if self.check_table:
+            ids = allocate_ids(self.conn, "post_tags", n)
+        else:
+            ids = draw_ids("post_tags", n, avoid=self.drawn)
+        self.drawn.update(ids)
+        return ids
+
+    def _copy(self, ids: list[str], rows: list[tuple[str, str, TagRule]]) -> None:
+        with self.raw.cursor() as cur, cur.copy(_COPY_TAGS) as cp:
+            for id_, (post_id, tag_id, r) in zip(ids, rows, strict=True):
+                cp.write_row((id_, post_id, tag_id, r.confidence, "rule", r.source))
+
+    def start(self, rows: list[tuple[str, str, TagRule]]) -> None:
+        """Begin writing ``rows`` (post_id, tag_id, rule); the connection is busy until
+        :meth:`finish`."""
+        self.finish()
+        if not rows:
+            return
+        ids = self._ids(len(rows))
+        savepoint = self.conn.begin_nested()
+        self.pending = (self.pool.submit(self._copy, ids, rows), savepoint, rows)
+
+    def finish(self) -> None:
+        """Wait for the batch being written (if any)."""
+        if self.pending is None:
+            return
+        future, savepoint, rows = self.pending
+        self.pending = None
+        try:
+            future.result()
+        except psycopg.IntegrityError as exc:
             savepoint.rollback()
             if not is_id_collision(exc, "post_tags"):
                 raise
-            continue  # a concurrent writer took one of the ids meanwhile: draw again
-        savepoint.commit()
-        return n
-    raise RuntimeError("could not insert the rule tags: ids kept colliding")
+            self.check_table = True
+            retry_on_id_collision(self.conn, "post_tags", lambda: self._copy(self._ids(len(rows)), rows))
+        except BaseException:
+            savepoint.rollback()
+            raise
+        else:
+            savepoint.commit()
+        self.added += len(rows)
 
 
-def _scan(conn: Connection, sql: str, params: dict) -> Iterator[tuple]:
-    result = conn.execute(
-        text(sql), params, execution_options={"stream_results": True, "yield_per": SCAN_BATCH}
-    )
-    yield from result.tuples()
+def _delete(conn: Connection, ids: list[str]) -> int:
+    n = 0
+    for k in range(0, len(ids), WRITE_CHUNK):
+        n += conn.execute(
+            text("DELETE FROM post_tags WHERE id = ANY(:ids)"), {"ids": ids[k : k + WRITE_CHUNK]}
+        ).rowcount
+    return n
+
+
+def _update(conn: Connection, changes: list[tuple[str, str, float]]) -> int:
+    n = 0
+    for k in range(0, len(changes), WRITE_CHUNK):
+        part = changes[k : k + WRITE_CHUNK]
+        n += conn.execute(
+            text(
+                """UPDATE post_tags pt SET source = d.source, confidence = d.confidence, applied_by = 'rule'
+                   FROM unnest(CAST(:ids AS text[]), CAST(:sources AS text[]), CAST(:confs AS real[]))
+                        AS d(id, source, confidence)
+                   WHERE pt.id = d.id"""
+            ),
+            {"ids": [c[0] for c in part], "sources": [c[1] for c in part], "confs": [c[2] for c in part]},
+        ).rowcount
+    return n
+
+
+def _apply(
+    conn: Connection,
+    rules: list[TagRule],
+    stored: dict[str, dict[str, _Stored]],
+    posts: Iterable[list[tuple]],
+    *,
+    exact: bool,
+    progress: Callable[[int], None] | None = None,
+) -> ApplyResult:
+    """Give ``posts`` the tags ``rules`` give them, against the ``stored`` tag rows. With
+    ``exact``, stored rule rows that differ are updated and those no rule gives are removed
+    (``stored`` must then hold every row of the rules' tags); manual rows are never touched."""
+    matcher = RuleMatcher(rules) if rules else None
+    scanned = 0
+    changes: list[tuple[str, str, float]] = []
+    batches = iter(posts if matcher else ())
+    with _TagWriter(conn) as writer:
+        batch = next(batches, None)
+        while batch is not None:
+            scanned += len(batch)
+            new: list[tuple[str, str, TagRule]] = []  # matched while the previous batch is written
+            for post_id, tag_id, r in desired_rows(matcher, batch):
+                have = stored.get(tag_id, {}).pop(post_id, None)
+                if have is None:
+                    new.append((post_id, tag_id, r))
+                elif exact and _is_rule(have.source) and not _same(have, r):
+                    changes.append((have.id, r.source, r.confidence))
+            writer.finish()
+            batch = next(batches, None)
+            writer.start(new)
+            if progress:
+                progress(scanned)
+    if not exact:
+        return ApplyResult(scanned, writer.added, 0, 0)
+    gone = [row.id for by_post in stored.values() for row in by_post.values() if _is_rule(row.source)]
+    return ApplyResult(scanned, writer.added, _delete(conn, gone), _update(conn, changes))
 
 
 def apply_to_run(conn: Connection, run_id: str) -> ApplyResult:
@@ -408,20 +577,15 @@ def apply_to_run(conn: Connection, run_id: str) -> ApplyResult:
     rules = load_rules(conn)
     if not rules:
         return ApplyResult(0, 0, 0, 0)
-    matcher = RuleMatcher(rules)
-    posts = list(
-        _scan(
-            conn,
-            _POSTS + " WHERE id IN (SELECT DISTINCT post_id FROM data_downloads WHERE run_id = :run)",
-            {"run": run_id},
-        )
-    )
-    _stage(conn, list(desired_rows(matcher, posts)))
-    added = _insert_staged(conn)
-    return ApplyResult(len(posts), added, 0, 0)
+    run_posts = "(SELECT post_id FROM data_downloads WHERE run_id = %(run)s)"
+    stored = _stored_tags(conn, f"post_id IN {run_posts}", {"run": run_id})
+    with _post_batches(conn, f" WHERE id IN {run_posts}", {"run": run_id}) as posts:
+        return _apply(conn, rules, stored, posts, exact=False)
 
 
-def reapply(conn: Connection, tag_ids: list[str] | None = None) -> ApplyResult:
+def reapply(
+    conn: Connection, tag_ids: list[str] | None = None, *, progress: Progress | None = None
+) -> ApplyResult:
     """Make the rule tags of ``tag_ids`` (all tags with rules, and every rule-given tag, when
     None) exactly what their active rules give the stored posts now."""
     rules = load_rules(conn, tag_ids)
@@ -434,36 +598,16 @@ def reapply(conn: Connection, tag_ids: list[str] | None = None) -> ApplyResult:
                 ).scalars()
             )
         )
-    scanned = 0
-
-    def counted(rows: Iterator[tuple]) -> Iterator[tuple]:
-        nonlocal scanned
-        for row in rows:
-            scanned += 1
-            yield row
-
-    if rules:
-        matcher = RuleMatcher(rules)
-        # computed in full before the COPY: the scan's cursor and a COPY cannot share the connection
-        _stage(conn, list(desired_rows(matcher, counted(_scan(conn, _POSTS, {})))))
-    else:
-        _stage(conn, ())
-    removed = conn.execute(
-        text(
-            """DELETE FROM post_tags pt WHERE pt.tag_id = ANY(:tags) AND pt.source LIKE 'rule%'
-               AND NOT EXISTS (SELECT 1 FROM _rule_tags d
-                               WHERE d.post_id = pt.post_id AND d.tag_id = pt.tag_id)"""
-        ),
-        {"tags": tag_ids},
-    ).rowcount
-    changed = conn.execute(
-        text(
-            """UPDATE post_tags pt
-               SET source = 'rule:' || d.rule_id, confidence = d.confidence, applied_by = 'rule'
-               FROM _rule_tags d
-               WHERE d.post_id = pt.post_id AND d.tag_id = pt.tag_id AND pt.source LIKE 'rule%'
-                 AND (pt.source <> 'rule:' || d.rule_id OR pt.confidence IS DISTINCT FROM d.confidence)"""
-        )
-    ).rowcount
-    added = _insert_staged(conn)
-    return ApplyResult(scanned, added, removed, changed)
+    stored = _stored_tags(conn, "tag_id = ANY(%(tags)s)", {"tags": tag_ids})
+    where, params = "", {}
+    if rules and all(r.platforms for r in rules):  # posts on other platforms get none of these tags
+        platforms = sorted(set().union(*(r.platforms for r in rules)))
+        where, params = " WHERE platform = ANY(%(p)s)", {"p": platforms}
+    on_batch = None
+    if progress and rules:
+        raw = conn.connection.driver_connection
+        total = raw.execute(f"SELECT count(*) FROM posts{where}", params).fetchone()[0]
+        progress(0, total)
+        on_batch = lambda n: progress(n, total)  # noqa: E731
+    with _post_batches(conn, where, params) as posts:
+        return _apply(conn, rules, stored, posts, exact=True, progress=on_batch)

@@ -23,30 +23,3 @@ def insert_missing(conn: Connection, sql: str, params: dict[str, Any] | None = N
         if n == 0:
             return total
     return total
-
-
-def redraw_colliding_ids(
-    conn: Connection, staged: str, prefix: str, target: str, *, redraw_all: bool = False
-) -> None:
-    """Make the ``id`` column of the temp table ``staged`` (drawn in SQL with ``pp_new_id``)
-    unique among itself and free in ``target``: the few that collide are drawn again until none
-    does (all of them first with ``redraw_all``). Table names come from code, never input.
-
-    The insert that follows is then plain (no ``ON CONFLICT``), the fast path for many rows."""
-    if redraw_all:
-        conn.execute(text(f"UPDATE {staged} SET id = pp_new_id(:p)"), {"p": prefix})
-    for _ in range(MAX_ROUNDS):
-        n = conn.execute(
-            text(
-                f"""UPDATE {staged} s SET id = pp_new_id(:p)
-                    WHERE s.ctid IN (
-                      SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY id) AS k FROM {staged}) d
-                      WHERE d.k > 1
-                      UNION ALL
-                      SELECT x.ctid FROM {staged} x JOIN {target} t ON t.id = x.id)"""
-            ),
-            {"p": prefix},
-        ).rowcount
-        if n == 0:
-            return
-    raise RuntimeError(f"could not draw free ids for {target}")

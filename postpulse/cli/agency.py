@@ -13,13 +13,15 @@ postpulse profiles snapshots x:demo_x
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store
+from postpulse.cli.common import console, err_console, fail, open_store
 from postpulse.errors import PostpulseError
 
 workspaces_app = typer.Typer(help="Workspaces (clients): their time zone and accounts.", no_args_is_help=True)
@@ -251,6 +253,24 @@ _PLATFORM = typer.Option([], "--platform", help="platform (repeatable)")
 _CONFIDENCE = typer.Option(1.0, "--confidence", help="confidence of the tags it gives (0-1]")
 
 
+@contextmanager
+def _tagging_progress():
+    """A progress bar on stderr over the stored posts while tag rules are (re-)applied; yields
+    the callback the rules call after each batch."""
+    with Progress(
+        TextColumn("tagging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("posts"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("tagging", total=None)
+        yield lambda scanned, total: bar.update(task, completed=scanned, total=total)
+
+
 def _applied(res) -> str:
     return (
         f"{res.posts_scanned:,} posts checked: +{res.added} tagged, -{res.removed} untagged, "
@@ -277,9 +297,9 @@ def rule_add(
 
     def go():
         R.check_spec(spec)  # a bad rule creates no tag either
-        with _begin() as conn:
+        with _begin() as conn, _tagging_progress() as progress:
             T.add_tag(conn, tag, exist_ok=True)
-            return R.add_rule(conn, tag, spec)
+            return R.add_rule(conn, tag, spec, progress=progress)
 
     rule, res = _run(go)
     console.print(
@@ -302,7 +322,8 @@ def rule_edit(
 
     spec = _spec(hashtag, keyword, regex, author, platform, confidence)
 
-    rule, res = _in_transaction(R.update_rule, rule_id, spec)
+    with _tagging_progress() as progress:
+        rule, res = _in_transaction(R.update_rule, rule_id, spec, progress=progress)
     console.print(f"{rule['id']} v{rule['version']}: {_applied(res)}", highlight=False)
 
 
@@ -311,7 +332,9 @@ def rule_remove(rule_id: str) -> None:
     """Remove a rule and the tags only it gave."""
     from postpulse.agency import rules as R
 
-    console.print(f"removed {rule_id}: {_applied(_in_transaction(R.remove_rule, rule_id))}", highlight=False)
+    with _tagging_progress() as progress:
+        res = _in_transaction(R.remove_rule, rule_id, progress=progress)
+    console.print(f"removed {rule_id}: {_applied(res)}", highlight=False)
 
 
 @tags_app.command("rules")
@@ -351,9 +374,9 @@ def tags_apply(tag: list[str] = typer.Argument(None, help="only these tags (defa
     from postpulse.agency import tags as T
 
     def go():
-        with _begin() as conn:
+        with _begin() as conn, _tagging_progress() as progress:
             ids = [T.get_tag(conn, t)["id"] for t in tag] if tag else None
-            return R.reapply(conn, ids)
+            return R.reapply(conn, ids, progress=progress)
 
     console.print(_applied(_run(go)), highlight=False)
 

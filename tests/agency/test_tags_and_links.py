@@ -77,7 +77,9 @@ def test_import_links_our_posts_and_linking_later_links_back(engine, tmp_path):
     } == second
 
 
-def test_rule_applied_at_import_and_reapplied_exactly_when_changed(engine, tmp_path):
+@pytest.mark.parametrize("batch", [R.SCAN_BATCH, 2], ids=["one-batch", "batches-of-2"])
+def test_rule_applied_at_import_and_reapplied_exactly_when_changed(engine, tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(R, "SCAN_BATCH", batch)  # many batches: each written while the next is matched
     w = world()
     with engine.begin() as conn:
         T.add_tag(conn, "coffee")
@@ -189,13 +191,16 @@ def test_profile_snapshots_from_imports_are_a_series(engine, tmp_path):
         conn.execute(text("UPDATE profile_snapshots SET follower_count = 0"))
 
 
-def test_ids_drawn_in_sql_survive_collisions(engine, tmp_path):
-    """A tiny id space (16 ids per prefix) forces collisions: every rule tag, manual tag and
-    profile snapshot still gets its own id, none is lost or merged."""
+def test_ids_drawn_in_sql_survive_collisions(engine, tmp_path, monkeypatch):
+    """A tiny id space (16 ids per prefix, in SQL and in Python) forces collisions: every rule
+    tag, manual tag and profile snapshot still gets its own id, none is lost or merged."""
     from sqlalchemy import text
+
+    from postpulse import ids
 
     w = world(profiles=2, posts=3)
     load(engine, tmp_path, "tiktok", w)
+    monkeypatch.setattr(ids, "HEX_DIGITS", 1)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -215,3 +220,71 @@ def test_ids_drawn_in_sql_survive_collisions(engine, tmp_path):
     assert 8 <= n_posts <= 15
     assert scalar(engine, "SELECT count(*) FROM post_tags WHERE tag_id = 'tag-1'") == n_posts
     assert scalar(engine, "SELECT count(DISTINCT id) FROM post_tags") == n_posts + 1
+
+
+def test_rule_tags_written_under_ids_an_existing_row_already_has_are_written_again(
+    engine, tmp_path, monkeypatch
+):
+    """Rule tags are written with ids drawn without asking the table; when the primary key
+    refuses one (here 200 of 256 possible ids are taken), the batch is written again under
+    checked ids and nothing is lost or doubled."""
+    from sqlalchemy import text
+
+    from postpulse import ids
+
+    w = world(profiles=2, posts=3)
+    load(engine, tmp_path, "tiktok", w)
+    n_posts = scalar(engine, "SELECT count(*) FROM posts")
+    monkeypatch.setattr(ids, "HEX_DIGITS", 2)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tags (id, name) SELECT 'tag-' || to_hex(g), 'filler' || g "
+                "FROM generate_series(0, 39) g"
+            )
+        )
+        conn.execute(
+            text(
+                """INSERT INTO post_tags (id, post_id, tag_id, source)
+                   SELECT 'ptg-' || lpad(to_hex(row_number() OVER () - 1), 2, '0'), p.id, t.id, 'manual'
+                   FROM (SELECT id FROM posts ORDER BY id LIMIT 5) p CROSS JOIN tags t"""
+            )
+        )
+        T.add_tag(conn, "all")
+        _, res = R.add_rule(conn, "all", R.RuleSpec(platforms=("tiktok",)))
+    assert res.added == n_posts
+    assert scalar(engine, "SELECT count(*) FROM post_tags") == 200 + n_posts
+    assert scalar(engine, "SELECT count(DISTINCT id) FROM post_tags") == 200 + n_posts
+    assert scalar(engine, "SELECT count(*) FROM post_tags WHERE source = 'manual'") == 200
+
+
+def test_a_failure_midway_through_reapplying_leaves_the_tags_as_they_were(engine, tmp_path, monkeypatch):
+    w = world()
+    load(engine, tmp_path, "instagram", w)
+    with engine.begin() as conn:
+        T.add_tag(conn, "coffee")
+        rule, _ = R.add_rule(conn, "coffee", R.RuleSpec(hashtags=("barista",)))
+    before = rows(engine, "SELECT id, post_id, tag_id, source, confidence FROM post_tags ORDER BY id")
+    assert before
+    monkeypatch.setattr(R, "SCAN_BATCH", 2)
+    seen = []
+
+    def crash(scanned: int, total: int) -> None:
+        seen.append((scanned, total))
+        if len(seen) == 3:  # a batch is being written right now
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), engine.begin() as conn:
+        R.update_rule(conn, rule["id"], R.RuleSpec(platforms=("instagram",)), progress=crash)
+    assert rows(engine, "SELECT id, post_id, tag_id, source, confidence FROM post_tags ORDER BY id") == before
+    assert seen[0] == (0, scalar(engine, "SELECT count(*) FROM posts")) and seen[1][0] == 2
+    # and the same change, uninterrupted, reports its progress up to every stored post
+    seen.clear()
+    with engine.begin() as conn:
+        _, res = R.update_rule(
+            conn, rule["id"], R.RuleSpec(platforms=("instagram",)), progress=lambda s, t: seen.append((s, t))
+        )
+    total = seen[0][1]
+    assert [s for s, _ in seen] == sorted({0, *range(2, total, 2), total})
+    assert _tagged(engine, "coffee") == _expected(w, "instagram", lambda p: True)
+    assert res.posts_scanned == total
