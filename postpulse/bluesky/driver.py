@@ -122,6 +122,11 @@ class BlueskyDriver:
             raise TargetNotFound(f"the post {uri} no longer exists on Bluesky (deleted since it was queued)")
         return post
 
+    def read_author(self, task: ActionTask) -> str | None:
+        """The handle of the targeted post's author (a reply: of the post replied to), as the
+        AppView shows it; asked before acting when the store does not know the author."""
+        return self._existing_post(task.target_id).author.handle
+
     def _actor_did(self, task: ActionTask) -> str:
         actor = task.target_id or task.target_username or ""
         if actor.startswith("did:"):

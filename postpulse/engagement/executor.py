@@ -739,7 +739,8 @@ class Executor:
         author = (read(task) or "").strip().lstrip("@")
         if not author:
             raise TargetRefused(
-                f"could not read the author of {task.target_id} from the page", code="author_unknown"
+                f"could not read the author of {task.target_id} from the platform (deleted or not visible?)",
+                code="author_unknown",
             )
         task.check_author = False  # once per task, also across transient retries
         now = self.now()

@@ -185,6 +185,11 @@ class Connector:
     def like(self, post_id: str) -> dict:
         raise InvalidRequest(f"the {self.platform} API offers no like for this account type")
 
+    def author_of(self, target_id: str) -> str | None:
+        """The username of the author of a post or comment (None: not found), for the policy's
+        user entries and allowlist when the store does not know it."""
+        raise InvalidRequest(f"the {self.platform} API driver cannot look up who wrote {target_id}")
+
 
 METRICS = ("likes", "comments", "shares", "views", "saves", "impressions", "reach", "clicks", "quotes")
 

@@ -127,6 +127,16 @@ class OfficialApiDriver:
         check = Verification("dom_state_check", bool(result.get("id")), 0.9, {"api_id": result.get("id")})
         return result, check
 
+    def read_author(self, task: ActionTask) -> str | None:
+        """Who wrote the targeted post or comment, asked of the API before acting when the store
+        does not know (X: the post lookup); an API without such a lookup refuses clearly."""
+        try:
+            return self.connector.author_of(task.target_id)
+        except api_errors.InvalidRequest as exc:
+            raise DriverError(str(exc), code="author_unknown") from None
+        except api_errors.ApiError as exc:
+            raise driver_error(exc) from None
+
     def verify(self, task: ActionTask, result: dict[str, Any], text: str | None) -> Verification:  # noqa: ARG002
         # the API answered with the created object's id: that answer is the platform's own record
         ok = bool(result.get("id"))

@@ -125,6 +125,16 @@ class XConnector(Connector):
             "followers": (data.get("public_metrics") or {}).get("followers_count"),
         }
 
+    def author_of(self, target_id: str) -> str | None:
+        body = self.call(
+            "GET",
+            f"/2/tweets/{target_id}",
+            endpoint="tweets.lookup",
+            params={"expansions": "author_id", "user.fields": "username"},
+        )
+        users = (body.get("includes") or {}).get("users") or []
+        return users[0].get("username") if body.get("data") and users else None
+
     def _user_id(self) -> str:
         return self.meta.get("user_id") or self.me()["id"]
 

@@ -503,6 +503,37 @@ def test_actions_run_through_the_api_driver_and_are_verified_on_the_appview(
         assert wait_until(lambda: av.get_posts([post.uri])[0]["likeCount"] == 1)
 
 
+def test_an_unknown_author_is_read_from_the_appview_before_acting(
+    bluesky_stack, connected, new_account, engine, vault
+):
+    """Posts the store has never seen: their authors are read from the AppView, the opted-out
+    one's post is neither liked nor replied to, the other one's is liked."""
+    from postpulse.engagement import repository as repo
+
+    ours, other, post = connected
+    third = new_account("third")
+    theirs = third.client.send_post("nobody opted out here")
+    assert wait_until(lambda: _feed(bluesky_stack.urls.appview, third.did))
+    with engine.begin() as conn:
+        repo.add_blocklist_entry(
+            conn, entry_type="user", value=other.handle, platform="bluesky", added_by="opt_out", reason="no"
+        )
+    refused = [
+        _queue(engine, ours.handle, "like", target_id=post.uri),
+        _queue(engine, ours.handle, "reply", target_id=post.uri, post_id=post.uri, text_value="hi"),
+    ]
+    liked = _queue(engine, ours.handle, "like", target_id=theirs.uri)
+    _run(engine, vault)
+    for action_id in refused:
+        row = _action(engine, action_id)
+        assert (row["status"], row["last_reason_code"]) == ("rejected", "opted_out"), row
+    assert _action(engine, liked)["status"] == "completed"
+    with AppView(bluesky_stack.urls.appview) as av:
+        assert wait_until(lambda: av.get_posts([theirs.uri])[0]["likeCount"] == 1)
+        not_theirs = av.get_posts([post.uri])[0]
+    assert (not_theirs["likeCount"], not_theirs["replyCount"]) == (0, 0)
+
+
 def test_action_faults_fail_clearly_and_flag_the_account(bluesky_stack, connected, engine, vault, tmp_path):
     ours, other, post = connected
     # an image over Bluesky's limit: refused before anything is uploaded

@@ -255,3 +255,56 @@ def test_dagster_asset_collects_every_connected_account(engine, store_env, brows
         assert conn.execute(
             text("SELECT needs_relogin FROM accounts WHERE id = :i"), {"i": yt["id"]}
         ).scalar()
+
+
+def test_the_author_of_an_unknown_post_is_asked_of_the_api_before_acting(engine, store_env, browser, x_env):
+    """A user opted out: their post, which the store has never seen, is not liked (its author
+    looked up through the X API first); a post by someone else is liked, and a post that does not
+    exist is refused with its reason."""
+    import json
+
+    from postpulse.engagement import repository as repo
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+    from tests.engagement.conftest import OPEN_SETTINGS
+
+    from .test_x import OURS
+
+    vault = load_vault(create=True, engine=engine)
+    acc = connect_in_chromium(engine, vault, browser, "x")
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE accounts SET is_authorized = true, settings = CAST(:s AS jsonb) WHERE id = :i"),
+            {"s": json.dumps(OPEN_SETTINGS), "i": acc["id"]},
+        )
+        repo.add_blocklist_entry(
+            conn, entry_type="user", value="a_follower", platform="x", added_by="opt_out", reason="asked"
+        )
+    theirs = next(t for t in x_env.tweets.values() if x_env.users[t["author_id"]]["username"] == "a_follower")
+    ours = next(t for t in x_env.tweets.values() if t["author_id"] == OURS)
+
+    def like(target: str) -> str:
+        with engine.begin() as conn:
+            row = repo.add_action(conn, account=acc["id"], action_type="like", platform="x", target_id=target)
+            repo.decide(conn, [row.action["id"]], "approve")
+        return row.action["id"]
+
+    refused, liked, missing = like(theirs["id"]), like(ours["id"]), like("1999999999999999999")
+    Executor(engine, vault, config=ExecutorConfig(backoff_base=0.05, backoff_max=0.2)).run_until_idle()
+    with engine.connect() as conn:
+        status = {
+            a: tuple(
+                conn.execute(
+                    text("SELECT status, last_reason_code FROM action_queue WHERE id = :a"), {"a": a}
+                ).one()
+            )
+            for a in (refused, liked, missing)
+        }
+        lookups = conn.execute(
+            text("SELECT count(*) FROM api_usage WHERE account_id = :a AND endpoint = 'tweets.lookup'"),
+            {"a": acc["id"]},
+        ).scalar()
+    assert status[refused] == ("rejected", "opted_out")
+    assert status[liked][0] == "completed"
+    assert status[missing] == ("rejected", "author_unknown")
+    assert (OURS, theirs["id"]) not in x_env.likes and (OURS, ours["id"]) in x_env.likes
+    assert lookups == 3

@@ -64,6 +64,7 @@ TWEET_FIELDS = {
 #: endpoint -> (requests per window, window seconds) for a user token (rate-limits page)
 LIMITS = {
     "users.tweets": (900, 900),
+    "tweets.lookup": (900, 900),
     "tweets.create": (100, 900),
     "tweets.delete": (50, 900),
     "users.likes": (200, 900),
@@ -398,6 +399,41 @@ class XApi:
             body["errors"] = errors
         return self._with(JSONResponse(body), headers)
 
+    async def lookup(self, request: Request) -> Response:
+        """GET /2/tweets/:id, with ``expansions=author_id`` the author in ``includes.users``; an
+        unknown id is a 200 with a "Not Found Error", as the reference answers."""
+        grant, err, headers = self._auth(request, "tweets.lookup", {"tweet.read", "users.read"})
+        if err:
+            return self._with(err, headers)
+        tid = request.path_params["id"]
+        if not re.fullmatch(r"\d{1,19}", tid):
+            return self._with(
+                invalid(f"The `id` query parameter value [{tid}] does not match ^[0-9]{{1,19}}$", "id", tid),
+                headers,
+            )
+        fields = self._fields(request)
+        if isinstance(fields, JSONResponse):
+            return self._with(fields, headers)
+        tweet = self.st.tweets.get(tid)
+        if tweet is None:
+            missing = {
+                "value": tid,
+                "detail": f"Could not find tweet with id: [{tid}].",
+                "title": "Not Found Error",
+                "resource_type": "tweet",
+                "parameter": "id",
+                "resource_id": tid,
+                "type": "https://api.twitter.com/2/problems/resource-not-found",
+            }
+            return self._with(JSONResponse({"errors": [missing]}), headers)
+        data, _ = self._render(tweet, fields | {"author_id"}, grant.user_id)
+        body: dict = {"data": data}
+        if "author_id" in request.query_params.get("expansions", "").split(","):
+            u = self.st.users.get(tweet["author_id"], {})
+            user = {"id": u.get("id"), "name": u.get("name"), "username": u.get("username")}
+            body["includes"] = {"users": [user]}
+        return self._with(JSONResponse(body), headers)
+
     async def search_recent(self, request: Request) -> Response:
         grant, err, headers = self._auth(request, "search.recent", {"tweet.read", "users.read"})
         if err:
@@ -623,5 +659,6 @@ class XApi:
             Route("/2/tweets/search/recent", self.search_recent),
             Route("/2/tweets", self.create, methods=["POST"]),
             Route("/2/tweets/{id}", self.delete, methods=["DELETE"]),
+            Route("/2/tweets/{id}", self.lookup, methods=["GET"]),
             Route("/2/media/upload", self.media_upload, methods=["POST"]),
         ]
