@@ -146,15 +146,11 @@ def test_app_credentials_from_the_vault_and_usage_report(store_env, engine, monk
     assert res.exit_code == 0 and "quota units" in res.output
 
 
-def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, browser, x_env, tmp_path):
-    """Queued, approved actions of an X account go through the executor with no browser."""
+def _authorized_x_account(engine, browser) -> tuple:
+    """The vault and an X account connected through the consent page, authorized, open limits."""
     import json
 
-    from postpulse.engagement import repository as repo
-    from postpulse.engagement.executor import Executor, ExecutorConfig
     from tests.engagement.conftest import OPEN_SETTINGS
-
-    from .test_x import OURS, png_bytes
 
     vault = load_vault(create=True, engine=engine)
     acc = connect_in_chromium(engine, vault, browser, "x")
@@ -163,6 +159,18 @@ def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, 
             text("UPDATE accounts SET is_authorized = true, settings = CAST(:s AS jsonb) WHERE id = :i"),
             {"s": json.dumps(OPEN_SETTINGS), "i": acc["id"]},
         )
+    return vault, acc
+
+
+def test_executor_policy_and_audit_run_api_actions_unchanged(engine, store_env, browser, x_env, tmp_path):
+    """Queued, approved actions of an X account go through the executor with no browser."""
+
+    from postpulse.engagement import repository as repo
+    from postpulse.engagement.executor import Executor, ExecutorConfig
+
+    from .test_x import OURS, png_bytes
+
+    vault, acc = _authorized_x_account(engine, browser)
     target = max((t for t in x_env.tweets.values() if t["author_id"] == OURS), key=lambda t: t["created_at"])
     image = tmp_path / "card.png"
     image.write_bytes(png_bytes())
@@ -261,21 +269,13 @@ def test_the_author_of_an_unknown_post_is_asked_of_the_api_before_acting(engine,
     """A user opted out: their post, which the store has never seen, is not liked (its author
     looked up through the X API first); a post by someone else is liked, and a post that does not
     exist is refused with its reason."""
-    import json
-
     from postpulse.engagement import repository as repo
     from postpulse.engagement.executor import Executor, ExecutorConfig
-    from tests.engagement.conftest import OPEN_SETTINGS
 
     from .test_x import OURS
 
-    vault = load_vault(create=True, engine=engine)
-    acc = connect_in_chromium(engine, vault, browser, "x")
+    vault, acc = _authorized_x_account(engine, browser)
     with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE accounts SET is_authorized = true, settings = CAST(:s AS jsonb) WHERE id = :i"),
-            {"s": json.dumps(OPEN_SETTINGS), "i": acc["id"]},
-        )
         repo.add_blocklist_entry(
             conn, entry_type="user", value="a_follower", platform="x", added_by="opt_out", reason="asked"
         )

@@ -92,6 +92,13 @@ def invalid(message: str, parameter: str, value: str) -> JSONResponse:
     )
 
 
+def _bad_id(value: str) -> JSONResponse | None:
+    """The reference's answer to a path id that is not a numeric id (None for a good one)."""
+    if re.fullmatch(r"\d{1,19}", value):
+        return None
+    return invalid(f"The `id` query parameter value [{value}] does not match ^[0-9]{{1,19}}$", "id", value)
+
+
 def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -320,11 +327,8 @@ class XApi:
         if err:
             return self._with(err, headers)
         uid = request.path_params["id"]
-        if not re.fullmatch(r"\d{1,19}", uid):
-            return self._with(
-                invalid(f"The `id` query parameter value [{uid}] does not match ^[0-9]{{1,19}}$", "id", uid),
-                headers,
-            )
+        if bad := _bad_id(uid):
+            return self._with(bad, headers)
         raw = request.query_params.get("max_results", "10")
         if not raw.isdigit() or not 5 <= int(raw) <= 100:
             return self._with(
@@ -406,11 +410,8 @@ class XApi:
         if err:
             return self._with(err, headers)
         tid = request.path_params["id"]
-        if not re.fullmatch(r"\d{1,19}", tid):
-            return self._with(
-                invalid(f"The `id` query parameter value [{tid}] does not match ^[0-9]{{1,19}}$", "id", tid),
-                headers,
-            )
+        if bad := _bad_id(tid):
+            return self._with(bad, headers)
         fields = self._fields(request)
         if isinstance(fields, JSONResponse):
             return self._with(fields, headers)
