@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from postpulse.checkbacks.schedule import offsets_seconds, resolve_schedule, slot_state
+from postpulse.checkback_schedule import offsets_seconds, resolve_schedule, slot_state
 from postpulse.engagement import repository as repo
 from postpulse.engagement.drivers.registry import resolve
 from postpulse.ids import insert_with_new_id
