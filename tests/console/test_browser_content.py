@@ -4,6 +4,7 @@ scheduled, and an editor moves it to another day in the calendar."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -65,6 +66,11 @@ def test_approver_approves_and_editor_reschedules(engine, console, browser):
     assert "rescheduled for" in editor.locator(".flash").inner_text()
     editor.goto(f"/calendar?view=week&date={later.date()}")
     assert later.strftime("%A %Y-%m-%d") in editor.locator("main").inner_text()
+    with editor.expect_download() as download:
+        editor.get_by_role("link", name="download this week (.ics)").click()
+    assert download.value.suggested_filename == f"postpulse-week-{monday.date()}.ics"
+    ics = Path(download.value.path()).read_text(encoding="utf-8")
+    assert ics.count("BEGIN:VEVENT") == 1 and later.strftime("DTSTART:%Y%m%dT%H%M%SZ") in ics
     context.close()
     with engine.connect() as conn:
         at = conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from icalendar import Calendar
 from sqlalchemy import text
 
 from postpulse.publishing import items
@@ -99,6 +100,8 @@ def test_a_client_reviews_only_their_workspace(engine, console):
     page = client.get("/content").text
     assert mine in page and other_review not in page
     assert other not in client.get(f"/calendar?date={next_monday_at(10).date()}").text
+    ics = client.get(f"/calendar.ics?date={next_monday_at(10).date()}")
+    assert ics.status_code == 200 and other not in ics.text and "BEGIN:VCALENDAR" in ics.text
     r = post(client, f"/content/{other_review}/decide", {"decision": "approve"}, page="/content")
     assert r.status_code == 404 and status_of(engine, other_review) == "in_review"
     r = post(client, f"/calendar/{other}/reschedule", {"at": "2030-01-01T10:00"}, page="/content")
@@ -121,6 +124,16 @@ def test_calendar_by_week_and_month_and_reschedule(engine, console):
         "planned post" not in editor.get(f"/calendar?view=week&date={monday.date() + timedelta(days=7)}").text
     )
     assert "planned post" in editor.get(f"/calendar?view=month&date={monday.date()}").text
+    assert f"/calendar.ics?view=week&date={monday.date()}" in week.text
+    ics = editor.get(f"/calendar.ics?view=week&date={monday.date()}")
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert ics.headers["content-disposition"] == f'attachment; filename="postpulse-week-{monday.date()}.ics"'
+    events = Calendar.from_ical(ics.content).walk("VEVENT")
+    assert [str(e["uid"]).endswith("@postpulse") for e in events] == [True]
+    assert "planned post" in str(events[0]["description"]) and item in str(events[0]["description"])
+    assert not Calendar.from_ical(
+        editor.get(f"/calendar.ics?view=week&date={monday.date() + timedelta(days=7)}").content
+    ).walk("VEVENT")
 
     later = monday + timedelta(days=1, hours=3)
     r = post(

@@ -12,13 +12,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import text
+from starlette.responses import Response
 from starlette.routing import Route
 
 from postpulse.console.web import Forbidden, NotFound, current_user, endpoint, flash, redirect, render
 from postpulse.engagement import audit
 from postpulse.errors import PostpulseError
 from postpulse.publishing import items
-from postpulse.publishing.calendar import calendar_entries
+from postpulse.publishing.calendar import calendar_entries, to_ics
 from postpulse.publishing.schedule import reschedule_item, validate_item
 
 #: the most items the review inbox lists
@@ -138,27 +139,44 @@ def at_midnight(d: date) -> datetime:
     return datetime.combine(d, time(), tzinfo=UTC)
 
 
+def entries_in_scope(conn, user, start: date, end: date) -> list[dict]:
+    """The calendar entries from ``start`` up to ``end`` of the workspaces the user may view."""
+    scope = user.workspaces_for("view_content")
+    since, until = at_midnight(start), at_midnight(end)
+    if scope is None:
+        entries = calendar_entries(conn, since, until)
+    else:
+        entries = [e for w in scope for e in calendar_entries(conn, since, until, workspace=w)]
+    entries.sort(key=lambda e: (e["at"], e["platform"], e["username"]))
+    return entries
+
+
+@endpoint("view_content")
+def calendar_ics(request, form):
+    """The period shown on the calendar page as an iCalendar file, for a calendar app."""
+    view, start, end, _, _ = period_of(request)
+    with request.app.state.engine.connect() as conn:
+        entries = entries_in_scope(conn, current_user(request), start, end)
+    name = f"postpulse-{view}-{start.isoformat()}.ics"
+    return Response(
+        to_ics(entries, name=f"postpulse content calendar, {view} of {start.isoformat()}"),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @endpoint("view_content")
 def calendar(request, form):
     user = current_user(request)
-    scope = user.workspaces_for("view_content")
     view, start, end, prev, nxt = period_of(request)
     with request.app.state.engine.connect() as conn:
-        if scope is None:
-            entries = calendar_entries(conn, at_midnight(start), at_midnight(end))
-        else:
-            entries = [
-                e
-                for w in scope
-                for e in calendar_entries(conn, at_midnight(start), at_midnight(end), workspace=w)
-            ]
+        entries = entries_in_scope(conn, user, start, end)
         workspace_of = dict(
             conn.execute(
                 text("SELECT id, workspace_id FROM content_items WHERE id = ANY(CAST(:i AS text[]))"),
                 {"i": sorted({e["content_item_id"] for e in entries})},
             ).all()
         )
-    entries.sort(key=lambda e: (e["at"], e["platform"], e["username"]))
     days: dict[date, list[dict]] = {}
     for e in entries:
         e["may_reschedule"] = e["status"] == "scheduled" and user.may(
@@ -211,5 +229,6 @@ routes = [
     Route("/content", review, methods=["GET"]),
     Route("/content/{item_id}/decide", decide, methods=["POST"]),
     Route("/calendar", calendar, methods=["GET"]),
+    Route("/calendar.ics", calendar_ics, methods=["GET"]),
     Route("/calendar/{item_id}/reschedule", reschedule, methods=["POST"]),
 ]
