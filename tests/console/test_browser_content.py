@@ -1,5 +1,6 @@
 """Content items in a real Chromium: an approver approves an item from the review inbox, it is
-scheduled, and an editor moves it to another day in the calendar."""
+scheduled, an editor moves it to another day in the calendar and downloads the week, and a
+client of another workspace downloads the same week without it."""
 
 from __future__ import annotations
 
@@ -71,6 +72,18 @@ def test_approver_approves_and_editor_reschedules(engine, console, browser):
     assert download.value.suggested_filename == f"postpulse-week-{monday.date()}.ics"
     ics = Path(download.value.path()).read_text(encoding="utf-8")
     assert ics.count("BEGIN:VEVENT") == 1 and later.strftime("DTSTART:%Y%m%dT%H%M%SZ") in ics
+    context.close()
+
+    # a client of another workspace downloads the same week: nothing of acme's in it
+    add_workspace(engine, "elsewhere")
+    add_user(engine, "cli", "client", "elsewhere")
+    context, client = log_in(browser, console.url, "cli")
+    client.goto(f"/calendar?view=week&date={later.date()}")
+    assert "Spring launch" not in client.locator("main").inner_text()
+    with client.expect_download() as download:
+        client.get_by_role("link", name="download this week (.ics)").click()
+    ics = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "BEGIN:VCALENDAR" in ics and "BEGIN:VEVENT" not in ics and item not in ics
     context.close()
     with engine.connect() as conn:
         at = conn.execute(
