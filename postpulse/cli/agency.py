@@ -21,8 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from postpulse.cli.common import console, err_console, fail, open_store
-from postpulse.errors import PostpulseError
+from postpulse.cli.common import console, err_console, fail, guarded, open_store
 
 workspaces_app = typer.Typer(help="Workspaces (clients): their time zone and accounts.", no_args_is_help=True)
 tags_app = typer.Typer(help="Tags on posts and profiles, by hand or by rules.", no_args_is_help=True)
@@ -37,13 +36,6 @@ def _connect():
     return open_store().engine.connect()
 
 
-def _run(fn):
-    try:
-        return fn()
-    except PostpulseError as exc:
-        fail(str(exc))
-
-
 def _in_transaction(change, *args, **kwargs):
     """``change(conn, *args, **kwargs)`` in one transaction; a PostpulseError ends the command with
     its one line."""
@@ -52,7 +44,7 @@ def _in_transaction(change, *args, **kwargs):
         with _begin() as conn:
             return change(conn, *args, **kwargs)
 
-    return _run(go)
+    return guarded(go)()
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -109,7 +101,7 @@ def ws_show(name: str) -> None:
             ws = W.get_workspace(conn, name)
             return ws, W.workspace_accounts(conn, ws["id"])
 
-    ws, accounts = _run(go)
+    ws, accounts = guarded(go)()
     archived = f", archived {ws['archived_at']:%Y-%m-%d}" if ws["archived_at"] else ""
     console.print(
         f"[bold]{escape(ws['name'])}[/bold] {ws['id']}: {ws['status']}{archived}, time zone {ws['timezone']}",
@@ -173,7 +165,7 @@ def ws_assign(
                 out.append((acc, ws))
             return out
 
-    for acc, ws in _run(go):
+    for acc, ws in guarded(go)():
         console.print(
             f"@{escape(acc['username'])} ({acc['platform']}) -> {escape(ws['name'])}", highlight=False
         )
@@ -301,7 +293,7 @@ def rule_add(
             T.add_tag(conn, tag, exist_ok=True)
             return R.add_rule(conn, tag, spec, progress=progress)
 
-    rule, res = _run(go)
+    rule, res = guarded(go)()
     console.print(
         f"[green]{rule['id']}[/green] rule for {escape(rule['tag'])}: {_applied(res)}", highlight=False
     )
@@ -378,7 +370,7 @@ def tags_apply(tag: list[str] = typer.Argument(None, help="only these tags (defa
             ids = [T.get_tag(conn, t)["id"] for t in tag] if tag else None
             return R.reapply(conn, ids, progress=progress)
 
-    console.print(_applied(_run(go)), highlight=False)
+    console.print(_applied(guarded(go)()), highlight=False)
 
 
 # -- profiles ---------------------------------------------------------------------------------------
@@ -399,7 +391,7 @@ def stats_import(
         with _begin() as conn:
             return stats, S.import_daily_stats(conn, stats)
 
-    stats, res = _run(go)
+    stats, res = guarded(go)()
     if res.already_imported:
         console.print(f"{path}: already imported as {res.run_id}; nothing changed", highlight=False)
         return
@@ -428,7 +420,7 @@ def snapshots(profile: str, limit: int = typer.Option(30, "--limit")) -> None:
                 {"p": pid, "n": limit},
             ).all()
 
-    rows = _run(go)
+    rows = guarded(go)()
     _table(
         f"profile snapshots of {profile}",
         ["captured at", "followers", "following", "posts", "views", "source"],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
+
+from postpulse.errors import PostpulseError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,6 +37,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
         f"[bold red]error:[/bold red] {escape(plain(message))}", highlight=False, soft_wrap=True
     )
     sys.exit(code)
+
+
+def guarded(fn):
+    """``fn`` with its user errors (``PostpulseError``) ending the command as one line, exit 1."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PostpulseError as exc:
+            fail(str(exc))
+
+    return run
 
 
 def open_store(*, keep_running: bool = False):

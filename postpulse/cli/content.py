@@ -10,7 +10,6 @@ postpulse content import posts.csv ; postpulse content report [cnt-...] ; postpu
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,22 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store, plain
-from postpulse.errors import PostpulseError
-
-
-def guarded(fn):
-    """A command whose user errors (``PostpulseError``) end as one line and exit 1."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PostpulseError as exc:
-            fail(str(exc))
-
-    return run
-
+from postpulse.cli.common import console, fail, guarded, open_store, plain
 
 app = typer.Typer(
     help="Content items: drafts, review, scheduling, calendar, publishing.", no_args_is_help=True

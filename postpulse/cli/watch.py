@@ -15,17 +15,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from postpulse.cli.common import console, fail, open_store
-from postpulse.errors import PostpulseError
+from postpulse.cli.common import console, fail, guarded, open_store
 
 app = typer.Typer(help="Watched profiles: collected on a schedule through a source, within a budget.")
-
-
-def _run(fn):
-    try:
-        return fn()
-    except PostpulseError as exc:
-        fail(str(exc))
 
 
 def _instance():
@@ -80,7 +72,7 @@ def source_add(
                 base_url=base_url,
             )
 
-    src = _run(go)
+    src = guarded(go)()
     console.print(
         f"[green]{src['id']}[/green] source {escape(src['name'])} ({src['kind']}): "
         f"{src['results_per_day']} results/day",
@@ -105,7 +97,7 @@ def add(
                 conn, profile, source=source, role=role, workspace=workspace, every_hours=every_hours
             )
 
-    w = _run(go)
+    w = guarded(go)()
     console.print(
         f"[green]{w['id']}[/green] watching {escape(w['key'])} via {escape(w['source'])}", highlight=False
     )
@@ -128,7 +120,7 @@ def remove(key: str) -> None:
         with open_store().engine.begin() as conn:
             return remove_watch(conn, key)
 
-    w = _run(go)
+    w = guarded(go)()
     instance = _instance()
     if instance is not None:
         from orchestration.agency import remove_watch_partition
@@ -191,6 +183,6 @@ def collect(key: str) -> None:
     """Collect one watched profile now (outside the schedule), within its budget."""
     from postpulse.watchlists.collect import collect_watch
 
-    res = _run(lambda: collect_watch(open_store().engine, key))
+    res = guarded(lambda: collect_watch(open_store().engine, key))()
     color = "yellow" if res.status == "paused" else "green"
     console.print(f"[{color}]{escape(res.message)}[/{color}]", highlight=False)
