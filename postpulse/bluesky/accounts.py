@@ -8,7 +8,6 @@ second connect of the same DID replaces the stored session and clears ``needs_re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -16,10 +15,10 @@ from sqlalchemy.engine import Connection, Engine
 from postpulse.crypto import Vault
 from postpulse.engagement import audit
 from postpulse.engagement import repository as repo
-from postpulse.engagement.sessions import load_session, store_session
+from postpulse.engagement.sessions import store_session
 
 from . import session as bsky_session
-from .errors import BlueskyError, SessionGone
+from .errors import BlueskyError
 
 PLATFORM = "bluesky"
 
@@ -100,28 +99,6 @@ def connect_account(
             details={"handle": real_handle, "did": did, "service": service, "session": "stored encrypted"},
         )
         return repo.get_account(conn, account_id)
-
-
-def session_saver(engine: Engine, vault: Vault, account_id: str) -> Callable[[dict], None]:
-    """A callback that stores refreshed tokens (encrypted) at once, in its own transaction."""
-
-    def save(state: dict) -> None:
-        with engine.begin() as conn:
-            store_session(conn, vault, account_id, state)
-
-    return save
-
-
-def account_client(engine: Engine, vault: Vault, account_id: str):
-    """An SDK client for a connected account, saving refreshed tokens. Raises SessionGone."""
-    with engine.connect() as conn:
-        state = load_session(conn, vault, account_id)
-    if state is None:
-        raise SessionGone(
-            "the account has no stored Bluesky session",
-            fix="run `postpulse accounts connect bluesky --handle HANDLE`",
-        )
-    return bsky_session.resume(state, on_change=session_saver(engine, vault, account_id))
 
 
 def bluesky_accounts(conn: Connection, handle: str | None = None) -> list[dict]:

@@ -18,11 +18,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import orjson
+
+from postpulse.api_usage import Call
 
 from .errors import BlueskyError, NotFound, ServiceDown, rate_limited, reset_from_headers
 
@@ -32,18 +33,6 @@ GET_POSTS_MAX = 25  # app.bsky.feed.getPosts takes at most 25 URIs
 
 def default_appview() -> str:
     return (os.environ.get("POSTPULSE_BLUESKY_APPVIEW") or PUBLIC_APPVIEW).rstrip("/")
-
-
-@dataclass(slots=True)
-class Call:
-    endpoint: str
-    status: int | None
-    items: int
-    duration_ms: int
-    called_at: datetime
-    ratelimit_limit: int | None = None
-    ratelimit_remaining: int | None = None
-    ratelimit_reset_at: datetime | None = None
 
 
 def _int(headers, name: str) -> int | None:

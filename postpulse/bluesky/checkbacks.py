@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from postpulse.api_usage import record_calls
 from postpulse.checkbacks.fetchers import FetchResult
 from postpulse.checkbacks.runner import DEFAULT_CONCURRENCY, CheckbackResult, run_checkbacks
 
 from .appview import GET_POSTS_MAX, AppView
 from .errors import BlueskyError
-from .usage import record_calls
 
 
 class BlueskyFetcher:
@@ -110,7 +110,7 @@ def run_bluesky_checkbacks(
             fetcher.close()
     if calls:
         with engine.begin() as conn:
-            record_calls(conn, calls, res.run_id)
+            record_calls(conn, "bluesky", calls, run_id=res.run_id)
     return res
 
 
@@ -156,6 +156,6 @@ def run_many(
             )
             if used.calls:
                 with engine.begin() as conn:
-                    record_calls(conn, used.calls, res.run_id)
+                    record_calls(conn, "bluesky", used.calls, run_id=res.run_id)
             results.append(res)
     return results

@@ -26,13 +26,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from postpulse import config
+from postpulse.api_usage import record_calls
 from postpulse.ids import allocate_ids, retry_on_id_collision
 from postpulse.ingest import iter_file
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 
 from .appview import AppView, dumps_line
 from .errors import BlueskyError, NotFound
-from .usage import record_calls
 
 FORMAT = "bluesky_posts"
 _PROFILE_COUNTS = ("followersCount", "followsCount", "postsCount", "description")
@@ -236,7 +236,7 @@ def collect(
         if watch:
             keys = [w.lower().lstrip("@") for w in watch]
             conn.execute(_WATCH, {"keys": keys})
-        record_calls(conn, calls, run_id)
+        record_calls(conn, "bluesky", calls, run_id=run_id)
         return None
 
     source = RunSource(

@@ -54,10 +54,6 @@ class NotFound(BlueskyError):
     code = "target_not_found"
 
 
-class ImageTooLarge(BlueskyError):
-    code = "image_too_large"
-
-
 def _xrpc_error(exc) -> tuple[str | None, str | None]:
     content = getattr(getattr(exc, "response", None), "content", None)
     name = getattr(content, "error", None)

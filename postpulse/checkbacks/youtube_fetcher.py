@@ -13,9 +13,9 @@ import time
 
 from sqlalchemy.engine import Engine
 
+from postpulse.api_usage import record_calls
 from postpulse.checkbacks.fetchers import FetchResult
 from postpulse.platforms.errors import ApiError
-from postpulse.platforms.usage import record_calls
 from postpulse.platforms.youtube import YouTubeConnector
 
 

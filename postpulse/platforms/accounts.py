@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from postpulse.api_usage import record_calls
 from postpulse.crypto import Vault
 from postpulse.engagement import audit
 from postpulse.engagement import repository as repo
@@ -26,7 +27,6 @@ from .base import Connector
 from .errors import TokenRevoked
 from .oauth import RedirectReceiver, TokenSet, pkce_pair
 from .tokens import app_credentials, load_tokens, mark_revoked, save_tokens
-from .usage import record_calls
 
 
 def connect_account(
@@ -129,11 +129,6 @@ def _open_browser(url: str) -> None:
         webbrowser.open(url, new=2)
     except Exception:  # no browser on this machine: the printed URL is enough
         pass
-
-
-def account_row(engine: Engine, account: str, platform: str | None = None) -> dict:
-    with engine.connect() as conn:
-        return repo.get_account(conn, account, platform)
 
 
 def open_connector(

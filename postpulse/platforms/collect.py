@@ -20,13 +20,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from postpulse import config
+from postpulse.api_usage import record_calls
 from postpulse.crypto import Vault
 from postpulse.ingest import iter_file
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 
 from .accounts import flag_revoked, open_connector
 from .errors import ApiError, TokenRevoked
-from .usage import record_calls
 
 _LINK = text(
     "UPDATE posts SET account_id = :aid FROM profiles pr WHERE posts.author_profile_id = pr.id "

@@ -1,7 +1,7 @@
 """One authenticated HTTP session with an official API: pacing, retries, refresh, usage records.
 
 * Every call (also a failed one, also a token refresh) is kept as a :class:`Call`; the caller
-  writes them to ``api_usage`` (:mod:`postpulse.platforms.usage`) in the transaction that stores
+  writes them to ``api_usage`` (:mod:`postpulse.api_usage`) in the transaction that stores
   what the calls brought.
 * **Pacing:** after each answer the rate-limit headers (``x-rate-limit-*`` on X, ``x-app-usage``
   style percentages are converted by the platform) are kept per endpoint. When the remaining
@@ -26,21 +26,10 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from postpulse.api_usage import Call
+
 from .errors import ApiError, RateLimited, ServerError, TokenExpired, TokenRevoked
 from .oauth import TokenSet
-
-
-@dataclass
-class Call:
-    endpoint: str
-    status: int | None
-    duration_ms: int
-    called_at: datetime
-    items: int | None = None
-    quota_units: int | None = None
-    ratelimit_limit: int | None = None
-    ratelimit_remaining: int | None = None
-    ratelimit_reset_at: datetime | None = None
 
 
 @dataclass
@@ -130,14 +119,12 @@ class ApiSession:
             if s.client_secret:
                 form["client_secret"] = s.client_secret
         resp = self.send("POST", s.token_url, endpoint=endpoint, data=form, auth=auth)
-        if resp.status_code in (400, 401):
-            err = self.classify(resp)
-            if isinstance(err, (TokenRevoked, TokenExpired)) or resp.status_code in (400, 401):
-                raise TokenRevoked(
-                    f"{s.provider} refused the token request ({err.message})",
-                    fix=f"connect the account again: `postpulse accounts connect {s.provider}`",
-                    status=resp.status_code,
-                )
+        if resp.status_code in (400, 401):  # a refused grant or client, whatever the body says
+            raise TokenRevoked(
+                f"{s.provider} refused the token request ({self.classify(resp).message})",
+                fix=f"connect the account again: `postpulse accounts connect {s.provider}`",
+                status=resp.status_code,
+            )
         if resp.status_code >= 400:
             raise self.classify(resp)
         return resp.json()

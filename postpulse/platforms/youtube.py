@@ -365,14 +365,3 @@ class YouTubeConnector(Connector):
             )
             out["thumbnail"] = True
         return out
-
-
-def video_statistics(api_key: str, ids: list[str], *, sleep=None) -> tuple[dict[str, dict], list]:
-    """``({video id: video resource}, calls)`` for any public videos, with an API key only (1 unit
-    per 50 videos): the check-back source for imported YouTube posts."""
-    conn = YouTubeConnector("api-key-only", None, api_key=api_key, sleep=sleep)
-    try:
-        found = {v["id"]: v for v in conn.videos(ids, auth="key")}
-    finally:
-        conn.close()
-    return found, conn.calls

@@ -1,15 +1,30 @@
-"""``api_usage`` rows for official API calls: endpoint, status, items, quota units, rate limit."""
+"""One call to an outside API (official platform APIs, Bluesky's services) and the
+``api_usage`` rows that record them: endpoint, status, items, quota units, rate limit."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from postpulse.ids import allocate_ids, retry_on_id_collision
 
-from .http import Call
+
+@dataclass
+class Call:
+    endpoint: str
+    status: int | None
+    duration_ms: int
+    called_at: datetime
+    items: int | None = None
+    quota_units: int | None = None
+    ratelimit_limit: int | None = None
+    ratelimit_remaining: int | None = None
+    ratelimit_reset_at: datetime | None = None
+
 
 _INSERT = text(
     "INSERT INTO api_usage (id, provider, endpoint, run_id, account_id, status_code, items, duration_ms, "
