@@ -32,10 +32,9 @@ def post_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBAnalytics) -> 
         ages = lib["post_metrics"].run(a)
         curves = lib["growth_curves"].run(a, {"limit_posts": 8})
         counts = a.sql(
-            "SELECT (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM data_downloads) "
-            "AS snapshots, "
-            "(SELECT count(DISTINCT post_id) FROM data_downloads) AS posts_with_snapshots, "
-            "(SELECT count(*) FROM data_downloads WHERE captured_before_post) AS captured_before_post"
+            "SELECT (SELECT count(*) FROM posts) AS posts, count(*) AS snapshots, "
+            "count(DISTINCT post_id) AS posts_with_snapshots, "
+            "count(*) FILTER (WHERE captured_before_post) AS captured_before_post FROM data_downloads"
         )
     summary = (
         (

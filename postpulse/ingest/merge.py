@@ -238,8 +238,7 @@ _INSERT_PROFILES = _insert_profiles("_new_prof", "_prof")
 _MERGE_POSTS = [
     """CREATE TEMP TABLE _snap ON COMMIT DROP AS
        SELECT DISTINCT ON (platform, platform_post_id, captured_at) idx, platform, platform_post_id,
-           captured_at,
-              coalesce(likes, 0) + coalesce(reactions, 0) AS preview_rank
+           captured_at
        FROM stg_post ORDER BY platform, platform_post_id, captured_at, idx""",
     """INSERT INTO stg_reject (record_index, field, reason, excerpt, kind)
        SELECT s.idx, 'platform_post_id',

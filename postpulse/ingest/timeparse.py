@@ -19,7 +19,6 @@ from email.utils import parsedate_to_datetime
 
 from postpulse.timeutil import as_utc
 
-UTC = UTC
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
