@@ -12,6 +12,7 @@ import dagster as dg
 from postpulse.errors import PostpulseError
 from postpulse.watchlists.collect import collect_watch
 from postpulse.watchlists.store import budget, due_watches, get_source, list_watches
+from resources.run_tags import PLATFORM_TAG
 from resources.store import STORE, PostgresStore
 
 WATCH_PARTITIONS = "watched_profiles"
@@ -102,7 +103,7 @@ def watchlist_sensor(context: dg.SensorEvaluationContext, store: PostgresStore):
         dg.RunRequest(
             run_key=f"watch-{w['key']}-{stamp}",
             partition_key=w["key"],
-            tags={"postpulse/platform": w["platform"], "postpulse/watch_source": w["source"]},
+            tags={PLATFORM_TAG: w["platform"], "postpulse/watch_source": w["source"]},
         )
         for w in due
         if w["source_id"] not in spent

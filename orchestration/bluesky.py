@@ -10,9 +10,8 @@ import dagster as dg
 
 from assets.bluesky import collection
 from resources.bluesky import BlueskyResource
+from resources.run_tags import PLATFORM_TAG
 from resources.store import STORE, PostgresStore
-
-PLATFORM_TAG = "postpulse/platform"
 
 bluesky_collect = dg.define_asset_job(
     "bluesky_collect",

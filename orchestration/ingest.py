@@ -23,10 +23,10 @@ from postpulse.ingest import drop
 from postpulse.ingest.loader import existing_run_for_hash, import_file_as_pull
 from postpulse.ingest.sandbox_source import SANDBOX_ACTORS, pull_platform
 from resources.apify import ApifyResource, checkback_apify_client
+from resources.run_tags import PLATFORM_TAG
 from resources.sandbox import SandboxResource
 from resources.store import STORE, PostgresStore
 
-PLATFORM_TAG = "postpulse/platform"
 SANDBOX_INTERVAL_S = 600
 CHECKBACK_INTERVAL_S = 60
 DROP_INTERVAL_S = 30

@@ -6,10 +6,10 @@ check-backs, ...) with its daily digest. The logic lives in ``postpulse.backups`
 import dagster as dg
 
 from orchestration.analytics import daily_metrics_job
+from resources.run_tags import SERIAL_TAG
 from resources.store import STORE, PostgresStore
 
 #: runs with the same value of this tag run one at a time (dagster.yaml written by `postpulse up`)
-SERIAL_TAG = "postpulse/serial"
 
 
 class BackupConfig(dg.Config):

@@ -4,6 +4,7 @@ sensor (it evaluates every area's automation conditions) and the store resource.
 import dagster as dg
 
 from assets import store_overview
+from resources.run_tags import SERIAL_TAG
 from resources.store import STORE
 
 # Dagster's own automation sensor starts stopped; assets with an automation condition (the store
@@ -12,7 +13,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "postpulse_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    run_tags={"postpulse/serial": "automation"},  # one automation run at a time (dagster.yaml)
+    run_tags={SERIAL_TAG: "automation"},  # one automation run at a time (dagster.yaml)
     description="Evaluates the assets' automation conditions (hourly refreshes, first materialization).",
 )
 
