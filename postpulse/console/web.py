@@ -68,6 +68,11 @@ def current_user(request: Request) -> users.User:
     return request.state.user
 
 
+def actor(request: Request) -> str:
+    """The logged-in user as the audit trail and the histories name them."""
+    return f"console:{current_user(request).username}"
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     user = getattr(request.state, "user", None)
     flash = request.session.pop("flash", None)

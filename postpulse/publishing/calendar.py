@@ -16,22 +16,31 @@ EVENT_LENGTH = timedelta(minutes=15)
 _ENTRIES = text("""
 SELECT p.id AS publication_id, p.content_item_id, coalesce(p.published_at, p.scheduled_for) AS at,
        p.scheduled_for, p.published_at, p.status, p.content, p.platform_post_url AS url, p.error_message,
-       a.platform, a.username, c.title, w.name AS workspace
+       a.platform, a.username, c.title, c.workspace_id, w.name AS workspace
 FROM publications p
 JOIN accounts a ON a.id = p.account_id
 JOIN content_items c ON c.id = p.content_item_id
 JOIN workspaces w ON w.id = c.workspace_id
-WHERE p.status <> 'cancelled' AND (CAST(:w AS text) IS NULL OR c.workspace_id = :w)
+WHERE p.status <> 'cancelled' AND (CAST(:w AS text[]) IS NULL OR c.workspace_id = ANY(CAST(:w AS text[])))
   AND coalesce(p.published_at, p.scheduled_for) >= :start AND coalesce(p.published_at, p.scheduled_for) < :end
 ORDER BY at, a.platform, a.username
 """)
 
 
 def calendar_entries(
-    conn: Connection, start: datetime, end: datetime, *, workspace: str | None = None
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    workspace: str | None = None,
+    workspace_ids: list[str] | None = None,
 ) -> list[dict]:
-    wid = resolve_workspace(conn, workspace) if workspace else None
-    return [dict(r) for r in conn.execute(_ENTRIES, {"w": wid, "start": start, "end": end}).mappings()]
+    """The publications from ``start`` up to ``end``: of one workspace (its name or id), of the
+    workspaces ``workspace_ids``, or of all."""
+    if workspace:
+        workspace_ids = [resolve_workspace(conn, workspace)]
+    rows = conn.execute(_ENTRIES, {"w": workspace_ids, "start": start, "end": end}).mappings()
+    return [dict(r) for r in rows]
 
 
 def excerpt(value: str | None, width: int = 40) -> str:

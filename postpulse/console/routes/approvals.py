@@ -20,6 +20,7 @@ from postpulse.console.actions import queue_for
 from postpulse.console.web import (
     Forbidden,
     NotFound,
+    actor,
     current_user,
     endpoint,
     flash,
@@ -50,10 +51,6 @@ def page_after(request) -> tuple[datetime, str] | None:
         return (datetime.fromisoformat(stamp), action_id) if stamp and action_id else None
     except ValueError:
         return None
-
-
-def actor(request) -> str:
-    return f"console:{current_user(request).username}"
 
 
 @endpoint("view_queue")

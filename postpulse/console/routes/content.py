@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 from starlette.routing import Route
 
-from postpulse.console.web import Forbidden, NotFound, current_user, endpoint, flash, redirect, render
+from postpulse.console.web import Forbidden, NotFound, actor, current_user, endpoint, flash, redirect, render
 from postpulse.engagement import audit
 from postpulse.errors import PostpulseError
 from postpulse.publishing import items
@@ -25,10 +25,6 @@ from postpulse.publishing.schedule import reschedule_item, validate_item
 #: the most items the review inbox lists
 REVIEW_LIMIT = 200
 DECISIONS = ("approve", "to_draft", "cancel")
-
-
-def actor(request) -> str:
-    return f"console:{current_user(request).username}"
 
 
 def item_in_scope(conn, item_id: str, scope: list[str] | None) -> dict:
@@ -142,13 +138,7 @@ def at_midnight(d: date) -> datetime:
 def entries_in_scope(conn, user, start: date, end: date) -> list[dict]:
     """The calendar entries from ``start`` up to ``end`` of the workspaces the user may view."""
     scope = user.workspaces_for("view_content")
-    since, until = at_midnight(start), at_midnight(end)
-    if scope is None:
-        entries = calendar_entries(conn, since, until)
-    else:
-        entries = [e for w in scope for e in calendar_entries(conn, since, until, workspace=w)]
-    entries.sort(key=lambda e: (e["at"], e["platform"], e["username"]))
-    return entries
+    return calendar_entries(conn, at_midnight(start), at_midnight(end), workspace_ids=scope)
 
 
 @endpoint("view_content")
@@ -171,17 +161,9 @@ def calendar(request, form):
     view, start, end, prev, nxt = period_of(request)
     with request.app.state.engine.connect() as conn:
         entries = entries_in_scope(conn, user, start, end)
-        workspace_of = dict(
-            conn.execute(
-                text("SELECT id, workspace_id FROM content_items WHERE id = ANY(CAST(:i AS text[]))"),
-                {"i": sorted({e["content_item_id"] for e in entries})},
-            ).all()
-        )
     days: dict[date, list[dict]] = {}
     for e in entries:
-        e["may_reschedule"] = e["status"] == "scheduled" and user.may(
-            "schedule_content", workspace_of.get(e["content_item_id"])
-        )
+        e["may_reschedule"] = e["status"] == "scheduled" and user.may("schedule_content", e["workspace_id"])
         days.setdefault(e["at"].astimezone(UTC).date(), []).append(e)
     return render(
         request,

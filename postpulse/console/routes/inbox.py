@@ -54,11 +54,12 @@ def thread(request, form):
         t = queries.dm_thread(conn, request.path_params["thread_id"], user.workspaces_for("view_inbox"))
         if t is None:
             raise NotFound()
-        readable = user.may("read_dm", _workspace_of(conn, t["account_id"]))
+        workspace = _workspace_of(conn, t["account_id"])
+        readable = user.may("read_dm", workspace)
         messages = queries.dm_messages(conn, t["id"], vault_of(request), decrypt=readable)
         if readable:
             queries.mark_thread_read(conn, t["id"])
-        may_reply = user.may("queue_action", _workspace_of(conn, t["account_id"]))
+        may_reply = user.may("queue_action", workspace)
     return render(
         request,
         "thread.html",
