@@ -24,12 +24,14 @@ class Call:
     ratelimit_limit: int | None = None
     ratelimit_remaining: int | None = None
     ratelimit_reset_at: datetime | None = None
+    estimated_cost: float | None = None
 
 
 _INSERT = text(
-    "INSERT INTO api_usage (id, provider, endpoint, run_id, account_id, status_code, items, duration_ms, "
-    "called_at, quota_units, ratelimit_limit, ratelimit_remaining, ratelimit_reset_at) VALUES (:id, "
-    ":provider, :endpoint, :run_id, :account_id, :status, :items, :ms, :at, :units, :rl, :rr, :reset)"
+    "INSERT INTO api_usage (id, provider, endpoint, run_id, account_id, watch_source_id, status_code, items, "
+    "duration_ms, called_at, quota_units, ratelimit_limit, ratelimit_remaining, ratelimit_reset_at, "
+    "estimated_cost) VALUES (:id, :provider, :endpoint, :run_id, :account_id, :watch_source_id, :status, "
+    ":items, :ms, :at, :units, :rl, :rr, :reset, :cost)"
 )
 
 
@@ -40,6 +42,7 @@ def record_calls(
     *,
     run_id: str | None = None,
     account_id: str | None = None,
+    watch_source_id: str | None = None,
 ) -> int:
     rows = list(calls)
     if not rows:
@@ -56,6 +59,7 @@ def record_calls(
                     "endpoint": c.endpoint,
                     "run_id": run_id,
                     "account_id": account_id,
+                    "watch_source_id": watch_source_id,
                     "status": c.status,
                     "items": c.items,
                     "ms": c.duration_ms,
@@ -64,6 +68,7 @@ def record_calls(
                     "rl": c.ratelimit_limit,
                     "rr": c.ratelimit_remaining,
                     "reset": c.ratelimit_reset_at,
+                    "cost": c.estimated_cost,
                 }
                 for row_id, c in zip(ids, rows, strict=True)
             ],

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from postpulse import config as pp_config
 from postpulse.agency.errors import AgencyError
-from postpulse.ids import insert_with_new_id
+from postpulse.api_usage import Call, record_calls
 from postpulse.ingest.apify import ApifyClient, pull_actor
 from postpulse.ingest.loader import import_file_as_pull
 from postpulse.ingest.sandbox_source import DEFAULT_SANDBOX_TOKEN
@@ -126,26 +126,22 @@ COLLECTORS: dict[str, Collector] = {"apify": collect_apify}
 def _record_usage(engine: Engine, source: dict, collected: Collected, now: datetime) -> None:
     """One api_usage row per API call; the dataset's results (and their estimated cost) on the
     first, so that a day's sum is the results collected."""
-    calls = collected.calls or [{"endpoint": source["kind"]}]
     cost_each = float(source["cost_per_result"] or 0)
-    with engine.begin() as conn:
-        for i, call in enumerate(calls):
-            items = collected.items if i == 0 else 0
-            insert_with_new_id(
-                conn,
-                "api_usage",
-                {
-                    "provider": source["kind"],
-                    "endpoint": str(call.get("endpoint") or source["kind"])[:200],
-                    "run_id": collected.run_id,
-                    "status_code": call.get("status_code"),
-                    "items": items,
-                    "duration_ms": call.get("duration_ms"),
-                    "called_at": now,
-                    "watch_source_id": source["id"],
-                    "estimated_cost": round(items * cost_each, 6),
-                },
+    calls = []
+    for i, call in enumerate(collected.calls or [{"endpoint": source["kind"]}]):
+        items = collected.items if i == 0 else 0
+        calls.append(
+            Call(
+                endpoint=str(call.get("endpoint") or source["kind"])[:200],
+                status=call.get("status_code"),
+                duration_ms=call.get("duration_ms"),
+                called_at=now,
+                items=items,
+                estimated_cost=round(items * cost_each, 6),
             )
+        )
+    with engine.begin() as conn:
+        record_calls(conn, source["kind"], calls, run_id=collected.run_id, watch_source_id=source["id"])
 
 
 def collect_watch(
