@@ -29,7 +29,16 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
 _SPACES = re.compile(r"[\t\n\r\v\f]")
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: C0 controls other than tab and line breaks, DEL, C1 controls (the 8-bit CSI among them) and
+#: the bidirectional overrides and isolates
+CONTROL_CODEPOINTS = (
+    *range(0x00, 0x09),
+    *range(0x0E, 0x20),
+    *range(0x7F, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+)
+_CONTROLS = re.compile("[" + "".join(re.escape(chr(c)) for c in CONTROL_CODEPOINTS) + "]")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -10,18 +10,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from postpulse.errors import PostpulseError
+from postpulse.safe_text import CONTROL_CODEPOINTS
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+_CONTROL = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in (*CONTROL_CODEPOINTS, *range(0x0A, 0x0E))
+}  # and line breaks: one line per message
 
 
 def plain(text: str) -> str:
     """``text`` safe to show on one terminal line: control characters (a newline, an escape
-    sequence in a file name) written as ``\\xNN``, undecodable bytes of a file name as
-    ``\\udcNN``."""
+    sequence in a file name, a bidirectional override) written as ``\\xNN`` / ``\\uNNNN``,
+    undecodable bytes of a file name as ``\\udcNN``."""
     text = text.translate(_CONTROL)
     try:
         text.encode("utf-8")

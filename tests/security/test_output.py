@@ -38,6 +38,17 @@ def test_display_text_has_no_control_characters():
     assert for_display("plain [text] ok") == "plain [text] ok"
 
 
+def test_cli_lines_show_control_characters_escaped():
+    from postpulse.cli.common import plain
+
+    for s in HOSTILE:
+        out = plain(s)
+        assert out.isprintable(), repr(out)
+    assert plain(HOSTILE[3]) == "bell\\x07 backspace\\x08 del\\x7f c1\\x9b31m"
+    assert plain(HOSTILE[4]) == "abc\\u202edcba"
+    assert plain("name\nnext\tcolumn") == "name\\x0anext\tcolumn"
+
+
 def test_csv_cells_are_not_formulas():
     df = pd.DataFrame(
         {
