@@ -155,13 +155,7 @@ def decide(request, form):
         mine = queries.actions_in_scope(conn, ids, scope)
         if len(ids) == 1 and not mine:
             raise NotFound()
-        if len(mine) == 1:
-            out = repo.decide(conn, mine, decision, actor=actor(request), note=note, run_id="console")
-            done = [k for k, v in out.items() if v in ("approved", "rejected")]
-        else:
-            done = list(
-                repo.decide_many(conn, mine, decision, actor=actor(request), note=note, run_id="console")
-            )
+        done = list(repo.decide_many(conn, mine, decision, actor=actor(request), note=note, run_id="console"))
     verb = "approved" if decision == "approve" else "rejected"
     skipped = len(ids) - len(done)
     flash(
