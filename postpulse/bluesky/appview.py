@@ -198,7 +198,3 @@ class AppView:
             count_key="posts",
         )
         return body.get("posts") or []
-
-
-def dumps_line(obj: dict) -> bytes:
-    return orjson.dumps(obj) + b"\n"

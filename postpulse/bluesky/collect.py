@@ -29,9 +29,10 @@ from postpulse import config
 from postpulse.api_usage import record_calls
 from postpulse.ids import allocate_ids, retry_on_id_collision
 from postpulse.ingest import iter_file
+from postpulse.ingest.downloads import write_jsonl
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 
-from .appview import AppView, dumps_line
+from .appview import AppView
 from .errors import BlueskyError, NotFound
 
 FORMAT = "bluesky_posts"
@@ -157,16 +158,9 @@ def gather(
     return list(posts.values()), notes, profiles
 
 
-def write_jsonl(rows: list[dict], *, now: datetime, folder: Path | None = None) -> Path:
+def download_path(now: datetime, folder: Path | None = None) -> Path:
     folder = folder or config.data_dir() / "downloads" / "bluesky"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"bluesky-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
-    tmp = path.with_suffix(".part")
-    with tmp.open("wb") as f:
-        for row in rows:
-            f.write(dumps_line(row))
-    tmp.replace(path)
-    return path
+    return folder / f"bluesky-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
 
 
 def collect(
@@ -190,7 +184,8 @@ def collect(
     res.profiles = len(profiles)
     res.posts = len(rows)
     res.replies = sum(len(r.get("replies") or []) for r in rows)
-    path = write_jsonl(rows, now=now, folder=folder)
+    path = download_path(now, folder)
+    write_jsonl(path, rows)
     res.path = str(path)
     calls = list(appview.calls)
     res.calls = len(calls)

@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from postpulse.errors import PostpulseError
+from postpulse.ingest.downloads import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -282,15 +283,6 @@ def pull_actor(
         )
     if not run.dataset_id:
         raise ApifyError(f"Apify run {run.id} has no dataset")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    final = out / export_name(actor_id, _stamp(run.finished_at), run.id)
-    tmp = final.with_suffix(".part")
-    n = 0
-    with open(tmp, "wb") as f:
-        for item in client.iter_items(run.dataset_id):
-            f.write(orjson.dumps(item))
-            f.write(b"\n")
-            n += 1
-    os.replace(tmp, final)
+    final = Path(out_dir) / export_name(actor_id, _stamp(run.finished_at), run.id)
+    n = write_jsonl(final, client.iter_items(run.dataset_id))
     return PullResult(run=run, path=final, items=n)

@@ -10,7 +10,6 @@ recorded, and a revoked token marks the account for reconnection.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from postpulse import config
 from postpulse.api_usage import record_calls
 from postpulse.crypto import Vault
 from postpulse.ingest import iter_file
+from postpulse.ingest.downloads import write_jsonl
 from postpulse.ingest.loader import ImportResult, RunSource, load_records
 
 from .accounts import flag_revoked, open_connector
@@ -65,16 +65,9 @@ def _count_comments(items: list[dict]) -> int:
     return sum(1 + _count_comments(c.get("replies") or []) for c in items)
 
 
-def write_jsonl(platform: str, rows: list[dict], now: datetime, folder: Path | None = None) -> Path:
+def download_path(platform: str, now: datetime, folder: Path | None = None) -> Path:
     folder = folder or config.data_dir() / "downloads" / platform
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{platform}-api-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
-    tmp = path.with_suffix(".part")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-    tmp.replace(path)
-    return path
+    return folder / f"{platform}-api-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
 
 
 def collect_account(
@@ -110,7 +103,8 @@ def collect_account(
     res.quota_units = sum(c.quota_units or 0 for c in calls)
     res.waited_s = conn_.session.waited_s
     res.notes = list(getattr(conn_, "notes", []))
-    path = write_jsonl(platform, rows, now, folder)
+    path = download_path(platform, now, folder)
+    write_jsonl(path, rows)
     res.path = str(path)
     user_id = conn_.meta.get("user_id")
 
