@@ -1,7 +1,7 @@
 """The console in a real Chromium: an admin's first login and a new approver, a comment queued,
 approved with its policy reasons and posted on the sandbox by the executor; a client's report;
-a DM that says "stop" shown as an opt-out; each page for a role that may use it and one that
-may not."""
+a DM that says "stop" shown as an opt-out; each page, detail page and button for a role that
+may use it and one that may not."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from postpulse.console import users
 from postpulse.engagement import dm_sync
-from tests.console.conftest import PASSWORD, add_account, add_dm, add_user, add_workspace
+from tests.console.conftest import PASSWORD, add_account, add_dm, add_user, add_workspace, queue_comment
 from tests.engagement.conftest import executor, make_account, posts_of
 
 pytestmark = pytest.mark.browser
@@ -187,3 +187,59 @@ def test_each_page_for_a_role_that_may_and_one_that_may_not(engine, console, bro
             assert pages[may_not].goto(path).status == 403, (path, may_not)
     # accounts: only an admin edits (viewers see no form fields)
     assert pages["viewer"].goto("/accounts").status == 200
+
+
+def test_each_detail_page_and_its_buttons_for_a_role_that_may_and_one_that_may_not(
+    engine, vault, console, browser
+):
+    """The pages of one action, account, DM thread and workspace report, and the buttons on them:
+    each opened (and pressed) by a role that may, refused (or absent) for one that may not."""
+    ws = add_workspace(engine, "acme")
+    add_workspace(engine, "globex")
+    acc = add_account(engine, "acme_x", ws)
+    action = queue_comment(engine, acc, "P1", "nice post")
+    thread = add_dm(engine, vault, acc, "fan", ["hello there"])
+    for role in ("approver", "client", "editor", "viewer"):
+        add_user(engine, f"u_{role}", role, "acme")
+    add_user(engine, "u_admin", "admin")
+    add_user(engine, "u_outsider", "client", "globex")
+    pages = {
+        role: log_in(browser, console.url, f"u_{role}", PASSWORD)
+        for role in ("approver", "client", "editor", "viewer", "admin", "outsider")
+    }
+    for path, may, may_not, refused in (
+        (f"/approvals/{action}", "approver", "client", 403),
+        (f"/accounts/{acc}", "viewer", "client", 403),
+        (f"/inbox/threads/{thread}", "editor", "client", 403),
+        (f"/reports/{ws}/view", "client", "outsider", 404),
+    ):
+        assert pages[may].goto(path).status == 200, (path, may)
+        assert pages[may_not].goto(path).status == refused, (path, may_not)
+
+    def buttons(role: str, path: str, name: str) -> int:
+        pages[role].goto(path)
+        return pages[role].get_by_role("button", name=name, exact=True).count()
+
+    for path, name, may, may_not in (
+        (f"/approvals/{action}", "Approve", "approver", "editor"),
+        (f"/approvals/{action}", "Save text", "editor", "viewer"),
+        (f"/inbox/threads/{thread}", "Queue reply", "editor", "viewer"),
+        (f"/accounts/{acc}", "Save limits and quiet hours", "admin", "viewer"),
+    ):
+        assert buttons(may, path, name) == 1, (path, name, may)
+        assert buttons(may_not, path, name) == 0, (path, name, may_not)
+
+    # pressed by those who may: the edit is saved, the approval recorded
+    editor = pages["editor"]
+    editor.goto(f"/approvals/{action}")
+    editor.locator("textarea[name=text]").fill("a kinder comment")
+    editor.get_by_role("button", name="Save text").click()
+    assert f"{action}: text changed" in editor.locator(".flash").inner_text()
+    approver = pages["approver"]
+    approver.goto(f"/approvals/{action}")
+    assert approver.locator("textarea[name=text]").input_value() == "a kinder comment"
+    approver.get_by_role("button", name="Approve", exact=True).click()
+    assert "1 action(s) approved" in approver.locator(".flash").inner_text()
+    with engine.connect() as conn:
+        status = conn.execute(text("SELECT status FROM action_queue WHERE id = :a"), {"a": action}).scalar()
+    assert status == "approved"

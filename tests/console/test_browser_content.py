@@ -1,5 +1,6 @@
-"""Content items in a real Chromium: an approver approves an item from the review inbox, it is
-scheduled, an editor moves it to another day in the calendar and downloads the week, and a
+"""Content items in a real Chromium: an editor (who may not review) sees no decision buttons, an
+approver approves an item from the review inbox, it is scheduled, a viewer sees no reschedule
+form, an editor moves it to another day in the calendar and downloads the week, and a
 client of another workspace downloads the same week without it."""
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def test_approver_approves_and_editor_reschedules(engine, console, browser):
     item = content_item(engine, ws, "acme_x", "Spring launch <b>today</b>")
     add_user(engine, "appr", "approver")
     add_user(engine, "ed", "editor")
+    add_user(engine, "vic", "viewer")
+
+    context, editor = log_in(browser, console.url, "ed")  # may not review: sees the item, no buttons
+    editor.goto("/content")
+    assert "Spring launch" in editor.locator(f"#item-{item}").inner_text()
+    assert editor.get_by_role("button", name="Approve").count() == 0
+    context.close()
 
     context, approver = log_in(browser, console.url, "appr")
     approver.goto("/content")
@@ -58,6 +66,12 @@ def test_approver_approves_and_editor_reschedules(engine, console, browser):
     monday = next_monday_at(9)
     with engine.begin() as conn:
         schedule_item(conn, item, monday, actor="test")
+
+    context, viewer = log_in(browser, console.url, "vic")  # may not reschedule: no form
+    viewer.goto(f"/calendar?view=month&date={monday.date()}")
+    assert "Spring launch" in viewer.locator("main").inner_text()
+    assert viewer.get_by_role("button", name="Reschedule").count() == 0
+    context.close()
 
     context, editor = log_in(browser, console.url, "ed")
     editor.goto(f"/calendar?view=month&date={monday.date()}")
