@@ -328,10 +328,11 @@ def rules_platform(platform: str, metadata: dict | None) -> str:
     return platform
 
 
-def variant_drafts(conn: Connection, item: dict) -> list[VariantDraft]:
+def variant_drafts(conn: Connection, item: dict, rows: list[dict] | None = None) -> list[VariantDraft]:
+    """What each variant would publish; ``rows`` are the item's ``variants`` when already read."""
     base_media = item_media(conn, item["id"])
     out = []
-    for v in variants(conn, item["id"]):
+    for v in rows if rows is not None else variants(conn, item["id"]):
         media = base_media
         if v["media_override"] is not None:
             media = []

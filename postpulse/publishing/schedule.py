@@ -16,12 +16,15 @@ from .items import cancel_pending_publications, get_item_row, transition, varian
 from .validation import check_variant
 
 
-def validate_item(conn: Connection, item_id: str) -> list[str]:
+def validate_item(conn: Connection, item_id: str, rows: list[dict] | None = None) -> list[str]:
+    """What stops the item from being scheduled (empty: nothing); ``rows`` are its ``variants``
+    when already read."""
     item = get_item_row(conn, item_id)
+    rows = rows if rows is not None else variants(conn, item_id)
     problems: list[str] = []
-    for draft in variant_drafts(conn, item):
+    for draft in variant_drafts(conn, item, rows):
         problems.extend(check_variant(draft))
-    for v in variants(conn, item_id):
+    for v in rows:
         if not v["has_session"]:
             problems.append(
                 f"variant {v['id']} ({v['platform']} @{v['username']}): the account has no stored session; "
@@ -42,12 +45,13 @@ def schedule_item(conn: Connection, item_id: str, at: datetime, *, actor: str = 
     item = get_item_row(conn, item_id, lock=True)
     if item["status"] not in ("approved", "failed"):
         transition(conn, item_id, "scheduled", reason="scheduled", actor=actor)  # raises with the fix
-    problems = validate_item(conn, item_id)
+    rows = variants(conn, item_id)
+    problems = validate_item(conn, item_id, rows)
     if problems:
         raise ValidationFailed(problems)
     created: list[str] = []
-    drafts = {d.variant_id: d for d in variant_drafts(conn, item)}
-    for v in variants(conn, item_id):
+    drafts = {d.variant_id: d for d in variant_drafts(conn, item, rows)}
+    for v in rows:
         live = conn.execute(
             text(
                 "SELECT status FROM publications WHERE variant_id = :v AND status IN ('scheduled', "

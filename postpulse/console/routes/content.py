@@ -81,7 +81,7 @@ def review(request, form):
         for r in rows:
             item = dict(r)
             item["variants"] = items.variants(conn, item["id"])
-            item["problems"] = validate_item(conn, item["id"])
+            item["problems"] = validate_item(conn, item["id"], item["variants"])
             item["may_review"] = user.may("review_content", item["workspace_id"])
             listed.append(item)
     return render(request, "content_review.html", title="Content review", items=listed)
