@@ -27,6 +27,15 @@ class Call:
     estimated_cost: float | None = None
 
 
+def header_int(headers, name: str) -> int | None:
+    """A rate-limit header's integer value (None: absent or not a number)."""
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 _INSERT = text(
     "INSERT INTO api_usage (id, provider, endpoint, run_id, account_id, watch_source_id, status_code, items, "
     "duration_ms, called_at, quota_units, ratelimit_limit, ratelimit_remaining, ratelimit_reset_at, "

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 
-from postpulse.api_usage import Call
+from postpulse.api_usage import Call, header_int
 
 from .errors import BlueskyError, NotFound, ServiceDown, rate_limited, reset_from_headers
 
@@ -33,14 +33,6 @@ GET_POSTS_MAX = 25  # app.bsky.feed.getPosts takes at most 25 URIs
 
 def default_appview() -> str:
     return (os.environ.get("POSTPULSE_BLUESKY_APPVIEW") or PUBLIC_APPVIEW).rstrip("/")
-
-
-def _int(headers, name: str) -> int | None:
-    raw = headers.get(name)
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
 
 
 class AppView:
@@ -87,8 +79,8 @@ class AppView:
             items=items,
             duration_ms=int((time.perf_counter() - t0) * 1000),
             called_at=datetime.now(UTC),
-            ratelimit_limit=_int(headers, "ratelimit-limit"),
-            ratelimit_remaining=_int(headers, "ratelimit-remaining"),
+            ratelimit_limit=header_int(headers, "ratelimit-limit"),
+            ratelimit_remaining=header_int(headers, "ratelimit-remaining"),
             ratelimit_reset_at=reset_at,
         )
         with self._lock:

@@ -14,7 +14,7 @@ import webbrowser
 from collections.abc import Callable
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from postpulse.api_usage import record_calls
 from postpulse.crypto import Vault
@@ -147,6 +147,9 @@ def open_connector(
         cls = connector_class(row["platform"])
         cid, secret = app_credentials(cls.platform, conn, vault, secret_required=cls.secret_required)
         tokens = load_tokens(conn, vault, account_id)
+        extra = {}
+        if getattr(cls, "daily_quota", None):
+            extra["quota_left"] = quota_left(conn, cls.platform, cls.daily_quota)
     if tokens is None:
         raise TokenRevoked(
             f"@{row['username']} on {cls.platform} has no access token",
@@ -158,9 +161,6 @@ def open_connector(
             save_tokens(conn, vault, account_id, new)
 
     meta = {**(row["metadata"] or {}), "user_id": row["platform_user_id"], "username": row["username"]}
-    extra = {}
-    if getattr(cls, "daily_quota", None):
-        extra["quota_left"] = quota_left(engine, cls.platform, cls.daily_quota)
     connector = cls(cid, secret, tokens=tokens, on_tokens=save, sleep=sleep, meta=meta, **extra)
 
     def record(calls: list) -> None:
@@ -171,18 +171,17 @@ def open_connector(
     return connector
 
 
-def quota_left(engine: Engine, platform: str, default_quota: int) -> int:
+def quota_left(conn: Connection, platform: str, default_quota: int) -> int:
     """Units left today (days start at midnight Pacific Time, as Google counts them)."""
     quota = int(os.environ.get(f"POSTPULSE_{platform.upper()}_DAILY_QUOTA") or default_quota)
-    with engine.connect() as conn:
-        used = conn.execute(
-            text(
-                "SELECT coalesce(sum(quota_units), 0) FROM api_usage WHERE provider = :p AND "
-                "(called_at AT TIME ZONE 'America/Los_Angeles')::date = "
-                "(now() AT TIME ZONE 'America/Los_Angeles')::date"
-            ),
-            {"p": platform},
-        ).scalar()
+    used = conn.execute(
+        text(
+            "SELECT coalesce(sum(quota_units), 0) FROM api_usage WHERE provider = :p AND "
+            "(called_at AT TIME ZONE 'America/Los_Angeles')::date = "
+            "(now() AT TIME ZONE 'America/Los_Angeles')::date"
+        ),
+        {"p": platform},
+    ).scalar()
     return max(0, quota - int(used))
 
 

@@ -294,12 +294,4 @@ def seconds_until(reset_at: datetime | None, default: float | None = None) -> fl
     return max(0.0, (reset_at - datetime.now(UTC)).total_seconds())
 
 
-def header_int(resp: httpx.Response, name: str) -> int | None:
-    value = resp.headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-__all__ = ["ApiSession", "ApiSettings", "Call", "Window", "epoch_to_dt", "header_int", "seconds_until"]
+__all__ = ["ApiSession", "ApiSettings", "Call", "Window", "epoch_to_dt", "seconds_until"]

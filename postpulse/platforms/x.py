@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from postpulse.api_usage import header_int
+
 from .base import Connector, OAuthSpec, comment_record, post_record
 from .errors import (
     ApiError,
@@ -33,7 +35,7 @@ from .errors import (
     TokenExpired,
     TokenRevoked,
 )
-from .http import Window, epoch_to_dt, error_body, header_int, seconds_until
+from .http import Window, epoch_to_dt, error_body, seconds_until
 
 SCOPES = (
     "tweet.read",
@@ -68,12 +70,12 @@ class XConnector(Connector):
     page_size = 100
 
     def read_limits(self, resp: httpx.Response) -> Window | None:
-        limit = header_int(resp, "x-rate-limit-limit")
+        limit = header_int(resp.headers, "x-rate-limit-limit")
         if limit is None:
             return None
         return Window(
             limit,
-            header_int(resp, "x-rate-limit-remaining"),
+            header_int(resp.headers, "x-rate-limit-remaining"),
             epoch_to_dt(resp.headers.get("x-rate-limit-reset")),
         )
 
