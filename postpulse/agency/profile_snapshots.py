@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from postpulse.agency.errors import AgencyError
-from postpulse.agency.sqlutil import insert_missing
+from postpulse.agency.sqlutil import find_profile, insert_missing
 from postpulse.ids import allocate_ids, insert_with_new_id, retry_on_id_collision
 
 FORMAT = "account_daily_stats"
@@ -181,13 +181,7 @@ def day_end(day: date) -> datetime:
 
 def ensure_profile(conn: Connection, platform: str, username: str) -> str:
     """The profile of ``platform``/``username``, created if missing (linked to our account, if any)."""
-    found = conn.execute(
-        text(
-            "SELECT id FROM profiles WHERE platform = :p AND lower(username) = lower(:u) "
-            "ORDER BY last_seen_at DESC LIMIT 1"
-        ),
-        {"p": platform, "u": username},
-    ).scalar()
+    found = find_profile(conn, platform, username)
     if found:
         return found
     account = conn.execute(

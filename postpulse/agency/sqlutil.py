@@ -23,3 +23,14 @@ def insert_missing(conn: Connection, sql: str, params: dict[str, Any] | None = N
         if n == 0:
             return total
     return total
+
+
+def find_profile(conn: Connection, platform: str, username: str) -> str | None:
+    """The id of the profile ``platform``/``username`` (any case; the most recently seen one)."""
+    return conn.execute(
+        text(
+            "SELECT id FROM profiles WHERE platform = :p AND lower(username) = lower(:u) "
+            "ORDER BY last_seen_at DESC LIMIT 1"
+        ),
+        {"p": platform, "u": username},
+    ).scalar()

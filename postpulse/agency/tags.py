@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from postpulse.agency.errors import AgencyError
-from postpulse.agency.sqlutil import insert_missing
+from postpulse.agency.sqlutil import find_profile, insert_missing
 from postpulse.ids import insert_with_new_id
 
 
@@ -70,13 +70,7 @@ def resolve_profile(conn: Connection, ref: str) -> str:
         found = conn.execute(text("SELECT id FROM profiles WHERE id = :r"), {"r": ref}).scalar()
     elif ":" in ref:
         platform, username = ref.split(":", 1)
-        found = conn.execute(
-            text(
-                "SELECT id FROM profiles WHERE platform = :p AND lower(username) = lower(:u) "
-                "ORDER BY last_seen_at DESC LIMIT 1"
-            ),
-            {"p": platform.strip().lower(), "u": username.strip().lstrip("@")},
-        ).scalar()
+        found = find_profile(conn, platform.strip().lower(), username.strip().lstrip("@"))
     else:
         found = None
     if not found:

@@ -94,11 +94,7 @@ def collect_apify(
     base_url = (
         cfg.get("base_url") or os.environ.get("APIFY_BASE_URL") or os.environ.get("POSTPULSE_SANDBOX_URL")
     )
-    with engine.connect() as conn:
-        profile_url = conn.execute(
-            text("SELECT profile_url FROM profiles WHERE id = :p"), {"p": watch["profile_id"]}
-        ).scalar()
-    run_input = capped_input(fill_input(cfg.get("input") or {}, watch, profile_url), left)
+    run_input = capped_input(fill_input(cfg.get("input") or {}, watch, watch["profile_url"]), left)
     out = pp_config.data_dir() / "downloads" / "watch" / watch["platform"] / watch["username"]
     with ApifyClient(_apify_token(base_url), base_url, poll_interval=0.2) as client:
         try:

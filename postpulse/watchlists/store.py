@@ -256,7 +256,7 @@ def add_watch(
 
 _WATCH = """
 SELECT w.id, w.role, w.every_hours, w.is_active, w.last_collected_at, w.last_status, w.workspace_id,
-       p.id AS profile_id, p.platform, p.username, p.platform || ':' || p.username AS key,
+       p.id AS profile_id, p.platform, p.username, p.profile_url, p.platform || ':' || p.username AS key,
        s.id AS source_id, s.name AS source, s.kind
 FROM watches w JOIN profiles p ON p.id = w.profile_id JOIN watch_sources s ON s.id = w.source_id"""
 
