@@ -349,30 +349,37 @@ def _refuse_mismatched_format(path: Path, forced, mset) -> None:
     )
 
 
+def _all_rejected(stager: Stager) -> str | None:
+    """``record i, field f: reason`` of the first rejection when the data had records and every
+    one was rejected, else None."""
+    if not stager.records or stager.rejected < stager.records:
+        return None
+    index, fld, reason = stager.first_rejected or (0, None, "rejected")
+    return f"record {index}" + (f", field {fld!r}" if fld else "") + f": {reason}"
+
+
 def _every_record_rejected(source: RunSource, stager: Stager) -> str | None:
     """The failure message when the file had records and every one was rejected (an empty
     "completed" run would hide that nothing was imported), else None. Only for files a user
     imports: a check-back or a pull records what the platform answered, whatever it was."""
-    if source.source_kind != "file" or not stager.records or stager.rejected < stager.records:
+    first = _all_rejected(stager) if source.source_kind == "file" else None
+    if first is None:
         return None
-    index, fld, reason = stager.first_rejected or (0, None, "rejected")
-    where = f"record {index}" + (f", field {fld!r}" if fld else "")
     return (
         f"{source.source_path or 'the data'}: every one of its {stager.records:,} records was rejected "
-        f"(first: {where}: {reason})"
+        f"(first: {first})"
     )
 
 
 def _refuse_wrong_format(source: RunSource, stager: Stager) -> None:
     """A forced format that rejects every record is the wrong format: the run fails and the file is
     not marked imported, so the right format can still be applied to it."""
-    if not source.format or not stager.records or stager.rejected < stager.records:
+    first = _all_rejected(stager) if source.format else None
+    if first is None:
         return
-    index, fld, reason = stager.first_rejected or (0, None, "rejected")
-    where = f"record {index}" + (f", field {fld!r}" if fld else "")
     raise ImportFailed(
         f"{source.source_path}: --format {source.format!r} rejected every one of its {stager.records:,} "
-        f"records (first: {where}: {reason}); nothing stored",
+        f"records (first: {first}); nothing stored",
         fix="leave --format out to detect the format, or force the right one (`postpulse import --help` "
         "lists them)",
     )
